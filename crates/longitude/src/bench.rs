@@ -1,0 +1,306 @@
+//! `longitude bench …`: benchmarks of the hot paths, printed as tables.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+use meds::{CodeTable, Dataset, DatasetWriter, ShardCompression, Timeline, TimelineStore, WriterOptions};
+use rand::rngs::ChaCha8Rng;
+use rand::{RngExt, SeedableRng};
+use serde::Serialize;
+
+use crate::progress::Progress;
+use crate::workload;
+
+const MEDS_READER_SCRIPT: &str = include_str!("../../../benches/meds_reader_bench.py");
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// MEDS write, full read and single-subject random access, side by side with meds_reader.
+    Meds {
+        /// Events to generate.
+        #[arg(long, default_value_t = 10_000_000)]
+        events: u64,
+        /// Mean events per subject.
+        #[arg(long, default_value_t = 500)]
+        events_per_subject: usize,
+        /// Random single-subject lookups to time.
+        #[arg(long, default_value_t = 100_000)]
+        lookups: usize,
+        /// Shard compression.
+        #[arg(long, value_enum, default_value_t = Compression::Snappy)]
+        compression: Compression,
+        /// Working directory (kept afterwards) [default: a temporary directory].
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// A Python with `meds_reader` installed, to run the comparison (skipped if absent).
+        #[arg(long, env = "LONGITUDE_BENCH_PYTHON")]
+        python: Option<PathBuf>,
+        /// Also write the results as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Compression {
+    None,
+    Snappy,
+    Zstd,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct MedsBench {
+    threads: usize,
+    subjects: usize,
+    events: u64,
+    compression: String,
+    dataset_bytes: u64,
+    write_events_per_s: f64,
+    read_1_thread_events_per_s: f64,
+    read_all_threads_events_per_s: f64,
+    store_build_seconds: f64,
+    store_bytes: u64,
+    lookup_mean_us: f64,
+    lookup_p50_us: f64,
+    lookup_p99_us: f64,
+    lookup_mean_events: f64,
+    meds_reader: Option<serde_json::Value>,
+}
+
+pub fn run(cmd: BenchCommand, progress: &Progress) -> Result<ExitCode> {
+    match cmd {
+        BenchCommand::Meds { events, events_per_subject, lookups, compression, dir, python, json } => {
+            let tmp;
+            let dir = match dir {
+                Some(d) => d,
+                None => {
+                    tmp = tempfile::tempdir()?;
+                    tmp.path().to_path_buf()
+                }
+            };
+            let result =
+                bench_meds(&dir, events, events_per_subject, lookups, compression, python.as_deref(), progress)?;
+            print!("{}", render(&result));
+            if let Some(path) = json {
+                std::fs::write(&path, serde_json::to_string_pretty(&result)?)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| match e.file_type() {
+                    Ok(t) if t.is_dir() => dir_size(&e.path()),
+                    _ => e.metadata().map(|m| m.len()).unwrap_or(0),
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn one_thread() -> Result<rayon::ThreadPool> {
+    Ok(rayon::ThreadPoolBuilder::new().num_threads(1).build()?)
+}
+
+fn bench_meds(
+    dir: &Path,
+    events: u64,
+    per_subject: usize,
+    lookups: usize,
+    compression: Compression,
+    python: Option<&Path>,
+    progress: &Progress,
+) -> Result<MedsBench> {
+    let mut r = MedsBench { threads: rayon::current_num_threads(), ..Default::default() };
+    let subjects = (events / per_subject.max(1) as u64).max(1) as usize;
+    tracing::info!(subjects, per_subject, "generating the workload");
+    let codes = workload::code_table();
+    let timelines = workload::subjects(&codes, 7, subjects, per_subject);
+    r.subjects = timelines.len();
+    r.events = timelines.iter().map(|t| t.len() as u64).sum();
+
+    // Write.
+    let root = dir.join("meds");
+    if root.exists() {
+        std::fs::remove_dir_all(&root)?;
+    }
+    let options = WriterOptions {
+        compression: match compression {
+            Compression::None => ShardCompression::None,
+            Compression::Snappy => ShardCompression::Snappy,
+            Compression::Zstd => ShardCompression::Zstd(1),
+        },
+        shard_events: 1_000_000,
+        ..WriterOptions::default()
+    };
+    r.compression = format!("{:?}", options.compression);
+    let bar = progress.bar("writing", Some(timelines.len() as u64), "subjects");
+    let started = Instant::now();
+    let mut writer = DatasetWriter::create(&root, options)?;
+    for (i, t) in timelines.iter().enumerate() {
+        writer.write_subject(workload::split_of(i), t, &codes)?;
+        bar.inc(1);
+    }
+    writer.finish(&codes)?;
+    r.write_events_per_s = r.events as f64 / started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    drop(timelines);
+    r.dataset_bytes = dir_size(&root.join("data"));
+
+    // Full read into typed timelines: best of three, page cache warm.
+    let dataset = Dataset::open(&root)?;
+    let read = |pool: &rayon::ThreadPool| -> Result<f64> {
+        let mut best = f64::INFINITY;
+        for _ in 0..3 {
+            let started = Instant::now();
+            let (table, all): (CodeTable, Vec<Timeline>) = pool.install(|| dataset.read_all())?;
+            let elapsed = started.elapsed().as_secs_f64();
+            let n: u64 = all.iter().map(|t| t.len() as u64).sum();
+            if n != r.events || table.is_empty() {
+                bail!("read {n} events, wrote {}", r.events);
+            }
+            best = best.min(elapsed);
+        }
+        Ok(r.events as f64 / best)
+    };
+    r.read_1_thread_events_per_s = read(&one_thread()?)?;
+    r.read_all_threads_events_per_s = read(&rayon::ThreadPoolBuilder::new().build()?)?;
+
+    // Random access.
+    let store_path = TimelineStore::default_path(&root);
+    let started = Instant::now();
+    let summary = TimelineStore::build(&dataset, &store_path)?;
+    r.store_build_seconds = started.elapsed().as_secs_f64();
+    r.store_bytes = summary.bytes;
+    let store = TimelineStore::open(&dataset, &store_path)?;
+    let ids: Vec<i64> = store.subject_ids().collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let sample: Vec<i64> = (0..lookups.max(1)).map(|_| ids[rng.random_range(0..ids.len())]).collect();
+    let (mut buf, mut t) = (Vec::new(), Timeline::default());
+    for &id in sample.iter().take(10_000) {
+        store.load_into(id, &mut buf, &mut t)?;
+    }
+    let mut latencies = Vec::with_capacity(sample.len());
+    let mut loaded = 0u64;
+    let started = Instant::now();
+    for &id in &sample {
+        let t0 = Instant::now();
+        store.load_into(id, &mut buf, &mut t)?;
+        latencies.push(t0.elapsed().as_nanos() as u64);
+        loaded += t.len() as u64;
+    }
+    r.lookup_mean_us = started.elapsed().as_secs_f64() * 1e6 / sample.len() as f64;
+    latencies.sort_unstable();
+    let q = |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize] as f64 / 1e3;
+    r.lookup_p50_us = q(0.5);
+    r.lookup_p99_us = q(0.99);
+    r.lookup_mean_events = loaded as f64 / sample.len() as f64;
+
+    if let Some(python) = python {
+        r.meds_reader = Some(run_meds_reader(python, &root, dir, lookups)?);
+    } else {
+        tracing::warn!("no --python (or LONGITUDE_BENCH_PYTHON) with meds_reader: comparison skipped");
+    }
+    Ok(r)
+}
+
+fn run_meds_reader(python: &Path, root: &Path, dir: &Path, lookups: usize) -> Result<serde_json::Value> {
+    let script = dir.join("meds_reader_bench.py");
+    std::fs::write(&script, MEDS_READER_SCRIPT)?;
+    let work = dir.join("meds_reader_db");
+    if work.exists() {
+        std::fs::remove_dir_all(&work)?;
+    }
+    // meds_reader_convert sits beside the interpreter in a venv.
+    let bin = python.parent().map(Path::to_path_buf).unwrap_or_default();
+    let path = std::env::join_paths(
+        std::iter::once(bin).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
+    )?;
+    tracing::info!("running meds_reader on the same dataset");
+    let out = Command::new(python)
+        .arg(&script)
+        .arg("--dataset")
+        .arg(root)
+        .arg("--work")
+        .arg(&work)
+        .arg("--lookups")
+        .arg(lookups.to_string())
+        .env("PATH", path)
+        .output()
+        .with_context(|| format!("cannot run {}", python.display()))?;
+    if !out.status.success() {
+        bail!("meds_reader benchmark failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+fn render(r: &MedsBench) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let m = |x: f64| format!("{:.1} M", x / 1e6);
+    let _ = writeln!(
+        s,
+        "MEDS benchmark: {} subjects, {} events ({:.0} per subject), {} compression, {:.1} MB of parquet, {} threads\n",
+        r.subjects,
+        r.events,
+        r.events as f64 / r.subjects.max(1) as f64,
+        r.compression,
+        r.dataset_bytes as f64 / 1e6,
+        r.threads
+    );
+    let mr = r.meds_reader.as_ref();
+    let mr_f = |k: &str| mr.and_then(|v| v.get(k)).and_then(serde_json::Value::as_f64);
+    let ratio = |ours: f64, theirs: Option<f64>, higher_is_better: bool| match theirs {
+        Some(t) if t > 0.0 && ours > 0.0 => format!("{:.1}x", if higher_is_better { ours / t } else { t / ours }),
+        _ => "-".into(),
+    };
+    let _ = writeln!(s, "| measure | longitude | meds_reader | ours vs theirs |");
+    let _ = writeln!(s, "| --- | ---: | ---: | ---: |");
+    let _ =
+        writeln!(s, "| write MEDS parquet, events/s ({} threads) | {} | - | - |", r.threads, m(r.write_events_per_s));
+    let convert = mr_f("convert_seconds").map(|x| format!("{x:.2} s convert")).unwrap_or_else(|| "-".into());
+    let _ = writeln!(
+        s,
+        "| build random-access store | {:.2} s | {convert} | {} |",
+        r.store_build_seconds,
+        ratio(1.0 / r.store_build_seconds, mr_f("convert_seconds").map(|x| 1.0 / x), true)
+    );
+    let theirs_read = mr_f("full_read_events_per_s");
+    let _ = writeln!(
+        s,
+        "| full read into typed timelines, events/s, 1 thread | {} | {} | {} |",
+        m(r.read_1_thread_events_per_s),
+        theirs_read.map(m).unwrap_or_else(|| "-".into()),
+        ratio(r.read_1_thread_events_per_s, theirs_read, true)
+    );
+    let _ =
+        writeln!(s, "| full read, events/s, {} threads | {} | - | - |", r.threads, m(r.read_all_threads_events_per_s));
+    let lazy = mr_f("lookup_lazy_us");
+    let full = mr_f("lookup_events_us");
+    let _ = writeln!(
+        s,
+        "| one subject, warm, mean µs (ours: all events decoded) | {:.2} | {} lazy / {} with events | {} / {} |",
+        r.lookup_mean_us,
+        lazy.map(|x| format!("{x:.2}")).unwrap_or_else(|| "-".into()),
+        full.map(|x| format!("{x:.2}")).unwrap_or_else(|| "-".into()),
+        ratio(r.lookup_mean_us, lazy, false),
+        ratio(r.lookup_mean_us, full, false)
+    );
+    let _ = writeln!(s, "| one subject, p50 / p99 µs | {:.2} / {:.2} | - | - |", r.lookup_p50_us, r.lookup_p99_us);
+    let _ = writeln!(
+        s,
+        "| events per looked-up subject | {:.0} | {} | - |",
+        r.lookup_mean_events,
+        mr_f("lookup_mean_events").map(|x| format!("{x:.0}")).unwrap_or_else(|| "-".into())
+    );
+    s
+}

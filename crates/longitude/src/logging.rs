@@ -1,0 +1,16 @@
+//! Log set-up: `tracing` to stderr, text or JSON, filtered by `RUST_LOG`.
+
+use tracing_subscriber::EnvFilter;
+
+use crate::LogFormat;
+
+/// Installs the global subscriber. `--quiet` lowers the default level to warnings.
+pub fn init(quiet: bool, format: LogFormat) {
+    let default = if quiet { "warn" } else { "info" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

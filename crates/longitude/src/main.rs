@@ -1,0 +1,86 @@
+//! `longitude`: the command-line entry point. It parses arguments and wires library crates
+//! together; every capability lives in a library crate.
+
+mod bench;
+mod demo;
+mod logging;
+mod meds_cmd;
+mod progress;
+mod workload;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Longitude — an open clinical foundation-model platform that a health system can own.
+///
+/// Data flows left to right: FHIR or MEDS → de-identified MEDS timelines → tokenizer → pretrained
+/// generative transformer → clinical tasks → validation → governance → serving → monitoring.
+/// Every dataset on disk is a MEDS dataset (https://medical-event-data-standard.github.io/).
+#[derive(Debug, Parser)]
+#[command(name = "longitude", version, propagate_version = true, max_term_width = 100)]
+struct Cli {
+    /// Print nothing but results and errors (no progress bars, no info logs).
+    #[arg(long, short, global = true)]
+    quiet: bool,
+
+    /// Log format on stderr. Set RUST_LOG (e.g. `RUST_LOG=debug`) for more detail.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Work with MEDS datasets: validate, describe, index, show.
+    #[command(subcommand)]
+    Meds(meds_cmd::MedsCommand),
+
+    /// Benchmarks of the hot paths, printed as tables (and JSON with --json).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+
+    /// Run the longest pipeline that exists today, end to end, on synthetic data.
+    ///
+    /// Today: write a synthetic MEDS dataset, validate it, describe it and build its
+    /// random-access timeline store. Later stages (FHIR ingest, pretraining, validation report,
+    /// server) join as they are built.
+    Demo {
+        /// Where to write the demo's outputs.
+        #[arg(long, default_value = "longitude-demo")]
+        out: PathBuf,
+        /// How many synthetic subjects.
+        #[arg(long, default_value_t = 2_000)]
+        subjects: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.quiet, cli.log_format);
+    let progress = progress::Progress::new(cli.quiet);
+    let result = match cli.command {
+        Command::Meds(cmd) => meds_cmd::run(cmd, &progress),
+        Command::Bench(cmd) => bench::run(cmd, &progress),
+        Command::Demo { out, subjects } => demo::run(&out, subjects, &progress),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

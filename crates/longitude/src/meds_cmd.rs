@@ -1,0 +1,218 @@
+//! `longitude meds …`: validate, describe, index and show MEDS datasets.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use meds::describe::format_time;
+use meds::{Dataset, Description, Severity, TimelineStore};
+
+use crate::progress::Progress;
+
+#[derive(Debug, Subcommand)]
+pub enum MedsCommand {
+    /// Check a dataset against the MEDS 0.4.1 standard: shard schemas and invariants (sorted,
+    /// contiguous, one shard per subject), dataset.json, codes.parquet and subject_splits.parquet.
+    /// Exits 1 if the dataset is not valid MEDS.
+    Validate {
+        /// The dataset root (the directory holding data/ and metadata/).
+        dir: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Summarise a dataset: subjects, events, codes, time range, events per subject, top codes per
+    /// vocabulary and splits.
+    Describe {
+        /// The dataset root.
+        dir: PathBuf,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+        /// How many top codes to list per vocabulary.
+        #[arg(long, default_value_t = 5)]
+        top: usize,
+    },
+    /// Build (or rebuild) the random-access timeline store beside a dataset.
+    Index {
+        /// The dataset root.
+        dir: PathBuf,
+        /// Where to write the store [default: DIR/.longitude-index/timelines.lts].
+        #[arg(long)]
+        store: Option<PathBuf>,
+    },
+    /// Print one subject's timeline (building the timeline store if needed).
+    Show {
+        /// The dataset root.
+        dir: PathBuf,
+        /// The subject's MEDS subject_id.
+        subject_id: i64,
+        /// Where the store lives [default: DIR/.longitude-index/timelines.lts].
+        #[arg(long)]
+        store: Option<PathBuf>,
+        /// Print the timeline as JSON lines (one event per line).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(cmd: MedsCommand, progress: &Progress) -> Result<ExitCode> {
+    match cmd {
+        MedsCommand::Validate { dir, json } => validate(&dir, json, progress),
+        MedsCommand::Describe { dir, json, top } => {
+            let spinner = progress.bar("describing", None, "");
+            let d = meds::describe(&dir, top).with_context(|| format!("cannot describe {}", dir.display()))?;
+            spinner.finish_and_clear();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&d)?);
+            } else {
+                print!("{}", render_description(&dir, &d));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        MedsCommand::Index { dir, store } => {
+            let dataset = Dataset::open(&dir)?;
+            let path = store.unwrap_or_else(|| TimelineStore::default_path(&dir));
+            let spinner = progress.bar("indexing", None, "");
+            let started = std::time::Instant::now();
+            let summary = TimelineStore::build(&dataset, &path)?;
+            spinner.finish_and_clear();
+            println!(
+                "indexed {} subjects, {} events into {} ({:.1} MB) in {:.2}s",
+                summary.subjects,
+                summary.events,
+                path.display(),
+                summary.bytes as f64 / 1e6,
+                started.elapsed().as_secs_f64()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        MedsCommand::Show { dir, subject_id, store, json } => show(&dir, subject_id, store, json),
+    }
+}
+
+fn validate(dir: &Path, json: bool, progress: &Progress) -> Result<ExitCode> {
+    let spinner = progress.bar("validating", None, "");
+    let report = meds::validate(dir);
+    spinner.finish_and_clear();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{}: {} shard(s), {} subjects, {} events, {} codes",
+            dir.display(),
+            report.shards,
+            report.subjects,
+            report.events,
+            report.codes
+        );
+        for f in &report.findings {
+            let level = match f.severity {
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+            };
+            match &f.file {
+                Some(file) => println!("  {level}: {}: {}", file.display(), f.message),
+                None => println!("  {level}: {}", f.message),
+            }
+        }
+        let (errors, warnings) = (report.errors().count(), report.warnings().count());
+        if report.is_valid() {
+            println!("valid MEDS {} ({warnings} warning(s))", meds::schema::MEDS_VERSION);
+        } else {
+            println!("NOT valid MEDS: {errors} error(s), {warnings} warning(s)");
+        }
+    }
+    Ok(if report.is_valid() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn show(dir: &Path, subject_id: i64, store: Option<PathBuf>, json: bool) -> Result<ExitCode> {
+    let dataset = Dataset::open(dir)?;
+    let path = store.unwrap_or_else(|| TimelineStore::default_path(dir));
+    let store = TimelineStore::open_or_build(&dataset, &path)?;
+    let Some(timeline) = store.get(subject_id)? else {
+        eprintln!("subject {subject_id} is not in {}", dir.display());
+        return Ok(ExitCode::from(1));
+    };
+    let codes = store.codes();
+    for e in timeline.events() {
+        let time = e.time.map(format_time);
+        if json {
+            let line = serde_json::json!({
+                "subject_id": subject_id,
+                "time": time,
+                "code": codes.name(e.code),
+                "numeric_value": e.numeric_value,
+                "text_value": e.text_value,
+            });
+            println!("{line}");
+        } else {
+            let value = e.numeric_value.map(|v| format!(" = {v}")).unwrap_or_default();
+            let text = e.text_value.map(|t| format!(" \"{t}\"")).unwrap_or_default();
+            println!("{:<19}  {}{value}{text}", time.as_deref().unwrap_or("(static)"), codes.name(e.code));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The human-readable form of a [`Description`].
+pub fn render_description(dir: &Path, d: &Description) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let pct = |n: u64| if d.events == 0 { 0.0 } else { 100.0 * n as f64 / d.events as f64 };
+    let _ = writeln!(s, "MEDS dataset {}", dir.display());
+    if let Some(m) = &d.metadata {
+        let name = m.dataset_name.as_deref().unwrap_or("(unnamed)");
+        let etl = m
+            .etl_name
+            .as_deref()
+            .map(|e| format!(", ETL {e} {}", m.etl_version.as_deref().unwrap_or("")))
+            .unwrap_or_default();
+        let _ = writeln!(s, "  name            {name}{etl}, MEDS {}", m.meds_version.as_deref().unwrap_or("?"));
+    } else {
+        let _ = writeln!(s, "  metadata        (no readable metadata/dataset.json)");
+    }
+    let _ = writeln!(s, "  shards          {}", d.shards);
+    let _ = writeln!(s, "  subjects        {}", d.subjects);
+    let _ = writeln!(s, "  events          {}", d.events);
+    let _ = writeln!(s, "    static        {} ({:.1}%)", d.static_events, pct(d.static_events));
+    let _ = writeln!(s, "    numeric value {} ({:.1}%)", d.numeric_events, pct(d.numeric_events));
+    let _ = writeln!(s, "    text value    {} ({:.1}%)", d.text_events, pct(d.text_events));
+    let _ = writeln!(s, "  distinct codes  {}", d.codes);
+    let _ = writeln!(
+        s,
+        "  time range      {} .. {}",
+        d.first_time.as_deref().unwrap_or("-"),
+        d.last_time.as_deref().unwrap_or("-")
+    );
+    let e = &d.events_per_subject;
+    let _ = writeln!(
+        s,
+        "  events/subject  min {}  p10 {}  median {}  mean {:.1}  p90 {}  max {}",
+        e.min, e.p10, e.median, e.mean, e.p90, e.max
+    );
+    if !d.extra_columns.is_empty() {
+        let _ = writeln!(s, "  extra columns   {}", d.extra_columns.join(", "));
+    }
+    let _ = writeln!(s, "\nsplits (from {})", d.split_source);
+    let _ = writeln!(s, "  {:<12} {:>10} {:>12}", "split", "subjects", "events");
+    for sp in &d.splits {
+        let _ = writeln!(s, "  {:<12} {:>10} {:>12}", sp.split, sp.subjects, sp.events);
+    }
+    let _ = writeln!(s, "\nvocabularies");
+    let _ = writeln!(s, "  {:<22} {:>10} {:>7} {:>8}  top codes (events)", "vocabulary", "events", "%", "codes");
+    for v in &d.vocabularies {
+        let top: Vec<String> = v.top_codes.iter().map(|(c, n)| format!("{c} ({n})")).collect();
+        let _ = writeln!(
+            s,
+            "  {:<22} {:>10} {:>6.1}% {:>8}  {}",
+            v.vocabulary,
+            v.events,
+            pct(v.events),
+            v.codes,
+            top.join(", ")
+        );
+    }
+    s
+}
