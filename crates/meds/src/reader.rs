@@ -324,6 +324,7 @@ pub fn read_shard(
         mapper: CodeMapper::default(),
         times: Vec::new(),
         code_ids: Vec::new(),
+        values: Vec::new(),
     };
     for batch in reader {
         let batch = batch.map_err(|e| MedsError::arrow(path, e))?;
@@ -345,6 +346,7 @@ struct ShardState<'p> {
     mapper: CodeMapper,
     times: Vec<i64>,
     code_ids: Vec<CodeId>,
+    values: Vec<f32>,
 }
 
 impl ShardState<'_> {
@@ -391,9 +393,7 @@ impl ShardState<'_> {
         self.code_ids.clear();
         self.code_ids.extend(dict.keys().values().iter().map(|&k| ids.get(k as usize).copied().unwrap_or(CodeId::MAX)));
 
-        let values = column(schema::NUMERIC_VALUE);
-        let values32 = values.and_then(|v| v.as_primitive_opt::<Float32Type>());
-        let values64 = values.and_then(|v| v.as_primitive_opt::<Float64Type>());
+        decode_values(column(schema::NUMERIC_VALUE), n, &mut self.values);
         let texts = column(schema::TEXT_VALUE).filter(|t| t.null_count() < t.len());
 
         let mut start = 0;
@@ -429,16 +429,7 @@ impl ShardState<'_> {
             }
             t.times.extend_from_slice(times);
             t.codes.extend_from_slice(&self.code_ids[start..end]);
-            match (values32, values64) {
-                (Some(v), _) if v.null_count() == 0 => t.numeric_values.extend_from_slice(&v.values()[start..end]),
-                (Some(v), _) => {
-                    t.numeric_values.extend((start..end).map(|i| if v.is_valid(i) { v.value(i) } else { f32::NAN }))
-                }
-                (None, Some(v)) => t
-                    .numeric_values
-                    .extend((start..end).map(|i| if v.is_valid(i) { v.value(i) as f32 } else { f32::NAN })),
-                (None, None) => t.numeric_values.extend(std::iter::repeat_n(f32::NAN, end - start)),
-            }
+            t.numeric_values.extend_from_slice(&self.values[start..end]);
             if let Some(texts) = texts {
                 push_texts(t, texts, start, end, offset);
             }
@@ -475,27 +466,63 @@ fn decode_times(time: &ArrayRef, out: &mut Vec<i64>) {
         out.extend(raw.iter().map(|&x| x.saturating_mul(mul) / div));
     }
     if let Some(nulls) = time.logical_nulls() {
-        for (i, t) in out.iter_mut().enumerate() {
-            if nulls.is_null(i) {
-                *t = STATIC_TIME;
-            }
+        for_each_null(&nulls, |i| out[i] = STATIC_TIME);
+    }
+}
+
+/// Calls `f` with the index of every null, skipping all-valid 64-row words without looking inside.
+fn for_each_null(nulls: &arrow_buffer::NullBuffer, mut f: impl FnMut(usize)) {
+    if nulls.null_count() == 0 {
+        return;
+    }
+    let chunks = nulls.inner().bit_chunks();
+    let mut base = 0;
+    for word in chunks.iter() {
+        let mut missing = !word;
+        while missing != 0 {
+            f(base + missing.trailing_zeros() as usize);
+            missing &= missing - 1;
         }
+        base += 64;
+    }
+    let rem = chunks.remainder_len();
+    let mut missing = !chunks.remainder_bits() & ((1u64 << rem) - 1);
+    while missing != 0 {
+        f(base + missing.trailing_zeros() as usize);
+        missing &= missing - 1;
+    }
+}
+
+/// Decodes `numeric_value` (float32, float64, all-null or absent) into `out`, `NaN` for nulls.
+fn decode_values(values: Option<&ArrayRef>, n: usize, out: &mut Vec<f32>) {
+    out.clear();
+    match values {
+        Some(v) if v.data_type() == &DataType::Float32 => {
+            out.extend_from_slice(v.as_primitive::<Float32Type>().values())
+        }
+        Some(v) if v.data_type() == &DataType::Float64 => {
+            out.extend(v.as_primitive::<Float64Type>().values().iter().map(|&x| x as f32))
+        }
+        _ => {
+            out.resize(n, f32::NAN);
+            return;
+        }
+    }
+    if let Some(nulls) = values.and_then(|v| v.logical_nulls()) {
+        for_each_null(&nulls, |i| out[i] = f32::NAN);
     }
 }
 
 fn push_texts(t: &mut Timeline, texts: &ArrayRef, start: usize, end: usize, offset: usize) {
+    let valid: Vec<usize> = match texts.nulls() {
+        // Most events carry no text: walk only the set bits of the validity bitmap.
+        Some(nulls) => nulls.inner().slice(start, end - start).set_indices().map(|i| i + start).collect(),
+        None => (start..end).collect(),
+    };
     let mut push = |i: usize, s: &str| t.text_values.push(((offset + i - start) as u32, s.to_owned()));
     if let Some(a) = texts.as_string_opt::<i64>() {
-        for i in start..end {
-            if a.is_valid(i) {
-                push(i, a.value(i));
-            }
-        }
+        valid.into_iter().for_each(|i| push(i, a.value(i)));
     } else if let Some(a) = texts.as_string_opt::<i32>() {
-        for i in start..end {
-            if a.is_valid(i) {
-                push(i, a.value(i));
-            }
-        }
+        valid.into_iter().for_each(|i| push(i, a.value(i)));
     }
 }

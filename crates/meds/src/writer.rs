@@ -91,6 +91,8 @@ fn shard_properties(compression: ShardCompression) -> Result<WriterProperties> {
         .set_compression(compression)
         .set_column_dictionary_enabled(ColumnPath::from(schema::TIME), false)
         .set_column_encoding(ColumnPath::from(schema::TIME), Encoding::DELTA_BINARY_PACKED)
+        .set_column_dictionary_enabled(ColumnPath::from(schema::SUBJECT_ID), false)
+        .set_column_encoding(ColumnPath::from(schema::SUBJECT_ID), Encoding::DELTA_BINARY_PACKED)
         .set_column_dictionary_enabled(ColumnPath::from(schema::TEXT_VALUE), false)
         .set_column_dictionary_enabled(ColumnPath::from(schema::NUMERIC_VALUE), false)
         .build())
