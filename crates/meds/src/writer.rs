@@ -371,9 +371,22 @@ impl DatasetWriter {
         Ok(WriteSummary {
             subjects: self.splits.len() as u64,
             events: self.events,
-            shards: self.shards,
+            shards: std::mem::take(&mut self.shards),
             codes: code_rows.len(),
         })
+    }
+}
+
+impl Drop for DatasetWriter {
+    /// A writer dropped without [`DatasetWriter::finish`] (an error, an interrupted run) still
+    /// waits for its shard encoders, so no thread outlives it writing into the directory. The
+    /// dataset stays unfinished: it has no `metadata/dataset.json`.
+    fn drop(&mut self) {
+        while self.in_flight > 0 {
+            if self.wait_one().is_err() && self.in_flight == 0 {
+                break;
+            }
+        }
     }
 }
 
