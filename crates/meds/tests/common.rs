@@ -1,5 +1,5 @@
 //! Helpers shared by the integration tests: small datasets and hand-made bad shards.
-#![allow(dead_code)]
+#![allow(dead_code, missing_docs)]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
