@@ -8,7 +8,10 @@ use common::*;
 use meds::metadata::{DatasetMetadata, read_codes, read_subject_splits};
 use meds::{CodeTable, Dataset, MedsError, Timeline, TimelineStore};
 
-fn by_name(codes: &CodeTable, t: &Timeline) -> Vec<(Option<i64>, String, Option<f32>, Option<String>)> {
+/// An event with its code spelled out: (time, code, numeric value, text value).
+type NamedEvent = (Option<i64>, String, Option<f32>, Option<String>);
+
+fn by_name(codes: &CodeTable, t: &Timeline) -> Vec<NamedEvent> {
     t.events()
         .map(|e| (e.time, codes.name(e.code).to_owned(), e.numeric_value, e.text_value.map(str::to_owned)))
         .collect()
