@@ -24,7 +24,7 @@ pub struct EventRef<'a> {
 /// Columns are parallel vectors (`times[i]`, `codes[i]`, `numeric_values[i]` describe event `i`);
 /// a missing numeric value is `NaN` and a static event's time is [`STATIC_TIME`]. Text values are
 /// sparse (most events have none): `(event index, text)` pairs in increasing index order.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct Timeline {
     /// The subject's MEDS `subject_id`.
     pub subject_id: i64,
@@ -36,6 +36,19 @@ pub struct Timeline {
     pub numeric_values: Vec<f32>,
     /// Text values of the events that have one, by event index (increasing).
     pub text_values: Vec<(u32, String)>,
+}
+
+/// Equality treats a missing numeric value (`NaN`) as equal to another missing value, so that two
+/// reads of the same data compare equal.
+impl PartialEq for Timeline {
+    fn eq(&self, other: &Self) -> bool {
+        self.subject_id == other.subject_id
+            && self.times == other.times
+            && self.codes == other.codes
+            && self.text_values == other.text_values
+            && self.numeric_values.len() == other.numeric_values.len()
+            && self.numeric_values.iter().zip(&other.numeric_values).all(|(a, b)| a.to_bits() == b.to_bits())
+    }
 }
 
 impl Timeline {

@@ -1,0 +1,134 @@
+//! End-to-end tests of the `longitude` binary: real processes, real files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn longitude(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_longitude")).args(args).output().expect("run longitude")
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn help_names_the_subcommands() {
+    let o = longitude(&["--help"]);
+    assert!(o.status.success());
+    for word in ["meds", "bench", "demo", "--quiet"] {
+        assert!(stdout(&o).contains(word), "{word} missing from --help");
+    }
+    let o = longitude(&["meds", "--help"]);
+    for word in ["validate", "describe", "index", "show"] {
+        assert!(stdout(&o).contains(word), "{word} missing from meds --help");
+    }
+}
+
+#[test]
+fn demo_writes_a_dataset_that_describe_validate_and_show_agree_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().to_str().expect("path");
+    let o = longitude(&["--quiet", "demo", "--out", out, "--subjects", "300"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("wrote 300 subjects"), "{}", stdout(&o));
+
+    let root = dir.path().join("meds");
+    let root_s = root.to_str().expect("path");
+    let o = longitude(&["meds", "validate", root_s]);
+    assert!(o.status.success(), "{}", stdout(&o));
+    assert!(stdout(&o).contains("valid MEDS 0.4.1 (0 warning(s))"), "{}", stdout(&o));
+
+    let o = longitude(&["meds", "describe", root_s, "--json"]);
+    assert!(o.status.success());
+    let d: Value = serde_json::from_str(&stdout(&o)).expect("json");
+    assert_eq!(d["subjects"], 300);
+    assert_eq!(d["metadata"]["dataset_name"], "longitude-demo");
+    let split_subjects: u64 = d["splits"].as_array().expect("splits").iter().map(|s| s["subjects"].as_u64().unwrap_or(0)).sum();
+    assert_eq!(split_subjects, 300);
+    let vocab_events: u64 =
+        d["vocabularies"].as_array().expect("vocabularies").iter().map(|v| v["events"].as_u64().unwrap_or(0)).sum();
+    assert_eq!(vocab_events, d["events"].as_u64().expect("events"));
+
+    let o = longitude(&["meds", "show", root_s, "1000000", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).expect("json line")).collect();
+    assert!(lines.len() > 100);
+    assert_eq!(lines[0]["time"], Value::Null, "the static event comes first");
+    assert_eq!(lines[1]["code"], "MEDS_BIRTH");
+
+    let o = longitude(&["meds", "show", root_s, "42"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("subject 42 is not in"));
+}
+
+#[test]
+fn describe_reports_the_third_party_sample() {
+    let root = repo_root().join("tests/data/meds/aces-meds-sample");
+    let o = longitude(&["meds", "describe", root.to_str().expect("path")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    for needle in ["subjects        100", "events          77542", "splits (from data/ directories)", "ADMISSION"] {
+        assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+    }
+}
+
+#[test]
+fn validate_fails_with_named_files_and_exit_code_1() {
+    let root = repo_root().join("tests/data/meds/aces-meds-sample");
+    let o = longitude(&["meds", "validate", root.to_str().expect("path"), "--json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let report: Value = serde_json::from_str(&stdout(&o)).expect("json");
+    let files: Vec<&str> = report["findings"].as_array().expect("findings").iter().filter_map(|f| f["file"].as_str()).collect();
+    assert!(files.contains(&"metadata/dataset.json"), "{files:?}");
+}
+
+#[test]
+fn bad_paths_are_clear_errors_not_panics() {
+    let o = longitude(&["meds", "describe", "/nonexistent/dataset"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no parquet shards under data/"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("panicked"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("data")).expect("mkdir");
+    std::fs::write(dir.path().join("data/0.parquet"), b"not parquet").expect("write");
+    let o = longitude(&["meds", "describe", dir.path().to_str().expect("path")]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("data/0.parquet"), "{}", stderr(&o));
+}
+
+#[test]
+fn bench_runs_small_and_reports_every_figure() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = dir.path().join("bench.json");
+    let o = longitude(&[
+        "--quiet",
+        "bench",
+        "meds",
+        "--events",
+        "20000",
+        "--events-per-subject",
+        "100",
+        "--lookups",
+        "200",
+        "--dir",
+        dir.path().to_str().expect("path"),
+        "--json",
+        json.to_str().expect("path"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("parse");
+    for key in ["write_events_per_s", "read_1_thread_events_per_s", "lookup_mean_us"] {
+        assert!(r[key].as_f64().is_some_and(|x| x > 0.0), "{key}: {}", r[key]);
+    }
+    assert!(r["events"].as_u64().is_some_and(|n| n > 15_000));
+}
