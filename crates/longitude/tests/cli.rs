@@ -53,7 +53,8 @@ fn demo_writes_a_dataset_that_describe_validate_and_show_agree_on() {
     let d: Value = serde_json::from_str(&stdout(&o)).expect("json");
     assert_eq!(d["subjects"], 300);
     assert_eq!(d["metadata"]["dataset_name"], "longitude-demo");
-    let split_subjects: u64 = d["splits"].as_array().expect("splits").iter().map(|s| s["subjects"].as_u64().unwrap_or(0)).sum();
+    let split_subjects: u64 =
+        d["splits"].as_array().expect("splits").iter().map(|s| s["subjects"].as_u64().unwrap_or(0)).sum();
     assert_eq!(split_subjects, 300);
     let vocab_events: u64 =
         d["vocabularies"].as_array().expect("vocabularies").iter().map(|v| v["events"].as_u64().unwrap_or(0)).sum();
@@ -88,7 +89,8 @@ fn validate_fails_with_named_files_and_exit_code_1() {
     let o = longitude(&["meds", "validate", root.to_str().expect("path"), "--json"]);
     assert_eq!(o.status.code(), Some(1));
     let report: Value = serde_json::from_str(&stdout(&o)).expect("json");
-    let files: Vec<&str> = report["findings"].as_array().expect("findings").iter().filter_map(|f| f["file"].as_str()).collect();
+    let files: Vec<&str> =
+        report["findings"].as_array().expect("findings").iter().filter_map(|f| f["file"].as_str()).collect();
     assert!(files.contains(&"metadata/dataset.json"), "{files:?}");
 }
 
