@@ -1,4 +1,4 @@
-"""The meds_reader side of `longitude bench meds`.
+"""The meds_reader (and pyarrow) side of `longitude bench meds`.
 
 Converts a MEDS dataset with `meds_reader_convert`, then measures, on one thread, a full pass
 reading code, time and numeric_value of every event, and random access to single subjects (lazily,
@@ -32,6 +32,21 @@ def main() -> None:
     convert_s = time.perf_counter() - started
 
     out = {"convert_seconds": convert_s}
+
+    # pyarrow's own parquet decode on one thread: the floor any parquet reader stands on.
+    import glob
+
+    import pyarrow.parquet as pq
+
+    shards = sorted(glob.glob(f"{args.dataset}/data/**/*.parquet", recursive=True))
+    best = None
+    rows = 0
+    for _ in range(3):
+        started = time.perf_counter()
+        rows = sum(pq.read_table(f, use_threads=False).num_rows for f in shards)
+        elapsed = time.perf_counter() - started
+        best = elapsed if best is None else min(best, elapsed)
+    out["pyarrow_decode_events_per_s"] = rows / best
     with meds_reader.SubjectDatabase(args.work, num_threads=1) as db:
         ids = list(db)
         best = None
