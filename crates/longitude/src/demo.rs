@@ -4,40 +4,27 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
-use meds::{DatasetMetadata, DatasetWriter, TimelineStore, WriterOptions};
+use meds::TimelineStore;
+use synth::{OutputOptions, SynthConfig};
 
 use crate::meds_cmd::render_description;
 use crate::progress::Progress;
-use crate::workload;
 
-pub fn run(out: &Path, subjects: usize, progress: &Progress) -> Result<ExitCode> {
+pub fn run(out: &Path, patients: usize, progress: &Progress) -> Result<ExitCode> {
+    for dir in ["meds", "truth"] {
+        let path = out.join(dir);
+        if path.exists() {
+            std::fs::remove_dir_all(&path)?;
+        }
+    }
     let root = out.join("meds");
-    if root.exists() {
-        std::fs::remove_dir_all(&root)?;
-    }
-    tracing::info!(subjects, out = %root.display(), "step 1/4: writing a synthetic MEDS dataset");
-    let codes = workload::code_table();
-    let timelines = workload::subjects(&codes, 42, subjects, 300);
-    let options = WriterOptions {
-        metadata: DatasetMetadata {
-            dataset_name: Some("longitude-demo".into()),
-            dataset_version: Some("1".into()),
-            etl_name: Some("longitude demo".into()),
-            etl_version: Some(env!("CARGO_PKG_VERSION").into()),
-            ..Default::default()
-        },
-        ..WriterOptions::default()
-    };
-    let bar = progress.bar("writing", Some(timelines.len() as u64), "subjects");
-    let mut writer = DatasetWriter::create(&root, options)?;
-    for (i, t) in timelines.iter().enumerate() {
-        writer.write_subject(workload::split_of(i), t, &codes)?;
-        bar.inc(1);
-    }
-    let written = writer.finish(&codes)?;
-    bar.finish_and_clear();
+    tracing::info!(patients, out = %out.display(), "step 1/4: simulating a clinical population (2 sites)");
+    let spinner = progress.bar("simulating", None, "");
+    let summary = synth::generate(&SynthConfig::new(patients, 2, 42), out, &OutputOptions::default())?;
+    spinner.finish_and_clear();
+    println!("{}", summary.prevalence.render());
 
-    tracing::info!("step 2/4: validating it against MEDS {}", meds::schema::MEDS_VERSION);
+    tracing::info!("step 2/4: validating the MEDS output against MEDS {}", meds::schema::MEDS_VERSION);
     let report = meds::validate(&root);
     if !report.is_valid() {
         for f in report.errors() {
@@ -56,14 +43,12 @@ pub fn run(out: &Path, subjects: usize, progress: &Progress) -> Result<ExitCode>
     let first = store.subject_ids().next().unwrap_or_default();
     let events = store.get(first)?.map_or(0, |t| t.len());
     println!(
-        "\nwrote {} subjects / {} events in {} shards; subject {first} has {events} events in the store.",
-        written.subjects,
-        written.events,
-        written.shards.len()
+        "\nsimulated {} patients / {} events; ground truth in {}; subject {first} has {events} events in the store.",
+        summary.patients,
+        summary.events,
+        out.join("truth").display()
     );
     println!("next: `longitude meds describe {}` or `longitude meds show {} {first}`", root.display(), root.display());
-    println!(
-        "(synthetic clinical population, FHIR ingest, pretraining, validation report and the server are not built yet)"
-    );
+    println!("(FHIR output and ingest, pretraining, the validation report and the server are not built yet)");
     Ok(ExitCode::SUCCESS)
 }

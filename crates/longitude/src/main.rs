@@ -6,6 +6,7 @@ mod demo;
 mod logging;
 mod meds_cmd;
 mod progress;
+mod synth_cmd;
 mod workload;
 
 use std::path::PathBuf;
@@ -48,22 +49,30 @@ enum Command {
     #[command(subcommand)]
     Meds(meds_cmd::MedsCommand),
 
+    /// Simulate a clinical population with known ground truth and write it as MEDS.
+    ///
+    /// Writes OUT/meds/ (a MEDS dataset with train/tuning/held_out splits) and OUT/truth/ (true
+    /// onsets, diagnosis and treatment times, sites, the configuration, prevalence by age band),
+    /// kept apart so nothing downstream reads the truth by accident. Same seed, same bytes
+    /// (set SOURCE_DATE_EPOCH to fix the creation time in dataset.json).
+    Synth(synth_cmd::SynthArgs),
+
     /// Benchmarks of the hot paths, printed as tables (and JSON with --json).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
 
     /// Run the longest pipeline that exists today, end to end, on synthetic data.
     ///
-    /// Today: write a synthetic MEDS dataset, validate it, describe it and build its
-    /// random-access timeline store. Later stages (FHIR ingest, pretraining, validation report,
-    /// server) join as they are built.
+    /// Today: simulate a clinical population with ground truth, validate its MEDS output, describe
+    /// it and build its random-access timeline store. Later stages (FHIR ingest, pretraining,
+    /// validation report, server) join as they are built.
     Demo {
-        /// Where to write the demo's outputs.
+        /// Where to write the demo's outputs (meds/ and truth/ are replaced).
         #[arg(long, default_value = "longitude-demo")]
         out: PathBuf,
-        /// How many synthetic subjects.
-        #[arg(long, default_value_t = 2_000)]
-        subjects: usize,
+        /// How many synthetic patients.
+        #[arg(long, default_value_t = 5_000)]
+        patients: usize,
     },
 }
 
@@ -73,8 +82,9 @@ fn main() -> ExitCode {
     let progress = progress::Progress::new(cli.quiet);
     let result = match cli.command {
         Command::Meds(cmd) => meds_cmd::run(cmd, &progress),
+        Command::Synth(args) => synth_cmd::run(&args, &progress),
         Command::Bench(cmd) => bench::run(cmd, &progress),
-        Command::Demo { out, subjects } => demo::run(&out, subjects, &progress),
+        Command::Demo { out, patients } => demo::run(&out, patients, &progress),
     };
     match result {
         Ok(code) => code,

@@ -38,9 +38,10 @@ fn help_names_the_subcommands() {
 fn demo_writes_a_dataset_that_describe_validate_and_show_agree_on() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().to_str().expect("path");
-    let o = longitude(&["--quiet", "demo", "--out", out, "--subjects", "300"]);
+    let o = longitude(&["--quiet", "demo", "--out", out, "--patients", "300"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("wrote 300 subjects"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("simulated 300 patients"), "{}", stdout(&o));
+    assert!(dir.path().join("truth/conditions.parquet").exists());
 
     let root = dir.path().join("meds");
     let root_s = root.to_str().expect("path");
@@ -52,7 +53,7 @@ fn demo_writes_a_dataset_that_describe_validate_and_show_agree_on() {
     assert!(o.status.success());
     let d: Value = serde_json::from_str(&stdout(&o)).expect("json");
     assert_eq!(d["subjects"], 300);
-    assert_eq!(d["metadata"]["dataset_name"], "longitude-demo");
+    assert_eq!(d["metadata"]["dataset_name"], "longitude-synth");
     let split_subjects: u64 =
         d["splits"].as_array().expect("splits").iter().map(|s| s["subjects"].as_u64().unwrap_or(0)).sum();
     assert_eq!(split_subjects, 300);
@@ -63,13 +64,43 @@ fn demo_writes_a_dataset_that_describe_validate_and_show_agree_on() {
     let o = longitude(&["meds", "show", root_s, "1000000", "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let lines: Vec<Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).expect("json line")).collect();
-    assert!(lines.len() > 100);
-    assert_eq!(lines[0]["time"], Value::Null, "the static event comes first");
-    assert_eq!(lines[1]["code"], "MEDS_BIRTH");
+    assert!(lines.len() > 5);
+    assert_eq!(lines[0]["time"], Value::Null, "static events (gender, race, ethnicity) come first");
+    assert_eq!(lines[3]["code"], "MEDS_BIRTH");
 
     let o = longitude(&["meds", "show", root_s, "42"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("subject 42 is not in"));
+}
+
+#[test]
+fn synth_writes_meds_and_truth_with_a_prevalence_table() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("s");
+    let out_s = out.to_str().expect("path");
+    let o = longitude(&["synth", "--patients", "2000", "--sites", "2", "--seed", "7", "--out", out_s]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    for needle in ["simulated 2000 patients (2 sites, seed 7)", "diabetes", "atrial_fibrillation", "all adults"] {
+        assert!(text.contains(needle), "{needle:?} missing:\n{text}");
+    }
+    for f in ["truth/subjects.parquet", "truth/conditions.parquet", "truth/treatments.parquet", "truth/config.json"] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    let o = longitude(&["meds", "validate", out.join("meds").to_str().expect("path")]);
+    assert!(o.status.success(), "{}", stdout(&o));
+    let o = longitude(&["meds", "describe", out.join("meds").to_str().expect("path"), "--json"]);
+    let d: Value = serde_json::from_str(&stdout(&o)).expect("json");
+    assert_eq!(d["subjects"], 2000);
+    let vocabularies: Vec<&str> =
+        d["vocabularies"].as_array().expect("vocabularies").iter().filter_map(|v| v["vocabulary"].as_str()).collect();
+    for v in ["LOINC", "ICD10CM", "RXNORM", "CPT4", "ENCOUNTER", "MEDS_BIRTH", "GENDER", "RACE", "ETHNICITY"] {
+        assert!(vocabularies.contains(&v), "{v} missing from {vocabularies:?}");
+    }
+    // Writing over an existing dataset is refused, not merged.
+    let o = longitude(&["synth", "--patients", "10", "--out", out_s]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("refusing to mix"), "{}", stderr(&o));
 }
 
 #[test]
@@ -133,4 +164,17 @@ fn bench_runs_small_and_reports_every_figure() {
         assert!(r[key].as_f64().is_some_and(|x| x > 0.0), "{key}: {}", r[key]);
     }
     assert!(r["events"].as_u64().is_some_and(|n| n > 15_000));
+}
+
+#[test]
+fn the_meds_package_accepts_the_synthetic_population() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("s");
+    let o = longitude(&["--quiet", "synth", "--patients", "500", "--seed", "3", "--out", out.to_str().expect("path")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary: Value = serde_json::from_str(&testkit::run_python("check_meds.py", [out.join("meds")])).expect("json");
+    assert_eq!(summary["subjects"], 500);
+    let splits = &summary["splits"];
+    let total: u64 = ["train", "tuning", "held_out"].iter().map(|s| splits[s].as_u64().unwrap_or(0)).sum();
+    assert_eq!(total, 500, "{splits}");
 }

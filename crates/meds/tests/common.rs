@@ -13,11 +13,6 @@ use parquet::arrow::ArrowWriter;
 
 pub const DAY: i64 = 86_400_000_000;
 
-/// The repository root.
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 /// A few subjects with static events, values, notes (non-ASCII included) and shuffled order.
 pub fn sample_subjects(codes: &mut CodeTable) -> Vec<Timeline> {
     let birth = codes.intern("MEDS_BIRTH");

@@ -3,39 +3,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use common::*;
 use meds::labels::{BooleanLabel, BooleanPrediction, write_boolean_labels, write_boolean_predictions};
 use meds::{Dataset, Timeline};
 use serde_json::Value;
-
-/// The interop interpreter: `LONGITUDE_INTEROP_PYTHON`, or the venv `scripts/interop-venv` makes.
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("LONGITUDE_INTEROP_PYTHON") {
-        return p.into();
-    }
-    let out =
-        Command::new("bash").arg(repo_root().join("scripts/interop-venv")).output().expect("run scripts/interop-venv");
-    assert!(
-        out.status.success(),
-        "could not build the interop venv (needs python3 and PyPI): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8(out.stdout).expect("utf-8").trim())
-}
-
-fn run_python(script: &str, args: &[&Path], extra: &[&str]) -> String {
-    let out = Command::new(python())
-        .arg(repo_root().join("tests/interop").join(script))
-        .args(args)
-        .args(extra)
-        .output()
-        .expect("run python");
-    assert!(out.status.success(), "{script} failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).expect("utf-8")
-}
+use testkit::run_python;
 
 #[test]
 fn meds_package_accepts_what_we_write() {
@@ -55,8 +27,7 @@ fn meds_package_accepts_what_we_write() {
 
     let out = run_python(
         "check_meds.py",
-        &[&root],
-        &["--labels", lp.to_str().expect("path"), "--predictions", pp.to_str().expect("path")],
+        [root.as_os_str(), "--labels".as_ref(), lp.as_os_str(), "--predictions".as_ref(), pp.as_os_str()],
     );
     let v: Value = serde_json::from_str(&out).expect("json");
     let events: usize = subjects.iter().map(Timeline::len).sum();
@@ -73,7 +44,7 @@ fn meds_package_accepts_what_we_write() {
 fn we_read_what_pyarrow_writes_with_the_meds_schema() {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().join("pw");
-    run_python("write_meds.py", &[&root], &[]);
+    run_python("write_meds.py", [&root]);
     let report = meds::validate(&root);
     assert!(report.is_valid() && report.findings.is_empty(), "{:#?}", report.findings);
 

@@ -5,8 +5,8 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::repo_root;
 use meds::Dataset;
+use testkit::repo_root;
 
 fn data(name: &str) -> PathBuf {
     repo_root().join("tests/data/meds").join(name)

@@ -1,0 +1,93 @@
+//! `longitude synth`: the synthetic population generator.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use indicatif::ProgressBar;
+use synth::{OutputOptions, SynthConfig};
+
+use crate::progress::Progress;
+
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    /// How many patients.
+    #[arg(long, default_value_t = 2_000)]
+    patients: usize,
+    /// How many sites (they differ in population, screening, coding habits and lab units).
+    #[arg(long, default_value_t = 2)]
+    sites: usize,
+    /// The random seed.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Output directory (gets meds/ and truth/).
+    #[arg(long)]
+    out: PathBuf,
+    /// Output format. FHIR output is not built yet (issue #4 is in progress).
+    #[arg(long, value_enum, default_value_t = Format::Meds)]
+    format: Format,
+    /// A JSON configuration (see `synth::SynthConfig`, and OUT/truth/config.json of any run) that
+    /// replaces the defaults; --patients, --sites and --seed still apply.
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// A MEDS dataset.
+    Meds,
+}
+
+static BAR: OnceLock<ProgressBar> = OnceLock::new();
+
+fn tick(done: u64) {
+    if let Some(bar) = BAR.get() {
+        bar.set_position(done);
+    }
+}
+
+/// `created_at` from `SOURCE_DATE_EPOCH` (reproducible-builds convention), if set.
+fn source_date() -> Option<String> {
+    let secs: i64 = std::env::var("SOURCE_DATE_EPOCH").ok()?.trim().parse().ok()?;
+    chrono::DateTime::from_timestamp(secs, 0).map(|t| t.naive_utc().format("%Y-%m-%dT%H:%M:%S%.6f").to_string())
+}
+
+pub fn run(args: &SynthArgs, progress: &Progress) -> Result<ExitCode> {
+    let mut config = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            serde_json::from_str(&text).with_context(|| format!("{} is not a synth configuration", path.display()))?
+        }
+        None => SynthConfig::new(args.patients, args.sites, args.seed),
+    };
+    config.patients = args.patients;
+    config.seed = args.seed;
+    if args.config.is_none() || config.sites.len() != args.sites {
+        config.sites = (0..args.sites.max(1)).map(synth::config::default_site).collect();
+    }
+    let _ = args.format;
+    let bar = BAR.get_or_init(|| progress.bar("simulating", Some(args.patients as u64), "patients"));
+    bar.reset();
+    bar.set_length(args.patients as u64);
+    let started = Instant::now();
+    let options = OutputOptions { created_at: source_date(), progress: Some(tick) };
+    let summary = synth::generate(&config, &args.out, &options)?;
+    bar.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "simulated {} patients ({} sites, seed {}) in {:.1}s: {} events, {} recorded deaths",
+        summary.patients,
+        config.sites.len(),
+        config.seed,
+        seconds,
+        summary.events,
+        summary.recorded_deaths
+    );
+    println!("  MEDS:  {}", args.out.join("meds").display());
+    println!("  truth: {}\n", args.out.join("truth").display());
+    print!("{}", summary.prevalence.render());
+    Ok(ExitCode::SUCCESS)
+}
