@@ -42,6 +42,15 @@ pub enum BenchCommand {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// The population generator to MEDS: patients per second on one thread and on all cores.
+    Synth {
+        /// Patients to simulate.
+        #[arg(long, default_value_t = 100_000)]
+        patients: usize,
+        /// Working directory [default: a temporary directory].
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -73,6 +82,12 @@ struct MedsBench {
 
 pub fn run(cmd: BenchCommand, progress: &Progress) -> Result<ExitCode> {
     match cmd {
+        BenchCommand::Synth { patients, dir } => {
+            let tmp = tempfile::tempdir()?;
+            let dir = dir.unwrap_or_else(|| tmp.path().to_path_buf());
+            bench_synth(&dir, patients)?;
+            Ok(ExitCode::SUCCESS)
+        }
         BenchCommand::Meds { events, events_per_subject, lookups, compression, dir, python, json } => {
             let tmp;
             let dir = match dir {
@@ -216,6 +231,31 @@ fn bench_meds(
         tracing::warn!("no --python (or LONGITUDE_BENCH_PYTHON) with meds_reader: comparison skipped");
     }
     Ok(r)
+}
+
+fn bench_synth(dir: &Path, patients: usize) -> Result<()> {
+    let config = synth::SynthConfig::new(patients, 2, 7);
+    let threads = rayon::current_num_threads();
+    println!("synth benchmark: {patients} patients, 2 sites, records 2010-2025 (hidden history from 2000)\n");
+    println!("| threads | seconds | patients/s | patients/s per core | MEDS events | events/s |");
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: |");
+    for (label, pool) in [(1, one_thread()?), (threads, rayon::ThreadPoolBuilder::new().build()?)] {
+        let out = dir.join(format!("synth-{label}"));
+        if out.exists() {
+            std::fs::remove_dir_all(&out)?;
+        }
+        let started = Instant::now();
+        let summary = pool.install(|| synth::generate(&config, &out, &synth::OutputOptions::default()))?;
+        let seconds = started.elapsed().as_secs_f64();
+        let rate = summary.patients as f64 / seconds;
+        println!(
+            "| {label} | {seconds:.2} | {rate:.0} | {:.0} | {} | {:.1} M |",
+            rate / label as f64,
+            summary.events,
+            summary.events as f64 / seconds / 1e6
+        );
+    }
+    Ok(())
 }
 
 fn run_meds_reader(python: &Path, root: &Path, dir: &Path, lookups: usize) -> Result<serde_json::Value> {
