@@ -99,7 +99,7 @@ pub fn run(cmd: BenchCommand, progress: &Progress) -> Result<ExitCode> {
             };
             let result =
                 bench_meds(&dir, events, events_per_subject, lookups, compression, python.as_deref(), progress)?;
-            print!("{}", render(&result));
+            out!("{}", render(&result));
             if let Some(path) = json {
                 std::fs::write(&path, serde_json::to_string_pretty(&result)?)
                     .with_context(|| format!("cannot write {}", path.display()))?;
@@ -236,9 +236,9 @@ fn bench_meds(
 fn bench_synth(dir: &Path, patients: usize) -> Result<()> {
     let config = synth::SynthConfig::new(patients, 2, 7);
     let threads = rayon::current_num_threads();
-    println!("synth benchmark: {patients} patients, 2 sites, records 2010-2025 (hidden history from 2000)\n");
-    println!("| threads | seconds | patients/s | patients/s per core | MEDS events | events/s |");
-    println!("| ---: | ---: | ---: | ---: | ---: | ---: |");
+    outln!("synth benchmark: {patients} patients, 2 sites, records 2010-2025 (hidden history from 2000)\n");
+    outln!("| threads | seconds | patients/s | patients/s per core | MEDS events | events/s |");
+    outln!("| ---: | ---: | ---: | ---: | ---: | ---: |");
     for (label, pool) in [(1, one_thread()?), (threads, rayon::ThreadPoolBuilder::new().build()?)] {
         let out = dir.join(format!("synth-{label}"));
         if out.exists() {
@@ -248,7 +248,7 @@ fn bench_synth(dir: &Path, patients: usize) -> Result<()> {
         let summary = pool.install(|| synth::generate(&config, &out, &synth::OutputOptions::default()))?;
         let seconds = started.elapsed().as_secs_f64();
         let rate = summary.patients as f64 / seconds;
-        println!(
+        outln!(
             "| {label} | {seconds:.2} | {rate:.0} | {:.0} | {} | {:.1} M |",
             rate / label as f64,
             summary.events,

@@ -22,7 +22,7 @@ pub fn run(out: &Path, patients: usize, progress: &Progress) -> Result<ExitCode>
     let spinner = progress.bar("simulating", None, "");
     let summary = synth::generate(&SynthConfig::new(patients, 2, 42), out, &OutputOptions::default())?;
     spinner.finish_and_clear();
-    println!("{}", summary.prevalence.render());
+    outln!("{}", summary.prevalence.render());
 
     tracing::info!("step 2/4: validating the MEDS output against MEDS {}", meds::schema::MEDS_VERSION);
     let report = meds::validate(&root);
@@ -35,20 +35,20 @@ pub fn run(out: &Path, patients: usize, progress: &Progress) -> Result<ExitCode>
 
     tracing::info!("step 3/4: describing it");
     let d = meds::describe(&root, 3)?;
-    print!("{}", render_description(&root, &d));
+    out!("{}", render_description(&root, &d));
 
     tracing::info!("step 4/4: building the random-access timeline store");
     let dataset = meds::Dataset::open(&root)?;
     let store = TimelineStore::open_or_build(&dataset, &TimelineStore::default_path(&root))?;
     let first = store.subject_ids().next().unwrap_or_default();
     let events = store.get(first)?.map_or(0, |t| t.len());
-    println!(
+    outln!(
         "\nsimulated {} patients / {} events; ground truth in {}; subject {first} has {events} events in the store.",
         summary.patients,
         summary.events,
         out.join("truth").display()
     );
-    println!("next: `longitude meds describe {}` or `longitude meds show {} {first}`", root.display(), root.display());
-    println!("(FHIR output and ingest, pretraining, the validation report and the server are not built yet)");
+    outln!("next: `longitude meds describe {}` or `longitude meds show {} {first}`", root.display(), root.display());
+    outln!("(FHIR output and ingest, pretraining, the validation report and the server are not built yet)");
     Ok(ExitCode::SUCCESS)
 }

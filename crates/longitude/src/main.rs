@@ -1,6 +1,8 @@
 //! `longitude`: the command-line entry point. It parses arguments and wires library crates
 //! together; every capability lives in a library crate.
 
+#[macro_use]
+mod output;
 mod bench;
 mod demo;
 mod logging;

@@ -65,9 +65,9 @@ pub fn run(cmd: MedsCommand, progress: &Progress) -> Result<ExitCode> {
             let d = meds::describe(&dir, top).with_context(|| format!("cannot describe {}", dir.display()))?;
             spinner.finish_and_clear();
             if json {
-                println!("{}", serde_json::to_string_pretty(&d)?);
+                outln!("{}", serde_json::to_string_pretty(&d)?);
             } else {
-                print!("{}", render_description(&dir, &d));
+                out!("{}", render_description(&dir, &d));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -78,7 +78,7 @@ pub fn run(cmd: MedsCommand, progress: &Progress) -> Result<ExitCode> {
             let started = std::time::Instant::now();
             let summary = TimelineStore::build(&dataset, &path)?;
             spinner.finish_and_clear();
-            println!(
+            outln!(
                 "indexed {} subjects, {} events into {} ({:.1} MB) in {:.2}s",
                 summary.subjects,
                 summary.events,
@@ -97,9 +97,9 @@ fn validate(dir: &Path, json: bool, progress: &Progress) -> Result<ExitCode> {
     let report = meds::validate(dir);
     spinner.finish_and_clear();
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!(
+        outln!(
             "{}: {} shard(s), {} subjects, {} events, {} codes",
             dir.display(),
             report.shards,
@@ -113,15 +113,15 @@ fn validate(dir: &Path, json: bool, progress: &Progress) -> Result<ExitCode> {
                 Severity::Warning => "warning",
             };
             match &f.file {
-                Some(file) => println!("  {level}: {}: {}", file.display(), f.message),
-                None => println!("  {level}: {}", f.message),
+                Some(file) => outln!("  {level}: {}: {}", file.display(), f.message),
+                None => outln!("  {level}: {}", f.message),
             }
         }
         let (errors, warnings) = (report.errors().count(), report.warnings().count());
         if report.is_valid() {
-            println!("valid MEDS {} ({warnings} warning(s))", meds::schema::MEDS_VERSION);
+            outln!("valid MEDS {} ({warnings} warning(s))", meds::schema::MEDS_VERSION);
         } else {
-            println!("NOT valid MEDS: {errors} error(s), {warnings} warning(s)");
+            outln!("NOT valid MEDS: {errors} error(s), {warnings} warning(s)");
         }
     }
     Ok(if report.is_valid() { ExitCode::SUCCESS } else { ExitCode::from(1) })
@@ -146,11 +146,11 @@ fn show(dir: &Path, subject_id: i64, store: Option<PathBuf>, json: bool) -> Resu
                 "numeric_value": e.numeric_value,
                 "text_value": e.text_value,
             });
-            println!("{line}");
+            outln!("{line}");
         } else {
             let value = e.numeric_value.map(|v| format!(" = {v}")).unwrap_or_default();
             let text = e.text_value.map(|t| format!(" \"{t}\"")).unwrap_or_default();
-            println!("{:<19}  {}{value}{text}", time.as_deref().unwrap_or("(static)"), codes.name(e.code));
+            outln!("{:<19}  {}{value}{text}", time.as_deref().unwrap_or("(static)"), codes.name(e.code));
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -23,12 +23,15 @@ pub struct SynthArgs {
     /// The random seed.
     #[arg(long, default_value_t = 7)]
     seed: u64,
-    /// Output directory (gets meds/ and truth/).
+    /// Output directory (gets meds/, fhir/ and truth/).
     #[arg(long)]
     out: PathBuf,
-    /// Output format. FHIR output is not built yet (issue #4 is in progress).
-    #[arg(long, value_enum, default_value_t = Format::Meds)]
+    /// What to write besides the ground truth: MEDS, FHIR R4 Bulk NDJSON, or both.
+    #[arg(long, value_enum, default_value_t = Format::Both)]
     format: Format,
+    /// Also write one FHIR transaction Bundle per patient (OUT/fhir/bundles/), as Synthea does.
+    #[arg(long)]
+    fhir_bundles: bool,
     /// A JSON configuration (see `synth::SynthConfig`, and OUT/truth/config.json of any run) that
     /// replaces the defaults; --patients, --sites and --seed still apply.
     #[arg(long)]
@@ -37,8 +40,12 @@ pub struct SynthArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
-    /// A MEDS dataset.
+    /// A MEDS dataset (OUT/meds/).
     Meds,
+    /// FHIR R4 Bulk Data NDJSON, one file per resource type (OUT/fhir/).
+    Fhir,
+    /// Both.
+    Both,
 }
 
 static BAR: OnceLock<ProgressBar> = OnceLock::new();
@@ -68,16 +75,20 @@ pub fn run(args: &SynthArgs, progress: &Progress) -> Result<ExitCode> {
     if args.config.is_none() || config.sites.len() != args.sites {
         config.sites = (0..args.sites.max(1)).map(synth::config::default_site).collect();
     }
-    let _ = args.format;
+    let formats = synth::Formats {
+        meds: args.format != Format::Fhir,
+        fhir_ndjson: args.format != Format::Meds,
+        fhir_bundles: args.fhir_bundles,
+    };
     let bar = BAR.get_or_init(|| progress.bar("simulating", Some(args.patients as u64), "patients"));
     bar.reset();
     bar.set_length(args.patients as u64);
     let started = Instant::now();
-    let options = OutputOptions { created_at: source_date(), progress: Some(tick) };
+    let options = OutputOptions { formats, created_at: source_date(), progress: Some(tick) };
     let summary = synth::generate(&config, &args.out, &options)?;
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
-    println!(
+    outln!(
         "simulated {} patients ({} sites, seed {}) in {:.1}s: {} events, {} recorded deaths",
         summary.patients,
         config.sites.len(),
@@ -86,8 +97,18 @@ pub fn run(args: &SynthArgs, progress: &Progress) -> Result<ExitCode> {
         summary.events,
         summary.recorded_deaths
     );
-    println!("  MEDS:  {}", args.out.join("meds").display());
-    println!("  truth: {}\n", args.out.join("truth").display());
-    print!("{}", summary.prevalence.render());
+    if formats.meds {
+        outln!("  MEDS:  {}", args.out.join("meds").display());
+    }
+    if formats.fhir_ndjson || formats.fhir_bundles {
+        outln!(
+            "  FHIR:  {} ({} resources, {:.1} MB of NDJSON)",
+            args.out.join("fhir").display(),
+            summary.fhir_resources,
+            summary.fhir_bytes as f64 / 1e6
+        );
+    }
+    outln!("  truth: {}\n", args.out.join("truth").display());
+    out!("{}", summary.prevalence.render());
     Ok(ExitCode::SUCCESS)
 }

@@ -18,6 +18,25 @@ pub fn days_from_civil(year: i32, month: u32, day: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// The proleptic Gregorian (year, month, day) of a day count since 1970-01-01.
+pub fn civil_from_days(z: i64) -> (i32, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = (yoe + era * 400 + i64::from(month <= 2)) as i32;
+    (year, month, day)
+}
+
+/// The (year, month, day) of a time.
+pub fn ymd(t: i64) -> (i32, u32, u32) {
+    civil_from_days(t.div_euclid(DAY))
+}
+
 /// Microseconds since the epoch at midnight starting the given date.
 pub fn date(year: i32, month: u32, day: u32) -> i64 {
     days_from_civil(year, month, day) * DAY
@@ -48,5 +67,8 @@ mod tests {
         assert_eq!(month_start(2000, 14), date(2001, 3, 1));
         assert_eq!(year_of(date(2019, 6, 1)), 2019);
         assert_eq!(year_of(date(1950, 6, 1)), 1950);
+        for (y, m, d) in [(1970, 1, 1), (1931, 12, 31), (2000, 2, 29), (2025, 12, 31)] {
+            assert_eq!(ymd(date(y, m, d) + 5 * HOUR), (y, m, d));
+        }
     }
 }

@@ -14,12 +14,16 @@
 pub mod calendar;
 pub mod conditions;
 pub mod config;
+pub mod fhir;
+pub mod identity;
 pub mod patient;
 pub mod prevalence;
 pub mod simulate;
 pub mod truth;
 pub mod vocab;
 
+use std::fs::File;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use meds::{DatasetMetadata, DatasetWriter, WriterOptions};
@@ -59,9 +63,28 @@ impl SynthError {
     }
 }
 
+/// Which outputs to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Formats {
+    /// `OUT/meds/`: a MEDS dataset.
+    pub meds: bool,
+    /// `OUT/fhir/<Type>.ndjson`: FHIR R4 Bulk Data NDJSON.
+    pub fhir_ndjson: bool,
+    /// `OUT/fhir/bundles/<patient>.json`: one FHIR R4 transaction Bundle per patient.
+    pub fhir_bundles: bool,
+}
+
+impl Default for Formats {
+    fn default() -> Self {
+        Self { meds: true, fhir_ndjson: true, fhir_bundles: false }
+    }
+}
+
 /// Output settings that are not part of the simulation itself.
 #[derive(Debug, Clone, Default)]
 pub struct OutputOptions {
+    /// Which outputs to write.
+    pub formats: Formats,
     /// `created_at` for `metadata/dataset.json` (ISO 8601); `None`: now. Fix it for byte-identical
     /// reruns (the CLI honours `SOURCE_DATE_EPOCH`).
     pub created_at: Option<String>,
@@ -78,6 +101,10 @@ pub struct Summary {
     pub events: u64,
     /// Deaths recorded in the data.
     pub recorded_deaths: u64,
+    /// FHIR resources written (NDJSON lines).
+    pub fhir_resources: u64,
+    /// Bytes of FHIR NDJSON written.
+    pub fhir_bytes: u64,
     /// Prevalence by age band on 1 January 2020 (or of the last simulated year, if earlier).
     pub prevalence: prevalence::Prevalence,
 }
@@ -92,10 +119,77 @@ pub fn split_of(seed: u64, index: u64) -> &'static str {
     }
 }
 
-/// Simulates the population of `config` and writes `out/meds/` (a MEDS dataset) and `out/truth/`
-/// (ground truth and the configuration used). Patients are simulated in parallel in chunks and
-/// streamed to the writer in index order, so memory stays bounded and the output does not depend
-/// on the thread count.
+/// NDJSON files written atomically: `.Type.ndjson.partial` until complete.
+struct NdjsonFiles {
+    dir: PathBuf,
+    files: Vec<BufWriter<File>>,
+}
+
+impl NdjsonFiles {
+    fn create(dir: &Path) -> Result<Self, SynthError> {
+        std::fs::create_dir_all(dir).map_err(|e| SynthError::io(dir, e))?;
+        let files = fhir::RESOURCE_TYPES
+            .iter()
+            .map(|t| {
+                let path = dir.join(format!(".{t}.ndjson.partial"));
+                File::create(&path).map(|f| BufWriter::with_capacity(1 << 20, f)).map_err(|e| SynthError::io(&path, e))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self { dir: dir.to_path_buf(), files })
+    }
+
+    fn append(&mut self, buffers: &[String; 7]) -> Result<u64, SynthError> {
+        let mut bytes = 0;
+        for (file, buffer) in self.files.iter_mut().zip(buffers) {
+            file.write_all(buffer.as_bytes()).map_err(|e| SynthError::io(&self.dir, e))?;
+            bytes += buffer.len() as u64;
+        }
+        Ok(bytes)
+    }
+
+    fn finish(self) -> Result<(), SynthError> {
+        for (mut file, t) in self.files.into_iter().zip(fhir::RESOURCE_TYPES) {
+            file.flush().map_err(|e| SynthError::io(&self.dir, e))?;
+            file.get_ref().sync_all().map_err(|e| SynthError::io(&self.dir, e))?;
+            let from = self.dir.join(format!(".{t}.ndjson.partial"));
+            std::fs::rename(&from, self.dir.join(format!("{t}.ndjson"))).map_err(|e| SynthError::io(&from, e))?;
+        }
+        Ok(())
+    }
+}
+
+/// One patient, simulated and rendered (rendering runs on the worker threads too).
+struct Rendered {
+    patient: SimulatedPatient,
+    ndjson: Option<[String; 7]>,
+    bundle: Option<(String, String)>,
+    resources: u64,
+}
+
+fn render(config: &SynthConfig, codes: &meds::CodeTable, index: u64, formats: Formats) -> Rendered {
+    let patient = simulate_patient(config, codes, index);
+    let (mut ndjson, mut bundle, mut resources) = (None, None, 0);
+    if formats.fhir_ndjson || formats.fhir_bundles {
+        let r = fhir::resources(&patient, codes, config.seed);
+        resources = r.resources.len() as u64;
+        if formats.fhir_ndjson {
+            let mut buffers: [String; 7] = Default::default();
+            r.append_ndjson(&mut buffers);
+            ndjson = Some(buffers);
+        }
+        if formats.fhir_bundles {
+            let id = r.resources.first().and_then(|(_, p)| p["id"].as_str().map(str::to_owned)).unwrap_or_default();
+            bundle = Some((id, r.bundle().to_string()));
+        }
+    }
+    Rendered { patient, ndjson, bundle, resources }
+}
+
+/// Simulates the population of `config` and writes, as `options.formats` asks, `out/meds/` (a
+/// MEDS dataset), `out/fhir/` (FHIR R4 NDJSON and/or per-patient Bundles) and always `out/truth/`
+/// (ground truth, planted identifiers and the configuration used). Patients are simulated and
+/// rendered in parallel in chunks and written in index order, so memory stays bounded and the
+/// output does not depend on the thread count.
 pub fn generate(config: &SynthConfig, out: &Path, options: &OutputOptions) -> Result<Summary, SynthError> {
     if config.sites.is_empty() {
         return Err(SynthError::Config("at least one site is needed".into()));
@@ -103,6 +197,7 @@ pub fn generate(config: &SynthConfig, out: &Path, options: &OutputOptions) -> Re
     if config.end_year < config.record_start_year || config.record_start_year < 2001 {
         return Err(SynthError::Config("records must start after 2000 and before the end year".into()));
     }
+    let formats = options.formats;
     let codes = vocab::code_table();
     let metadata = DatasetMetadata {
         dataset_name: Some("longitude-synth".into()),
@@ -113,7 +208,17 @@ pub fn generate(config: &SynthConfig, out: &Path, options: &OutputOptions) -> Re
         license: Some("CC0-1.0 (synthetic data)".into()),
         ..Default::default()
     };
-    let mut writer = DatasetWriter::create(out.join("meds"), WriterOptions { metadata, ..Default::default() })?;
+    let mut writer = if formats.meds {
+        Some(DatasetWriter::create(out.join("meds"), WriterOptions { metadata, ..Default::default() })?)
+    } else {
+        None
+    };
+    let fhir_dir = out.join("fhir");
+    let mut ndjson = if formats.fhir_ndjson { Some(NdjsonFiles::create(&fhir_dir)?) } else { None };
+    let bundle_dir = fhir_dir.join("bundles");
+    if formats.fhir_bundles {
+        std::fs::create_dir_all(&bundle_dir).map_err(|e| SynthError::io(&bundle_dir, e))?;
+    }
     let mut truth = truth::TruthTables::default();
     let mut summary =
         Summary { prevalence: prevalence::Prevalence::new(config.end_year.min(2020)), ..Default::default() };
@@ -122,23 +227,39 @@ pub fn generate(config: &SynthConfig, out: &Path, options: &OutputOptions) -> Re
     let mut start = 0;
     while start < n {
         let end = (start + CHUNK).min(n);
-        let patients: Vec<SimulatedPatient> =
-            (start..end).into_par_iter().map(|i| simulate_patient(config, &codes, i)).collect();
-        for (offset, p) in patients.iter().enumerate() {
+        let rendered: Vec<Rendered> =
+            (start..end).into_par_iter().map(|i| render(config, &codes, i, formats)).collect();
+        for (offset, r) in rendered.iter().enumerate() {
             let index = start + offset as u64;
-            writer.write_subject(split_of(config.seed, index), &p.timeline, &codes)?;
+            let p = &r.patient;
+            if let Some(writer) = writer.as_mut() {
+                writer.write_subject(split_of(config.seed, index), &p.timeline, &codes)?;
+            }
+            if let (Some(files), Some(buffers)) = (ndjson.as_mut(), r.ndjson.as_ref()) {
+                summary.fhir_bytes += files.append(buffers)?;
+            }
+            if let Some((id, json)) = &r.bundle {
+                let path = bundle_dir.join(format!("{id}.json"));
+                std::fs::write(&path, json).map_err(|e| SynthError::io(&path, e))?;
+            }
+            summary.fhir_resources += r.resources;
             truth.add(p, &config.sites[p.person.site].name);
             summary.prevalence.add(p);
             summary.events += p.timeline.len() as u64;
             summary.recorded_deaths += u64::from(p.truth.death.is_some_and(|d| p.person.registered(d)));
         }
-        summary.patients += patients.len() as u64;
+        summary.patients += rendered.len() as u64;
         if let Some(progress) = options.progress {
             progress(summary.patients);
         }
         start = end;
     }
-    writer.finish(&codes)?;
+    if let Some(writer) = writer {
+        writer.finish(&codes)?;
+    }
+    if let Some(files) = ndjson {
+        files.finish()?;
+    }
     let truth_dir = out.join("truth");
     truth.write(&truth_dir)?;
     let config_json = serde_json::to_string_pretty(config).map_err(|e| SynthError::Output(e.to_string()))?;

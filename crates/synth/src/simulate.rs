@@ -9,11 +9,12 @@ use meds::{CodeId, CodeTable, Timeline};
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 
-use crate::calendar::{DAY, HOUR, YEAR, date, month_start, year_of};
+use crate::calendar::{DAY, HOUR, YEAR, date, month_start, year_of, ymd};
 use crate::conditions::{Condition, Drug};
 use crate::config::{GlucoseUnit, SynthConfig};
+use crate::identity::{self, Identity};
 use crate::patient::{Person, Traits, draw_person, draw_traits, normal};
-use crate::vocab::{Code, cpt, demographics, dx, encounter, lab};
+use crate::vocab::{Code, cpt, demographics, dx, encounter, lab, note};
 
 /// The first simulated month: ten years of hidden history before records start, so that the
 /// population arrives with prevalent disease.
@@ -25,6 +26,8 @@ const DT: f64 = 1.0 / 12.0;
 pub struct SimulatedPatient {
     /// Demographics and registration.
     pub person: Person,
+    /// Direct identifiers (they appear in the FHIR output and in notes, never in MEDS codes).
+    pub identity: Identity,
     /// The recorded events (registration period only, plus birth and demographics).
     pub timeline: Timeline,
     /// The ground truth.
@@ -42,6 +45,9 @@ pub struct PatientTruth {
     pub drug_start: [Option<i64>; Drug::COUNT],
     /// Time of death, if the patient died (recorded or not).
     pub death: Option<i64>,
+    /// Dates written into notes, as they appear in the text (identifiers de-identification must
+    /// remove).
+    pub note_dates: Vec<String>,
 }
 
 /// Splitmix64: decorrelates the (seed, patient, month, replica) tuple into a stream seed.
@@ -111,6 +117,7 @@ struct Ctx<'a> {
     config: &'a SynthConfig,
     codes: &'a CodeTable,
     person: Person,
+    identity: Identity,
     traits: Traits,
     h: Hidden,
     truth: PatientTruth,
@@ -122,6 +129,7 @@ pub fn simulate_patient(config: &SynthConfig, codes: &CodeTable, index: u64) -> 
     let mut fixed = stream(config.seed, index, u64::MAX, 0);
     let person = draw_person(&mut fixed, config, 1_000_000 + index as i64);
     let traits = draw_traits(&mut fixed);
+    let identity = identity::draw(&mut fixed, person.female, person.subject_id);
     let wellness_month = fixed.random_range(0..12);
     let hidden = Hidden {
         bmi: 0.0,
@@ -154,13 +162,14 @@ pub fn simulate_patient(config: &SynthConfig, codes: &CodeTable, index: u64) -> 
         codes,
         timeline: Timeline::new(person.subject_id),
         person,
+        identity,
         traits,
         h: hidden,
         truth: PatientTruth::default(),
     };
     ctx.run(index, &mut fixed);
     ctx.timeline.sort();
-    SimulatedPatient { person: ctx.person, timeline: ctx.timeline, truth: ctx.truth }
+    SimulatedPatient { person: ctx.person, identity: ctx.identity, timeline: ctx.timeline, truth: ctx.truth }
 }
 
 impl Ctx<'_> {
@@ -193,6 +202,58 @@ impl Ctx<'_> {
             let id = self.id(code);
             self.timeline.push(Some(t), id, value, None);
         }
+    }
+
+    /// A clinical note that names the patient, the date, the place and a phone number, as real
+    /// notes do, with the clinical picture the clinician knows.
+    fn write_note(&mut self, t: i64, kind: Code, rng: &mut ChaCha8Rng) {
+        if !self.person.registered(t) {
+            return;
+        }
+        const MONTHS: [&str; 12] = [
+            "January",
+            "February",
+            "March",
+            "April",
+            "May",
+            "June",
+            "July",
+            "August",
+            "September",
+            "October",
+            "November",
+            "December",
+        ];
+        let (y, m, d) = ymd(t);
+        let date = if rng.random_bool(0.5) {
+            format!("{} {d}, {y}", MONTHS[m as usize - 1])
+        } else {
+            format!("{m:02}/{d:02}/{y}")
+        };
+        let known: Vec<&str> =
+            Condition::ALL.iter().filter(|c| c.chronic() && self.known(**c)).map(|c| c.code().1).collect();
+        let drugs: Vec<&str> =
+            Drug::ALL.iter().filter(|d| self.on(**d)).map(|d| d.code(self.h.alternative_agent[d.index()]).1).collect();
+        let id = &self.identity;
+        let who =
+            if rng.random_bool(0.5) { format!("{} {}", id.given, id.family) } else { format!("Mr./Ms. {}", id.family) };
+        let problems = if known.is_empty() { "no chronic problems".to_owned() } else { known.join("; ") };
+        let meds = if drugs.is_empty() { "none".to_owned() } else { drugs.join(", ") };
+        let opening = if kind == note::DISCHARGE { "Discharge summary for" } else { "Seen today:" };
+        let text = format!(
+            "{opening} {who} (MRN {mrn}), {date}, at the {city} clinic. Problems: {problems}. Medications: {meds}. \
+             Lives at {street}, {city} {state} {zip}. Call {phone} or {email} with results. Follow up in 6 months.",
+            mrn = id.mrn,
+            city = id.city,
+            street = id.street,
+            state = id.state,
+            zip = id.zip,
+            phone = id.phone,
+            email = id.email,
+        );
+        let code = self.id(kind);
+        self.timeline.push(Some(t), code, None, Some(text));
+        self.truth.note_dates.push(date);
     }
 
     fn onset(&mut self, c: Condition, t: i64) {
@@ -1045,6 +1106,9 @@ impl Ctx<'_> {
         self.problem_list(t, rng);
         self.treat(t, a1c, Some(sbp), ldl, rng);
         self.schedule_followup(t, rng);
+        if rng.random_bool(0.35) {
+            self.write_note(t + HOUR, note::PROGRESS, rng);
+        }
     }
 
     fn managed(&self) -> bool {
@@ -1233,6 +1297,7 @@ impl Ctx<'_> {
         self.bmp(discharge - 4 * HOUR, rng);
         self.encounter(discharge, encounter::INPATIENT_END, cpt::DISCHARGE);
         self.treat(discharge, None, None, None, rng);
+        self.write_note(discharge, note::DISCHARGE, rng);
         let readmit = match c {
             Condition::HeartFailure => 0.2,
             Condition::Sepsis => 0.15,

@@ -30,6 +30,9 @@ pub struct TruthTables {
     drug_subject: Vec<i64>,
     drug_name: Vec<&'static str>,
     drug_start: Vec<i64>,
+    ident_subject: Vec<i64>,
+    ident_kind: Vec<&'static str>,
+    ident_value: Vec<String>,
 }
 
 fn ts(name: &str, nullable: bool) -> Field {
@@ -55,6 +58,16 @@ impl TruthTables {
                 self.cond_diagnosed.push(p.truth.diagnosed[c.index()]);
             }
         }
+        for (kind, value) in p.identity.planted() {
+            self.ident_subject.push(id);
+            self.ident_kind.push(kind);
+            self.ident_value.push(value.to_owned());
+        }
+        for date in &p.truth.note_dates {
+            self.ident_subject.push(id);
+            self.ident_kind.push("note_date");
+            self.ident_value.push(date.clone());
+        }
         for d in Drug::ALL {
             if let Some(start) = p.truth.drug_start[d.index()] {
                 self.drug_subject.push(id);
@@ -64,7 +77,9 @@ impl TruthTables {
         }
     }
 
-    /// Writes `subjects.parquet`, `conditions.parquet` and `treatments.parquet` under `dir`.
+    /// Writes `subjects.parquet`, `conditions.parquet`, `treatments.parquet` and
+    /// `identifiers.parquet` (every planted identifier: what de-identification must remove) under
+    /// `dir`.
     pub fn write(&self, dir: &Path) -> Result<(), SynthError> {
         std::fs::create_dir_all(dir).map_err(|e| SynthError::io(dir, e))?;
         let subjects = Schema::new(vec![
@@ -111,7 +126,19 @@ impl TruthTables {
             Arc::new(StringArray::from_iter_values(&self.drug_name)),
             Arc::new(TimestampMicrosecondArray::from(self.drug_start.clone())),
         ];
-        write(&dir.join("treatments.parquet"), treatments, columns)
+        write(&dir.join("treatments.parquet"), treatments, columns)?;
+
+        let identifiers = Schema::new(vec![
+            Field::new("subject_id", DataType::Int64, false),
+            Field::new("kind", DataType::Utf8, false),
+            Field::new("value", DataType::Utf8, false),
+        ]);
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(self.ident_subject.clone())),
+            Arc::new(StringArray::from_iter_values(&self.ident_kind)),
+            Arc::new(StringArray::from_iter_values(&self.ident_value)),
+        ];
+        write(&dir.join("identifiers.parquet"), identifiers, columns)
     }
 }
 

@@ -200,6 +200,15 @@ pub mod cpt {
     pub const HEMODIALYSIS: Code = ("CPT4/90935", "Hemodialysis procedure with single evaluation");
 }
 
+/// Clinical notes (LOINC document types); the note text is the event's `text_value`.
+pub mod note {
+    use super::Code;
+    /// Progress note.
+    pub const PROGRESS: Code = ("LOINC/11506-3", "Progress note");
+    /// Discharge summary.
+    pub const DISCHARGE: Code = ("LOINC/18842-5", "Discharge summary");
+}
+
 /// Encounter codes (FHIR v3 ActCode encounter classes): start and end events.
 pub mod encounter {
     use super::Code;
@@ -295,6 +304,7 @@ pub fn all() -> Vec<Code> {
         HEMODIALYSIS,
     ]);
     v.extend([AMBULATORY, EMERGENCY, INPATIENT, INPATIENT_END]);
+    v.extend([note::PROGRESS, note::DISCHARGE]);
     v
 }
 

@@ -184,8 +184,8 @@ fn read_tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 #[test]
 fn same_seed_same_bytes_whatever_the_thread_count() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = SynthConfig::new(3000, 3, 99);
-    let options = OutputOptions { created_at: Some("2026-01-01T00:00:00.000000".into()), progress: None };
+    let config = SynthConfig::new(1500, 3, 99);
+    let options = OutputOptions { created_at: Some("2026-01-01T00:00:00.000000".into()), ..Default::default() };
     let run = |threads: usize, name: &str| {
         let out = dir.path().join(name);
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
@@ -201,7 +201,7 @@ fn same_seed_same_bytes_whatever_the_thread_count() {
     }
     let report = meds::validate(&dir.path().join("one/meds"));
     assert!(report.is_valid(), "{:#?}", report.findings);
-    let other = SynthConfig::new(3000, 3, 100);
+    let other = SynthConfig::new(1500, 3, 100);
     synth::generate(&other, &dir.path().join("other"), &options).expect("generate");
     assert_ne!(read_tree(&dir.path().join("other/meds"))["data/train/0.parquet"], one["meds/data/train/0.parquet"]);
 }
