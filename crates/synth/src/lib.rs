@@ -16,6 +16,7 @@ pub mod conditions;
 pub mod config;
 pub mod fhir;
 pub mod identity;
+pub mod oracle;
 pub mod patient;
 pub mod prevalence;
 pub mod simulate;
@@ -32,7 +33,7 @@ use rayon::prelude::*;
 
 pub use conditions::{Condition, Drug};
 pub use config::{DriftConfig, GlucoseUnit, MessConfig, SiteProfile, SynthConfig};
-pub use simulate::{PatientTruth, SimulatedPatient, simulate_patient};
+pub use simulate::{Intervention, PatientTruth, SimulatedPatient, simulate_patient};
 
 /// What can go wrong generating a population.
 #[derive(Debug, thiserror::Error)]

@@ -50,6 +50,15 @@ pub struct PatientTruth {
     pub note_dates: Vec<String>,
 }
 
+/// A change made to a patient's treatment at the prediction time, for counterfactual questions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intervention {
+    /// Start the drug class at the prediction time (whatever the guideline would have done).
+    Start(Drug),
+    /// Stop the drug class at the prediction time and never prescribe it afterwards.
+    Withhold(Drug),
+}
+
 /// Splitmix64: decorrelates the (seed, patient, month, replica) tuple into a stream seed.
 fn mix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -111,9 +120,11 @@ struct Hidden {
     busy_until: i64,
     readmit: Option<(i64, Condition)>,
     alive: bool,
+    withheld: [bool; Drug::COUNT],
 }
 
-struct Ctx<'a> {
+#[derive(Clone)]
+pub(crate) struct Ctx<'a> {
     config: &'a SynthConfig,
     codes: &'a CodeTable,
     person: Person,
@@ -122,54 +133,77 @@ struct Ctx<'a> {
     h: Hidden,
     truth: PatientTruth,
     timeline: Timeline,
+    /// Every occurrence of an acute condition (MI, stroke, sepsis, GI bleed), for the oracle.
+    pub(crate) occurrences: Vec<(Condition, i64)>,
+    index: u64,
 }
 
 /// Simulates patient `index` of `config` (replica 0: the recorded world).
 pub fn simulate_patient(config: &SynthConfig, codes: &CodeTable, index: u64) -> SimulatedPatient {
-    let mut fixed = stream(config.seed, index, u64::MAX, 0);
-    let person = draw_person(&mut fixed, config, 1_000_000 + index as i64);
-    let traits = draw_traits(&mut fixed);
-    let identity = identity::draw(&mut fixed, person.female, person.subject_id);
-    let wellness_month = fixed.random_range(0..12);
-    let hidden = Hidden {
-        bmi: 0.0,
-        smoker: false,
-        ever_smoked: false,
-        pack_years: 0.0,
-        a1c: 0.0,
-        sbp_walk: 0.0,
-        egfr: 0.0,
-        ldl: 0.0,
-        hdl: 48.0 + if person.female { 10.0 } else { 0.0 } + 8.0 * normal(&mut fixed),
-        hgb_offset: 0.8 * normal(&mut fixed),
-        platelets: 255.0 + 50.0 * normal(&mut fixed) + if person.female { 20.0 } else { 0.0 },
-        heart_rate: 72.0 + 6.0 * normal(&mut fixed),
-        bleed_drop: 0.0,
-        drugs: [None; Drug::COUNT],
-        alternative_agent: [false; Drug::COUNT],
-        last_renewal: [i64::MIN; Drug::COUNT],
-        high_bp_readings: 0,
-        low_egfr_seen: None,
-        wellness_month,
-        next_followup: None,
-        next_colonoscopy_ok: i64::MIN,
-        busy_until: i64::MIN,
-        readmit: None,
-        alive: true,
-    };
-    let mut ctx = Ctx {
-        config,
-        codes,
-        timeline: Timeline::new(person.subject_id),
-        person,
-        identity,
-        traits,
-        h: hidden,
-        truth: PatientTruth::default(),
-    };
-    ctx.run(index, &mut fixed);
-    ctx.timeline.sort();
-    SimulatedPatient { person: ctx.person, identity: ctx.identity, timeline: ctx.timeline, truth: ctx.truth }
+    let mut ctx = Ctx::new(config, codes, index);
+    let (first, end) = ctx.begin();
+    for m in first..end {
+        if !ctx.step_month(m, 0) {
+            break;
+        }
+    }
+    ctx.finish()
+}
+
+impl<'a> Ctx<'a> {
+    /// A patient before their first simulated month: fixed draws made, nothing simulated.
+    pub(crate) fn new(config: &'a SynthConfig, codes: &'a CodeTable, index: u64) -> Self {
+        let mut fixed = stream(config.seed, index, u64::MAX, 0);
+        let person = draw_person(&mut fixed, config, 1_000_000 + index as i64);
+        let traits = draw_traits(&mut fixed);
+        let identity = identity::draw(&mut fixed, person.female, person.subject_id);
+        let wellness_month = fixed.random_range(0..12);
+        let hidden = Hidden {
+            bmi: 0.0,
+            smoker: false,
+            ever_smoked: false,
+            pack_years: 0.0,
+            a1c: 0.0,
+            sbp_walk: 0.0,
+            egfr: 0.0,
+            ldl: 0.0,
+            hdl: 48.0 + if person.female { 10.0 } else { 0.0 } + 8.0 * normal(&mut fixed),
+            hgb_offset: 0.8 * normal(&mut fixed),
+            platelets: 255.0 + 50.0 * normal(&mut fixed) + if person.female { 20.0 } else { 0.0 },
+            heart_rate: 72.0 + 6.0 * normal(&mut fixed),
+            bleed_drop: 0.0,
+            drugs: [None; Drug::COUNT],
+            alternative_agent: [false; Drug::COUNT],
+            last_renewal: [i64::MIN; Drug::COUNT],
+            high_bp_readings: 0,
+            low_egfr_seen: None,
+            wellness_month,
+            next_followup: None,
+            next_colonoscopy_ok: i64::MIN,
+            busy_until: i64::MIN,
+            readmit: None,
+            alive: true,
+            withheld: [false; Drug::COUNT],
+        };
+        Ctx {
+            config,
+            codes,
+            timeline: Timeline::new(person.subject_id),
+            person,
+            identity,
+            traits,
+            h: hidden,
+            truth: PatientTruth::default(),
+            occurrences: Vec::new(),
+            index,
+        }
+    }
+
+    /// The result, events in MEDS order.
+    pub(crate) fn finish(mut self) -> SimulatedPatient {
+        self.timeline.sort();
+        SimulatedPatient { person: self.person, identity: self.identity, timeline: self.timeline, truth: self.truth }
+    }
 }
 
 impl Ctx<'_> {
@@ -257,6 +291,9 @@ impl Ctx<'_> {
     }
 
     fn onset(&mut self, c: Condition, t: i64) {
+        if !c.chronic() {
+            self.occurrences.push((c, t));
+        }
         let slot = &mut self.truth.onset[c.index()];
         if slot.is_none() {
             *slot = Some(t);
@@ -455,7 +492,7 @@ impl Ctx<'_> {
             }
         }
         if age >= 18.0 {
-            self.h.a1c += self.a1c_rate() * DT + 0.015 * normal(rng);
+            self.h.a1c += self.a1c_rate() * DT + 0.03 * normal(rng);
         }
         self.h.sbp_walk = 0.98 * self.h.sbp_walk + 0.6 * normal(rng);
         // Kidney: slow ageing loss, faster with diabetes (worse when uncontrolled) and with high
@@ -944,7 +981,7 @@ impl Ctx<'_> {
     }
 
     fn start(&mut self, t: i64, d: Drug, rng: &mut ChaCha8Rng) {
-        if self.on(d) || !self.person.registered(t) || self.config.withhold.contains(&d) {
+        if self.on(d) || !self.person.registered(t) || self.config.withhold.contains(&d) || self.h.withheld[d.index()] {
             return;
         }
         self.h.drugs[d.index()] = Some(t);
@@ -964,7 +1001,7 @@ impl Ctx<'_> {
 
     fn renew(&mut self, t: i64) {
         for d in Drug::ALL {
-            if self.on(d) && t - self.h.last_renewal[d.index()] >= 330 * DAY {
+            if self.on(d) && t.saturating_sub(self.h.last_renewal[d.index()]) >= 330 * DAY {
                 self.h.last_renewal[d.index()] = t;
                 self.record(t, d.code(self.h.alternative_agent[d.index()]), None);
             }
@@ -1313,26 +1350,33 @@ impl Ctx<'_> {
 
     // ---- the loop ----------------------------------------------------------------------------
 
-    fn run(&mut self, index: u64, fixed: &mut ChaCha8Rng) {
+    /// Initialises physiology and static events; returns the range of months to simulate.
+    pub(crate) fn begin(&mut self) -> (i64, i64) {
+        let mut fixed = stream(self.config.seed, self.index, u64::MAX - 3, 0);
         let end_month = i64::from(self.config.end_year - SIM_BASE_YEAR + 1) * 12;
         let birth_month = {
             let months = (self.person.birth - date(SIM_BASE_YEAR, 1, 1)) as f64 / (YEAR as f64 / 12.0);
             months.ceil().max(0.0) as i64
         };
         let first = month_start(SIM_BASE_YEAR, birth_month);
-        self.init_physiology(first, fixed);
-        self.static_events(fixed);
+        self.init_physiology(first, &mut fixed);
+        self.static_events(&mut fixed);
+        (birth_month, end_month)
+    }
 
-        for m in birth_month..end_month {
+    /// Simulates month `m` (counted from January 2000) with the random stream of `replica`;
+    /// returns whether the patient is still alive.
+    pub(crate) fn step_month(&mut self, m: i64, replica: u64) -> bool {
+        {
             if !self.h.alive {
-                break;
+                return false;
             }
             let t = month_start(SIM_BASE_YEAR, m);
-            let mut rng = stream(self.config.seed, index, m as u64, 0);
+            let mut rng = stream(self.config.seed, self.index, m as u64, replica);
             self.step_physiology(t, &mut rng);
             self.step_events(t, &mut rng);
             if !self.h.alive {
-                break;
+                return false;
             }
             if let Some((at, c)) = self.h.readmit
                 && at < t + 31 * DAY
@@ -1363,6 +1407,28 @@ impl Ctx<'_> {
                 self.die(at);
             }
         }
+        self.h.alive
+    }
+
+    /// The intervention of a counterfactual branch, applied at `at`.
+    pub(crate) fn intervene(&mut self, at: i64, intervention: Intervention) {
+        match intervention {
+            Intervention::Start(d) => {
+                self.h.withheld[d.index()] = false;
+                if !self.on(d) {
+                    self.h.drugs[d.index()] = Some(at);
+                    self.h.last_renewal[d.index()] = at;
+                }
+            }
+            Intervention::Withhold(d) => {
+                self.h.drugs[d.index()] = None;
+                self.h.withheld[d.index()] = true;
+            }
+        }
+    }
+
+    pub(crate) fn truth(&self) -> &PatientTruth {
+        &self.truth
     }
 
     fn static_events(&mut self, rng: &mut ChaCha8Rng) {
