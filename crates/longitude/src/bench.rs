@@ -237,23 +237,31 @@ fn bench_synth(dir: &Path, patients: usize) -> Result<()> {
     let config = synth::SynthConfig::new(patients, 2, 7);
     let threads = rayon::current_num_threads();
     outln!("synth benchmark: {patients} patients, 2 sites, records 2010-2025 (hidden history from 2000)\n");
-    outln!("| threads | seconds | patients/s | patients/s per core | MEDS events | events/s |");
-    outln!("| ---: | ---: | ---: | ---: | ---: | ---: |");
-    for (label, pool) in [(1, one_thread()?), (threads, rayon::ThreadPoolBuilder::new().build()?)] {
-        let out = dir.join(format!("synth-{label}"));
-        if out.exists() {
-            std::fs::remove_dir_all(&out)?;
+    outln!("| output | threads | seconds | patients/s per core | events or resources | MB/s per core |");
+    outln!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    let meds_only = synth::Formats { meds: true, fhir_ndjson: false, fhir_bundles: false };
+    let fhir_only = synth::Formats { meds: false, fhir_ndjson: true, fhir_bundles: false };
+    for (name, formats) in [("MEDS", meds_only), ("FHIR NDJSON", fhir_only)] {
+        for (label, pool) in [(1, one_thread()?), (threads, rayon::ThreadPoolBuilder::new().build()?)] {
+            let out = dir.join(format!("synth-{label}"));
+            if out.exists() {
+                std::fs::remove_dir_all(&out)?;
+            }
+            let options = synth::OutputOptions { formats, ..Default::default() };
+            let started = Instant::now();
+            let summary = pool.install(|| synth::generate(&config, &out, &options))?;
+            let seconds = started.elapsed().as_secs_f64();
+            let per_core = summary.patients as f64 / seconds / label as f64;
+            let (items, bytes) = if formats.meds {
+                (summary.events, dir_size(&out.join("meds")))
+            } else {
+                (summary.fhir_resources, summary.fhir_bytes)
+            };
+            outln!(
+                "| {name} | {label} | {seconds:.2} | {per_core:.0} | {items} | {:.1} |",
+                bytes as f64 / 1e6 / seconds / label as f64
+            );
         }
-        let started = Instant::now();
-        let summary = pool.install(|| synth::generate(&config, &out, &synth::OutputOptions::default()))?;
-        let seconds = started.elapsed().as_secs_f64();
-        let rate = summary.patients as f64 / seconds;
-        outln!(
-            "| {label} | {seconds:.2} | {rate:.0} | {:.0} | {} | {:.1} M |",
-            rate / label as f64,
-            summary.events,
-            summary.events as f64 / seconds / 1e6
-        );
     }
     Ok(())
 }

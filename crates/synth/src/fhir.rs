@@ -12,7 +12,6 @@
 use std::fmt::Write as _;
 
 use meds::{CodeTable, Timeline};
-use serde_json::{Value, json};
 
 use crate::calendar::{HOUR, ymd};
 use crate::simulate::SimulatedPatient;
@@ -103,68 +102,116 @@ pub fn base64(data: &[u8]) -> String {
     out
 }
 
-/// One patient's resources, by type (indexes into [`RESOURCE_TYPES`]).
+/// How references are written: `Patient/<id>` in NDJSON, `urn:uuid:<id>` inside a Bundle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum References {
+    /// `Type/id`, as Bulk Data NDJSON uses.
+    Relative,
+    /// `urn:uuid:id`, as transaction Bundles with `urn:uuid:` full URLs use.
+    UrnUuid,
+}
+
+/// One patient's resources as JSON text, by type (indexes into [`RESOURCE_TYPES`]).
 #[derive(Debug, Default)]
 pub struct PatientResources {
-    /// `(type index, resource)` in a stable order.
-    pub resources: Vec<(usize, Value)>,
+    /// `(type index, id, resource JSON)` in a stable order; the Patient first.
+    pub resources: Vec<(usize, String, String)>,
 }
 
 impl PatientResources {
-    /// The resources as NDJSON lines appended to one buffer per type.
+    /// Appends each resource as one NDJSON line to the buffer of its type.
     pub fn append_ndjson(&self, buffers: &mut [String; 7]) {
-        for (kind, r) in &self.resources {
-            let _ = writeln!(buffers[*kind], "{r}");
+        for (kind, _, json) in &self.resources {
+            buffers[*kind].push_str(json);
+            buffers[*kind].push('\n');
         }
     }
 
-    /// A transaction Bundle with `urn:uuid:` full URLs, as Synthea writes.
-    pub fn bundle(&self) -> Value {
-        let entries: Vec<Value> = self
-            .resources
-            .iter()
-            .map(|(kind, r)| {
-                json!({
-                    "fullUrl": format!("urn:uuid:{}", r["id"].as_str().unwrap_or_default()),
-                    "resource": bundle_refs(r.clone()),
-                    "request": {"method": "POST", "url": RESOURCE_TYPES[*kind]},
-                })
-            })
-            .collect();
-        json!({"resourceType": "Bundle", "type": "transaction", "entry": entries})
-    }
-}
-
-/// In a bundle, references point at `urn:uuid:` full URLs instead of `Type/id`.
-fn bundle_refs(mut r: Value) -> Value {
-    for field in ["subject", "encounter", "patient"] {
-        if let Some(reference) = r.get_mut(field).and_then(|s| s.get_mut("reference"))
-            && let Some(s) = reference.as_str()
-            && let Some((_, id)) = s.split_once('/')
-        {
-            *reference = Value::String(format!("urn:uuid:{id}"));
-        }
-    }
-    if let Some(context) = r.get_mut("context").and_then(|c| c.get_mut("encounter")).and_then(Value::as_array_mut) {
-        for e in context {
-            if let Some(s) = e.get("reference").and_then(Value::as_str).map(str::to_owned)
-                && let Some((_, id)) = s.split_once('/')
-            {
-                e["reference"] = Value::String(format!("urn:uuid:{id}"));
+    /// A transaction Bundle with `urn:uuid:` full URLs (build the resources with
+    /// [`References::UrnUuid`]).
+    pub fn bundle(&self) -> String {
+        let mut out = String::from(r#"{"resourceType":"Bundle","type":"transaction","entry":["#);
+        for (i, (kind, id, json)) in self.resources.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
             }
+            let _ = write!(
+                out,
+                r#"{{"fullUrl":"urn:uuid:{id}","resource":{json},"request":{{"method":"POST","url":"{}"}}}}"#,
+                RESOURCE_TYPES[*kind]
+            );
         }
+        out.push_str("]}");
+        out
     }
-    r
+
+    /// The resources parsed back into JSON values (for tests and tools, not the hot path).
+    pub fn values(&self) -> Vec<serde_json::Value> {
+        self.resources.iter().filter_map(|(_, _, json)| serde_json::from_str(json).ok()).collect()
+    }
 }
 
-fn coding(code: &str, codes: &CodeTable) -> Value {
+/// Writes `s` as a JSON string literal.
+fn string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// A JSON number for a measured value (`null` for NaN: FHIR has no NaN).
+fn number(out: &mut String, v: f32) {
+    if v.is_finite() {
+        let _ = write!(out, "{v}");
+    } else {
+        out.push_str("null");
+    }
+}
+
+/// `{"coding":[{"system":…,"code":…,"display":…}],"text":…}` for a prefixed code.
+fn codeable(out: &mut String, code: &str, codes: &CodeTable) {
     let (vocabulary, value) = code.split_once('/').unwrap_or(("", code));
-    let display = codes.get(code).and_then(|id| codes.info(id).description.clone()).unwrap_or_default();
-    json!({"coding": [{"system": system_of(vocabulary), "code": value, "display": display}], "text": display})
+    let display = codes.get(code).and_then(|id| codes.info(id).description.as_deref()).unwrap_or_default();
+    let _ = write!(out, r#"{{"coding":[{{"system":"{}","code":"#, system_of(vocabulary));
+    string(out, value);
+    out.push_str(r#","display":"#);
+    string(out, display);
+    out.push_str(r#"}],"text":"#);
+    string(out, display);
+    out.push('}');
+}
+
+fn reference(out: &mut String, mode: References, kind: &str, id: &str) {
+    match mode {
+        References::Relative => {
+            let _ = write!(out, r#"{{"reference":"{kind}/{id}"}}"#);
+        }
+        References::UrnUuid => {
+            let _ = write!(out, r#"{{"reference":"urn:uuid:{id}"}}"#);
+        }
+    }
+}
+
+fn quantity(out: &mut String, v: f32, loinc: &str) {
+    let unit = ucum_unit(loinc);
+    out.push_str(r#"{"value":"#);
+    number(out, v);
+    let _ = write!(out, r#","unit":"{unit}","system":"http://unitsofmeasure.org","code":"{unit}"}}"#);
 }
 
 /// Builds the FHIR resources of one simulated patient.
-pub fn resources(p: &SimulatedPatient, codes: &CodeTable, seed: u64) -> PatientResources {
+pub fn resources(p: &SimulatedPatient, codes: &CodeTable, seed: u64, mode: References) -> PatientResources {
     let t: &Timeline = &p.timeline;
     let id = &p.identity;
     let sid = p.person.subject_id;
@@ -174,48 +221,70 @@ pub fn resources(p: &SimulatedPatient, codes: &CodeTable, seed: u64) -> PatientR
         uuid(seed, sid, counter)
     };
     let patient_id = next_id();
-    let subject = json!({"reference": format!("Patient/{patient_id}")});
+    let mut subject = String::new();
+    reference(&mut subject, mode, "Patient", &patient_id);
     let mut out = PatientResources::default();
-
     let name = |code: u32| codes.name(code);
+
+    // Patient, with the planted identifiers.
     let race = demographics::RACES[p.person.race];
     let ethnicity = if p.person.hispanic { demographics::HISPANIC } else { demographics::NOT_HISPANIC };
-    let omb = |code: &str, display: &str, url: &str, text: &str| {
-        json!({
-            "url": url,
-            "extension": [
-                {"url": "ombCategory", "valueCoding": {"system": "urn:oid:2.16.840.1.113883.6.238", "code": code, "display": display}},
-                {"url": "text", "valueString": text},
-            ]
-        })
-    };
-    let mut patient = json!({
-        "resourceType": "Patient",
-        "id": patient_id,
-        "extension": [
-            omb(race.0.trim_start_matches("RACE/"), race.1, "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race", race.1),
-            omb(ethnicity.0.trim_start_matches("ETHNICITY/"), ethnicity.1, "http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity", ethnicity.1),
-        ],
-        "identifier": [
-            {"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR", "display": "Medical record number"}]},
-             "system": "http://hospital.longitude.example/mrn", "value": id.mrn},
-            {"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "SS", "display": "Social Security number"}]},
-             "system": "http://hl7.org/fhir/sid/us-ssn", "value": id.ssn},
-        ],
-        "name": [{"use": "official", "family": id.family, "given": id.given.split(' ').collect::<Vec<_>>()}],
-        "telecom": [
-            {"system": "phone", "value": id.phone, "use": "home"},
-            {"system": "email", "value": id.email},
-        ],
-        "gender": if p.person.female { "female" } else { "male" },
-        "birthDate": date(p.person.birth),
-        "address": [{"line": [id.street], "city": id.city, "state": id.state, "postalCode": id.zip, "country": "US"}],
-    });
+    let mut r = String::with_capacity(1500);
+    let _ = write!(r, r#"{{"resourceType":"Patient","id":"{patient_id}","extension":["#);
+    for (i, (code, url)) in [
+        (race, "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race"),
+        (ethnicity, "http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let omb = code.0.split_once('/').map_or(code.0, |(_, c)| c);
+        if i > 0 {
+            r.push(',');
+        }
+        let _ = write!(
+            r,
+            r#"{{"url":"{url}","extension":[{{"url":"ombCategory","valueCoding":{{"system":"urn:oid:2.16.840.1.113883.6.238","code":"{omb}","display":"{d}"}}}},{{"url":"text","valueString":"{d}"}}]}}"#,
+            d = code.1
+        );
+    }
+    r.push_str(r#"],"identifier":[{"type":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v2-0203","code":"MR","display":"Medical record number"}]},"system":"http://hospital.longitude.example/mrn","value":"#);
+    string(&mut r, &id.mrn);
+    r.push_str(r#"},{"type":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v2-0203","code":"SS","display":"Social Security number"}]},"system":"http://hl7.org/fhir/sid/us-ssn","value":"#);
+    string(&mut r, &id.ssn);
+    r.push_str(r#"}],"name":[{"use":"official","family":"#);
+    string(&mut r, &id.family);
+    r.push_str(r#","given":["#);
+    for (i, g) in id.given.split(' ').enumerate() {
+        if i > 0 {
+            r.push(',');
+        }
+        string(&mut r, g);
+    }
+    r.push_str(r#"]}],"telecom":[{"system":"phone","value":"#);
+    string(&mut r, &id.phone);
+    r.push_str(r#","use":"home"},{"system":"email","value":"#);
+    string(&mut r, &id.email);
+    let _ = write!(
+        r,
+        r#"}}],"gender":"{}","birthDate":"{}","address":[{{"line":["#,
+        if p.person.female { "female" } else { "male" },
+        date(p.person.birth)
+    );
+    string(&mut r, &id.street);
+    r.push_str(r#"],"city":"#);
+    string(&mut r, &id.city);
+    r.push_str(r#","state":"#);
+    string(&mut r, &id.state);
+    r.push_str(r#","postalCode":"#);
+    string(&mut r, &id.zip);
+    r.push_str(r#","country":"US"}]"#);
     let death_code = codes.get("MEDS_DEATH");
     if let Some(death) = t.events().find(|e| Some(e.code) == death_code).and_then(|e| e.time) {
-        patient["deceasedDateTime"] = Value::String(date_time(death));
+        let _ = write!(r, r#","deceasedDateTime":"{}""#, date_time(death));
     }
-    out.resources.push((0, patient));
+    r.push('}');
+    out.resources.push((0, patient_id.clone(), r));
 
     // Encounters first, so other resources can reference the one in progress.
     let inpatient_end = codes.get(encounter::INPATIENT_END.0);
@@ -238,26 +307,24 @@ pub fn resources(p: &SimulatedPatient, codes: &CodeTable, seed: u64) -> PatientR
             .iter()
             .find(|x| x.time == Some(start) && name(x.code).starts_with("CPT4/99") && name(x.code) != "CPT4/99238");
         let encounter_id = next_id();
-        let mut resource = json!({
-            "resourceType": "Encounter",
-            "id": encounter_id,
-            "status": "finished",
-            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": class},
-            "subject": subject,
-            "period": {"start": date_time(start), "end": date_time(end)},
-        });
+        let mut r = String::with_capacity(600);
+        let _ = write!(
+            r,
+            r#"{{"resourceType":"Encounter","id":"{encounter_id}","status":"finished","class":{{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"{class}"}},"subject":{subject},"period":{{"start":"{}","end":"{}"}}"#,
+            date_time(start),
+            date_time(end)
+        );
         if let Some(v) = visit_cpt {
-            resource["type"] = json!([coding(name(v.code), codes)]);
+            r.push_str(r#","type":["#);
+            codeable(&mut r, name(v.code), codes);
+            r.push(']');
         }
-        encounters.push((start, end, encounter_id));
-        out.resources.push((1, resource));
+        r.push('}');
+        encounters.push((start, end, encounter_id.clone()));
+        out.resources.push((1, encounter_id, r));
     }
-    let encounter_at = |time: i64| -> Option<Value> {
-        encounters
-            .iter()
-            .rev()
-            .find(|(s, e, _)| *s <= time && time <= *e + 2 * HOUR)
-            .map(|(_, _, id)| json!({"reference": format!("Encounter/{id}")}))
+    let encounter_at = |time: i64| -> Option<&str> {
+        encounters.iter().rev().find(|(s, e, _)| *s <= time && time <= *e + 2 * HOUR).map(|(_, _, id)| id.as_str())
     };
 
     let sbp = codes.get(lab::SBP.0);
@@ -267,37 +334,41 @@ pub fn resources(p: &SimulatedPatient, codes: &CodeTable, seed: u64) -> PatientR
         let Some(time) = e.time else { continue };
         let code = name(e.code);
         let (vocabulary, value) = code.split_once('/').unwrap_or(("", code));
-        let enc = encounter_at(time);
-        let mut resource = match vocabulary {
-            "ICD10CM" => json!({
-                "resourceType": "Condition",
-                "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
-                "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "confirmed"}]},
-                "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-category", "code": "encounter-diagnosis"}]}],
-                "code": coding(code, codes),
-                "subject": subject,
-                "onsetDateTime": date_time(time),
-                "recordedDate": date_time(time),
-            }),
-            "LOINC" if e.text_value.is_some() => json!({
-                "resourceType": "DocumentReference",
-                "status": "current",
-                "type": coding(code, codes),
-                "subject": subject,
-                "date": date_time(time),
-                "content": [{"attachment": {"contentType": "text/plain; charset=utf-8", "data": base64(e.text_value.unwrap_or_default().as_bytes())}}],
-            }),
+        let kind = match vocabulary {
+            "ICD10CM" => 2,
+            "LOINC" if e.text_value.is_some() => 6,
             "LOINC" if Some(e.code) == dbp && used_dbp[i] => continue,
-            "LOINC" => {
+            "LOINC" => 3,
+            "RXNORM" => 4,
+            "CPT4" if code.starts_with("CPT4/99") && code != "CPT4/99238" => continue, // encounter types
+            "CPT4" => 5,
+            _ => continue, // encounters, birth, death: carried above
+        };
+        let rid = next_id();
+        let when = date_time(time);
+        let mut r = String::with_capacity(700);
+        let _ = write!(r, r#"{{"resourceType":"{}","id":"{rid}","#, RESOURCE_TYPES[kind]);
+        match kind {
+            2 => {
+                r.push_str(r#""clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-clinical","code":"active"}]},"verificationStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-ver-status","code":"confirmed"}]},"category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-category","code":"encounter-diagnosis"}]}],"code":"#);
+                codeable(&mut r, code, codes);
+                let _ = write!(r, r#","subject":{subject},"onsetDateTime":"{when}","recordedDate":"{when}""#);
+            }
+            6 => {
+                r.push_str(r#""status":"current","type":"#);
+                codeable(&mut r, code, codes);
+                let _ = write!(
+                    r,
+                    r#","subject":{subject},"date":"{when}","content":[{{"attachment":{{"contentType":"text/plain; charset=utf-8","data":"{}"}}}}]"#,
+                    base64(e.text_value.unwrap_or_default().as_bytes())
+                );
+            }
+            3 => {
                 let category = if vital_sign(value) { "vital-signs" } else { "laboratory" };
-                let quantity = |v: f32, loinc: &str| json!({"value": v, "unit": ucum_unit(loinc), "system": "http://unitsofmeasure.org", "code": ucum_unit(loinc)});
-                let mut obs = json!({
-                    "resourceType": "Observation",
-                    "status": "final",
-                    "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": category}]}],
-                    "subject": subject,
-                    "effectiveDateTime": date_time(time),
-                });
+                let _ = write!(
+                    r,
+                    r#""status":"final","category":[{{"coding":[{{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"{category}"}}]}}],"subject":{subject},"effectiveDateTime":"{when}","code":"#
+                );
                 // A systolic reading with its diastolic partner at the same instant becomes a
                 // blood-pressure panel with two components, as US Core records them.
                 let partner = (Some(e.code) == sbp)
@@ -308,52 +379,49 @@ pub fn resources(p: &SimulatedPatient, codes: &CodeTable, seed: u64) -> PatientR
                     })
                     .flatten();
                 match (partner, e.numeric_value) {
-                    (Some(j), Some(s)) => {
+                    (Some(j), Some(systolic)) => {
                         used_dbp[j] = true;
-                        obs["code"] = json!({"coding": [{"system": "http://loinc.org", "code": "85354-9", "display": "Blood pressure panel with all children optional"}]});
-                        obs["component"] = json!([
-                            {"code": coding(code, codes), "valueQuantity": quantity(s, "8480-6")},
-                            {"code": coding(name(events[j].code), codes), "valueQuantity": quantity(events[j].numeric_value.unwrap_or(f32::NAN), "8462-4")},
-                        ]);
+                        r.push_str(r#"{"coding":[{"system":"http://loinc.org","code":"85354-9","display":"Blood pressure panel with all children optional"}]},"component":[{"code":"#);
+                        codeable(&mut r, code, codes);
+                        r.push_str(r#","valueQuantity":"#);
+                        quantity(&mut r, systolic, "8480-6");
+                        r.push_str(r#"},{"code":"#);
+                        codeable(&mut r, name(events[j].code), codes);
+                        r.push_str(r#","valueQuantity":"#);
+                        quantity(&mut r, events[j].numeric_value.unwrap_or(f32::NAN), "8462-4");
+                        r.push_str("}]");
                     }
                     (_, Some(v)) => {
-                        obs["code"] = coding(code, codes);
-                        obs["valueQuantity"] = quantity(v, value);
+                        codeable(&mut r, code, codes);
+                        r.push_str(r#","valueQuantity":"#);
+                        quantity(&mut r, v, value);
                     }
-                    (_, None) => {
-                        obs["code"] = coding(code, codes);
-                    }
+                    (_, None) => codeable(&mut r, code, codes),
                 }
-                obs
             }
-            "RXNORM" => json!({
-                "resourceType": "MedicationRequest",
-                "status": "active",
-                "intent": "order",
-                "medicationCodeableConcept": coding(code, codes),
-                "subject": subject,
-                "authoredOn": date_time(time),
-            }),
-            "CPT4" if code.starts_with("CPT4/99") && code != "CPT4/99238" => continue, // encounter types
-            "CPT4" => json!({
-                "resourceType": "Procedure",
-                "status": "completed",
-                "code": coding(code, codes),
-                "subject": subject,
-                "performedDateTime": date_time(time),
-            }),
-            _ => continue, // encounters, birth, death: already carried above
-        };
-        resource["id"] = Value::String(next_id());
-        if let Some(enc) = enc {
-            if resource["resourceType"] == "DocumentReference" {
-                resource["context"] = json!({"encounter": [enc]});
-            } else {
-                resource["encounter"] = enc;
+            4 => {
+                r.push_str(r#""status":"active","intent":"order","medicationCodeableConcept":"#);
+                codeable(&mut r, code, codes);
+                let _ = write!(r, r#","subject":{subject},"authoredOn":"{when}""#);
+            }
+            _ => {
+                r.push_str(r#""status":"completed","code":"#);
+                codeable(&mut r, code, codes);
+                let _ = write!(r, r#","subject":{subject},"performedDateTime":"{when}""#);
             }
         }
-        let kind = RESOURCE_TYPES.iter().position(|r| resource["resourceType"] == *r).unwrap_or(0);
-        out.resources.push((kind, resource));
+        if let Some(enc) = encounter_at(time) {
+            if kind == 6 {
+                r.push_str(r#","context":{"encounter":["#);
+                reference(&mut r, mode, "Encounter", enc);
+                r.push_str("]}");
+            } else {
+                r.push_str(r#","encounter":"#);
+                reference(&mut r, mode, "Encounter", enc);
+            }
+        }
+        r.push('}');
+        out.resources.push((kind, rid, r));
     }
     out
 }
@@ -374,6 +442,14 @@ mod tests {
         assert_eq!(date_time(0), "1970-01-01T00:00:00Z");
         assert_eq!(date_time(crate::calendar::date(2019, 3, 4) + 3_723_000_000), "2019-03-04T01:02:03Z");
         assert_eq!(date_time(crate::calendar::date(1931, 12, 31)), "1931-12-31T00:00:00Z");
+    }
+
+    #[test]
+    fn strings_are_escaped() {
+        let mut out = String::new();
+        string(&mut out, "O'Brien \"Jr\"\\ line\nnext\u{1}");
+        let back: String = serde_json::from_str(&out).expect("valid JSON");
+        assert_eq!(back, "O'Brien \"Jr\"\\ line\nnext\u{1}");
     }
 
     #[test]

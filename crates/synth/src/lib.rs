@@ -170,18 +170,18 @@ struct Rendered {
 fn render(config: &SynthConfig, codes: &meds::CodeTable, index: u64, formats: Formats) -> Rendered {
     let patient = simulate_patient(config, codes, index);
     let (mut ndjson, mut bundle, mut resources) = (None, None, 0);
-    if formats.fhir_ndjson || formats.fhir_bundles {
-        let r = fhir::resources(&patient, codes, config.seed);
+    if formats.fhir_ndjson {
+        let r = fhir::resources(&patient, codes, config.seed, fhir::References::Relative);
         resources = r.resources.len() as u64;
-        if formats.fhir_ndjson {
-            let mut buffers: [String; 7] = Default::default();
-            r.append_ndjson(&mut buffers);
-            ndjson = Some(buffers);
-        }
-        if formats.fhir_bundles {
-            let id = r.resources.first().and_then(|(_, p)| p["id"].as_str().map(str::to_owned)).unwrap_or_default();
-            bundle = Some((id, r.bundle().to_string()));
-        }
+        let mut buffers: [String; 7] = Default::default();
+        r.append_ndjson(&mut buffers);
+        ndjson = Some(buffers);
+    }
+    if formats.fhir_bundles {
+        let r = fhir::resources(&patient, codes, config.seed, fhir::References::UrnUuid);
+        resources = r.resources.len() as u64;
+        let id = r.resources.first().map(|(_, id, _)| id.clone()).unwrap_or_default();
+        bundle = Some((id, r.bundle()));
     }
     Rendered { patient, ndjson, bundle, resources }
 }

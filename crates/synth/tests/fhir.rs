@@ -9,8 +9,10 @@ fn fhir_resources_mirror_the_timeline_and_carry_planted_identifiers() {
     let mut notes = 0;
     for i in 0..300 {
         let p = simulate_patient(&config, &codes, i);
-        let r = fhir::resources(&p, &codes, config.seed);
-        let patient = &r.resources[0].1;
+        let r = fhir::resources(&p, &codes, config.seed, fhir::References::Relative);
+        let values = r.values();
+        assert_eq!(values.len(), r.resources.len(), "every resource is valid JSON");
+        let patient = &values[0];
         assert_eq!(patient["resourceType"], "Patient");
         assert_eq!(patient["name"][0]["family"], p.identity.family.as_str());
         assert_eq!(patient["identifier"][0]["value"], p.identity.mrn.as_str());
@@ -20,15 +22,15 @@ fn fhir_resources_mirror_the_timeline_and_carry_planted_identifiers() {
         // one, medications one to one, observations one to one except that a systolic and a
         // diastolic reading at the same instant share a blood-pressure panel.
         let count = |prefix: &str| p.timeline.codes.iter().filter(|&&c| codes.name(c).starts_with(prefix)).count();
-        let of_type = |t: &str| r.resources.iter().filter(|(_, x)| x["resourceType"] == t).count();
+        let of_type = |t: &str| values.iter().filter(|x| x["resourceType"] == t).count();
         assert_eq!(of_type("Condition"), count("ICD10CM/"));
         assert_eq!(of_type("MedicationRequest"), count("RXNORM/"));
         assert_eq!(of_type("Encounter"), count("ENCOUNTER/"));
-        let panels = r.resources.iter().filter(|(_, x)| x["code"]["coding"][0]["code"] == "85354-9").count();
+        let panels = values.iter().filter(|x| x["code"]["coding"][0]["code"] == "85354-9").count();
         let loinc_events = count("LOINC/");
         assert_eq!(of_type("Observation") + panels + of_type("DocumentReference"), loinc_events);
 
-        for (_, doc) in r.resources.iter().filter(|(_, x)| x["resourceType"] == "DocumentReference") {
+        for doc in values.iter().filter(|x| x["resourceType"] == "DocumentReference") {
             notes += 1;
             let data = doc["content"][0]["attachment"]["data"].as_str().expect("data");
             assert!(!data.is_empty());
