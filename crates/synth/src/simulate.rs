@@ -219,6 +219,11 @@ impl Ctx<'_> {
         self.truth.onset[c.index()].is_some()
     }
 
+    /// The product of the factors whose condition the patient has (hazard ratios).
+    fn ratio(&self, factors: &[(Condition, f64)]) -> f64 {
+        factors.iter().filter(|(c, _)| self.has(*c)).map(|(_, m)| m).product()
+    }
+
     fn known(&self, c: Condition) -> bool {
         self.truth.diagnosed[c.index()].is_some()
     }
@@ -605,17 +610,16 @@ impl Ctx<'_> {
             self.ed_visit(t, Some(Condition::AtrialFibrillation), rng);
         }
         let stroke = if self.has(Condition::AtrialFibrillation) {
-            let mut score = 0.0;
-            for (c, w) in [
+            let mut score: f64 = [
                 (Condition::HeartFailure, 1.0),
                 (Condition::Hypertension, 1.0),
                 (Condition::Diabetes, 1.0),
                 (Condition::Stroke, 2.0),
-            ] {
-                if self.has(c) {
-                    score += w;
-                }
-            }
+            ]
+            .iter()
+            .filter(|(c, _)| self.has(*c))
+            .map(|(_, w)| w)
+            .sum();
             score += if age >= 75.0 {
                 2.0
             } else if age >= 65.0 {
@@ -651,17 +655,13 @@ impl Ctx<'_> {
             } else if htn {
                 h *= 1.4;
             }
-            for (c, m) in [
+            h *= self.ratio(&[
                 (Condition::MyocardialInfarction, 3.0),
                 (Condition::CoronaryDisease, 1.8),
                 (Condition::AtrialFibrillation, 2.5),
                 (Condition::Diabetes, 1.8),
                 (Condition::Ckd3, 1.5),
-            ] {
-                if self.has(c) {
-                    h *= m;
-                }
-            }
+            ]);
             if self.on(Drug::Sglt2) {
                 h *= 0.7;
             }
@@ -726,17 +726,13 @@ impl Ctx<'_> {
             }
         }
         let mut sepsis = 0.0015 * (0.06 * (age - 60.0)).exp();
-        for (c, m) in [
+        sepsis *= self.ratio(&[
             (Condition::Diabetes, 1.8),
             (Condition::Ckd3, 2.0),
             (Condition::Copd, 2.0),
             (Condition::ColorectalCancer, 2.5),
             (Condition::HeartFailure, 1.5),
-        ] {
-            if self.has(c) {
-                sepsis *= m;
-            }
-        }
+        ]);
         if hazard(rng, sepsis) {
             self.onset(Condition::Sepsis, t);
             self.admission(t, Condition::Sepsis, rng, 0.18);
@@ -759,17 +755,13 @@ impl Ctx<'_> {
     fn death_hazard(&self, t: i64) -> f64 {
         let age = self.age(t);
         let mut h = 0.00005 * (0.085 * age).exp();
-        for (c, m) in [
+        h *= self.ratio(&[
             (Condition::HeartFailure, 2.2),
             (Condition::Ckd5, 4.0),
             (Condition::Copd, 1.8),
             (Condition::Diabetes, 1.4),
             (Condition::AtrialFibrillation, 1.3),
-        ] {
-            if self.has(c) {
-                h *= m;
-            }
-        }
+        ]);
         if self.has(Condition::Ckd4) && !self.has(Condition::Ckd5) {
             h *= 2.0;
         }
