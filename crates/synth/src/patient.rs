@@ -95,7 +95,7 @@ pub fn draw_person(rng: &mut ChaCha8Rng, config: &SynthConfig, subject_id: i64) 
     let profile = &config.sites[site];
     let female = rng.random_bool(0.51);
     // Birth-year decades 1930s..2010s, weighted like the 2020 US population by age.
-    let decade_weights = [0.5, 0.9, 1.1, 1.3, 1.35, 1.35, 1.3, 1.3, 0.65];
+    let decade_weights = [0.7, 1.1, 1.25, 1.35, 1.35, 1.3, 1.25, 1.2, 0.6];
     let decade = pick_weighted(rng, &decade_weights);
     let year_f = 1930.0 + decade as f64 * 10.0 + rng.random::<f64>() * 10.0 + profile.age_shift_years;
     let year_f = year_f.clamp(1930.0, 2015.99);

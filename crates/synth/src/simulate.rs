@@ -101,6 +101,7 @@ struct Hidden {
     ever_smoked: bool,
     pack_years: f64,
     a1c: f64,
+    a1c_wobble: f64,
     sbp_walk: f64,
     egfr: f64,
     ldl: f64,
@@ -164,6 +165,7 @@ impl<'a> Ctx<'a> {
             ever_smoked: false,
             pack_years: 0.0,
             a1c: 0.0,
+            a1c_wobble: 0.0,
             sbp_walk: 0.0,
             egfr: 0.0,
             ldl: 0.0,
@@ -359,7 +361,8 @@ impl Ctx<'_> {
             .filter(|(d, _)| self.on(*d))
             .map(|(_, e)| e)
             .sum::<f64>();
-        (self.h.a1c - effect).max(self.h.a1c.min(5.6))
+        let a1c = self.h.a1c + self.h.a1c_wobble;
+        (a1c - effect).max(a1c.min(5.6))
     }
 
     fn sbp_latent(&self, t: i64) -> f64 {
@@ -497,14 +500,16 @@ impl Ctx<'_> {
             }
         }
         if age >= 18.0 {
-            self.h.a1c += self.a1c_rate() * DT + 0.03 * normal(rng);
+            self.h.a1c += self.a1c_rate() * DT;
+            // Month-to-month glycemic variability around the trend (AR(1), stationary sd ≈ 0.07).
+            self.h.a1c_wobble = 0.9 * self.h.a1c_wobble + 0.03 * normal(rng);
         }
         self.h.sbp_walk = 0.98 * self.h.sbp_walk + 0.6 * normal(rng);
         // Kidney: slow ageing loss, faster with diabetes (worse when uncontrolled) and with high
         // pressure; ACE/ARB and SGLT2 inhibitors slow the excess.
         let mut excess = 0.0;
         if self.has(Condition::Diabetes) {
-            excess += 0.8 + 0.6 * (self.a1c_effective() - 7.5).clamp(0.0, 3.0);
+            excess += 0.6 + 0.4 * (self.a1c_effective() - 7.5).clamp(0.0, 3.0);
         }
         excess += 0.04 * (self.sbp_effective(t) - 130.0).max(0.0);
         if self.on(Drug::AceArb) {
@@ -513,7 +518,7 @@ impl Ctx<'_> {
         if self.on(Drug::Sglt2) {
             excess *= 0.6;
         }
-        let base = if age > 40.0 { 0.85 } else { 0.5 } - 0.25 * self.traits.renal;
+        let base = if age > 40.0 { 0.7 } else { 0.5 } - 0.25 * self.traits.renal;
         self.h.egfr -= DT * (base.max(0.2) + excess) + 0.3 * normal(rng);
         self.h.egfr = self.h.egfr.clamp(4.0, 140.0);
         self.h.ldl += DT * if age < 60.0 { 0.6 } else { 0.0 } + 0.8 * normal(rng);
@@ -525,10 +530,11 @@ impl Ctx<'_> {
         if self.age(t) < 18.0 {
             return;
         }
-        if self.h.a1c >= 5.7 {
+        let a1c = self.h.a1c + self.h.a1c_wobble;
+        if a1c >= 5.7 {
             self.onset(Condition::Prediabetes, t);
         }
-        if self.h.a1c >= 6.5 {
+        if a1c >= 6.5 {
             self.onset(Condition::Diabetes, t);
         }
         if self.sbp_latent(t) >= 140.0 {
@@ -589,7 +595,7 @@ impl Ctx<'_> {
         }
         let htn = self.has(Condition::Hypertension);
         if !self.has(Condition::AtrialFibrillation) {
-            let mut h = 0.001 * (0.085 * (age - 60.0)).exp();
+            let mut h = 0.0022 * (0.09 * (age - 60.0)).exp();
             if htn {
                 h *= 1.5;
             }
@@ -685,7 +691,7 @@ impl Ctx<'_> {
         }
         if !self.has(Condition::Copd) {
             let h = if self.h.ever_smoked {
-                0.008 * (self.h.pack_years / 20.0).min(3.0) * (0.04 * (age - 50.0)).exp()
+                0.014 * (self.h.pack_years / 20.0).min(3.0) * (0.04 * (age - 50.0)).exp()
             } else {
                 0.0002 * (0.04 * (age - 50.0)).exp()
             };
