@@ -38,7 +38,8 @@ pub enum MedsCommand {
     Index {
         /// The dataset root.
         dir: PathBuf,
-        /// Where to write the store [default: DIR/.longitude-index/timelines.lts].
+        /// Where to write the store [default: DIR/.longitude-index/timelines.lts, or the user's
+        /// cache if DIR is read-only].
         #[arg(long)]
         store: Option<PathBuf>,
     },
@@ -48,7 +49,8 @@ pub enum MedsCommand {
         dir: PathBuf,
         /// The subject's MEDS subject_id.
         subject_id: i64,
-        /// Where the store lives [default: DIR/.longitude-index/timelines.lts].
+        /// Where the store lives [default: DIR/.longitude-index/timelines.lts, or the user's cache
+        /// if DIR is read-only].
         #[arg(long)]
         store: Option<PathBuf>,
         /// Print the timeline as JSON lines (one event per line).
@@ -73,7 +75,7 @@ pub fn run(cmd: MedsCommand, progress: &Progress) -> Result<ExitCode> {
         }
         MedsCommand::Index { dir, store } => {
             let dataset = Dataset::open(&dir)?;
-            let path = store.unwrap_or_else(|| TimelineStore::default_path(&dir));
+            let path = store.unwrap_or_else(|| store_path(&dir));
             let spinner = progress.bar("indexing", None, "");
             let started = std::time::Instant::now();
             let summary = TimelineStore::build(&dataset, &path)?;
@@ -127,9 +129,30 @@ fn validate(dir: &Path, json: bool, progress: &Progress) -> Result<ExitCode> {
     Ok(if report.is_valid() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
+/// Where the timeline store of `dir` lives: beside the dataset when that directory is writable,
+/// otherwise (a read-only dataset, shared storage) in the user's cache, keyed by the dataset path.
+fn store_path(dir: &Path) -> PathBuf {
+    let beside = TimelineStore::default_path(dir);
+    let writable =
+        beside.parent().is_some_and(|p| std::fs::create_dir_all(p).is_ok() && tempfile::tempfile_in(p).is_ok());
+    if writable {
+        return beside;
+    }
+    let absolute = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let key = absolute
+        .to_string_lossy()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    cache.join("longitude").join("stores").join(format!("{key:016x}.lts"))
+}
+
 fn show(dir: &Path, subject_id: i64, store: Option<PathBuf>, json: bool) -> Result<ExitCode> {
     let dataset = Dataset::open(dir)?;
-    let path = store.unwrap_or_else(|| TimelineStore::default_path(dir));
+    let path = store.unwrap_or_else(|| store_path(dir));
     let store = TimelineStore::open_or_build(&dataset, &path)?;
     let Some(timeline) = store.get(subject_id)? else {
         eprintln!("subject {subject_id} is not in {}", dir.display());
@@ -215,4 +238,22 @@ pub fn render_description(dir: &Path, d: &Description) -> String {
         );
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_store_goes_beside_a_writable_dataset_and_to_the_cache_otherwise() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert_eq!(store_path(dir.path()), TimelineStore::default_path(dir.path()));
+        // A directory that cannot hold the store (here: a path through a regular file, which
+        // fails even for root, unlike permission bits).
+        let file = dir.path().join("not-a-dir");
+        std::fs::write(&file, b"x").expect("write");
+        let fallback = store_path(&file.join("dataset"));
+        assert!(fallback.to_string_lossy().contains("longitude/stores/"), "{}", fallback.display());
+        assert_eq!(fallback, store_path(&file.join("dataset")), "stable for the same dataset");
+    }
 }
