@@ -220,7 +220,8 @@ pub fn generate(config: &SynthConfig, out: &Path, options: &OutputOptions) -> Re
     if formats.fhir_bundles {
         std::fs::create_dir_all(&bundle_dir).map_err(|e| SynthError::io(&bundle_dir, e))?;
     }
-    let mut truth = truth::TruthTables::default();
+    let truth_dir = out.join("truth");
+    let mut truth = truth::TruthWriter::create(&truth_dir)?;
     let mut summary =
         Summary { prevalence: prevalence::Prevalence::new(config.end_year.min(2020)), ..Default::default() };
     const CHUNK: u64 = 2048;
@@ -249,6 +250,7 @@ pub fn generate(config: &SynthConfig, out: &Path, options: &OutputOptions) -> Re
             summary.events += p.timeline.len() as u64;
             summary.recorded_deaths += u64::from(p.truth.death.is_some_and(|d| p.person.registered(d)));
         }
+        truth.flush()?;
         summary.patients += rendered.len() as u64;
         if let Some(progress) = options.progress {
             progress(summary.patients);
@@ -261,8 +263,7 @@ pub fn generate(config: &SynthConfig, out: &Path, options: &OutputOptions) -> Re
     if let Some(files) = ndjson {
         files.finish()?;
     }
-    let truth_dir = out.join("truth");
-    truth.write(&truth_dir)?;
+    truth.finish()?;
     let config_json = serde_json::to_string_pretty(config).map_err(|e| SynthError::Output(e.to_string()))?;
     std::fs::write(truth_dir.join("config.json"), config_json).map_err(|e| SynthError::io(&truth_dir, e))?;
     let prevalence_json =

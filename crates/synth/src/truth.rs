@@ -13,9 +13,9 @@ use crate::SynthError;
 use crate::conditions::{Condition, Drug};
 use crate::simulate::SimulatedPatient;
 
-/// Accumulates ground-truth rows as patients stream past.
+/// Ground-truth rows of the patients since the last flush.
 #[derive(Debug, Default)]
-pub struct TruthTables {
+struct TruthRows {
     subject_id: Vec<i64>,
     site: Vec<String>,
     female: Vec<bool>,
@@ -39,9 +39,99 @@ fn ts(name: &str, nullable: bool) -> Field {
     Field::new(name, DataType::Timestamp(TimeUnit::Microsecond, None), nullable)
 }
 
-impl TruthTables {
+/// The four ground-truth files, written as patients stream past: one parquet row group per
+/// flush, so memory stays bounded whatever the population size. Files are written under
+/// `.name.partial` and renamed when complete.
+pub struct TruthWriter {
+    dir: std::path::PathBuf,
+    rows: TruthRows,
+    writers: Vec<(String, ArrowWriter<std::fs::File>)>,
+}
+
+const FILES: [&str; 4] = ["subjects", "conditions", "treatments", "identifiers"];
+
+fn schemas() -> [Arc<Schema>; 4] {
+    [
+        Arc::new(Schema::new(vec![
+            Field::new("subject_id", DataType::Int64, false),
+            Field::new("site", DataType::Utf8, false),
+            Field::new("female", DataType::Boolean, false),
+            ts("birth", false),
+            ts("registered_from", false),
+            ts("registered_until", false),
+            ts("death", true),
+        ])),
+        Arc::new(Schema::new(vec![
+            Field::new("subject_id", DataType::Int64, false),
+            Field::new("condition", DataType::Utf8, false),
+            ts("onset", false),
+            ts("diagnosed", true),
+        ])),
+        Arc::new(Schema::new(vec![
+            Field::new("subject_id", DataType::Int64, false),
+            Field::new("drug_class", DataType::Utf8, false),
+            ts("start", false),
+        ])),
+        Arc::new(Schema::new(vec![
+            Field::new("subject_id", DataType::Int64, false),
+            Field::new("kind", DataType::Utf8, false),
+            Field::new("value", DataType::Utf8, false),
+        ])),
+    ]
+}
+
+impl TruthWriter {
+    /// Opens `subjects.parquet`, `conditions.parquet`, `treatments.parquet` and
+    /// `identifiers.parquet` (every planted identifier: what de-identification must remove) under
+    /// `dir`.
+    pub fn create(dir: &Path) -> Result<Self, SynthError> {
+        std::fs::create_dir_all(dir).map_err(|e| SynthError::io(dir, e))?;
+        let mut writers = Vec::new();
+        for (name, schema) in FILES.iter().zip(schemas()) {
+            let path = dir.join(format!(".{name}.parquet.partial"));
+            let file = std::fs::File::create(&path).map_err(|e| SynthError::io(&path, e))?;
+            let writer = ArrowWriter::try_new(file, schema, None)
+                .map_err(|e| SynthError::Output(format!("{}: {e}", path.display())))?;
+            writers.push(((*name).to_owned(), writer));
+        }
+        Ok(Self { dir: dir.to_path_buf(), rows: TruthRows::default(), writers })
+    }
+
     /// Adds one patient's truth.
     pub fn add(&mut self, p: &SimulatedPatient, site_name: &str) {
+        self.rows.add(p, site_name);
+    }
+
+    /// Writes the rows gathered so far as one row group per file.
+    pub fn flush(&mut self) -> Result<(), SynthError> {
+        let rows = std::mem::take(&mut self.rows);
+        for ((name, writer), (schema, columns)) in
+            self.writers.iter_mut().zip(schemas().into_iter().zip(rows.columns()))
+        {
+            let batch =
+                RecordBatch::try_new(schema, columns).map_err(|e| SynthError::Output(format!("{name}: {e}")))?;
+            writer.write(&batch).map_err(|e| SynthError::Output(format!("{name}: {e}")))?;
+            writer.flush().map_err(|e| SynthError::Output(format!("{name}: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Flushes, closes and renames every file into place.
+    pub fn finish(mut self) -> Result<(), SynthError> {
+        self.flush()?;
+        for (name, writer) in self.writers {
+            let file = writer.into_inner().map_err(|e| SynthError::Output(format!("{name}: {e}")))?;
+            let partial = self.dir.join(format!(".{name}.parquet.partial"));
+            file.sync_all().map_err(|e| SynthError::io(&partial, e))?;
+            std::fs::rename(&partial, self.dir.join(format!("{name}.parquet")))
+                .map_err(|e| SynthError::io(&partial, e))?;
+        }
+        Ok(())
+    }
+}
+
+impl TruthRows {
+    fn add(&mut self, p: &SimulatedPatient, site_name: &str) {
         let id = p.person.subject_id;
         self.subject_id.push(id);
         self.site.push(site_name.to_owned());
@@ -77,79 +167,34 @@ impl TruthTables {
         }
     }
 
-    /// Writes `subjects.parquet`, `conditions.parquet`, `treatments.parquet` and
-    /// `identifiers.parquet` (every planted identifier: what de-identification must remove) under
-    /// `dir`.
-    pub fn write(&self, dir: &Path) -> Result<(), SynthError> {
-        std::fs::create_dir_all(dir).map_err(|e| SynthError::io(dir, e))?;
-        let subjects = Schema::new(vec![
-            Field::new("subject_id", DataType::Int64, false),
-            Field::new("site", DataType::Utf8, false),
-            Field::new("female", DataType::Boolean, false),
-            ts("birth", false),
-            ts("registered_from", false),
-            ts("registered_until", false),
-            ts("death", true),
-        ]);
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(Int64Array::from(self.subject_id.clone())),
-            Arc::new(StringArray::from_iter_values(&self.site)),
-            Arc::new(BooleanArray::from(self.female.clone())),
-            Arc::new(TimestampMicrosecondArray::from(self.birth.clone())),
-            Arc::new(TimestampMicrosecondArray::from(self.registered_from.clone())),
-            Arc::new(TimestampMicrosecondArray::from(self.registered_until.clone())),
-            Arc::new(TimestampMicrosecondArray::from(self.death.clone())),
-        ];
-        write(&dir.join("subjects.parquet"), subjects, columns)?;
-
-        let conditions = Schema::new(vec![
-            Field::new("subject_id", DataType::Int64, false),
-            Field::new("condition", DataType::Utf8, false),
-            ts("onset", false),
-            ts("diagnosed", true),
-        ]);
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(Int64Array::from(self.cond_subject.clone())),
-            Arc::new(StringArray::from_iter_values(&self.cond_name)),
-            Arc::new(TimestampMicrosecondArray::from(self.cond_onset.clone())),
-            Arc::new(TimestampMicrosecondArray::from(self.cond_diagnosed.clone())),
-        ];
-        write(&dir.join("conditions.parquet"), conditions, columns)?;
-
-        let treatments = Schema::new(vec![
-            Field::new("subject_id", DataType::Int64, false),
-            Field::new("drug_class", DataType::Utf8, false),
-            ts("start", false),
-        ]);
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(Int64Array::from(self.drug_subject.clone())),
-            Arc::new(StringArray::from_iter_values(&self.drug_name)),
-            Arc::new(TimestampMicrosecondArray::from(self.drug_start.clone())),
-        ];
-        write(&dir.join("treatments.parquet"), treatments, columns)?;
-
-        let identifiers = Schema::new(vec![
-            Field::new("subject_id", DataType::Int64, false),
-            Field::new("kind", DataType::Utf8, false),
-            Field::new("value", DataType::Utf8, false),
-        ]);
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(Int64Array::from(self.ident_subject.clone())),
-            Arc::new(StringArray::from_iter_values(&self.ident_kind)),
-            Arc::new(StringArray::from_iter_values(&self.ident_value)),
-        ];
-        write(&dir.join("identifiers.parquet"), identifiers, columns)
+    /// The columns of the four tables, in [`FILES`] order.
+    fn columns(self) -> [Vec<ArrayRef>; 4] {
+        [
+            vec![
+                Arc::new(Int64Array::from(self.subject_id)),
+                Arc::new(StringArray::from_iter_values(&self.site)),
+                Arc::new(BooleanArray::from(self.female)),
+                Arc::new(TimestampMicrosecondArray::from(self.birth)),
+                Arc::new(TimestampMicrosecondArray::from(self.registered_from)),
+                Arc::new(TimestampMicrosecondArray::from(self.registered_until)),
+                Arc::new(TimestampMicrosecondArray::from(self.death)),
+            ],
+            vec![
+                Arc::new(Int64Array::from(self.cond_subject)),
+                Arc::new(StringArray::from_iter_values(&self.cond_name)),
+                Arc::new(TimestampMicrosecondArray::from(self.cond_onset)),
+                Arc::new(TimestampMicrosecondArray::from(self.cond_diagnosed)),
+            ],
+            vec![
+                Arc::new(Int64Array::from(self.drug_subject)),
+                Arc::new(StringArray::from_iter_values(&self.drug_name)),
+                Arc::new(TimestampMicrosecondArray::from(self.drug_start)),
+            ],
+            vec![
+                Arc::new(Int64Array::from(self.ident_subject)),
+                Arc::new(StringArray::from_iter_values(&self.ident_kind)),
+                Arc::new(StringArray::from_iter_values(&self.ident_value)),
+            ],
+        ]
     }
-}
-
-fn write(path: &Path, schema: Schema, columns: Vec<ArrayRef>) -> Result<(), SynthError> {
-    let schema = Arc::new(schema);
-    let batch = RecordBatch::try_new(schema.clone(), columns)
-        .map_err(|e| SynthError::Output(format!("{}: {e}", path.display())))?;
-    let file = std::fs::File::create(path).map_err(|e| SynthError::io(path, e))?;
-    let mut writer =
-        ArrowWriter::try_new(file, schema, None).map_err(|e| SynthError::Output(format!("{}: {e}", path.display())))?;
-    writer.write(&batch).map_err(|e| SynthError::Output(format!("{}: {e}", path.display())))?;
-    writer.close().map_err(|e| SynthError::Output(format!("{}: {e}", path.display())))?;
-    Ok(())
 }

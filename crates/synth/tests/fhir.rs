@@ -63,5 +63,16 @@ fn a_real_fhir_library_accepts_every_resource_and_bundle() {
     assert_eq!(v["bundles"], 150);
     let total: u64 = v["resources"].as_object().expect("counts").values().filter_map(serde_json::Value::as_u64).sum();
     assert_eq!(total, summary.fhir_resources);
-    assert!(out.join("truth/identifiers.parquet").exists());
+    // The ground truth streams out in row groups; every patient is there once, with identifiers.
+    let rows = |name: &str| -> usize {
+        let file = std::fs::File::open(out.join("truth").join(name)).expect("open");
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .and_then(|b| b.build())
+            .expect("reader");
+        reader.map(|b| b.expect("batch").num_rows()).sum()
+    };
+    assert_eq!(rows("subjects.parquet"), 150);
+    assert!(rows("identifiers.parquet") >= 150 * 10);
+    assert!(rows("conditions.parquet") > 100);
+    assert!(!out.join("truth/.subjects.parquet.partial").exists());
 }
