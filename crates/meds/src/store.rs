@@ -247,7 +247,10 @@ impl TimelineStore {
     /// was built from different shards than `dataset` has now.
     pub fn open(dataset: &Dataset, path: &Path) -> Result<Self> {
         let corrupt = |message: &str| MedsError::Store { path: path.into(), message: message.into() };
-        let file = File::open(path).map_err(|e| MedsError::Store { path: path.into(), message: e.to_string() })?;
+        let file = File::open(path).map_err(|e| MedsError::Store {
+            path: path.into(),
+            message: if e.kind() == std::io::ErrorKind::NotFound { "not built yet".into() } else { e.to_string() },
+        })?;
         let len = file.metadata().map_err(|e| MedsError::io(path, e))?.len();
         if len < TRAILER_LEN {
             return Err(corrupt("file too short"));
