@@ -511,14 +511,14 @@ impl Ctx<'_> {
         if self.has(Condition::Diabetes) {
             excess += 0.6 + 0.4 * (self.a1c_effective() - 7.5).clamp(0.0, 3.0);
         }
-        excess += 0.04 * (self.sbp_effective(t) - 130.0).max(0.0);
+        excess += 0.03 * (self.sbp_effective(t) - 130.0).max(0.0);
         if self.on(Drug::AceArb) {
             excess *= 0.65;
         }
         if self.on(Drug::Sglt2) {
             excess *= 0.6;
         }
-        let base = if age > 40.0 { 0.7 } else { 0.5 } - 0.25 * self.traits.renal;
+        let base = if age > 40.0 { 0.45 } else { 0.35 } - 0.2 * self.traits.renal;
         self.h.egfr -= DT * (base.max(0.2) + excess) + 0.3 * normal(rng);
         self.h.egfr = self.h.egfr.clamp(4.0, 140.0);
         self.h.ldl += DT * if age < 60.0 { 0.6 } else { 0.0 } + 0.8 * normal(rng);
