@@ -99,7 +99,8 @@ pub fn draw_person(rng: &mut ChaCha8Rng, config: &SynthConfig, subject_id: i64) 
     let decade = pick_weighted(rng, &decade_weights);
     let year_f = 1930.0 + decade as f64 * 10.0 + rng.random::<f64>() * 10.0 + profile.age_shift_years;
     let year_f = year_f.clamp(1930.0, 2015.99);
-    let birth = date(year_f.floor() as i32, 1, 1) + (rng.random::<f64>() * 365.0 * DAY as f64) as i64;
+    // A birth is a date: records (and FHIR birthDate) carry no time of day.
+    let birth = date(year_f.floor() as i32, 1, 1) + rng.random_range(0..365) * DAY;
     let race = pick_weighted(rng, &profile.race_weights);
     let hispanic = rng.random_bool(profile.hispanic.clamp(0.0, 1.0));
     let height_m = if female { 1.62 + 0.07 * normal(rng) } else { 1.76 + 0.075 * normal(rng) };

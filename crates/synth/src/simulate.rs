@@ -1289,7 +1289,8 @@ impl Ctx<'_> {
             _ => 3.0,
         };
         let los_days = (mean_los * (0.5 * normal(rng)).exp()).clamp(1.0, 40.0);
-        let discharge = t + (los_days * DAY as f64) as i64;
+        // Times are recorded to the minute, as in real records (and FHIR carries them exactly).
+        let discharge = t + (los_days * 24.0 * 60.0) as i64 * 60_000_000;
         if !self.person.registered(t) {
             // Treated elsewhere before registration: the history shows up on the problem list.
             if c.chronic() || matches!(c, Condition::MyocardialInfarction | Condition::Stroke) {
@@ -1325,7 +1326,7 @@ impl Ctx<'_> {
         }
         self.h.busy_until = discharge;
         if rng.random_bool(fatality) {
-            let at = t + ((discharge - t) as f64 * rng.random::<f64>()) as i64;
+            let at = t + ((discharge - t) / 60_000_000) * rng.random_range(0..60) / 60 * 60_000_000;
             self.die(at);
             return;
         }

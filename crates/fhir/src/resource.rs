@@ -1,0 +1,195 @@
+//! The parts of FHIR R4 resources that a timeline needs, as one permissive serde struct: every
+//! field is optional and unknown fields are ignored, so one parse serves every resource type and
+//! what a resource lacks is decided by the converter, with a reason.
+
+use serde::Deserialize;
+
+/// A coding.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Coding {
+    /// The code system URL.
+    pub system: Option<String>,
+    /// The code.
+    pub code: Option<String>,
+    /// Its display text.
+    pub display: Option<String>,
+}
+
+/// A CodeableConcept.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CodeableConcept {
+    /// Codings, in preference order.
+    #[serde(default)]
+    pub coding: Vec<Coding>,
+    /// Free text.
+    pub text: Option<String>,
+}
+
+/// A Quantity.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Quantity {
+    /// The value.
+    pub value: Option<f64>,
+    /// The unit as written.
+    pub unit: Option<String>,
+    /// The UCUM code.
+    pub code: Option<String>,
+}
+
+/// A Reference.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Reference {
+    /// `Patient/123`, `urn:uuid:…`, or an absolute URL.
+    pub reference: Option<String>,
+}
+
+/// A Period.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Period {
+    /// Start.
+    pub start: Option<String>,
+    /// End.
+    pub end: Option<String>,
+}
+
+/// An extension (nested extensions included, for US Core race and ethnicity).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Extension {
+    /// The extension URL.
+    pub url: Option<String>,
+    /// Nested extensions.
+    #[serde(default)]
+    pub extension: Vec<Extension>,
+    /// A coding value.
+    pub value_coding: Option<Coding>,
+}
+
+/// An observation component.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Component {
+    /// What the component measures.
+    pub code: Option<CodeableConcept>,
+    /// A numeric value.
+    pub value_quantity: Option<Quantity>,
+    /// A coded value.
+    pub value_codeable_concept: Option<CodeableConcept>,
+}
+
+/// An attachment (notes, reports).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attachment {
+    /// MIME type.
+    pub content_type: Option<String>,
+    /// Base64 data.
+    pub data: Option<String>,
+}
+
+/// A DocumentReference content entry.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Content {
+    /// The attachment.
+    pub attachment: Option<Attachment>,
+}
+
+/// A Bundle entry.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Entry {
+    /// `urn:uuid:…` or a URL.
+    pub full_url: Option<String>,
+    /// The resource.
+    pub resource: Option<Box<Resource>>,
+}
+
+/// Encounter class: a Coding in R4 (a list of CodeableConcepts in R5; both are accepted).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum EncounterClass {
+    /// R4.
+    Coding(Coding),
+    /// R5.
+    Concepts(Vec<CodeableConcept>),
+}
+
+/// Every field a timeline may need from any supported resource type.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Resource {
+    /// The resource type.
+    pub resource_type: Option<String>,
+    /// The logical id.
+    pub id: Option<String>,
+    /// Bundle type.
+    #[serde(rename = "type")]
+    pub type_: Option<serde_json::Value>,
+    /// Bundle entries.
+    #[serde(default)]
+    pub entry: Vec<Entry>,
+    /// Subject (most clinical resources).
+    pub subject: Option<Reference>,
+    /// Patient (Immunization, AllergyIntolerance).
+    pub patient: Option<Reference>,
+    /// The main code.
+    pub code: Option<CodeableConcept>,
+    /// Immunization vaccine.
+    pub vaccine_code: Option<CodeableConcept>,
+    /// MedicationRequest/MedicationStatement medication.
+    pub medication_codeable_concept: Option<CodeableConcept>,
+    /// A medication given by reference.
+    pub medication_reference: Option<Reference>,
+    /// Encounter class.
+    pub class: Option<EncounterClass>,
+    /// Encounter/DiagnosticReport period.
+    pub period: Option<Period>,
+    /// Observation value.
+    pub value_quantity: Option<Quantity>,
+    /// Observation coded value.
+    pub value_codeable_concept: Option<CodeableConcept>,
+    /// Observation string value.
+    pub value_string: Option<String>,
+    /// Observation components.
+    #[serde(default)]
+    pub component: Vec<Component>,
+    /// Times, by resource type.
+    pub effective_date_time: Option<String>,
+    /// Observation effective period.
+    pub effective_period: Option<Period>,
+    /// Observation issued.
+    pub issued: Option<String>,
+    /// Condition onset.
+    pub onset_date_time: Option<String>,
+    /// Condition onset period.
+    pub onset_period: Option<Period>,
+    /// Condition/AllergyIntolerance recorded date.
+    pub recorded_date: Option<String>,
+    /// MedicationRequest authored date.
+    pub authored_on: Option<String>,
+    /// Procedure performed time.
+    pub performed_date_time: Option<String>,
+    /// Procedure performed period.
+    pub performed_period: Option<Period>,
+    /// Immunization occurrence.
+    pub occurrence_date_time: Option<String>,
+    /// DocumentReference date.
+    pub date: Option<String>,
+    /// DocumentReference content.
+    #[serde(default)]
+    pub content: Vec<Content>,
+    /// DiagnosticReport presented form.
+    #[serde(default)]
+    pub presented_form: Vec<Attachment>,
+    /// Patient gender.
+    pub gender: Option<String>,
+    /// Patient birth date.
+    pub birth_date: Option<String>,
+    /// Patient death time.
+    pub deceased_date_time: Option<String>,
+    /// Patient extensions (race, ethnicity).
+    #[serde(default)]
+    pub extension: Vec<Extension>,
+    /// Status (entered-in-error resources are skipped).
+    pub status: Option<String>,
+}

@@ -1,0 +1,92 @@
+//! Real third-party FHIR (../shared/data/fhir, see its PROVENANCE.md): every resource converted,
+//! skipped with a named reason, or quarantined, and the counts match the provenance file.
+
+use std::path::PathBuf;
+
+fn shared(rel: &str) -> PathBuf {
+    let path = testkit::repo_root().join("../shared/data/fhir").join(rel);
+    assert!(path.exists(), "{} is missing: the shared development data must sit beside the clone", path.display());
+    path
+}
+
+fn read_counts(rel: &str) -> (fhir::Ingested, Vec<(String, u64)>) {
+    let ingested = fhir::ingest(&[shared(rel)]).expect("ingest");
+    assert!(ingested.report.reconciles(), "{:#?}", ingested.report.types);
+    let counts = ingested.report.types.iter().map(|(k, v)| (k.clone(), v.read)).collect();
+    (ingested, counts)
+}
+
+#[test]
+fn synthea_transaction_bundles() {
+    let (ingested, counts) = read_counts("synthea-bundles/smart-generated-sample-data-r4");
+    let want = [
+        ("CarePlan", 17),
+        ("Claim", 202),
+        ("Condition", 69),
+        ("DiagnosticReport", 82),
+        ("Encounter", 168),
+        ("ExplanationOfBenefit", 168),
+        ("Immunization", 160),
+        ("MedicationRequest", 34),
+        ("Observation", 1214),
+        ("Organization", 130),
+        ("Patient", 25),
+        ("Practitioner", 130),
+        ("Procedure", 51),
+    ];
+    assert_eq!(counts, want.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect::<Vec<_>>());
+    assert_eq!(counts.iter().map(|(_, n)| n).sum::<u64>(), 2450);
+    assert_eq!(ingested.patients.len(), 25, "every urn:uuid reference resolved to its patient");
+    let t = &ingested.report.types;
+    for kind in ["Patient", "Encounter", "Condition", "Observation", "Immunization", "Procedure"] {
+        assert_eq!(t[kind].converted, t[kind].read, "{kind}: {:?}", ingested.report.quarantined.first());
+    }
+    assert_eq!(t["Claim"].skipped.values().sum::<u64>(), 202);
+}
+
+#[test]
+fn bulk_export_ndjson() {
+    let (ingested, counts) = read_counts("bulk-ndjson/smart-sample-bulk-10-patients");
+    let want = [
+        ("AllergyIntolerance", 11),
+        ("Condition", 555),
+        ("Device", 16),
+        ("DocumentReference", 1215),
+        ("Encounter", 1215),
+        ("Immunization", 161),
+        ("Location", 44),
+        ("MedicationRequest", 1745),
+        ("Organization", 43),
+        ("Patient", 13),
+        ("Practitioner", 43),
+        ("PractitionerRole", 43),
+        ("Procedure", 2056),
+    ];
+    assert_eq!(counts, want.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect::<Vec<_>>());
+    assert!(ingested.report.files.iter().any(|(f, why)| f.ends_with("log.ndjson") && why.contains("export log")));
+    assert_eq!(
+        ingested.patients.len(),
+        13,
+        "the Patient file comes after others alphabetically; order does not matter"
+    );
+    let docs = &ingested.report.types["DocumentReference"];
+    assert_eq!(docs.converted, 1215);
+    let notes = ingested.patients.values().flatten().filter(|e| e.text_value.is_some()).count();
+    assert!(notes > 1000, "notes decoded: {notes}");
+}
+
+#[test]
+fn us_core_observations_and_spec_examples() {
+    let (ingested, counts) = read_counts("bulk-ndjson/cumulus-library-observation");
+    assert_eq!(counts, vec![("Observation".to_owned(), 22)]);
+    assert_eq!(ingested.report.types["Observation"].converted, 22);
+
+    let (ingested, _) = read_counts("hl7-examples/r4");
+    let read: u64 = ingested.report.types.values().map(|c| c.read).sum();
+    // 20 single resources plus the transaction bundle's entries.
+    assert!(read >= 21, "{read}");
+    assert!(ingested.report.files.iter().any(|(f, why)| f.ends_with("package.json") && why.contains("manifest")));
+    // The blood-pressure example's components became separate events.
+    let codes: Vec<&str> = ingested.patients.values().flatten().map(|e| e.code.as_str()).collect();
+    assert!(codes.contains(&"LOINC/8480-6") && codes.contains(&"LOINC/8462-4"));
+}
