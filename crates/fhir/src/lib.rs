@@ -156,9 +156,9 @@ impl Ingested {
         self.report.quarantined.push(Quarantined { file: file.to_path_buf(), position, error });
     }
 
-    fn take_bundle_or_resource(&mut self, file: &Path, r: Resource) {
+    fn take_bundle_or_resource(&mut self, file: &Path, position: u64, r: Resource) {
         if r.resource_type.as_deref() != Some("Bundle") {
-            self.take(file, 1, &r, &|_| None);
+            self.take(file, position, &r, &|_| None);
             return;
         }
         // Bundle-local references (`urn:uuid:…`, or the fullUrl of a Patient entry) resolve to
@@ -239,7 +239,7 @@ pub fn ingest(paths: &[PathBuf]) -> Result<Ingested, FhirError> {
             let mut text = String::new();
             BufReader::new(handle).read_to_string(&mut text).map_err(|e| io(&file, e))?;
             match serde_json::from_str::<Resource>(&text) {
-                Ok(r) => ingested.take_bundle_or_resource(&file, r),
+                Ok(r) => ingested.take_bundle_or_resource(&file, 1, r),
                 Err(e) => ingested.unparsed(&file, 1, &text, &e),
             }
         } else {
@@ -254,7 +254,7 @@ pub fn ingest(paths: &[PathBuf]) -> Result<Ingested, FhirError> {
                     continue;
                 }
                 match serde_json::from_str::<Resource>(&line) {
-                    Ok(r) => ingested.take_bundle_or_resource(&file, r),
+                    Ok(r) => ingested.take_bundle_or_resource(&file, i as u64 + 1, r),
                     Err(e) => ingested.unparsed(&file, i as u64 + 1, &line, &e),
                 }
             }
