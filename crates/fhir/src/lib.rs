@@ -91,11 +91,42 @@ impl Report {
     }
 }
 
+/// What kind of identifier a value is (it decides the placeholder that replaces it in text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum IdentifierKind {
+    /// A name part.
+    Name,
+    /// A phone or fax number.
+    Phone,
+    /// An email address.
+    Email,
+    /// A record number, SSN or other business identifier.
+    Id,
+    /// A street address line.
+    Address,
+    /// A city.
+    City,
+    /// A ZIP or postal code.
+    Zip,
+}
+
+/// A patient's direct identifiers as the source recorded them. They exist only so that free text
+/// can be scrubbed of them; they are never written anywhere.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identifiers {
+    /// Every identifying value with its kind.
+    pub values: Vec<(IdentifierKind, String)>,
+    /// The ZIP or postal code, if any.
+    pub zip: Option<String>,
+}
+
 /// The result of reading: events per source patient id, and the report.
 #[derive(Debug, Default)]
 pub struct Ingested {
     /// Events by the source's patient id (`Patient.id`), in reading order.
     pub patients: BTreeMap<String, Vec<Event>>,
+    /// Direct identifiers by the source's patient id, for scrubbing free text.
+    pub identifiers: BTreeMap<String, Identifiers>,
     /// The accounting.
     pub report: Report,
 }
@@ -111,6 +142,9 @@ impl Ingested {
             Converted::Events { patient, events } => {
                 counts.converted += 1;
                 counts.events += events.len() as u64;
+                if r.resource_type.as_deref() == Some("Patient") {
+                    self.identifiers.insert(patient.clone(), identifiers_of(r));
+                }
                 self.patients.entry(patient).or_default().extend(events);
             }
             Converted::Skipped(reason) => *counts.skipped.entry(reason.to_owned()).or_default() += 1,
@@ -166,16 +200,22 @@ impl Ingested {
         let mut patients: HashMap<String, String> = HashMap::new();
         for e in &r.entry {
             if let (Some(url), Some(res)) = (&e.full_url, &e.resource)
-                && res.resource_type.as_deref() == Some("Patient")
+                && res.get("resourceType").and_then(|t| t.as_str()) == Some("Patient")
             {
-                patients.insert(url.clone(), res.id.clone().unwrap_or_else(|| url.clone()));
+                let id = res.get("id").and_then(|i| i.as_str()).map_or_else(|| url.clone(), str::to_owned);
+                patients.insert(url.clone(), id);
             }
         }
         let resolve = |reference: &str| patients.get(reference).cloned();
         for (i, e) in r.entry.iter().enumerate() {
-            match &e.resource {
-                Some(res) => {
-                    let mut res = (**res).clone();
+            let parsed = e.resource.as_ref().map(|v| serde_json::from_value::<Resource>(v.clone()));
+            match parsed {
+                Some(Err(error)) => {
+                    let text = e.resource.as_ref().map(|v| v.to_string()).unwrap_or_default();
+                    self.unparsed(file, i as u64 + 1, &text, &error);
+                }
+                Some(Ok(res)) => {
+                    let mut res = res;
                     // A Patient without an id in a bundle is identified by its fullUrl.
                     if res.resource_type.as_deref() == Some("Patient") && res.id.is_none() {
                         res.id = e.full_url.clone();
@@ -192,6 +232,50 @@ impl Ingested {
             }
         }
     }
+}
+
+fn list<T: serde::de::DeserializeOwned>(v: &Option<serde_json::Value>) -> Vec<T> {
+    v.as_ref().and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default()
+}
+
+fn identifiers_of(r: &Resource) -> Identifiers {
+    let names: Vec<resource::HumanName> = list(&r.name);
+    let telecom: Vec<resource::Valued> = list(&r.telecom);
+    let identifier: Vec<resource::Valued> = list(&r.identifier);
+    let address: Vec<resource::Address> = list(&r.address);
+    use IdentifierKind as K;
+    let mut ids = Identifiers::default();
+    let mut push = |kind: IdentifierKind, v: &str| {
+        if !v.trim().is_empty() {
+            ids.values.push((kind, v.to_owned()));
+        }
+    };
+    for n in &names {
+        for part in n.family.iter().chain(&n.given).chain(&n.text) {
+            push(K::Name, part);
+        }
+    }
+    for t in &telecom {
+        if let Some(v) = &t.value {
+            push(if v.contains('@') { K::Email } else { K::Phone }, v);
+        }
+    }
+    for i in identifier.iter().filter_map(|i| i.value.as_deref()) {
+        push(K::Id, i);
+    }
+    for a in &address {
+        for line in &a.line {
+            push(K::Address, line);
+        }
+        if let Some(city) = &a.city {
+            push(K::City, city);
+        }
+        if let Some(zip) = &a.postal_code {
+            push(K::Zip, zip);
+        }
+    }
+    ids.zip = address.iter().find_map(|a| a.postal_code.clone());
+    ids
 }
 
 fn io(path: &Path, source: std::io::Error) -> FhirError {

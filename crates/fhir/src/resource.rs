@@ -100,8 +100,8 @@ pub struct Content {
 pub struct Entry {
     /// `urn:uuid:…` or a URL.
     pub full_url: Option<String>,
-    /// The resource.
-    pub resource: Option<Box<Resource>>,
+    /// The resource, parsed entry by entry so one odd entry cannot sink the whole bundle.
+    pub resource: Option<serde_json::Value>,
 }
 
 /// Encounter class: a Coding in R4 (a list of CodeableConcepts in R5; both are accepted).
@@ -112,6 +112,40 @@ pub enum EncounterClass {
     Coding(Coding),
     /// R5.
     Concepts(Vec<CodeableConcept>),
+}
+
+/// A HumanName.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct HumanName {
+    /// Family name.
+    pub family: Option<String>,
+    /// Given names.
+    #[serde(default)]
+    pub given: Vec<String>,
+    /// The whole name as text.
+    pub text: Option<String>,
+}
+
+/// A ContactPoint (phone, email) or an Identifier: only the value matters here.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Valued {
+    /// The value.
+    pub value: Option<String>,
+}
+
+/// An Address.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Address {
+    /// Street lines.
+    #[serde(default)]
+    pub line: Vec<String>,
+    /// City.
+    pub city: Option<String>,
+    /// State.
+    pub state: Option<String>,
+    /// ZIP or postal code.
+    pub postal_code: Option<String>,
 }
 
 /// Every field a timeline may need from any supported resource type.
@@ -192,4 +226,13 @@ pub struct Resource {
     pub extension: Vec<Extension>,
     /// Status (entered-in-error resources are skipped).
     pub status: Option<String>,
+    /// Names (identifiers: used only to scrub free text, never kept). Kept as raw JSON because
+    /// the field's shape differs between resource types (a string on Organization).
+    pub name: Option<serde_json::Value>,
+    /// Phones and emails (identifiers, as above).
+    pub telecom: Option<serde_json::Value>,
+    /// Addresses (identifiers, as above).
+    pub address: Option<serde_json::Value>,
+    /// Business identifiers such as the MRN and SSN (identifiers, as above).
+    pub identifier: Option<serde_json::Value>,
 }

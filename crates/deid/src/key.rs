@@ -1,0 +1,72 @@
+//! The secret key behind pseudonyms and date shifts. It is read from a file or an environment
+//! variable and never written to any output.
+
+use std::path::{Path, PathBuf};
+
+/// A de-identification key (at least 32 bytes of secret).
+#[derive(Clone)]
+pub struct Key(Vec<u8>);
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Key(<secret>)")
+    }
+}
+
+/// Why a key could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The key file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The key file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The key is too short to be a secret.
+    #[error("the de-identification key must hold at least 32 bytes (it has {0})")]
+    TooShort(usize),
+}
+
+impl Key {
+    /// A key from raw bytes (whitespace around a text key is trimmed).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, KeyError> {
+        let trimmed = bytes.trim_ascii();
+        if trimmed.len() < 32 {
+            return Err(KeyError::TooShort(trimmed.len()));
+        }
+        Ok(Self(trimmed.to_vec()))
+    }
+
+    /// Reads the key file.
+    pub fn from_file(path: &Path) -> Result<Self, KeyError> {
+        let bytes = std::fs::read(path).map_err(|source| KeyError::Io { path: path.into(), source })?;
+        Self::from_bytes(&bytes)
+    }
+
+    /// Creates a new random key file (readable by its owner only) and returns the key. Randomness
+    /// comes from the operating system (`/dev/urandom`).
+    pub fn generate(path: &Path) -> Result<Self, KeyError> {
+        let io = |source| KeyError::Io { path: path.into(), source };
+        let mut bytes = [0u8; 32];
+        use std::io::Read;
+        std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).map_err(io)?;
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        std::fs::write(path, format!("{hex}\n")).map_err(io)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+        }
+        Self::from_bytes(hex.as_bytes())
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}

@@ -1,0 +1,197 @@
+//! # deid — HIPAA Safe Harbor de-identification, before anything is written
+//!
+//! Takes a source patient's events (from the `fhir` reader or another MEDS dataset) and returns
+//! them de-identified:
+//! - `subject_id` is a keyed HMAC-SHA256 of the source patient id: the same key gives the same ids
+//!   across runs (new extracts line up), and the key is never written anywhere;
+//! - dates are moved by one secret per-patient offset (`DateMode::Shift`, intervals preserved)
+//!   or reduced to their year (`DateMode::Year`, strict Safe Harbor);
+//! - ages over 89 are aggregated: the birth date moves so that no event reveals an age above 90
+//!   (the "90 or older" category);
+//! - free text is scrubbed of the patient's own identifiers and of identifier patterns, replaced
+//!   by typed placeholders.
+//!
+//! Direct identifiers in structured fields (names, addresses, phones, MRNs…) never become events
+//! in the first place: the reader keeps them only to scrub text.
+
+#![forbid(unsafe_code)]
+
+pub mod key;
+pub mod scrub;
+
+use std::collections::BTreeMap;
+
+use chrono::Datelike;
+use fhir::{Event, Identifiers};
+use hmac::{Hmac, KeyInit, Mac};
+use serde::Serialize;
+use sha2::Sha256;
+
+pub use key::{Key, KeyError};
+pub use scrub::Scrubber;
+
+const DAY: i64 = 86_400_000_000;
+/// 90 years of 365.2425 days, in microseconds.
+const NINETY_YEARS: i64 = 90 * 31_556_952_000_000;
+
+/// How dates are de-identified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DateMode {
+    /// Every date of a patient moves by one secret offset of 1–365 days either way.
+    #[default]
+    Shift,
+    /// Only the year is kept (every time becomes 1 January of its year).
+    Year,
+}
+
+/// Counts of what de-identification changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DeidReport {
+    /// Patients de-identified.
+    pub patients: u64,
+    /// Events passed through.
+    pub events: u64,
+    /// Free-text values scrubbed.
+    pub texts: u64,
+    /// Replacements made in free text, by placeholder.
+    pub replacements: BTreeMap<String, u64>,
+    /// Patients whose birth date moved into the 90-or-older category.
+    pub aged_90_plus: u64,
+}
+
+/// One de-identified patient.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeidPatient {
+    /// The pseudonymous MEDS subject id.
+    pub subject_id: i64,
+    /// The events, de-identified.
+    pub events: Vec<Event>,
+}
+
+/// Applies one de-identification policy with one key.
+#[derive(Debug)]
+pub struct Deidentifier {
+    key: Key,
+    mode: DateMode,
+    scrubber: Scrubber,
+}
+
+impl Deidentifier {
+    /// A de-identifier for `key` and `mode`.
+    pub fn new(key: Key, mode: DateMode) -> Self {
+        Self { key, mode, scrubber: Scrubber::new() }
+    }
+
+    fn hmac(&self, purpose: &[u8], source_id: &str) -> [u8; 32] {
+        let mut mac =
+            <Hmac<Sha256> as KeyInit>::new_from_slice(self.key.bytes()).expect("HMAC accepts keys of any length");
+        mac.update(purpose);
+        mac.update(&[0]);
+        mac.update(source_id.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// The pseudonymous subject id of a source patient id (positive, never 0).
+    pub fn subject_id(&self, source_id: &str) -> i64 {
+        let h = self.hmac(b"subject-id", source_id);
+        let v = i64::from_be_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]]) & i64::MAX;
+        v.max(1)
+    }
+
+    /// The secret date offset of a source patient, in microseconds (1–365 days, either sign).
+    pub fn shift(&self, source_id: &str) -> i64 {
+        let h = self.hmac(b"date-shift", source_id);
+        let days = i64::from(u16::from_be_bytes([h[0], h[1]]) % 365) + 1;
+        if h[2] & 1 == 0 { days * DAY } else { -days * DAY }
+    }
+
+    fn year_of(t: i64) -> i64 {
+        let year = chrono::DateTime::from_timestamp_micros(t).map_or(1970, |d| d.year());
+        chrono::NaiveDate::from_ymd_opt(year, 1, 1)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map_or(t, |d| d.and_utc().timestamp_micros())
+    }
+
+    /// De-identifies one patient's events. `identifiers` (from the source) scrub free text.
+    pub fn patient(
+        &self,
+        source_id: &str,
+        mut events: Vec<Event>,
+        identifiers: Option<&Identifiers>,
+        report: &mut DeidReport,
+    ) -> DeidPatient {
+        let shift = self.shift(source_id);
+        for e in &mut events {
+            if let Some(t) = e.time.as_mut() {
+                *t = match self.mode {
+                    DateMode::Shift => *t + shift,
+                    DateMode::Year => Self::year_of(*t),
+                };
+            }
+            if let Some(text) = e.text_value.as_mut() {
+                *text = self.scrubber.scrub(text, identifiers, &mut report.replacements);
+                report.texts += 1;
+            }
+        }
+        // Ages over 89: move the birth so that the latest event shows an age of 90 at most.
+        let last = events.iter().filter_map(|e| e.time).max();
+        if let Some(last) = last
+            && let Some(birth) = events.iter_mut().find(|e| e.code == "MEDS_BIRTH").and_then(|e| e.time.as_mut())
+            && last - *birth > NINETY_YEARS
+        {
+            *birth = match self.mode {
+                DateMode::Shift => last - NINETY_YEARS,
+                DateMode::Year => Self::year_of(last - NINETY_YEARS),
+            };
+            report.aged_90_plus += 1;
+        }
+        report.patients += 1;
+        report.events += events.len() as u64;
+        DeidPatient { subject_id: self.subject_id(source_id), events }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(byte: u8) -> Key {
+        Key::from_bytes(&[byte; 40]).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn pseudonyms_and_shifts_are_keyed_stable_and_distinct() {
+        let a = Deidentifier::new(key(1), DateMode::Shift);
+        let b = Deidentifier::new(key(2), DateMode::Shift);
+        assert_eq!(a.subject_id("p1"), a.subject_id("p1"));
+        assert_ne!(a.subject_id("p1"), a.subject_id("p2"));
+        assert_ne!(a.subject_id("p1"), b.subject_id("p1"));
+        let s = a.shift("p1");
+        assert!(s != 0 && s.abs() <= 365 * DAY && s % DAY == 0);
+        assert!(Key::from_bytes(b"short").is_err());
+        assert_eq!(format!("{:?}", key(1)), "Key(<secret>)");
+    }
+
+    #[test]
+    fn intervals_survive_and_the_very_old_become_90() {
+        let d = Deidentifier::new(key(3), DateMode::Shift);
+        let ev =
+            |t: Option<i64>, code: &str| Event { time: t, code: code.into(), numeric_value: None, text_value: None };
+        let birth = -40 * 365 * DAY; // 1930
+        let events =
+            vec![ev(None, "GENDER/F"), ev(Some(birth), "MEDS_BIRTH"), ev(Some(0), "A"), ev(Some(55 * 365 * DAY), "B")];
+        let mut report = DeidReport::default();
+        let p = d.patient("p9", events, None, &mut report);
+        assert_eq!(p.events[0].time, None);
+        assert_eq!(p.events[3].time.zip(p.events[2].time).map(|(b, a)| b - a), Some(55 * 365 * DAY));
+        let new_birth = p.events[1].time.unwrap_or_default();
+        let last = p.events[3].time.unwrap_or_default();
+        assert_eq!(last - new_birth, NINETY_YEARS, "aged 95 at the last event: shown as 90");
+        assert_eq!(report.aged_90_plus, 1);
+
+        let y = Deidentifier::new(key(3), DateMode::Year);
+        let p = y.patient("p9", vec![ev(Some(DAY * 400), "A")], None, &mut DeidReport::default());
+        assert_eq!(p.events[0].time, Some(365 * DAY), "1971-02-05 becomes 1971-01-01");
+    }
+}
