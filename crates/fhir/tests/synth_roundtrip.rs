@@ -14,11 +14,11 @@ fn key(time: Option<i64>, code: &str, value: Option<f32>, text: Option<&str>) ->
 #[test]
 fn fhir_ingest_reproduces_the_direct_meds_events() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = SynthConfig::new(400, 2, 17);
+    let config = SynthConfig::new(500, 2, 7);
     let codes = vocab::code_table();
     let mut buffers: [String; 7] = Default::default();
     let mut expected: HashMap<String, Vec<Key>> = HashMap::new();
-    for i in 0..400 {
+    for i in 0..500 {
         let p = simulate_patient(&config, &codes, i);
         let r = synth_fhir::resources(&p, &codes, config.seed, synth_fhir::References::Relative);
         r.append_ndjson(&mut buffers);
@@ -34,7 +34,7 @@ fn fhir_ingest_reproduces_the_direct_meds_events() {
     let ingested = fhir::ingest(&[dir.path().to_path_buf()]).expect("ingest");
     assert!(ingested.report.reconciles());
     assert!(ingested.report.quarantined.is_empty(), "{:?}", ingested.report.quarantined.first());
-    assert_eq!(ingested.patients.len(), 400);
+    assert_eq!(ingested.patients.len(), 500);
     for (patient, events) in &ingested.patients {
         let mut got: Vec<Key> =
             events.iter().map(|e| key(e.time, &e.code, e.numeric_value, e.text_value.as_deref())).collect();

@@ -5,6 +5,7 @@
 mod output;
 mod bench;
 mod demo;
+mod ingest_cmd;
 mod logging;
 mod meds_cmd;
 mod progress;
@@ -51,6 +52,15 @@ enum Command {
     #[command(subcommand)]
     Meds(meds_cmd::MedsCommand),
 
+    /// Read FHIR R4 (Bulk NDJSON, .ndjson.gz, Bundles, single resources), de-identify it and
+    /// write a MEDS dataset.
+    ///
+    /// Every resource is converted, skipped with a named reason, or quarantined with its error;
+    /// the counts reconcile and are written to OUT/ingest_report.json. De-identification (HIPAA
+    /// Safe Harbor) happens before anything is written: keyed pseudonymous subject ids, shifted
+    /// dates (or years only), ages over 89 aggregated, free text scrubbed.
+    Ingest(ingest_cmd::IngestArgs),
+
     /// Simulate a clinical population with known ground truth and write it as MEDS.
     ///
     /// Writes OUT/meds/ (a MEDS dataset with train/tuning/held_out splits) and OUT/truth/ (true
@@ -85,6 +95,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Meds(cmd) => meds_cmd::run(cmd, &progress),
         Command::Synth(args) => synth_cmd::run(&args, &progress),
+        Command::Ingest(args) => ingest_cmd::run(&args, &progress),
         Command::Bench(cmd) => bench::run(cmd, &progress),
         Command::Demo { out, patients } => demo::run(&out, patients, &progress),
     };

@@ -178,3 +178,88 @@ fn the_meds_package_accepts_the_synthetic_population() {
     let total: u64 = ["train", "tuning", "held_out"].iter().map(|s| splits[s].as_u64().unwrap_or(0)).sum();
     assert_eq!(total, 500, "{splits}");
 }
+
+fn describe_json(root: &Path) -> Value {
+    let o = longitude(&["meds", "describe", root.to_str().expect("path"), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    serde_json::from_str(&stdout(&o)).expect("json")
+}
+
+#[test]
+fn ingest_turns_synthetic_fhir_into_deidentified_meds_with_the_same_events() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = dir.path().join("s");
+    let o = longitude(&["--quiet", "synth", "--patients", "400", "--seed", "9", "--out", s.to_str().expect("path")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let key = dir.path().join("secrets/deid.key");
+    let ingest = |out: &Path, extra: &[&str]| {
+        let mut args = vec!["--quiet", "ingest", "--input"];
+        let fhir_dir = s.join("fhir");
+        args.push(fhir_dir.to_str().expect("path"));
+        args.extend(["--out", out.to_str().expect("path"), "--deid-key-file", key.to_str().expect("path")]);
+        args.extend(extra);
+        let o = longitude(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let a = dir.path().join("a");
+    let text = ingest(&a, &["--create-key"]);
+    assert!(text.contains("counts reconcile"), "{text}");
+    assert!(key.exists(), "the key was created where asked, outside the output");
+    let key_text = std::fs::read_to_string(&key).expect("key");
+    for f in walk(&a) {
+        let bytes = std::fs::read(&f).expect("read");
+        assert!(!String::from_utf8_lossy(&bytes).contains(key_text.trim()), "key leaked into {}", f.display());
+    }
+
+    // Same events as the generator's direct MEDS output, in valid MEDS, under new ids.
+    let direct = describe_json(&s.join("meds"));
+    let ingested = describe_json(&a.join("meds"));
+    assert_eq!(ingested["subjects"], direct["subjects"]);
+    assert_eq!(ingested["events"], direct["events"]);
+    let o = longitude(&["meds", "validate", a.join("meds").to_str().expect("path")]);
+    assert!(o.status.success(), "{}", stdout(&o));
+    let summary: Value = serde_json::from_str(&testkit::run_python("check_meds.py", [a.join("meds")])).expect("json");
+    assert_eq!(summary["subjects"], 400);
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(a.join("ingest_report.json")).expect("report")).expect("json");
+    assert_eq!(report["reconciles"], true);
+    assert!(report["deidentification"]["replacements"]["[NAME]"].as_u64().unwrap_or(0) > 0);
+
+    // The same key gives the same pseudonyms; year mode keeps only years.
+    let b = dir.path().join("b");
+    ingest(&b, &["--date-mode", "year"]);
+    let ids = |root: &Path| -> Vec<i64> {
+        let splits = root.join("meds/metadata/subject_splits.parquet");
+        let o = Command::new(testkit::python())
+            .args(["-c", "import sys, pyarrow.parquet as pq; print(sorted(pq.read_table(sys.argv[1]).column('subject_id').to_pylist()))"])
+            .arg(&splits)
+            .output()
+            .expect("python");
+        serde_json::from_slice(&o.stdout).expect("ids")
+    };
+    assert_eq!(ids(&a), ids(&b));
+    let years = describe_json(&b.join("meds"));
+    assert!(years["first_time"].as_str().is_some_and(|t| t.ends_with("-01-01T00:00:00")), "{}", years["first_time"]);
+    assert!(years["last_time"].as_str().is_some_and(|t| t.ends_with("-01-01T00:00:00")), "{}", years["last_time"]);
+
+    // Without a key, nothing is written.
+    let c = dir.path().join("c");
+    let o = Command::new(env!("CARGO_BIN_EXE_longitude"))
+        .args(["ingest", "--input", s.join("fhir").to_str().expect("path"), "--out", c.to_str().expect("path")])
+        .env_remove("LONGITUDE_DEID_KEY")
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("de-identification key is needed"));
+    assert!(!c.exists());
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let p = entry.path();
+        if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
+    }
+    out
+}

@@ -293,14 +293,17 @@ pub fn resources(p: &SimulatedPatient, codes: &CodeTable, seed: u64, mode: Refer
     for (i, e) in events.iter().enumerate() {
         let (Some(start), code) = (e.time, name(e.code)) else { continue };
         let Some(class) = code.strip_prefix("ENCOUNTER/") else { continue };
+        // An inpatient stay ends at its own discharge event, if the record holds one before the
+        // next admission (a stay still open when registration ended has no end).
+        let inpatient = codes.get(encounter::INPATIENT.0);
         let end = match class {
-            "IMP" => events[i..]
+            "IMP" => events[i + 1..]
                 .iter()
+                .take_while(|x| Some(x.code) != inpatient)
                 .find(|x| Some(x.code) == inpatient_end && x.time.is_some_and(|x| x >= start))
-                .and_then(|x| x.time)
-                .unwrap_or(start + 24 * HOUR),
-            "EMER" => start + 3 * HOUR,
-            _ => start + HOUR / 2,
+                .and_then(|x| x.time),
+            "EMER" => Some(start + 3 * HOUR),
+            _ => Some(start + HOUR / 2),
         };
         // The visit's CPT code recorded at the same instant is the encounter's type.
         let visit_cpt = events
@@ -310,17 +313,21 @@ pub fn resources(p: &SimulatedPatient, codes: &CodeTable, seed: u64, mode: Refer
         let mut r = String::with_capacity(600);
         let _ = write!(
             r,
-            r#"{{"resourceType":"Encounter","id":"{encounter_id}","status":"finished","class":{{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"{class}"}},"subject":{subject},"period":{{"start":"{}","end":"{}"}}"#,
-            date_time(start),
-            date_time(end)
+            r#"{{"resourceType":"Encounter","id":"{encounter_id}","status":"{}","class":{{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"{class}"}},"subject":{subject},"period":{{"start":"{}""#,
+            if end.is_some() { "finished" } else { "in-progress" },
+            date_time(start)
         );
+        if let Some(end) = end {
+            let _ = write!(r, r#","end":"{}""#, date_time(end));
+        }
+        r.push('}');
         if let Some(v) = visit_cpt {
             r.push_str(r#","type":["#);
             codeable(&mut r, name(v.code), codes);
             r.push(']');
         }
         r.push('}');
-        encounters.push((start, end, encounter_id.clone()));
+        encounters.push((start, end.unwrap_or(start + 24 * HOUR), encounter_id.clone()));
         out.resources.push((1, encounter_id, r));
     }
     let encounter_at = |time: i64| -> Option<&str> {

@@ -1327,6 +1327,9 @@ impl Ctx<'_> {
         self.h.busy_until = discharge;
         if rng.random_bool(fatality) {
             let at = t + ((discharge - t) / 60_000_000) * rng.random_range(0..60) / 60 * 60_000_000;
+            // The stay ends with the death.
+            self.h.busy_until = at;
+            self.record(at, encounter::INPATIENT_END, None);
             self.die(at);
             return;
         }
