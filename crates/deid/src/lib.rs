@@ -122,6 +122,8 @@ impl Deidentifier {
         report: &mut DeidReport,
     ) -> DeidPatient {
         let shift = self.shift(source_id);
+        // Compiling the patient's own patterns costs more than scrubbing: only when there is text.
+        let scrubber = events.iter().any(|e| e.text_value.is_some()).then(|| self.scrubber.for_patient(identifiers));
         for e in &mut events {
             if let Some(t) = e.time.as_mut() {
                 *t = match self.mode {
@@ -129,8 +131,8 @@ impl Deidentifier {
                     DateMode::Year => Self::year_of(*t),
                 };
             }
-            if let Some(text) = e.text_value.as_mut() {
-                *text = self.scrubber.scrub(text, identifiers, &mut report.replacements);
+            if let (Some(text), Some(scrubber)) = (e.text_value.as_mut(), scrubber.as_ref()) {
+                *text = scrubber.scrub(text, &mut report.replacements);
                 report.texts += 1;
             }
         }

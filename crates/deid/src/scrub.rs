@@ -62,28 +62,66 @@ impl Scrubber {
         Self { patterns }
     }
 
-    /// Scrubs `text` of `identifiers` (literal, case-insensitive, longest first) and of the
-    /// patterns; counts replacements by placeholder into `counts`.
-    pub fn scrub(&self, text: &str, identifiers: Option<&Identifiers>, counts: &mut BTreeMap<String, u64>) -> String {
-        let mut out = text.to_owned();
-        if let Some(ids) = identifiers {
-            let mut values: Vec<&(IdentifierKind, String)> =
-                ids.values.iter().filter(|(_, v)| v.chars().count() >= 2).collect();
-            values.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
-            for (kind, value) in values {
-                let escaped = regex::escape(value);
-                let pattern =
-                    if value.chars().all(char::is_alphanumeric) { format!(r"\b{escaped}\b") } else { escaped };
-                if let Ok(re) = RegexBuilder::new(&pattern).case_insensitive(true).build() {
-                    let n = re.find_iter(&out).count() as u64;
-                    if n > 0 {
-                        out = re.replace_all(&out, placeholder(*kind)).into_owned();
-                        *counts.entry(placeholder(*kind).to_owned()).or_default() += n;
-                    }
-                }
+    /// Compiles the literal patterns of one patient's identifiers into one case-insensitive
+    /// regex (a named group per kind, longest values first). Build it once per patient, use it for
+    /// every note of that patient.
+    pub fn for_patient(&self, identifiers: Option<&Identifiers>) -> PatientScrubber<'_> {
+        let mut by_kind: BTreeMap<IdentifierKind, Vec<&str>> = BTreeMap::new();
+        for (kind, value) in identifiers.map(|i| i.values.as_slice()).unwrap_or_default() {
+            if value.chars().count() >= 2 {
+                by_kind.entry(*kind).or_default().push(value);
             }
         }
-        for (tag, re) in &self.patterns {
+        let mut kinds = Vec::new();
+        let mut groups = Vec::new();
+        for (kind, mut values) in by_kind {
+            values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+            values.dedup();
+            let alternatives: Vec<String> = values
+                .iter()
+                .map(|v| {
+                    let escaped = regex::escape(v);
+                    if v.chars().all(char::is_alphanumeric) { format!(r"\b{escaped}\b") } else { escaped }
+                })
+                .collect();
+            groups.push(format!("(?P<k{}>{})", kinds.len(), alternatives.join("|")));
+            kinds.push(placeholder(kind));
+        }
+        let own = (!groups.is_empty())
+            .then(|| RegexBuilder::new(&groups.join("|")).case_insensitive(true).build().ok())
+            .flatten();
+        PatientScrubber { own, kinds, shared: self }
+    }
+
+    /// Scrubs `text` of `identifiers` and of the patterns (see [`Scrubber::for_patient`] to scrub
+    /// many texts of one patient); counts replacements by placeholder into `counts`.
+    pub fn scrub(&self, text: &str, identifiers: Option<&Identifiers>, counts: &mut BTreeMap<String, u64>) -> String {
+        self.for_patient(identifiers).scrub(text, counts)
+    }
+}
+
+/// A scrubber specialised to one patient's identifiers.
+pub struct PatientScrubber<'a> {
+    own: Option<Regex>,
+    kinds: Vec<&'static str>,
+    shared: &'a Scrubber,
+}
+
+impl PatientScrubber<'_> {
+    /// Scrubs the patient's own identifiers first, then the shared patterns.
+    pub fn scrub(&self, text: &str, counts: &mut BTreeMap<String, u64>) -> String {
+        let mut out = text.to_owned();
+        if let Some(re) = &self.own {
+            let replaced = re.replace_all(&out, |caps: &regex::Captures<'_>| {
+                let tag = (0..self.kinds.len())
+                    .find(|k| caps.name(&format!("k{k}")).is_some())
+                    .map_or("[REDACTED]", |k| self.kinds[k]);
+                *counts.entry(tag.to_owned()).or_default() += 1;
+                tag
+            });
+            out = replaced.into_owned();
+        }
+        for (tag, re) in &self.shared.patterns {
             let n = re.find_iter(&out).count() as u64;
             if n > 0 {
                 out = re.replace_all(&out, *tag).into_owned();
