@@ -4,51 +4,74 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
-use meds::TimelineStore;
+use deid::{DateMode, Deidentifier, Key};
+use meds::{DatasetMetadata, TimelineStore};
 use synth::{OutputOptions, SynthConfig};
 
+use crate::ingest_cmd::write_deidentified;
 use crate::meds_cmd::render_description;
 use crate::progress::Progress;
 
 pub fn run(out: &Path, patients: usize, progress: &Progress) -> Result<ExitCode> {
-    for dir in ["meds", "truth"] {
+    for dir in ["meds", "fhir", "truth", "ingested"] {
         let path = out.join(dir);
         if path.exists() {
             std::fs::remove_dir_all(&path)?;
         }
     }
-    let root = out.join("meds");
-    tracing::info!(patients, out = %out.display(), "step 1/4: simulating a clinical population (2 sites)");
+    tracing::info!(patients, out = %out.display(), "step 1/5: simulating a clinical population at 2 sites (MEDS, FHIR, truth)");
     let spinner = progress.bar("simulating", None, "");
     let summary = synth::generate(&SynthConfig::new(patients, 2, 42), out, &OutputOptions::default())?;
     spinner.finish_and_clear();
     outln!("{}", summary.prevalence.render());
 
-    tracing::info!("step 2/4: validating the MEDS output against MEDS {}", meds::schema::MEDS_VERSION);
-    let report = meds::validate(&root);
-    if !report.is_valid() {
-        for f in report.errors() {
+    tracing::info!("step 2/5: ingesting the FHIR export and de-identifying it");
+    // A demo key beside the outputs; a real deployment keeps its key elsewhere, under guard.
+    let key_path = out.join("demo-deid.key");
+    let key = if key_path.exists() { Key::from_file(&key_path)? } else { Key::generate(&key_path)? };
+    let ingested = fhir::ingest(&[out.join("fhir")])?;
+    if !ingested.report.reconciles() {
+        bail!("FHIR ingest counts do not reconcile");
+    }
+    let deidentifier = Deidentifier::new(key, DateMode::Shift);
+    let root = out.join("ingested").join("meds");
+    let metadata = DatasetMetadata { dataset_name: Some("longitude-demo".into()), ..Default::default() };
+    let bar = progress.bar("de-identifying", Some(ingested.patients.len() as u64), "patients");
+    let (written, report) = write_deidentified(&ingested, &deidentifier, &root, metadata, &bar)?;
+    bar.finish_and_clear();
+    let read: u64 = ingested.report.types.values().map(|c| c.read).sum();
+    outln!(
+        "ingested {read} FHIR resources → {} de-identified subjects, {} events ({} notes scrubbed)\n",
+        written.subjects,
+        written.events,
+        report.texts
+    );
+
+    tracing::info!("step 3/5: validating the de-identified MEDS against MEDS {}", meds::schema::MEDS_VERSION);
+    let validation = meds::validate(&root);
+    if !validation.is_valid() {
+        for f in validation.errors() {
             eprintln!("error: {:?}: {}", f.file, f.message);
         }
         bail!("the demo dataset is not valid MEDS");
     }
 
-    tracing::info!("step 3/4: describing it");
+    tracing::info!("step 4/5: describing it");
     let d = meds::describe(&root, 3)?;
     out!("{}", render_description(&root, &d));
 
-    tracing::info!("step 4/4: building the random-access timeline store");
+    tracing::info!("step 5/5: building the random-access timeline store");
     let dataset = meds::Dataset::open(&root)?;
     let store = TimelineStore::open_or_build(&dataset, &TimelineStore::default_path(&root))?;
     let first = store.subject_ids().next().unwrap_or_default();
     let events = store.get(first)?.map_or(0, |t| t.len());
     outln!(
-        "\nsimulated {} patients / {} events; ground truth in {}; subject {first} has {events} events in the store.",
+        "\nsimulated {} patients / {} events (ground truth in {}); subject {first} has {events} events in the store.",
         summary.patients,
         summary.events,
         out.join("truth").display()
     );
     outln!("next: `longitude meds describe {}` or `longitude meds show {} {first}`", root.display(), root.display());
-    outln!("(FHIR output and ingest, pretraining, the validation report and the server are not built yet)");
+    outln!("(pretraining, the validation report and the server are not built yet)");
     Ok(ExitCode::SUCCESS)
 }

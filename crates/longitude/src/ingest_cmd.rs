@@ -70,6 +70,43 @@ fn key(args: &IngestArgs) -> Result<Key> {
     }
 }
 
+/// De-identifies every patient of `ingested` and writes them as a MEDS dataset at `root`, in
+/// pseudonym order (the source order of patients, and so of shards, must not leak through).
+pub fn write_deidentified(
+    ingested: &fhir::Ingested,
+    deidentifier: &Deidentifier,
+    root: &std::path::Path,
+    metadata: DatasetMetadata,
+    bar: &indicatif::ProgressBar,
+) -> Result<(meds::WriteSummary, DeidReport)> {
+    let mut report = DeidReport::default();
+    let mut patients: Vec<deid::DeidPatient> = ingested
+        .patients
+        .iter()
+        .map(|(source, events)| {
+            deidentifier.patient(source, events.clone(), ingested.identifiers.get(source), &mut report)
+        })
+        .collect();
+    patients.sort_by_key(|p| p.subject_id);
+    let mut writer = DatasetWriter::create(root, WriterOptions { metadata, ..Default::default() })?;
+    let mut codes = CodeTable::new();
+    for p in patients {
+        let mut t = Timeline::with_capacity(p.subject_id, p.events.len());
+        for e in p.events {
+            let code = codes.intern(&e.code);
+            t.push(e.time, code, e.numeric_value, e.text_value);
+        }
+        let split = match p.subject_id % 10 {
+            8 => meds::schema::TUNING_SPLIT,
+            9 => meds::schema::HELD_OUT_SPLIT,
+            _ => meds::schema::TRAIN_SPLIT,
+        };
+        writer.write_subject(split, &t, &codes)?;
+        bar.inc(1);
+    }
+    Ok((writer.finish(&codes)?, report))
+}
+
 pub fn run(args: &IngestArgs, progress: &Progress) -> Result<ExitCode> {
     let key = key(args)?;
     let mode = match args.date_mode {
@@ -81,43 +118,14 @@ pub fn run(args: &IngestArgs, progress: &Progress) -> Result<ExitCode> {
     spinner.finish_and_clear();
 
     let deidentifier = Deidentifier::new(key, mode);
-    let mut codes = CodeTable::new();
     let metadata = DatasetMetadata {
         dataset_name: Some(args.name.clone()),
         etl_name: Some("longitude ingest".into()),
         etl_version: Some(env!("CARGO_PKG_VERSION").into()),
         ..Default::default()
     };
-    let mut writer = DatasetWriter::create(args.out.join("meds"), WriterOptions { metadata, ..Default::default() })?;
-    let mut report = DeidReport::default();
     let bar = progress.bar("de-identifying", Some(ingested.patients.len() as u64), "patients");
-    // Pseudonymise first, then write in pseudonym order: the source order of patients (and so
-    // of shards) must not leak through.
-    let mut patients: Vec<deid::DeidPatient> = ingested
-        .patients
-        .iter()
-        .map(|(source, events)| {
-            deidentifier.patient(source, events.clone(), ingested.identifiers.get(source), &mut report)
-        })
-        .collect();
-    patients.sort_by_key(|p| p.subject_id);
-    let mut events = 0u64;
-    for p in patients {
-        let mut t = Timeline::with_capacity(p.subject_id, p.events.len());
-        for e in p.events {
-            let code = codes.intern(&e.code);
-            t.push(e.time, code, e.numeric_value, e.text_value);
-        }
-        events += t.len() as u64;
-        let split = match p.subject_id % 10 {
-            8 => meds::schema::TUNING_SPLIT,
-            9 => meds::schema::HELD_OUT_SPLIT,
-            _ => meds::schema::TRAIN_SPLIT,
-        };
-        writer.write_subject(split, &t, &codes)?;
-        bar.inc(1);
-    }
-    let written = writer.finish(&codes)?;
+    let (written, report) = write_deidentified(&ingested, &deidentifier, &args.out.join("meds"), metadata, &bar)?;
     bar.finish_and_clear();
 
     let quarantine = args.quarantine.clone().unwrap_or_else(|| args.out.join("quarantine"));
@@ -133,6 +141,7 @@ pub fn run(args: &IngestArgs, progress: &Progress) -> Result<ExitCode> {
         subjects: written.subjects,
         events: written.events,
     };
+    let events = written.events;
     std::fs::write(args.out.join("ingest_report.json"), serde_json::to_string_pretty(&out_report)?)?;
 
     outln!(

@@ -75,9 +75,10 @@ enum Command {
 
     /// Run the longest pipeline that exists today, end to end, on synthetic data.
     ///
-    /// Today: simulate a clinical population with ground truth, validate its MEDS output, describe
-    /// it and build its random-access timeline store. Later stages (FHIR ingest, pretraining,
-    /// validation report, server) join as they are built.
+    /// Today: simulate a clinical population with ground truth (MEDS and FHIR), ingest and
+    /// de-identify its FHIR export, validate and describe the resulting MEDS and build its
+    /// random-access timeline store. Later stages (pretraining, validation report, server) join
+    /// as they are built.
     Demo {
         /// Where to write the demo's outputs (meds/ and truth/ are replaced).
         #[arg(long, default_value = "longitude-demo")]

@@ -43,7 +43,8 @@ fn demo_writes_a_dataset_that_describe_validate_and_show_agree_on() {
     assert!(stdout(&o).contains("simulated 300 patients"), "{}", stdout(&o));
     assert!(dir.path().join("truth/conditions.parquet").exists());
 
-    let root = dir.path().join("meds");
+    assert!(stdout(&o).contains("de-identified subjects"), "{}", stdout(&o));
+    let root = dir.path().join("ingested/meds");
     let root_s = root.to_str().expect("path");
     let o = longitude(&["meds", "validate", root_s]);
     assert!(o.status.success(), "{}", stdout(&o));
@@ -53,7 +54,7 @@ fn demo_writes_a_dataset_that_describe_validate_and_show_agree_on() {
     assert!(o.status.success());
     let d: Value = serde_json::from_str(&stdout(&o)).expect("json");
     assert_eq!(d["subjects"], 300);
-    assert_eq!(d["metadata"]["dataset_name"], "longitude-synth");
+    assert_eq!(d["metadata"]["dataset_name"], "longitude-demo");
     let split_subjects: u64 =
         d["splits"].as_array().expect("splits").iter().map(|s| s["subjects"].as_u64().unwrap_or(0)).sum();
     assert_eq!(split_subjects, 300);
@@ -61,7 +62,13 @@ fn demo_writes_a_dataset_that_describe_validate_and_show_agree_on() {
         d["vocabularies"].as_array().expect("vocabularies").iter().map(|v| v["events"].as_u64().unwrap_or(0)).sum();
     assert_eq!(vocab_events, d["events"].as_u64().expect("events"));
 
-    let o = longitude(&["meds", "show", root_s, "1000000", "--json"]);
+    let store = meds::TimelineStore::open_or_build(
+        &meds::Dataset::open(&root).expect("open"),
+        &meds::TimelineStore::default_path(&root),
+    )
+    .expect("store");
+    let subject = store.subject_ids().next().expect("a subject").to_string();
+    let o = longitude(&["meds", "show", root_s, &subject, "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let lines: Vec<Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).expect("json line")).collect();
     assert!(lines.len() > 5);
