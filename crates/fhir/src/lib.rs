@@ -58,7 +58,8 @@ pub struct TypeCounts {
     pub events: u64,
 }
 
-/// One quarantined resource: where it was and what was wrong (never its content).
+/// One quarantined resource: where it was and what was wrong. The raw text is kept for the
+/// quarantine directory only (it may hold PHI): it is never serialised into reports or logs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Quarantined {
     /// The file.
@@ -67,6 +68,9 @@ pub struct Quarantined {
     pub position: u64,
     /// What was wrong.
     pub error: String,
+    /// The raw line or entry, if it could be read.
+    #[serde(skip)]
+    pub raw: Option<String>,
 }
 
 /// Everything read, accounted for.
@@ -132,7 +136,14 @@ pub struct Ingested {
 }
 
 impl Ingested {
-    fn take(&mut self, file: &Path, position: u64, r: &Resource, resolve: &dyn Fn(&str) -> Option<String>) {
+    fn take(
+        &mut self,
+        file: &Path,
+        position: u64,
+        r: &Resource,
+        raw: &dyn Fn() -> String,
+        resolve: &dyn Fn(&str) -> Option<String>,
+    ) {
         let kind = r.resource_type.clone().unwrap_or_else(|| "(no resourceType)".into());
         let mut notes = convert::Notes::default();
         let converted = convert::convert(r, resolve, &mut notes);
@@ -150,7 +161,12 @@ impl Ingested {
             Converted::Skipped(reason) => *counts.skipped.entry(reason.to_owned()).or_default() += 1,
             Converted::Quarantined(error) => {
                 counts.quarantined += 1;
-                self.report.quarantined.push(Quarantined { file: file.to_path_buf(), position, error });
+                self.report.quarantined.push(Quarantined {
+                    file: file.to_path_buf(),
+                    position,
+                    error,
+                    raw: Some(raw()),
+                });
             }
         }
         self.report.unknown_systems.extend(notes.unknown_systems);
@@ -176,10 +192,16 @@ impl Ingested {
                 } else {
                     counts.quarantined += 1;
                     let error = format!("{}: {} for this resource type", head.resource_type, error.classify_name());
-                    self.report.quarantined.push(Quarantined { file: file.to_path_buf(), position, error });
+                    let raw = Some(text.to_owned());
+                    self.report.quarantined.push(Quarantined { file: file.to_path_buf(), position, error, raw });
                 }
             }
-            Err(_) => self.quarantine(file, position, format!("not a FHIR resource: {}", error.classify_name())),
+            Err(_) => {
+                self.quarantine(file, position, format!("not a FHIR resource: {}", error.classify_name()));
+                if let Some(q) = self.report.quarantined.last_mut() {
+                    q.raw = Some(text.to_owned());
+                }
+            }
         }
     }
 
@@ -187,12 +209,12 @@ impl Ingested {
         let counts = self.report.types.entry("(unparsable)".into()).or_default();
         counts.read += 1;
         counts.quarantined += 1;
-        self.report.quarantined.push(Quarantined { file: file.to_path_buf(), position, error });
+        self.report.quarantined.push(Quarantined { file: file.to_path_buf(), position, error, raw: None });
     }
 
-    fn take_bundle_or_resource(&mut self, file: &Path, position: u64, r: Resource) {
+    fn take_bundle_or_resource(&mut self, file: &Path, position: u64, r: Resource, text: &str) {
         if r.resource_type.as_deref() != Some("Bundle") {
-            self.take(file, position, &r, &|_| None);
+            self.take(file, position, &r, &|| text.to_owned(), &|_| None);
             return;
         }
         // Bundle-local references (`urn:uuid:…`, or the fullUrl of a Patient entry) resolve to
@@ -220,7 +242,8 @@ impl Ingested {
                     if res.resource_type.as_deref() == Some("Patient") && res.id.is_none() {
                         res.id = e.full_url.clone();
                     }
-                    self.take(file, i as u64 + 1, &res, &resolve);
+                    let raw = || e.resource.as_ref().map(|v| v.to_string()).unwrap_or_default();
+                    self.take(file, i as u64 + 1, &res, &raw, &resolve);
                 }
                 None => {
                     // A transaction's DELETE or GET carries a request, not a resource.
@@ -323,7 +346,7 @@ pub fn ingest(paths: &[PathBuf]) -> Result<Ingested, FhirError> {
             let mut text = String::new();
             BufReader::new(handle).read_to_string(&mut text).map_err(|e| io(&file, e))?;
             match serde_json::from_str::<Resource>(&text) {
-                Ok(r) => ingested.take_bundle_or_resource(&file, 1, r),
+                Ok(r) => ingested.take_bundle_or_resource(&file, 1, r, &text),
                 Err(e) => ingested.unparsed(&file, 1, &text, &e),
             }
         } else {
@@ -333,12 +356,25 @@ pub fn ingest(paths: &[PathBuf]) -> Result<Ingested, FhirError> {
                 Box::new(BufReader::new(handle))
             };
             for (i, line) in reader.lines().enumerate() {
-                let line = line.map_err(|e| io(&file, e))?;
+                let line = match line {
+                    Ok(line) => line,
+                    Err(e) => {
+                        // Truncated or corrupt compressed data, or bytes that are not UTF-8: the
+                        // rest of this file cannot be read; say where it stopped.
+                        let what = if e.kind() == std::io::ErrorKind::InvalidData {
+                            "not UTF-8 text"
+                        } else {
+                            "truncated or corrupt data"
+                        };
+                        ingested.quarantine(&file, i as u64 + 1, format!("unreadable from here on: {what}"));
+                        break;
+                    }
+                };
                 if line.trim().is_empty() {
                     continue;
                 }
                 match serde_json::from_str::<Resource>(&line) {
-                    Ok(r) => ingested.take_bundle_or_resource(&file, i as u64 + 1, r),
+                    Ok(r) => ingested.take_bundle_or_resource(&file, i as u64 + 1, r, &line),
                     Err(e) => ingested.unparsed(&file, i as u64 + 1, &line, &e),
                 }
             }

@@ -101,3 +101,25 @@ fn missing_paths_are_errors() {
     let err = fhir::ingest(&["/nonexistent/fhir".into()]).expect_err("missing");
     assert!(err.to_string().contains("/nonexistent/fhir"));
 }
+
+#[test]
+fn a_truncated_gzip_quarantines_the_rest_of_its_file_and_keeps_what_came_before() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut lines = vec![GOOD_PATIENT.to_owned()];
+    for i in 0..2000 {
+        lines.push(format!(
+            r#"{{"resourceType":"Observation","id":"o{i}","subject":{{"reference":"Patient/p1"}},"code":{{"coding":[{{"system":"http://loinc.org","code":"8867-4"}}]}},"effectiveDateTime":"2020-01-01","valueQuantity":{{"value":{i}}}}}"#
+        ));
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(lines.join("\n").as_bytes()).expect("write");
+    let bytes = gz.finish().expect("finish");
+    std::fs::write(dir.path().join("Observation.ndjson.gz"), &bytes[..bytes.len() / 2]).expect("write");
+    let ingested = fhir::ingest(&[dir.path().to_path_buf()]).expect("ingest does not fail as a whole");
+    let q = &ingested.report.quarantined;
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert!(q[0].error.contains("truncated or corrupt"), "{}", q[0].error);
+    let read = ingested.report.types["Observation"].read;
+    assert!(read > 100 && read < 2000, "the lines before the cut were read: {read}");
+    assert_eq!(q[0].position, read + 2, "the first unreadable line is named");
+}

@@ -16,7 +16,7 @@ pub struct IngestArgs {
     /// FHIR inputs: directories (searched recursively), .ndjson, .ndjson.gz or .json files.
     #[arg(long, required = true, num_args = 1..)]
     input: Vec<PathBuf>,
-    /// Output directory (gets meds/, ingest_report.json and quarantine/).
+    /// Output directory (gets meds/ and ingest_report.json).
     #[arg(long)]
     out: PathBuf,
     /// The de-identification key file (at least 32 bytes). Without it, LONGITUDE_DEID_KEY is used.
@@ -30,7 +30,8 @@ pub struct IngestArgs {
     /// `year`: only years are kept (strict Safe Harbor).
     #[arg(long, value_enum, default_value_t = Mode::Shift)]
     date_mode: Mode,
-    /// Where quarantined resources are listed [default: OUT/quarantine].
+    /// Where quarantined records go, raw, with their errors [default: OUT-quarantine beside OUT].
+    /// It contains PHI: it is never inside OUT, and is marked as such.
     #[arg(long)]
     quarantine: Option<PathBuf>,
     /// The dataset name in metadata/dataset.json.
@@ -107,8 +108,47 @@ pub fn write_deidentified(
     Ok((writer.finish(&codes)?, report))
 }
 
+/// The quarantine directory: given, or `OUT-quarantine` beside OUT; never inside OUT.
+fn quarantine_dir(args: &IngestArgs) -> Result<PathBuf> {
+    let dir = match &args.quarantine {
+        Some(q) => q.clone(),
+        None => {
+            let name =
+                args.out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "ingest".into());
+            args.out.with_file_name(format!("{name}-quarantine"))
+        }
+    };
+    let absolute = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    if absolute(&dir).starts_with(absolute(&args.out)) {
+        bail!("the quarantine directory holds PHI and must not be inside the output directory");
+    }
+    Ok(dir)
+}
+
+/// Writes the raw quarantined records (PHI) and their errors, with a warning file.
+fn write_quarantine(dir: &std::path::Path, quarantined: &[fhir::Quarantined]) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(
+        dir.join("CONTAINS-PHI.txt"),
+        "This directory holds raw input records that could not be converted. They may contain \
+         protected health information: restrict access, do not share, delete when resolved.\n",
+    )?;
+    let mut errors = String::new();
+    let mut raw = String::new();
+    for q in quarantined {
+        errors.push_str(&serde_json::to_string(q)?);
+        errors.push('\n');
+        raw.push_str(q.raw.as_deref().unwrap_or("null"));
+        raw.push('\n');
+    }
+    std::fs::write(dir.join("errors.jsonl"), errors)?;
+    std::fs::write(dir.join("records.ndjson"), raw)?;
+    Ok(())
+}
+
 pub fn run(args: &IngestArgs, progress: &Progress) -> Result<ExitCode> {
     let key = key(args)?;
+    let quarantine = quarantine_dir(args)?;
     let mode = match args.date_mode {
         Mode::Shift => DateMode::Shift,
         Mode::Year => DateMode::Year,
@@ -128,11 +168,7 @@ pub fn run(args: &IngestArgs, progress: &Progress) -> Result<ExitCode> {
     let (written, report) = write_deidentified(&ingested, &deidentifier, &args.out.join("meds"), metadata, &bar)?;
     bar.finish_and_clear();
 
-    let quarantine = args.quarantine.clone().unwrap_or_else(|| args.out.join("quarantine"));
-    std::fs::create_dir_all(&quarantine)?;
-    let lines: Vec<String> =
-        ingested.report.quarantined.iter().map(|q| serde_json::to_string(q).unwrap_or_default()).collect();
-    std::fs::write(quarantine.join("quarantined.jsonl"), lines.join("\n"))?;
+    write_quarantine(&quarantine, &ingested.report.quarantined)?;
     let out_report = IngestReport {
         date_mode: mode,
         reconciles: ingested.report.reconciles(),

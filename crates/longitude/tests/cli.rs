@@ -198,6 +198,13 @@ fn ingest_turns_synthetic_fhir_into_deidentified_meds_with_the_same_events() {
     let s = dir.path().join("s");
     let o = longitude(&["--quiet", "synth", "--patients", "400", "--seed", "9", "--out", s.to_str().expect("path")]);
     assert!(o.status.success(), "{}", stderr(&o));
+    // One record that cannot be read, carrying a name: it must end in the quarantine, raw, and
+    // nowhere else.
+    std::fs::write(
+        s.join("fhir/Broken.ndjson"),
+        "{\"resourceType\": \"Patient\", \"name\": [{\"family\": \"Zzyzx-Quarantine\"}\n",
+    )
+    .expect("write");
     let key = dir.path().join("secrets/deid.key");
     let ingest = |out: &Path, extra: &[&str]| {
         let mut args = vec!["--quiet", "ingest", "--input"];
@@ -231,6 +238,28 @@ fn ingest_turns_synthetic_fhir_into_deidentified_meds_with_the_same_events() {
     let report: Value =
         serde_json::from_str(&std::fs::read_to_string(a.join("ingest_report.json")).expect("report")).expect("json");
     assert_eq!(report["reconciles"], true);
+    let quarantine = dir.path().join("a-quarantine");
+    assert!(quarantine.join("CONTAINS-PHI.txt").exists());
+    let raw = std::fs::read_to_string(quarantine.join("records.ndjson")).expect("records");
+    assert!(raw.contains("Zzyzx-Quarantine"), "the raw record is kept for review");
+    for f in walk(&a) {
+        let bytes = std::fs::read(&f).expect("read");
+        assert!(!String::from_utf8_lossy(&bytes).contains("Zzyzx"), "quarantined content leaked into {}", f.display());
+    }
+    let inside = dir.path().join("a/q");
+    let o = longitude(&[
+        "ingest",
+        "--input",
+        s.join("fhir").to_str().expect("path"),
+        "--out",
+        a.to_str().expect("path"),
+        "--deid-key-file",
+        key.to_str().expect("path"),
+        "--quarantine",
+        inside.to_str().expect("path"),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("must not be inside the output"), "{}", stderr(&o));
     assert!(report["deidentification"]["replacements"]["[NAME]"].as_u64().unwrap_or(0) > 0);
 
     // The same key gives the same pseudonyms; year mode keeps only years.
