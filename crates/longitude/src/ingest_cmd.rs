@@ -34,6 +34,10 @@ pub struct IngestArgs {
     /// It contains PHI: it is never inside OUT, and is marked as such.
     #[arg(long)]
     quarantine: Option<PathBuf>,
+    /// A file of source patient ids (one per line, `#` comments) whose records must not be used
+    /// (research authorisation refused): they are excluded entirely and counted.
+    #[arg(long)]
+    opt_out: Option<PathBuf>,
     /// The dataset name in metadata/dataset.json.
     #[arg(long, default_value = "longitude-ingest")]
     name: String,
@@ -48,6 +52,7 @@ enum Mode {
 #[derive(Serialize)]
 struct IngestReport<'a> {
     date_mode: DateMode,
+    opted_out_patients: u64,
     reconciles: bool,
     fhir: &'a fhir::Report,
     deidentification: &'a DeidReport,
@@ -153,9 +158,24 @@ pub fn run(args: &IngestArgs, progress: &Progress) -> Result<ExitCode> {
         Mode::Shift => DateMode::Shift,
         Mode::Year => DateMode::Year,
     };
+    let opt_out: std::collections::HashSet<String> = match &args.opt_out {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the opt-out list {}", path.display()))?
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_owned)
+            .collect(),
+        None => Default::default(),
+    };
     let spinner = progress.bar("reading FHIR", None, "");
-    let ingested = fhir::ingest(&args.input)?;
+    let mut ingested = fhir::ingest(&args.input)?;
     spinner.finish_and_clear();
+    // Opted-out patients leave before de-identification: nothing of theirs is written.
+    let before = ingested.patients.len();
+    ingested.patients.retain(|source, _| !opt_out.contains(source));
+    ingested.identifiers.retain(|source, _| !opt_out.contains(source));
+    let opted_out = (before - ingested.patients.len()) as u64;
 
     let deidentifier = Deidentifier::new(key, mode);
     let metadata = DatasetMetadata {
@@ -171,6 +191,7 @@ pub fn run(args: &IngestArgs, progress: &Progress) -> Result<ExitCode> {
     write_quarantine(&quarantine, &ingested.report.quarantined)?;
     let out_report = IngestReport {
         date_mode: mode,
+        opted_out_patients: opted_out,
         reconciles: ingested.report.reconciles(),
         fhir: &ingested.report,
         deidentification: &report,
@@ -200,7 +221,7 @@ pub fn run(args: &IngestArgs, progress: &Progress) -> Result<ExitCode> {
         );
     }
     outln!(
-        "\n{} subjects, {events} events written to {} ({} date mode); counts {}; {} text values scrubbed; report: {}",
+        "\n{} subjects ({opted_out} opted out), {events} events written to {} ({} date mode); counts {}; {} text values scrubbed; report: {}",
         written.subjects,
         args.out.join("meds").display(),
         match mode {

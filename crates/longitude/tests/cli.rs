@@ -279,6 +279,19 @@ fn ingest_turns_synthetic_fhir_into_deidentified_meds_with_the_same_events() {
     assert!(years["first_time"].as_str().is_some_and(|t| t.ends_with("-01-01T00:00:00")), "{}", years["first_time"]);
     assert!(years["last_time"].as_str().is_some_and(|t| t.ends_with("-01-01T00:00:00")), "{}", years["last_time"]);
 
+    // Opted-out patients are excluded entirely and counted.
+    let first_patient = std::fs::read_to_string(s.join("fhir/Patient.ndjson")).expect("patients");
+    let first: Value = serde_json::from_str(first_patient.lines().next().expect("a patient")).expect("json");
+    let opt_out = dir.path().join("opt-out.txt");
+    std::fs::write(&opt_out, format!("# refused research authorisation\n{}\n", first["id"].as_str().expect("id")))
+        .expect("write");
+    let d = dir.path().join("d");
+    ingest(&d, &["--opt-out", opt_out.to_str().expect("path")]);
+    assert_eq!(describe_json(&d.join("meds"))["subjects"], 399);
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("ingest_report.json")).expect("report")).expect("json");
+    assert_eq!(report["opted_out_patients"], 1);
+
     // Without a key, nothing is written.
     let c = dir.path().join("c");
     let o = Command::new(env!("CARGO_BIN_EXE_longitude"))
