@@ -274,9 +274,14 @@ pub(crate) fn shard_layout(path: &Path, file: &File) -> Result<(ShardLayout, Arr
 }
 
 /// Maps one parquet dictionary of codes to global ids, remembering the last dictionary seen so that
-/// batches sharing a dictionary are mapped once.
+/// batches sharing a dictionary are mapped once. It holds the dictionary it mapped, so that its
+/// memory cannot be freed and reused by a different dictionary while the mapping is cached.
 #[derive(Default)]
 struct CodeMapper {
+    /// The dictionary last mapped, kept alive so its buffer address stays unique while cached.
+    last: Option<ArrayRef>,
+    /// Its value-buffer address and length: batches of one row group share the buffer even when
+    /// they are handed out in different `Arc`s.
     key: Option<(usize, usize)>,
     ids: Vec<CodeId>,
 }
@@ -291,10 +296,11 @@ impl CodeMapper {
             (0, Vec::new())
         };
         let key = (ptr, strings.len());
-        if self.key != Some(key) {
+        if self.key != Some(key) || self.last.is_none() {
             let mut table = codes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             self.ids = strings.iter().map(|s| table.intern(s)).collect();
             self.key = Some(key);
+            self.last = Some(values.clone());
         }
         &self.ids
     }
