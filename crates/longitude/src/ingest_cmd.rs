@@ -13,7 +13,9 @@ use crate::progress::Progress;
 
 #[derive(Debug, Args)]
 pub struct IngestArgs {
-    /// FHIR inputs: directories (searched recursively), .ndjson, .ndjson.gz or .json files.
+    /// Inputs: FHIR directories (searched recursively), .ndjson, .ndjson.gz or .json files, and
+    /// MEDS dataset roots from another ETL (a directory holding data/*.parquet), which are
+    /// re-keyed and date-shifted under the same policy.
     #[arg(long, required = true, num_args = 1..)]
     input: Vec<PathBuf>,
     /// Output directory (gets meds/ and ingest_report.json).
@@ -113,6 +115,41 @@ pub fn write_deidentified(
     Ok((writer.finish(&codes)?, report))
 }
 
+/// Whether `path` is the root of a MEDS dataset (a directory whose data/ holds parquet shards).
+fn is_meds_root(path: &std::path::Path) -> bool {
+    path.join(meds::schema::DATA_DIR).is_dir() && meds::Dataset::open(path).is_ok()
+}
+
+/// Reads FHIR inputs with the `fhir` reader and MEDS roots with the `meds` reader into one set of
+/// source patients. A MEDS subject's source id is its `subject_id`.
+fn read_sources(inputs: &[PathBuf]) -> Result<fhir::Ingested> {
+    let (meds_roots, fhir_inputs): (Vec<PathBuf>, Vec<PathBuf>) = inputs.iter().cloned().partition(|p| is_meds_root(p));
+    let mut ingested = if fhir_inputs.is_empty() { fhir::Ingested::default() } else { fhir::ingest(&fhir_inputs)? };
+    for root in meds_roots {
+        let (codes, timelines) = meds::Dataset::open(&root)?
+            .read_all()
+            .with_context(|| format!("cannot read the MEDS dataset {}", root.display()))?;
+        let counts = ingested.report.types.entry("(MEDS subject)".into()).or_default();
+        for t in timelines {
+            let events: Vec<fhir::Event> = t
+                .events()
+                .map(|e| fhir::Event {
+                    time: e.time,
+                    code: codes.name(e.code).to_owned(),
+                    numeric_value: e.numeric_value,
+                    text_value: e.text_value.map(str::to_owned),
+                })
+                .collect();
+            counts.read += 1;
+            counts.converted += 1;
+            counts.events += events.len() as u64;
+            ingested.patients.entry(t.subject_id.to_string()).or_default().extend(events);
+        }
+        ingested.report.files.push((root, "read as a MEDS dataset".into()));
+    }
+    Ok(ingested)
+}
+
 /// The quarantine directory: given, or `OUT-quarantine` beside OUT; never inside OUT.
 fn quarantine_dir(args: &IngestArgs) -> Result<PathBuf> {
     let dir = match &args.quarantine {
@@ -168,8 +205,8 @@ pub fn run(args: &IngestArgs, progress: &Progress) -> Result<ExitCode> {
             .collect(),
         None => Default::default(),
     };
-    let spinner = progress.bar("reading FHIR", None, "");
-    let mut ingested = fhir::ingest(&args.input)?;
+    let spinner = progress.bar("reading", None, "");
+    let mut ingested = read_sources(&args.input)?;
     spinner.finish_and_clear();
     // Opted-out patients leave before de-identification: nothing of theirs is written.
     let before = ingested.patients.len();

@@ -312,3 +312,45 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+#[test]
+fn ingest_rekeys_and_shifts_a_meds_dataset_from_another_etl() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = repo_root().join("tests/data/meds/aces-meds-sample");
+    let out = dir.path().join("m");
+    let key = dir.path().join("k");
+    let o = longitude(&[
+        "--quiet",
+        "ingest",
+        "--input",
+        source.to_str().expect("path"),
+        "--out",
+        out.to_str().expect("path"),
+        "--deid-key-file",
+        key.to_str().expect("path"),
+        "--create-key",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let before = describe_json(&source);
+    let after = describe_json(&out.join("meds"));
+    assert_eq!(
+        (after["subjects"].clone(), after["events"].clone()),
+        (before["subjects"].clone(), before["events"].clone())
+    );
+    assert_ne!(after["first_time"], before["first_time"], "dates moved");
+    let o = longitude(&["meds", "validate", out.join("meds").to_str().expect("path")]);
+    assert!(o.status.success(), "{}", stdout(&o));
+    // No source subject id survives as a subject id.
+    let source_ids = Command::new(testkit::python())
+        .args(["-c", "import sys, glob, pyarrow.parquet as pq; print(sorted({i for f in glob.glob(sys.argv[1] + '/data/**/*.parquet', recursive=True) for i in pq.read_table(f).column('subject_id').to_pylist()}))"])
+        .arg(&source)
+        .output()
+        .expect("python");
+    let source_ids: Vec<i64> = serde_json::from_slice(&source_ids.stdout).expect("ids");
+    let store = meds::TimelineStore::open_or_build(
+        &meds::Dataset::open(out.join("meds")).expect("open"),
+        &meds::TimelineStore::default_path(&out.join("meds")),
+    )
+    .expect("store");
+    assert!(store.subject_ids().all(|id| source_ids.binary_search(&id).is_err()));
+}
