@@ -31,6 +31,29 @@ pub use key::{Key, KeyError};
 pub use scrub::Scrubber;
 
 const DAY: i64 = 86_400_000_000;
+
+/// Three-digit ZIP areas with 20,000 people or fewer (HHS Safe Harbor guidance, 2000 Census),
+/// which must be reported as `000`.
+pub const RESTRICTED_ZIP3: [&str; 17] = [
+    "036", "059", "063", "102", "203", "556", "692", "790", "821", "823", "830", "831", "878", "879", "884", "890",
+    "893",
+];
+
+/// The Safe Harbor form of a ZIP code: its first three digits, or `000` for a restricted area;
+/// `None` if it does not start with three digits.
+pub fn zip3(zip: &str) -> Option<&'static str> {
+    let digits: String = zip.chars().take(3).collect();
+    if digits.len() != 3 || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    if RESTRICTED_ZIP3.contains(&digits.as_str()) {
+        return Some("000");
+    }
+    // Interned: 1,000 possible values.
+    static ZIP3: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let table = ZIP3.get_or_init(|| (0..1000).map(|n| format!("{n:03}")).collect());
+    digits.parse::<usize>().ok().and_then(|n| table.get(n)).map(String::as_str)
+}
 /// 90 years of 365.2425 days, in microseconds.
 const NINETY_YEARS: i64 = 90 * 31_556_952_000_000;
 
@@ -148,6 +171,10 @@ impl Deidentifier {
             };
             report.aged_90_plus += 1;
         }
+        // Geography survives only as the Safe Harbor three-digit ZIP, a static fact.
+        if let Some(zip) = identifiers.and_then(|i| i.zip.as_deref()).and_then(zip3) {
+            events.push(Event { time: None, code: format!("ZIP3/{zip}"), numeric_value: None, text_value: None });
+        }
         report.patients += 1;
         report.events += events.len() as u64;
         DeidPatient { subject_id: self.subject_id(source_id), events }
@@ -173,6 +200,14 @@ mod tests {
         assert!(s != 0 && s.abs() <= 365 * DAY && s % DAY == 0);
         assert!(Key::from_bytes(b"short").is_err());
         assert_eq!(format!("{:?}", key(1)), "Key(<secret>)");
+    }
+
+    #[test]
+    fn zip_codes_become_three_digits_or_000() {
+        assert_eq!(zip3("55901-1234"), Some("559"));
+        assert_eq!(zip3("82301"), Some("000"), "Rawlins, WY is a restricted area");
+        assert_eq!(zip3("03601"), Some("000"));
+        assert_eq!(zip3("N1 9GU"), None);
     }
 
     #[test]

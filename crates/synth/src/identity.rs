@@ -90,8 +90,8 @@ const PLACES: [(&str, &str, &str); 10] = [
     ("Jacksonville", "FL", "322"),
     ("La Crosse", "WI", "546"),
     ("Eau Claire", "WI", "547"),
-    ("Cheyenne", "WY", "820"),
-    ("Burlington", "VT", "054"),
+    ("Rawlins", "WY", "823"),
+    ("Claremont", "NH", "036"),
     ("Anchorage", "AK", "995"),
     ("Tucson", "AZ", "857"),
 ];
