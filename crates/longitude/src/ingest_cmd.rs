@@ -236,7 +236,11 @@ pub fn run(args: &IngestArgs, progress: &Progress) -> Result<ExitCode> {
         events: written.events,
     };
     let events = written.events;
-    std::fs::write(args.out.join("ingest_report.json"), serde_json::to_string_pretty(&out_report)?)?;
+    // Written last and atomically: an interrupted run has no report that looks complete.
+    let report_path = args.out.join("ingest_report.json");
+    let partial = args.out.join(".ingest_report.json.partial");
+    std::fs::write(&partial, serde_json::to_string_pretty(&out_report)?)?;
+    std::fs::rename(&partial, &report_path)?;
 
     outln!(
         "{:<34} {:>9} {:>10} {:>8} {:>12} {:>9}",
@@ -267,7 +271,7 @@ pub fn run(args: &IngestArgs, progress: &Progress) -> Result<ExitCode> {
         },
         if out_report.reconciles { "reconcile" } else { "DO NOT reconcile" },
         report.texts,
-        args.out.join("ingest_report.json").display()
+        report_path.display()
     );
     Ok(if out_report.reconciles { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
