@@ -83,6 +83,19 @@ pub struct DeidReport {
     pub aged_90_plus: u64,
 }
 
+impl DeidReport {
+    /// Adds another report's counts (reports of patients de-identified in parallel).
+    pub fn merge(&mut self, other: DeidReport) {
+        self.patients += other.patients;
+        self.events += other.events;
+        self.texts += other.texts;
+        self.aged_90_plus += other.aged_90_plus;
+        for (k, n) in other.replacements {
+            *self.replacements.entry(k).or_default() += n;
+        }
+    }
+}
+
 /// One de-identified patient.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeidPatient {

@@ -163,12 +163,15 @@ pub fn convert(r: &Resource, resolve: &dyn Fn(&str) -> Option<String>, notes: &m
         ),
         "Immunization" => coded(r, r.vaccine_code.as_ref(), resolve, &[r.occurrence_date_time.as_ref()], notes),
         "MedicationRequest" | "MedicationStatement" => {
-            if r.medication_codeable_concept.is_none() && r.medication_reference.is_some() {
-                return Converted::Skipped("medication given by reference (Medication resources are not mapped yet)");
+            let contained = r.medication_reference.as_ref().and_then(|m| contained_medication(r, m));
+            if r.medication_codeable_concept.is_none() && contained.is_none() && r.medication_reference.is_some() {
+                return Converted::Skipped(
+                    "medication given by reference to a Medication resource outside this one (not joined yet)",
+                );
             }
             coded(
                 r,
-                r.medication_codeable_concept.as_ref(),
+                r.medication_codeable_concept.as_ref().or(contained.as_ref()),
                 resolve,
                 &[r.authored_on.as_ref(), r.effective_date_time.as_ref()],
                 notes,
@@ -187,6 +190,16 @@ pub fn convert(r: &Resource, resolve: &dyn Fn(&str) -> Option<String>, notes: &m
 }
 
 type Outcome = Result<(String, Vec<Event>), String>;
+
+/// The code of the contained Medication that a `#id` reference points at.
+fn contained_medication(r: &Resource, reference: &crate::resource::Reference) -> Option<CodeableConcept> {
+    let id = reference.reference.as_deref()?.strip_prefix('#')?;
+    let medication = r.contained.iter().find(|c| {
+        c.get("resourceType").and_then(|t| t.as_str()) == Some("Medication")
+            && c.get("id").and_then(|i| i.as_str()) == Some(id)
+    })?;
+    serde_json::from_value(medication.get("code")?.clone()).ok()
+}
 
 fn subject(r: &Resource, resolve: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
     let reference = r.subject.as_ref().or(r.patient.as_ref()).and_then(|s| s.reference.as_deref());

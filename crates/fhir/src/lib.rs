@@ -10,8 +10,8 @@
 //! De-identification is not done here: this crate only reads. Nothing it returns is written
 //! anywhere until the `deid` step has run (see the ingest pipeline).
 //!
-//! Status: the reading and mapping slice of issue #5. Streaming to bounded memory, the `deid`
-//! crate and `longitude ingest` come next.
+//! [`read`] streams into a [`Sink`] in bounded memory, parsing on every core; [`ingest`] collects
+//! into memory for small inputs and tests.
 
 #![forbid(unsafe_code)]
 
@@ -24,6 +24,9 @@ pub mod vocabulary;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+use rayon::prelude::*;
 
 pub use convert::{Converted, Event};
 use resource::Resource;
@@ -41,6 +44,9 @@ pub enum FhirError {
         #[source]
         source: std::io::Error,
     },
+    /// The sink could not take what was read (for example, a spill file could not be written).
+    #[error("cannot store what was read: {0}")]
+    Sink(#[source] std::io::Error),
 }
 
 /// Counts for one resource type.
@@ -80,8 +86,10 @@ pub struct Report {
     pub files: Vec<(PathBuf, String)>,
     /// Per resource type.
     pub types: BTreeMap<String, TypeCounts>,
-    /// Quarantined resources.
+    /// Quarantined resources (the first [`QUARANTINE_LISTED`]; the counts per type are complete).
     pub quarantined: Vec<Quarantined>,
+    /// Bytes read from the input files (compressed bytes for .gz).
+    pub bytes: u64,
     /// Code systems with no prefix in the table (their URL became the prefix).
     pub unknown_systems: BTreeSet<String>,
     /// `(code, unit)` pairs kept as recorded because the unit could not be converted, with counts.
@@ -124,7 +132,19 @@ pub struct Identifiers {
     pub zip: Option<String>,
 }
 
-/// The result of reading: events per source patient id, and the report.
+/// Where the reader puts what it reads, in input order (files sorted, lines in order), whatever
+/// the number of threads that parsed it.
+pub trait Sink {
+    /// Events of one resource, for the patient with this source id.
+    fn events(&mut self, patient: String, events: Vec<Event>) -> std::io::Result<()>;
+    /// The direct identifiers of a patient, from its Patient resource (a patient may have several).
+    fn identifiers(&mut self, patient: String, identifiers: Identifiers) -> std::io::Result<()>;
+    /// A quarantined record with its raw text (which may hold PHI).
+    fn quarantined(&mut self, record: Quarantined) -> std::io::Result<()>;
+}
+
+/// The result of reading into memory: events per source patient id, and the report. For inputs
+/// that fit in memory (tests, small extracts); `longitude ingest` streams through [`read`].
 #[derive(Debug, Default)]
 pub struct Ingested {
     /// Events by the source's patient id (`Patient.id`), in reading order.
@@ -135,7 +155,85 @@ pub struct Ingested {
     pub report: Report,
 }
 
-impl Ingested {
+impl Sink for Ingested {
+    fn events(&mut self, patient: String, events: Vec<Event>) -> std::io::Result<()> {
+        self.patients.entry(patient).or_default().extend(events);
+        Ok(())
+    }
+
+    fn identifiers(&mut self, patient: String, identifiers: Identifiers) -> std::io::Result<()> {
+        self.identifiers.entry(patient).or_default().merge(identifiers);
+        Ok(())
+    }
+
+    fn quarantined(&mut self, _record: Quarantined) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Identifiers {
+    /// Adds another record's identifiers (a patient may have several Patient resources).
+    pub fn merge(&mut self, other: Identifiers) {
+        for v in other.values {
+            if !self.values.contains(&v) {
+                self.values.push(v);
+            }
+        }
+        if self.zip.is_none() {
+            self.zip = other.zip;
+        }
+    }
+}
+
+/// At most this many quarantined records are listed in the [`Report`] (all of them go to the
+/// sink, and every one is counted per type).
+pub const QUARANTINE_LISTED: usize = 10_000;
+
+/// What one unit of work (a group of lines, a file) produced, before it is merged in order.
+#[derive(Debug, Default)]
+struct Batch {
+    types: BTreeMap<String, TypeCounts>,
+    patients: Vec<(String, Vec<Event>)>,
+    identifiers: Vec<(String, Identifiers)>,
+    quarantined: Vec<Quarantined>,
+    unknown_systems: BTreeSet<String>,
+    unconverted_units: BTreeMap<String, u64>,
+    files: Vec<(PathBuf, String)>,
+}
+
+impl Batch {
+    /// Merges into the report and hands the content to the sink, in order.
+    fn flush(self, report: &mut Report, sink: &mut dyn Sink) -> Result<(), FhirError> {
+        for (kind, c) in self.types {
+            let t = report.types.entry(kind).or_default();
+            t.read += c.read;
+            t.converted += c.converted;
+            t.quarantined += c.quarantined;
+            t.events += c.events;
+            for (reason, n) in c.skipped {
+                *t.skipped.entry(reason).or_default() += n;
+            }
+        }
+        report.unknown_systems.extend(self.unknown_systems);
+        for (k, n) in self.unconverted_units {
+            *report.unconverted_units.entry(k).or_default() += n;
+        }
+        report.files.extend(self.files);
+        for (patient, ids) in self.identifiers {
+            sink.identifiers(patient, ids).map_err(FhirError::Sink)?;
+        }
+        for (patient, events) in self.patients {
+            sink.events(patient, events).map_err(FhirError::Sink)?;
+        }
+        for q in self.quarantined {
+            if report.quarantined.len() < QUARANTINE_LISTED {
+                report.quarantined.push(Quarantined { raw: None, ..q.clone() });
+            }
+            sink.quarantined(q).map_err(FhirError::Sink)?;
+        }
+        Ok(())
+    }
+
     fn take(
         &mut self,
         file: &Path,
@@ -147,31 +245,26 @@ impl Ingested {
         let kind = r.resource_type.clone().unwrap_or_else(|| "(no resourceType)".into());
         let mut notes = convert::Notes::default();
         let converted = convert::convert(r, resolve, &mut notes);
-        let counts = self.report.types.entry(kind).or_default();
+        let counts = self.types.entry(kind).or_default();
         counts.read += 1;
         match converted {
             Converted::Events { patient, events } => {
                 counts.converted += 1;
                 counts.events += events.len() as u64;
                 if r.resource_type.as_deref() == Some("Patient") {
-                    self.identifiers.insert(patient.clone(), identifiers_of(r));
+                    self.identifiers.push((patient.clone(), identifiers_of(r)));
                 }
-                self.patients.entry(patient).or_default().extend(events);
+                self.patients.push((patient, events));
             }
             Converted::Skipped(reason) => *counts.skipped.entry(reason.to_owned()).or_default() += 1,
             Converted::Quarantined(error) => {
                 counts.quarantined += 1;
-                self.report.quarantined.push(Quarantined {
-                    file: file.to_path_buf(),
-                    position,
-                    error,
-                    raw: Some(raw()),
-                });
+                self.quarantined.push(Quarantined { file: file.to_path_buf(), position, error, raw: Some(raw()) });
             }
         }
-        self.report.unknown_systems.extend(notes.unknown_systems);
+        self.unknown_systems.extend(notes.unknown_systems);
         for (code, unit) in notes.unconverted_units {
-            *self.report.unconverted_units.entry(format!("{code} [{unit}]")).or_default() += 1;
+            *self.unconverted_units.entry(format!("{code} [{unit}]")).or_default() += 1;
         }
     }
 
@@ -185,7 +278,7 @@ impl Ingested {
         }
         match serde_json::from_str::<Head>(text) {
             Ok(head) => {
-                let counts = self.report.types.entry(head.resource_type.clone()).or_default();
+                let counts = self.types.entry(head.resource_type.clone()).or_default();
                 counts.read += 1;
                 if let Some(reason) = convert::skip_reason(&head.resource_type) {
                     *counts.skipped.entry(reason.to_owned()).or_default() += 1;
@@ -193,26 +286,32 @@ impl Ingested {
                     counts.quarantined += 1;
                     let error = format!("{}: {} for this resource type", head.resource_type, error.classify_name());
                     let raw = Some(text.to_owned());
-                    self.report.quarantined.push(Quarantined { file: file.to_path_buf(), position, error, raw });
+                    self.quarantined.push(Quarantined { file: file.to_path_buf(), position, error, raw });
                 }
             }
             Err(_) => {
-                self.quarantine(file, position, format!("not a FHIR resource: {}", error.classify_name()));
-                if let Some(q) = self.report.quarantined.last_mut() {
-                    q.raw = Some(text.to_owned());
-                }
+                let error = format!("not a FHIR resource: {}", error.classify_name());
+                self.quarantine(file, position, error, Some(text.to_owned()));
             }
         }
     }
 
-    fn quarantine(&mut self, file: &Path, position: u64, error: String) {
-        let counts = self.report.types.entry("(unparsable)".into()).or_default();
+    fn quarantine(&mut self, file: &Path, position: u64, error: String, raw: Option<String>) {
+        let counts = self.types.entry("(unparsable)".into()).or_default();
         counts.read += 1;
         counts.quarantined += 1;
-        self.report.quarantined.push(Quarantined { file: file.to_path_buf(), position, error, raw: None });
+        self.quarantined.push(Quarantined { file: file.to_path_buf(), position, error, raw });
     }
 
-    fn take_bundle_or_resource(&mut self, file: &Path, position: u64, r: Resource, text: &str) {
+    /// One NDJSON line or one whole .json file.
+    fn text(&mut self, file: &Path, position: u64, text: &str) {
+        match serde_json::from_str::<Resource>(text) {
+            Ok(r) => self.bundle_or_resource(file, position, r, text),
+            Err(e) => self.unparsed(file, position, text, &e),
+        }
+    }
+
+    fn bundle_or_resource(&mut self, file: &Path, position: u64, r: Resource, text: &str) {
         if r.resource_type.as_deref() != Some("Bundle") {
             self.take(file, position, &r, &|| text.to_owned(), &|_| None);
             return;
@@ -247,7 +346,7 @@ impl Ingested {
                 }
                 None => {
                     // A transaction's DELETE or GET carries a request, not a resource.
-                    let counts = self.report.types.entry("(bundle request without resource)".into()).or_default();
+                    let counts = self.types.entry("(bundle request without resource)".into()).or_default();
                     counts.read += 1;
                     *counts.skipped.entry("a request (e.g. DELETE) carries no clinical content".into()).or_default() +=
                         1;
@@ -335,53 +434,175 @@ pub fn discover(paths: &[PathBuf], report: &mut Report) -> Result<Vec<PathBuf>, 
     Ok(out)
 }
 
-/// Reads every FHIR file under `paths` into events per patient, accounting for every resource.
+/// Reads every FHIR file under `paths` into memory, accounting for every resource.
 pub fn ingest(paths: &[PathBuf]) -> Result<Ingested, FhirError> {
     let mut ingested = Ingested::default();
-    let files = discover(paths, &mut ingested.report)?;
-    for file in files {
-        let name = file.to_string_lossy().into_owned();
-        let handle = std::fs::File::open(&file).map_err(|e| io(&file, e))?;
-        if name.ends_with(".json") {
-            let mut text = String::new();
-            BufReader::new(handle).read_to_string(&mut text).map_err(|e| io(&file, e))?;
-            match serde_json::from_str::<Resource>(&text) {
-                Ok(r) => ingested.take_bundle_or_resource(&file, 1, r, &text),
-                Err(e) => ingested.unparsed(&file, 1, &text, &e),
-            }
-        } else {
-            let reader: Box<dyn BufRead> = if name.ends_with(".gz") {
-                Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(handle)))
-            } else {
-                Box::new(BufReader::new(handle))
-            };
-            for (i, line) in reader.lines().enumerate() {
-                let line = match line {
-                    Ok(line) => line,
-                    Err(e) => {
-                        // Truncated or corrupt compressed data, or bytes that are not UTF-8: the
-                        // rest of this file cannot be read; say where it stopped.
-                        let what = if e.kind() == std::io::ErrorKind::InvalidData {
-                            "not UTF-8 text"
-                        } else {
-                            "truncated or corrupt data"
-                        };
-                        ingested.quarantine(&file, i as u64 + 1, format!("unreadable from here on: {what}"));
-                        break;
+    let report = read(paths, &mut ingested, &|_| {})?;
+    ingested.report = report;
+    Ok(ingested)
+}
+
+/// NDJSON is parsed in chunks of about this many bytes: big enough to keep every core busy, small
+/// enough that memory does not grow with the input.
+const CHUNK_BYTES: usize = 8 << 20;
+/// Lines per unit of parallel work within a chunk.
+const LINES_PER_TASK: usize = 512;
+
+/// Reads every FHIR file under `paths` into `sink`, accounting for every resource, and returns
+/// the report. Streaming: memory is bounded by a chunk of lines per NDJSON file and a few .json
+/// files at a time, whatever the input size. Parsing and conversion run in parallel on the
+/// current rayon pool; the sink sees everything in input order, so the result does not depend on
+/// the number of threads. `progress` is called with the bytes read so far (compressed bytes for
+/// .gz files).
+pub fn read(paths: &[PathBuf], sink: &mut dyn Sink, progress: &(dyn Fn(u64) + Sync)) -> Result<Report, FhirError> {
+    let mut report = Report::default();
+    let files = discover(paths, &mut report)?;
+    let bytes_read = std::sync::atomic::AtomicU64::new(0);
+    let group = 2 * rayon::current_num_threads().max(1);
+    let mut i = 0;
+    while i < files.len() {
+        if is_json(&files[i]) {
+            // A group of whole .json files (bundles, single resources), parsed in parallel.
+            let end = (i..files.len()).take(group).take_while(|&j| is_json(&files[j])).last().map_or(i, |j| j + 1);
+            let batches: Vec<Result<Batch, FhirError>> = files[i..end]
+                .par_iter()
+                .map(|file| {
+                    let text = std::fs::read(file).map_err(|e| io(file, e))?;
+                    bytes_read.fetch_add(text.len() as u64, Ordering::Relaxed);
+                    let mut batch = Batch::default();
+                    match String::from_utf8(text) {
+                        Ok(text) => batch.text(file, 1, &text),
+                        Err(_) => batch.quarantine(file, 1, "not UTF-8 text".into(), None),
                     }
+                    batch.files.push((file.clone(), "read".into()));
+                    Ok(batch)
+                })
+                .collect();
+            for batch in batches {
+                batch?.flush(&mut report, sink)?;
+            }
+            progress(bytes_read.load(Ordering::Relaxed));
+            i = end;
+        } else {
+            read_ndjson(&files[i], &mut report, sink, &bytes_read, progress)?;
+            i += 1;
+        }
+    }
+    report.bytes = bytes_read.into_inner();
+    Ok(report)
+}
+
+fn is_json(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "json")
+}
+
+/// A reader that counts the bytes it passes on.
+struct Counting<'a, R> {
+    inner: R,
+    count: &'a std::sync::atomic::AtomicU64,
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Lines read from an NDJSON file, with where reading stopped if it could not go on.
+#[derive(Default)]
+struct Chunk {
+    lines: Vec<(u64, String)>,
+    /// The position and reason where the rest of the file became unreadable.
+    broken: Option<(u64, &'static str)>,
+    end: bool,
+}
+
+fn next_chunk(reader: &mut dyn BufRead, next_line: &mut u64) -> Chunk {
+    let mut chunk = Chunk::default();
+    let mut bytes = 0;
+    while bytes < CHUNK_BYTES {
+        let mut line = String::new();
+        *next_line += 1;
+        match reader.read_line(&mut line) {
+            Ok(0) => {
+                chunk.end = true;
+                break;
+            }
+            Ok(n) => {
+                bytes += n;
+                if !line.trim().is_empty() {
+                    chunk.lines.push((*next_line, line));
+                }
+            }
+            Err(e) => {
+                // Truncated or corrupt compressed data, or bytes that are not UTF-8: the rest of
+                // this file cannot be read; say where it stopped.
+                let what = if e.kind() == std::io::ErrorKind::InvalidData {
+                    "not UTF-8 text"
+                } else {
+                    "truncated or corrupt data"
                 };
-                if line.trim().is_empty() {
-                    continue;
-                }
-                match serde_json::from_str::<Resource>(&line) {
-                    Ok(r) => ingested.take_bundle_or_resource(&file, i as u64 + 1, r, &line),
-                    Err(e) => ingested.unparsed(&file, i as u64 + 1, &line, &e),
-                }
+                chunk.broken = Some((*next_line, what));
+                chunk.end = true;
+                break;
             }
         }
-        ingested.report.files.push((file, "read".into()));
     }
-    Ok(ingested)
+    chunk
+}
+
+fn read_ndjson(
+    file: &Path,
+    report: &mut Report,
+    sink: &mut dyn Sink,
+    bytes_read: &std::sync::atomic::AtomicU64,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<(), FhirError> {
+    let handle = std::fs::File::open(file).map_err(|e| io(file, e))?;
+    let counted = Counting { inner: handle, count: bytes_read };
+    let mut reader: Box<dyn BufRead + Send> = if file.to_string_lossy().ends_with(".gz") {
+        Box::new(BufReader::with_capacity(1 << 20, flate2::read::MultiGzDecoder::new(counted)))
+    } else {
+        Box::new(BufReader::with_capacity(1 << 20, counted))
+    };
+    let mut next_line = 0;
+    let mut chunk = next_chunk(reader.as_mut(), &mut next_line);
+    loop {
+        let Chunk { lines, broken, end } = std::mem::take(&mut chunk);
+        // Parse this chunk on every core while the next one is read.
+        let (batches, following) = rayon::join(
+            || {
+                lines
+                    .par_chunks(LINES_PER_TASK)
+                    .map(|task| {
+                        let mut batch = Batch::default();
+                        for (position, line) in task {
+                            batch.text(file, *position, line.trim_end_matches(['\n', '\r']));
+                        }
+                        batch
+                    })
+                    .collect::<Vec<_>>()
+            },
+            || (!end).then(|| next_chunk(reader.as_mut(), &mut next_line)),
+        );
+        for batch in batches {
+            batch.flush(report, sink)?;
+        }
+        progress(bytes_read.load(Ordering::Relaxed));
+        if let Some((position, what)) = broken {
+            let mut batch = Batch::default();
+            batch.quarantine(file, position, format!("unreadable from here on: {what}"), None);
+            batch.flush(report, sink)?;
+        }
+        match following {
+            Some(c) => chunk = c,
+            None => break,
+        }
+    }
+    report.files.push((file.to_path_buf(), "read".into()));
+    Ok(())
 }
 
 trait ClassifyName {

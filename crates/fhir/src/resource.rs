@@ -174,6 +174,9 @@ pub struct Resource {
     pub medication_codeable_concept: Option<CodeableConcept>,
     /// A medication given by reference.
     pub medication_reference: Option<Reference>,
+    /// Contained resources (for example the Medication a `#id` reference points at).
+    #[serde(default)]
+    pub contained: Vec<serde_json::Value>,
     /// Encounter class.
     pub class: Option<EncounterClass>,
     /// Encounter/DiagnosticReport period.

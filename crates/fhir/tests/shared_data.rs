@@ -89,4 +89,8 @@ fn us_core_observations_and_spec_examples() {
     // The blood-pressure example's components became separate events.
     let codes: Vec<&str> = ingested.patients.values().flatten().map(|e| e.code.as_str()).collect();
     assert!(codes.contains(&"LOINC/8480-6") && codes.contains(&"LOINC/8462-4"));
+    // medrx0302 and medrx0311 name their drug through a contained Medication (`#med0320`).
+    assert!(codes.contains(&"SNOMED/324252006") && codes.contains(&"SNOMED/317935006"), "contained medications");
+    let meds = &ingested.report.types["MedicationRequest"];
+    assert_eq!(meds.converted, meds.read, "{:?}", meds.skipped);
 }

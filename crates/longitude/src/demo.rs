@@ -8,12 +8,12 @@ use deid::{DateMode, Deidentifier, Key};
 use meds::{DatasetMetadata, TimelineStore};
 use synth::{OutputOptions, SynthConfig};
 
-use crate::ingest_cmd::write_deidentified;
+use crate::ingest_cmd::run_pipeline;
 use crate::meds_cmd::render_description;
 use crate::progress::Progress;
 
 pub fn run(out: &Path, patients: usize, progress: &Progress) -> Result<ExitCode> {
-    for dir in ["meds", "fhir", "truth", "ingested"] {
+    for dir in ["meds", "fhir", "truth", "ingested", "ingested-quarantine"] {
         let path = out.join(dir);
         if path.exists() {
             std::fs::remove_dir_all(&path)?;
@@ -29,22 +29,28 @@ pub fn run(out: &Path, patients: usize, progress: &Progress) -> Result<ExitCode>
     // A demo key beside the outputs; a real deployment keeps its key elsewhere, under guard.
     let key_path = out.join("demo-deid.key");
     let key = if key_path.exists() { Key::from_file(&key_path)? } else { Key::generate(&key_path)? };
-    let ingested = fhir::ingest(&[out.join("fhir")])?;
-    if !ingested.report.reconciles() {
-        bail!("FHIR ingest counts do not reconcile");
-    }
     let deidentifier = Deidentifier::new(key, DateMode::Shift);
     let root = out.join("ingested").join("meds");
-    let metadata = DatasetMetadata { dataset_name: Some("longitude-demo".into()), ..Default::default() };
-    let bar = progress.bar("de-identifying", Some(ingested.patients.len() as u64), "patients");
-    let (written, report) = write_deidentified(&ingested, &deidentifier, &root, metadata, &bar)?;
-    bar.finish_and_clear();
-    let read: u64 = ingested.report.types.values().map(|c| c.read).sum();
+    let options = ingest::Options {
+        metadata: DatasetMetadata { dataset_name: Some("longitude-demo".into()), ..Default::default() },
+        ..ingest::Options::new(
+            vec![out.join("fhir")],
+            root.clone(),
+            out.join("ingested-quarantine"),
+            out.join("ingested-work"),
+        )
+    };
+    let ingested = run_pipeline(&options, &deidentifier, progress)?;
+    if !ingested.reconciles {
+        bail!("FHIR ingest counts do not reconcile");
+    }
+    let read: u64 = ingested.fhir.types.values().map(|c| c.read).sum();
     outln!(
-        "ingested {read} FHIR resources → {} de-identified subjects, {} events ({} notes scrubbed)\n",
-        written.subjects,
-        written.events,
-        report.texts
+        "ingested {read} FHIR resources → {} de-identified subjects, {} events ({} notes scrubbed, {} quarantined)\n",
+        ingested.subjects,
+        ingested.events,
+        ingested.deidentification.texts,
+        ingested.quarantined
     );
 
     tracing::info!("step 3/5: validating the de-identified MEDS against MEDS {}", meds::schema::MEDS_VERSION);

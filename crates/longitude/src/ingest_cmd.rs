@@ -1,12 +1,12 @@
 //! `longitude ingest`: FHIR → de-identified MEDS.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
-use deid::{DateMode, DeidReport, Deidentifier, Key};
-use meds::{CodeTable, DatasetMetadata, DatasetWriter, Timeline, WriterOptions};
+use deid::{DateMode, Deidentifier, Key};
+use meds::DatasetMetadata;
 use serde::Serialize;
 
 use crate::progress::Progress;
@@ -36,6 +36,10 @@ pub struct IngestArgs {
     /// It contains PHI: it is never inside OUT, and is marked as such.
     #[arg(long)]
     quarantine: Option<PathBuf>,
+    /// Where source records are spilled, by pseudonym, before de-identification [default:
+    /// OUT-work beside OUT]. It holds PHI while the run lasts and is deleted at the end.
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
     /// A file of source patient ids (one per line, `#` comments) whose records must not be used
     /// (research authorisation refused): they are excluded entirely and counted.
     #[arg(long)]
@@ -54,12 +58,8 @@ enum Mode {
 #[derive(Serialize)]
 struct IngestReport<'a> {
     date_mode: DateMode,
-    opted_out_patients: u64,
-    reconciles: bool,
-    fhir: &'a fhir::Report,
-    deidentification: &'a DeidReport,
-    subjects: u64,
-    events: u64,
+    #[serde(flatten)]
+    summary: &'a ingest::Summary,
 }
 
 fn key(args: &IngestArgs) -> Result<Key> {
@@ -78,119 +78,84 @@ fn key(args: &IngestArgs) -> Result<Key> {
     }
 }
 
-/// De-identifies every patient of `ingested` and writes them as a MEDS dataset at `root`, in
-/// pseudonym order (the source order of patients, and so of shards, must not leak through).
-pub fn write_deidentified(
-    ingested: &fhir::Ingested,
-    deidentifier: &Deidentifier,
-    root: &std::path::Path,
-    metadata: DatasetMetadata,
-    bar: &indicatif::ProgressBar,
-) -> Result<(meds::WriteSummary, DeidReport)> {
-    let mut report = DeidReport::default();
-    let mut patients: Vec<deid::DeidPatient> = ingested
-        .patients
-        .iter()
-        .map(|(source, events)| {
-            deidentifier.patient(source, events.clone(), ingested.identifiers.get(source), &mut report)
-        })
-        .collect();
-    patients.sort_by_key(|p| p.subject_id);
-    let mut writer = DatasetWriter::create(root, WriterOptions { metadata, ..Default::default() })?;
-    let mut codes = CodeTable::new();
-    for p in patients {
-        let mut t = Timeline::with_capacity(p.subject_id, p.events.len());
-        for e in p.events {
-            let code = codes.intern(&e.code);
-            t.push(e.time, code, e.numeric_value, e.text_value);
-        }
-        let split = match p.subject_id % 10 {
-            8 => meds::schema::TUNING_SPLIT,
-            9 => meds::schema::HELD_OUT_SPLIT,
-            _ => meds::schema::TRAIN_SPLIT,
-        };
-        writer.write_subject(split, &t, &codes)?;
-        bar.inc(1);
-    }
-    Ok((writer.finish(&codes)?, report))
-}
-
-/// Whether `path` is the root of a MEDS dataset (a directory whose data/ holds parquet shards).
-fn is_meds_root(path: &std::path::Path) -> bool {
-    path.join(meds::schema::DATA_DIR).is_dir() && meds::Dataset::open(path).is_ok()
-}
-
-/// Reads FHIR inputs with the `fhir` reader and MEDS roots with the `meds` reader into one set of
-/// source patients. A MEDS subject's source id is its `subject_id`.
-fn read_sources(inputs: &[PathBuf]) -> Result<fhir::Ingested> {
-    let (meds_roots, fhir_inputs): (Vec<PathBuf>, Vec<PathBuf>) = inputs.iter().cloned().partition(|p| is_meds_root(p));
-    let mut ingested = if fhir_inputs.is_empty() { fhir::Ingested::default() } else { fhir::ingest(&fhir_inputs)? };
-    for root in meds_roots {
-        let (codes, timelines) = meds::Dataset::open(&root)?
-            .read_all()
-            .with_context(|| format!("cannot read the MEDS dataset {}", root.display()))?;
-        let counts = ingested.report.types.entry("(MEDS subject)".into()).or_default();
-        for t in timelines {
-            let events: Vec<fhir::Event> = t
-                .events()
-                .map(|e| fhir::Event {
-                    time: e.time,
-                    code: codes.name(e.code).to_owned(),
-                    numeric_value: e.numeric_value,
-                    text_value: e.text_value.map(str::to_owned),
-                })
-                .collect();
-            counts.read += 1;
-            counts.converted += 1;
-            counts.events += events.len() as u64;
-            ingested.patients.entry(t.subject_id.to_string()).or_default().extend(events);
-        }
-        ingested.report.files.push((root, "read as a MEDS dataset".into()));
-    }
-    Ok(ingested)
-}
-
-/// The quarantine directory: given, or `OUT-quarantine` beside OUT; never inside OUT.
-fn quarantine_dir(args: &IngestArgs) -> Result<PathBuf> {
-    let dir = match &args.quarantine {
-        Some(q) => q.clone(),
+/// A sibling of OUT named `OUT-{suffix}`, or `given`; never inside OUT (it holds PHI).
+fn beside_out(out: &Path, given: Option<&Path>, suffix: &str, what: &str) -> Result<PathBuf> {
+    let dir = match given {
+        Some(q) => q.to_path_buf(),
         None => {
-            let name =
-                args.out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "ingest".into());
-            args.out.with_file_name(format!("{name}-quarantine"))
+            let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "ingest".into());
+            out.with_file_name(format!("{name}-{suffix}"))
         }
     };
-    let absolute = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-    if absolute(&dir).starts_with(absolute(&args.out)) {
-        bail!("the quarantine directory holds PHI and must not be inside the output directory");
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    if absolute(&dir).starts_with(absolute(out)) {
+        bail!("the {what} holds PHI and must not be inside the output directory");
     }
     Ok(dir)
 }
 
-/// Writes the raw quarantined records (PHI) and their errors, with a warning file.
-fn write_quarantine(dir: &std::path::Path, quarantined: &[fhir::Quarantined]) -> Result<()> {
-    std::fs::create_dir_all(dir)?;
-    std::fs::write(
-        dir.join("CONTAINS-PHI.txt"),
-        "This directory holds raw input records that could not be converted. They may contain \
-         protected health information: restrict access, do not share, delete when resolved.\n",
-    )?;
-    let mut errors = String::new();
-    let mut raw = String::new();
-    for q in quarantined {
-        errors.push_str(&serde_json::to_string(q)?);
-        errors.push('\n');
-        raw.push_str(q.raw.as_deref().unwrap_or("null"));
-        raw.push('\n');
+/// Makes OUT ready for a run: a re-run replaces what an earlier (possibly killed) run wrote; OUT
+/// holding anything else is refused. The old report goes first, so that no moment shows an old
+/// report beside new data.
+fn prepare_out(out: &Path) -> Result<()> {
+    if !out.exists() {
+        return Ok(std::fs::create_dir_all(out)?);
     }
-    std::fs::write(dir.join("errors.jsonl"), errors)?;
-    std::fs::write(dir.join("records.ndjson"), raw)?;
+    let ours = ["meds", REPORT, ".ingest_report.json.partial"];
+    for entry in std::fs::read_dir(out)? {
+        let name = entry?.file_name();
+        if !ours.iter().any(|o| name == *o) {
+            bail!(
+                "{} holds {:?}, which ingest did not write; choose an empty or new output directory",
+                out.display(),
+                name
+            );
+        }
+    }
+    for file in [REPORT, ".ingest_report.json.partial"] {
+        if out.join(file).exists() {
+            std::fs::remove_file(out.join(file))?;
+        }
+    }
+    if out.join("meds").exists() {
+        std::fs::remove_dir_all(out.join("meds"))?;
+    }
     Ok(())
+}
+
+const REPORT: &str = "ingest_report.json";
+
+/// Reads, de-identifies and writes with the `ingest` pipeline, with progress bars.
+pub fn run_pipeline(
+    options: &ingest::Options,
+    deidentifier: &Deidentifier,
+    progress: &Progress,
+) -> Result<ingest::Summary> {
+    let reading = progress.bar("reading", Some(1), "bytes");
+    let writing = std::sync::OnceLock::new();
+    let summary = ingest::run(options, deidentifier, &|p| match p {
+        ingest::Progress::Reading { bytes, total } => {
+            reading.set_length(total.max(bytes));
+            reading.set_position(bytes);
+        }
+        ingest::Progress::Writing { done, total } => {
+            reading.finish_and_clear();
+            writing
+                .get_or_init(|| progress.bar("de-identifying", Some(total as u64), "shards"))
+                .set_position(done as u64);
+        }
+    })?;
+    reading.finish_and_clear();
+    if let Some(bar) = writing.get() {
+        bar.finish_and_clear();
+    }
+    Ok(summary)
 }
 
 pub fn run(args: &IngestArgs, progress: &Progress) -> Result<ExitCode> {
     let key = key(args)?;
-    let quarantine = quarantine_dir(args)?;
+    let quarantine = beside_out(&args.out, args.quarantine.as_deref(), "quarantine", "quarantine directory")?;
+    let work = beside_out(&args.out, args.work_dir.as_deref(), "work", "work directory")?;
     let mode = match args.date_mode {
         Mode::Shift => DateMode::Shift,
         Mode::Year => DateMode::Year,
@@ -205,39 +170,23 @@ pub fn run(args: &IngestArgs, progress: &Progress) -> Result<ExitCode> {
             .collect(),
         None => Default::default(),
     };
-    let spinner = progress.bar("reading", None, "");
-    let mut ingested = read_sources(&args.input)?;
-    spinner.finish_and_clear();
-    // Opted-out patients leave before de-identification: nothing of theirs is written.
-    let before = ingested.patients.len();
-    ingested.patients.retain(|source, _| !opt_out.contains(source));
-    ingested.identifiers.retain(|source, _| !opt_out.contains(source));
-    let opted_out = (before - ingested.patients.len()) as u64;
-
-    let deidentifier = Deidentifier::new(key, mode);
+    prepare_out(&args.out)?;
     let metadata = DatasetMetadata {
         dataset_name: Some(args.name.clone()),
         etl_name: Some("longitude ingest".into()),
         etl_version: Some(env!("CARGO_PKG_VERSION").into()),
         ..Default::default()
     };
-    let bar = progress.bar("de-identifying", Some(ingested.patients.len() as u64), "patients");
-    let (written, report) = write_deidentified(&ingested, &deidentifier, &args.out.join("meds"), metadata, &bar)?;
-    bar.finish_and_clear();
-
-    write_quarantine(&quarantine, &ingested.report.quarantined)?;
-    let out_report = IngestReport {
-        date_mode: mode,
-        opted_out_patients: opted_out,
-        reconciles: ingested.report.reconciles(),
-        fhir: &ingested.report,
-        deidentification: &report,
-        subjects: written.subjects,
-        events: written.events,
+    let options = ingest::Options {
+        opt_out,
+        metadata,
+        ..ingest::Options::new(args.input.clone(), args.out.join("meds"), quarantine, work)
     };
-    let events = written.events;
+    let deidentifier = Deidentifier::new(key, mode);
+    let summary = run_pipeline(&options, &deidentifier, progress)?;
+    let out_report = IngestReport { date_mode: mode, summary: &summary };
     // Written last and atomically: an interrupted run has no report that looks complete.
-    let report_path = args.out.join("ingest_report.json");
+    let report_path = args.out.join(REPORT);
     let partial = args.out.join(".ingest_report.json.partial");
     std::fs::write(&partial, serde_json::to_string_pretty(&out_report)?)?;
     std::fs::rename(&partial, &report_path)?;
@@ -251,7 +200,7 @@ pub fn run(args: &IngestArgs, progress: &Progress) -> Result<ExitCode> {
         "quarantined",
         "events"
     );
-    for (kind, c) in &ingested.report.types {
+    for (kind, c) in &summary.fhir.types {
         outln!(
             "{kind:<34} {:>9} {:>10} {:>8} {:>12} {:>9}",
             c.read,
@@ -262,16 +211,19 @@ pub fn run(args: &IngestArgs, progress: &Progress) -> Result<ExitCode> {
         );
     }
     outln!(
-        "\n{} subjects ({opted_out} opted out), {events} events written to {} ({} date mode); counts {}; {} text values scrubbed; report: {}",
-        written.subjects,
+        "\n{} subjects ({} opted out), {} events written to {} ({} date mode); counts {}; {} quarantined; {} text values scrubbed; report: {}",
+        summary.subjects,
+        summary.opted_out_patients,
+        summary.events,
         args.out.join("meds").display(),
         match mode {
             DateMode::Shift => "shift",
             DateMode::Year => "year",
         },
-        if out_report.reconciles { "reconcile" } else { "DO NOT reconcile" },
-        report.texts,
+        if summary.reconciles { "reconcile" } else { "DO NOT reconcile" },
+        summary.quarantined,
+        summary.deidentification.texts,
         report_path.display()
     );
-    Ok(if out_report.reconciles { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if summary.reconciles { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

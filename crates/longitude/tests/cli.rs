@@ -368,3 +368,88 @@ fn ingest_rekeys_and_shifts_a_meds_dataset_from_another_etl() {
     .expect("store");
     assert!(store.subject_ids().all(|id| source_ids.binary_search(&id).is_err()));
 }
+
+#[test]
+fn a_killed_ingest_leaves_nothing_that_looks_complete_and_a_rerun_gives_the_same_result() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = dir.path().join("s");
+    let o = longitude(&[
+        "--quiet",
+        "synth",
+        "--patients",
+        "3000",
+        "--seed",
+        "5",
+        "--format",
+        "fhir",
+        "--out",
+        s.to_str().expect("path"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let input = s.join("fhir");
+    let args = |out: &Path| -> Vec<String> {
+        ["--quiet", "ingest", "--input", input.to_str().expect("path"), "--out", out.to_str().expect("path")]
+            .iter()
+            .map(|a| (*a).to_owned())
+            .collect()
+    };
+    let key = "a-test-key-that-is-long-enough-for-hmac-0123456789";
+    let killed = dir.path().join("killed");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_longitude"))
+        .args(args(&killed))
+        .env("LONGITUDE_DEID_KEY", key)
+        .spawn()
+        .expect("spawn");
+    // Kill it once it is writing MEDS (the most delicate moment), or while reading if it is fast.
+    let started = std::time::Instant::now();
+    while !killed.join("meds/data").exists() && started.elapsed() < std::time::Duration::from_secs(60) {
+        assert!(child.try_wait().expect("wait").is_none(), "ingest finished before it could be interrupted");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().expect("kill -9");
+    child.wait().expect("reap");
+    assert!(!killed.join("ingest_report.json").exists(), "a killed run has no report");
+    assert!(!killed.join("meds/metadata/dataset.json").exists(), "a killed run has no dataset.json");
+    let o = longitude(&["meds", "validate", killed.join("meds").to_str().expect("path")]);
+    assert!(!o.status.success(), "a killed run's output does not validate");
+
+    // Re-running into the same place replaces the debris and clears the spill (PHI).
+    let rerun = Command::new(env!("CARGO_BIN_EXE_longitude"))
+        .args(args(&killed))
+        .env("LONGITUDE_DEID_KEY", key)
+        .output()
+        .expect("run");
+    assert!(rerun.status.success(), "{}", stderr(&rerun));
+    assert!(!dir.path().join("killed-work").exists());
+    let clean = dir.path().join("clean");
+    let o = Command::new(env!("CARGO_BIN_EXE_longitude"))
+        .args(args(&clean))
+        .env("LONGITUDE_DEID_KEY", key)
+        .output()
+        .expect("run");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let shards = |root: &Path| -> Vec<(PathBuf, Vec<u8>)> {
+        let mut files: Vec<(PathBuf, Vec<u8>)> = walk(&root.join("meds/data"))
+            .into_iter()
+            .map(|f| (f.strip_prefix(root).expect("prefix").to_path_buf(), std::fs::read(&f).expect("read")))
+            .collect();
+        files.sort();
+        files
+    };
+    let (a, b) = (shards(&killed), shards(&clean));
+    assert!(!a.is_empty());
+    assert!(a == b, "the re-run's shards are byte-identical to a clean run's");
+
+    // A directory that ingest did not write is never emptied.
+    let foreign = dir.path().join("foreign");
+    std::fs::create_dir_all(&foreign).expect("mkdir");
+    std::fs::write(foreign.join("notes.txt"), "keep me").expect("write");
+    let o = Command::new(env!("CARGO_BIN_EXE_longitude"))
+        .args(args(&foreign))
+        .env("LONGITUDE_DEID_KEY", key)
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("ingest did not write"), "{}", stderr(&o));
+    assert!(foreign.join("notes.txt").exists());
+}
