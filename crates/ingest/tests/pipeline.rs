@@ -117,3 +117,33 @@ fn the_opted_out_are_excluded_and_counted() {
         assert!(!written.contains(&d.subject_id(id)), "an opted-out patient was written");
     }
 }
+
+#[test]
+fn the_audit_finds_identifiers_that_survive() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = synth_fhir(&dir.path().join("s"), 60);
+    let out = dir.path().join("o");
+    run(&input, &out, ingest::SHARD_INPUT_BYTES, 2, &[]);
+    let planted = synth::truth::planted_identifiers(&dir.path().join("s/truth")).expect("truth");
+    assert_eq!(planted.len(), 60);
+    let d = deidentifier();
+    let clean = ingest::audit::audit(&planted, std::slice::from_ref(&input), &out.join("meds"), &d).expect("audit");
+    assert!(clean.meets_targets && clean.leaks.is_empty(), "{clean:?}");
+    assert_eq!(clean.patients, 60);
+
+    // Plant values that are in the output: a word of a scrubbed note, and a code.
+    let (codes, timelines) = meds::Dataset::open(out.join("meds")).expect("open").read_all().expect("read");
+    let with_note = timelines.iter().find(|t| t.events().any(|e| e.text_value.is_some())).expect("a note");
+    let note = with_note.events().find_map(|e| e.text_value).expect("text");
+    let word = note.split(|c: char| !c.is_alphanumeric()).find(|w| w.len() >= 5).expect("a word").to_owned();
+    let code = codes.name(with_note.events().map(|e| e.code).next().expect("an event")).to_owned();
+    let source = planted.keys().find(|s| d.subject_id(s) == with_note.subject_id).expect("source").clone();
+    let mut leaky = planted.clone();
+    leaky.insert(source, vec![("note_word".into(), word), ("a_code".into(), code)]);
+    let found = ingest::audit::audit(&leaky, &[input], &out.join("meds"), &d).expect("audit");
+    assert!(!found.meets_targets);
+    assert!(found.text_recall < 1.0 && found.structured_recall < 1.0, "{found:?}");
+    let places: Vec<&str> = found.leaks.iter().map(|l| l.place).collect();
+    assert!(places.contains(&"text") && places.contains(&"code"), "{places:?}");
+    assert!(found.leaks.iter().all(|l| l.subject_id == with_note.subject_id));
+}

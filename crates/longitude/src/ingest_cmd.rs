@@ -44,6 +44,11 @@ pub struct IngestArgs {
     /// (research authorisation refused): they are excluded entirely and counted.
     #[arg(long)]
     opt_out: Option<PathBuf>,
+    /// Audit the result against the ground truth of a `longitude synth` run (its truth/
+    /// directory): measure how many planted identifiers survive, and put the recall in the report.
+    /// Exits with 1 if the targets (100% structured, 99% free text) are not met.
+    #[arg(long)]
+    audit_truth: Option<PathBuf>,
     /// The dataset name in metadata/dataset.json.
     #[arg(long, default_value = "longitude-ingest")]
     name: String,
@@ -60,6 +65,8 @@ struct IngestReport<'a> {
     date_mode: DateMode,
     #[serde(flatten)]
     summary: &'a ingest::Summary,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deid_audit: Option<ingest::audit::Audit>,
 }
 
 fn key(args: &IngestArgs) -> Result<Key> {
@@ -184,7 +191,15 @@ pub fn run(args: &IngestArgs, progress: &Progress) -> Result<ExitCode> {
     };
     let deidentifier = Deidentifier::new(key, mode);
     let summary = run_pipeline(&options, &deidentifier, progress)?;
-    let out_report = IngestReport { date_mode: mode, summary: &summary };
+    let deid_audit = match &args.audit_truth {
+        Some(truth) => {
+            let planted = synth::truth::planted_identifiers(truth)?;
+            let fhir_inputs: Vec<PathBuf> = args.input.iter().filter(|p| !ingest::is_meds_root(p)).cloned().collect();
+            Some(ingest::audit::audit(&planted, &fhir_inputs, &options.out, &deidentifier)?)
+        }
+        None => None,
+    };
+    let out_report = IngestReport { date_mode: mode, summary: &summary, deid_audit };
     // Written last and atomically: an interrupted run has no report that looks complete.
     let report_path = args.out.join(REPORT);
     let partial = args.out.join(".ingest_report.json.partial");
@@ -225,5 +240,18 @@ pub fn run(args: &IngestArgs, progress: &Progress) -> Result<ExitCode> {
         summary.deidentification.texts,
         report_path.display()
     );
-    Ok(if summary.reconciles { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    let mut ok = summary.reconciles;
+    if let Some(a) = &out_report.deid_audit {
+        let planted: u64 = a.kinds.values().map(|c| c.planted).sum();
+        let occurrences: u64 = a.kinds.values().map(|c| c.text_occurrences).sum();
+        outln!(
+            "de-identification audit over {} patients: structured recall {:.4} ({planted} planted values), free-text recall {:.4} ({occurrences} occurrences): {}",
+            a.patients,
+            a.structured_recall,
+            a.text_recall,
+            if a.meets_targets { "targets met" } else { "TARGETS NOT MET" }
+        );
+        ok &= a.meets_targets;
+    }
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -218,8 +218,10 @@ fn ingest_turns_synthetic_fhir_into_deidentified_meds_with_the_same_events() {
         stdout(&o)
     };
     let a = dir.path().join("a");
-    let text = ingest(&a, &["--create-key"]);
+    let truth = s.join("truth");
+    let text = ingest(&a, &["--create-key", "--audit-truth", truth.to_str().expect("path")]);
     assert!(text.contains("counts reconcile"), "{text}");
+    assert!(text.contains("targets met"), "{text}");
     assert!(key.exists(), "the key was created where asked, outside the output");
     let key_text = std::fs::read_to_string(&key).expect("key");
     for f in walk(&a) {
@@ -252,6 +254,17 @@ fn ingest_turns_synthetic_fhir_into_deidentified_meds_with_the_same_events() {
     let report: Value =
         serde_json::from_str(&std::fs::read_to_string(a.join("ingest_report.json")).expect("report")).expect("json");
     assert_eq!(report["reconciles"], true);
+    // Measured, not assumed: no planted identifier survives anywhere in the MEDS output.
+    let audit = &report["deid_audit"];
+    assert_eq!(audit["patients"], 400);
+    assert_eq!(audit["meets_targets"], true);
+    assert_eq!(audit["leaks"].as_array().map(Vec::len), Some(0), "{audit}");
+    let kinds = audit["kinds"].as_object().expect("kinds");
+    let occurrences: u64 = kinds.values().map(|k| k["text_occurrences"].as_u64().unwrap_or(0)).sum();
+    assert!(occurrences > 2000, "planted identifiers were in the source notes: {occurrences}");
+    for (kind, k) in kinds {
+        assert_eq!((k["structured_leaks"].as_u64(), k["text_leaks"].as_u64()), (Some(0), Some(0)), "{kind}");
+    }
     let quarantine = dir.path().join("a-quarantine");
     assert!(quarantine.join("CONTAINS-PHI.txt").exists());
     let raw = std::fs::read_to_string(quarantine.join("records.ndjson")).expect("records");

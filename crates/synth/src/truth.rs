@@ -198,3 +198,43 @@ impl TruthRows {
         ]
     }
 }
+
+/// The planted direct identifiers of every patient under `truth_dir` (what de-identification must
+/// remove), keyed by the patient's FHIR id (`Patient.id` in the generator's FHIR output): a list of
+/// `(kind, value)` such as `("family_name", "Kowalski")`. For de-identification audits.
+pub fn planted_identifiers(
+    truth_dir: &Path,
+) -> Result<std::collections::BTreeMap<String, Vec<(String, String)>>, SynthError> {
+    use arrow_array::Array;
+    let config_path = truth_dir.join("config.json");
+    let config: crate::SynthConfig = serde_json::from_str(
+        &std::fs::read_to_string(&config_path)
+            .map_err(|e| SynthError::Output(format!("{}: {e}", config_path.display())))?,
+    )
+    .map_err(|e| SynthError::Output(format!("{}: {e}", config_path.display())))?;
+    let path = truth_dir.join("identifiers.parquet");
+    let fail = |e: &dyn std::fmt::Display| SynthError::Output(format!("{}: {e}", path.display()));
+    let file = std::fs::File::open(&path).map_err(|e| fail(&e))?;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.build())
+        .map_err(|e| fail(&e))?;
+    let mut out: std::collections::BTreeMap<String, Vec<(String, String)>> = Default::default();
+    let mut fhir_ids: std::collections::HashMap<i64, String> = Default::default();
+    for batch in reader {
+        let batch = batch.map_err(|e| fail(&e))?;
+        let column = |name: &str| batch.column_by_name(name).ok_or_else(|| fail(&format!("no column {name}")));
+        let ids =
+            column("subject_id")?.as_any().downcast_ref::<Int64Array>().ok_or_else(|| fail(&"subject_id type"))?;
+        let kinds = column("kind")?.as_any().downcast_ref::<StringArray>().ok_or_else(|| fail(&"kind type"))?;
+        let values = column("value")?.as_any().downcast_ref::<StringArray>().ok_or_else(|| fail(&"value type"))?;
+        for i in 0..batch.num_rows() {
+            if ids.is_null(i) || kinds.is_null(i) || values.is_null(i) {
+                continue;
+            }
+            let sid = ids.value(i);
+            let fhir_id = fhir_ids.entry(sid).or_insert_with(|| crate::fhir::uuid(config.seed, sid, 1)).clone();
+            out.entry(fhir_id).or_default().push((kinds.value(i).to_owned(), values.value(i).to_owned()));
+        }
+    }
+    Ok(out)
+}
