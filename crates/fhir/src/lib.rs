@@ -135,12 +135,25 @@ pub struct Identifiers {
 /// Where the reader puts what it reads, in input order (files sorted, lines in order), whatever
 /// the number of threads that parsed it.
 pub trait Sink {
-    /// Events of one resource, for the patient with this source id.
-    fn events(&mut self, patient: String, events: Vec<Event>) -> std::io::Result<()>;
+    /// Events of one resource, for the patient with this source id; `origin` says where the
+    /// resource was read.
+    fn events(&mut self, patient: String, events: Vec<Event>, origin: Origin<'_>) -> std::io::Result<()>;
     /// The direct identifiers of a patient, from its Patient resource (a patient may have several).
     fn identifiers(&mut self, patient: String, identifiers: Identifiers) -> std::io::Result<()>;
     /// A quarantined record with its raw text (which may hold PHI).
     fn quarantined(&mut self, record: Quarantined) -> std::io::Result<()>;
+}
+
+/// Where a converted resource came from: enough to find it again (and to quarantine it later if
+/// a check across files fails, such as a reference to a patient the input never defines).
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    /// The file.
+    pub file: &'a Path,
+    /// The line (NDJSON) or entry index (Bundle), 1-based.
+    pub position: u64,
+    /// The resource type.
+    pub resource_type: &'a str,
 }
 
 /// The result of reading into memory: events per source patient id, and the report. For inputs
@@ -156,7 +169,7 @@ pub struct Ingested {
 }
 
 impl Sink for Ingested {
-    fn events(&mut self, patient: String, events: Vec<Event>) -> std::io::Result<()> {
+    fn events(&mut self, patient: String, events: Vec<Event>, _origin: Origin<'_>) -> std::io::Result<()> {
         self.patients.entry(patient).or_default().extend(events);
         Ok(())
     }
@@ -192,8 +205,11 @@ pub const QUARANTINE_LISTED: usize = 10_000;
 /// What one unit of work (a group of lines, a file) produced, before it is merged in order.
 #[derive(Debug, Default)]
 struct Batch {
+    /// The file everything in this batch comes from.
+    file: PathBuf,
     types: BTreeMap<String, TypeCounts>,
-    patients: Vec<(String, Vec<Event>)>,
+    /// Patient, events, position, resource type.
+    patients: Vec<(String, Vec<Event>, u64, String)>,
     identifiers: Vec<(String, Identifiers)>,
     quarantined: Vec<Quarantined>,
     unknown_systems: BTreeSet<String>,
@@ -202,6 +218,10 @@ struct Batch {
 }
 
 impl Batch {
+    fn new(file: &Path) -> Self {
+        Self { file: file.to_path_buf(), ..Default::default() }
+    }
+
     /// Merges into the report and hands the content to the sink, in order.
     fn flush(self, report: &mut Report, sink: &mut dyn Sink) -> Result<(), FhirError> {
         for (kind, c) in self.types {
@@ -222,8 +242,9 @@ impl Batch {
         for (patient, ids) in self.identifiers {
             sink.identifiers(patient, ids).map_err(FhirError::Sink)?;
         }
-        for (patient, events) in self.patients {
-            sink.events(patient, events).map_err(FhirError::Sink)?;
+        for (patient, events, position, kind) in self.patients {
+            let origin = Origin { file: &self.file, position, resource_type: &kind };
+            sink.events(patient, events, origin).map_err(FhirError::Sink)?;
         }
         for q in self.quarantined {
             if report.quarantined.len() < QUARANTINE_LISTED {
@@ -254,7 +275,7 @@ impl Batch {
                 if r.resource_type.as_deref() == Some("Patient") {
                     self.identifiers.push((patient.clone(), identifiers_of(r)));
                 }
-                self.patients.push((patient, events));
+                self.patients.push((patient, events, position, r.resource_type.clone().unwrap_or_default()));
             }
             Converted::Skipped(reason) => *counts.skipped.entry(reason.to_owned()).or_default() += 1,
             Converted::Quarantined(error) => {
@@ -469,7 +490,7 @@ pub fn read(paths: &[PathBuf], sink: &mut dyn Sink, progress: &(dyn Fn(u64) + Sy
                 .map(|file| {
                     let text = std::fs::read(file).map_err(|e| io(file, e))?;
                     bytes_read.fetch_add(text.len() as u64, Ordering::Relaxed);
-                    let mut batch = Batch::default();
+                    let mut batch = Batch::new(file);
                     match String::from_utf8(text) {
                         Ok(text) => batch.text(file, 1, &text),
                         Err(_) => batch.quarantine(file, 1, "not UTF-8 text".into(), None),
@@ -577,7 +598,7 @@ fn read_ndjson(
                 lines
                     .par_chunks(LINES_PER_TASK)
                     .map(|task| {
-                        let mut batch = Batch::default();
+                        let mut batch = Batch::new(file);
                         for (position, line) in task {
                             batch.text(file, *position, line.trim_end_matches(['\n', '\r']));
                         }
@@ -592,7 +613,7 @@ fn read_ndjson(
         }
         progress(bytes_read.load(Ordering::Relaxed));
         if let Some((position, what)) = broken {
-            let mut batch = Batch::default();
+            let mut batch = Batch::new(file);
             batch.quarantine(file, position, format!("unreadable from here on: {what}"), None);
             batch.flush(report, sink)?;
         }

@@ -95,7 +95,7 @@ pub fn count_words(hay: &str, needle: &str) -> u64 {
 struct Texts(HashMap<String, Vec<String>>);
 
 impl fhir::Sink for Texts {
-    fn events(&mut self, patient: String, events: Vec<fhir::Event>) -> std::io::Result<()> {
+    fn events(&mut self, patient: String, events: Vec<fhir::Event>, _: fhir::Origin<'_>) -> std::io::Result<()> {
         let texts: Vec<String> = events.into_iter().filter_map(|e| e.text_value).map(|t| t.to_lowercase()).collect();
         if !texts.is_empty() {
             self.0.entry(patient).or_default().extend(texts);

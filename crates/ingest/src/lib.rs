@@ -161,8 +161,8 @@ struct Sources<'a, F> {
 }
 
 impl<F: Fn(&str) -> i64> fhir::Sink for Sources<'_, F> {
-    fn events(&mut self, patient: String, events: Vec<fhir::Event>) -> std::io::Result<()> {
-        self.spill.events(&patient, &events)
+    fn events(&mut self, patient: String, events: Vec<fhir::Event>, origin: fhir::Origin<'_>) -> std::io::Result<()> {
+        self.spill.events(&patient, &events, origin.file, origin.position, origin.resource_type)
     }
 
     fn identifiers(&mut self, patient: String, identifiers: fhir::Identifiers) -> std::io::Result<()> {
@@ -237,8 +237,7 @@ pub fn run(
     for root in &meds_roots {
         read_meds(root, &mut sources.spill, &mut report, &options.work)?;
     }
-    let shard_paths = sources.spill.finish().map_err(io(&options.work))?;
-    let (_, quarantined) = quarantine.finish().map_err(io(&options.quarantine))?;
+    let (shard_paths, source_files) = sources.spill.finish().map_err(io(&options.work))?;
 
     // De-identify and write, one shard at a time, in pseudonym order.
     let mut writer = DatasetWriter::create(
@@ -250,14 +249,17 @@ pub fn run(
     let mut opted_out = 0;
     for (i, path) in shard_paths.iter().enumerate() {
         let gathered = spill::read_shard(path).map_err(io(path))?;
-        let kept: Vec<(String, spill::Gathered)> = gathered
-            .into_iter()
-            .filter(|(source, g)| {
-                let out = options.opt_out.contains(source);
-                opted_out += u64::from(out);
-                !out && !g.events.is_empty()
-            })
-            .collect();
+        let mut kept: Vec<(String, spill::Gathered)> = Vec::with_capacity(gathered.len());
+        for (source, g) in gathered {
+            if options.opt_out.contains(&source) {
+                opted_out += 1;
+            } else if g.identifiers.is_none() {
+                orphan(&g, &source_files, &mut report, &mut quarantine).map_err(io(&options.quarantine))?;
+            } else if !g.events.is_empty() {
+                kept.push((source, g));
+            }
+        }
+        // Gathered in hash order; the order of de-identification does not matter (sorted below).
         let mut patients: Vec<(deid::DeidPatient, DeidReport)> = kept
             .into_par_iter()
             .map(|(source, g)| {
@@ -280,6 +282,7 @@ pub fn run(
         progress(Progress::Writing { done: i + 1, total: shard_paths.len() });
     }
     let written = writer.finish(&codes)?;
+    let (_, quarantined) = quarantine.finish().map_err(io(&options.quarantine))?;
     std::fs::remove_dir_all(&options.work).map_err(io(&options.work))?;
     Ok(Summary {
         reconciles: report.reconciles(),
@@ -291,6 +294,34 @@ pub fn run(
         quarantined,
         spill_shards: shards,
     })
+}
+
+/// Records of a patient that no Patient resource (or MEDS subject) defines: a reference to a
+/// missing patient. They move from converted to quarantined, each with its file and position (the
+/// raw line is in the input at that place; it was not kept).
+fn orphan(
+    g: &spill::Gathered,
+    files: &[PathBuf],
+    report: &mut fhir::Report,
+    quarantine: &mut QuarantineWriter,
+) -> std::io::Result<()> {
+    for o in &g.origins {
+        let counts = report.types.entry(o.resource_type.clone()).or_default();
+        counts.converted -= 1;
+        counts.quarantined += 1;
+        counts.events -= u64::from(o.events);
+        let record = fhir::Quarantined {
+            file: files.get(o.file as usize).cloned().unwrap_or_default(),
+            position: o.position,
+            error: format!("{}: refers to a patient that no Patient resource in the input defines", o.resource_type),
+            raw: None,
+        };
+        if report.quarantined.len() < fhir::QUARANTINE_LISTED {
+            report.quarantined.push(record.clone());
+        }
+        quarantine.push(&record)?;
+    }
+    Ok(())
 }
 
 /// The split of a subject: 80% train, 10% tuning, 10% held out, by pseudonym (so a patient keeps
@@ -331,8 +362,13 @@ fn read_meds<F: Fn(&str) -> i64>(
             counts.read += 1;
             counts.converted += 1;
             counts.events += events.len() as u64;
+            let source = t.subject_id.to_string();
+            // A MEDS subject defines its patient (there is no Patient resource to wait for).
+            let result = spill
+                .identifiers(&source, &fhir::Identifiers::default())
+                .and_then(|()| spill.events(&source, &events, &shard.path, counts.read, MEDS_SUBJECT));
             if failed.is_none()
-                && let Err(e) = spill.events(&t.subject_id.to_string(), &events)
+                && let Err(e) = result
             {
                 failed = Some(e);
             }

@@ -32,7 +32,24 @@ pub struct SpillWriter<F> {
     pseudonym: F,
     /// The shard of each source id met so far (an HMAC per record would cost more).
     cache: HashMap<String, (i64, u32)>,
+    /// Input files named by records, by index.
+    sources: Vec<PathBuf>,
+    source_index: HashMap<PathBuf, u32>,
     records: u64,
+}
+
+/// Where a spilled record came from: an index into [`SpillWriter::finish`]'s file list, the
+/// position in that file, the resource type, and how many events it gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordOrigin {
+    /// Index of the input file.
+    pub file: u32,
+    /// Line or entry, 1-based.
+    pub position: u64,
+    /// Resource type (or the MEDS source label).
+    pub resource_type: String,
+    /// Events the record gave.
+    pub events: u32,
 }
 
 impl<F: Fn(&str) -> i64> SpillWriter<F> {
@@ -46,7 +63,15 @@ impl<F: Fn(&str) -> i64> SpillWriter<F> {
             files.push(BufWriter::with_capacity(256 << 10, File::create(&path)?));
             paths.push(path);
         }
-        Ok(Self { files, paths, pseudonym, cache: HashMap::new(), records: 0 })
+        Ok(Self {
+            files,
+            paths,
+            pseudonym,
+            cache: HashMap::new(),
+            sources: Vec::new(),
+            source_index: HashMap::new(),
+            records: 0,
+        })
     }
 
     fn shard(&mut self, patient: &str) -> usize {
@@ -59,12 +84,31 @@ impl<F: Fn(&str) -> i64> SpillWriter<F> {
         s
     }
 
-    /// Appends one resource's events for `patient`.
-    pub fn events(&mut self, patient: &str, events: &[Event]) -> std::io::Result<()> {
+    /// Appends one resource's events for `patient`, read at `position` of `file`.
+    pub fn events(
+        &mut self,
+        patient: &str,
+        events: &[Event],
+        file: &Path,
+        position: u64,
+        resource_type: &str,
+    ) -> std::io::Result<()> {
         let s = self.shard(patient);
+        let index = match self.source_index.get(file) {
+            Some(&i) => i,
+            None => {
+                let i = self.sources.len() as u32;
+                self.sources.push(file.to_path_buf());
+                self.source_index.insert(file.to_path_buf(), i);
+                i
+            }
+        };
         let w = &mut self.files[s];
         w.write_all(&[EVENTS])?;
         put_str(w, patient)?;
+        w.write_all(&index.to_le_bytes())?;
+        w.write_all(&position.to_le_bytes())?;
+        put_str(w, resource_type)?;
         put_u32(w, events.len())?;
         for e in events {
             w.write_all(&e.time.unwrap_or(i64::MIN).to_le_bytes())?;
@@ -103,12 +147,13 @@ impl<F: Fn(&str) -> i64> SpillWriter<F> {
         self.records
     }
 
-    /// Flushes and closes every shard file; returns their paths in pseudonym order.
-    pub fn finish(self) -> std::io::Result<Vec<PathBuf>> {
+    /// Flushes and closes every shard file; returns their paths in pseudonym order, and the input
+    /// files that [`RecordOrigin::file`] indexes.
+    pub fn finish(self) -> std::io::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
         for w in self.files {
             w.into_inner().map_err(|e| e.into_error())?;
         }
-        Ok(self.paths)
+        Ok((self.paths, self.sources))
     }
 }
 
@@ -117,8 +162,10 @@ impl<F: Fn(&str) -> i64> SpillWriter<F> {
 pub struct Gathered {
     /// Events in input order.
     pub events: Vec<Event>,
-    /// Direct identifiers, if a Patient resource was read.
+    /// Direct identifiers, if a Patient resource (or a MEDS subject) was read.
     pub identifiers: Option<Identifiers>,
+    /// Where each of its event records came from, in input order.
+    pub origins: Vec<RecordOrigin>,
 }
 
 /// Reads one shard file back, patient by patient (source id → records).
@@ -134,7 +181,11 @@ pub fn read_shard(path: &Path) -> std::io::Result<HashMap<String, Gathered>> {
         let g = out.entry(patient).or_default();
         match tag[0] {
             EVENTS => {
+                let file = u32::from_le_bytes(get::<4>(&mut r)?);
+                let position = u64::from_le_bytes(get::<8>(&mut r)?);
+                let resource_type = get_str(&mut r)?;
                 let n = get_u32(&mut r)?;
+                g.origins.push(RecordOrigin { file, position, resource_type, events: n as u32 });
                 g.events.reserve(n);
                 for _ in 0..n {
                     let time = i64::from_le_bytes(get::<8>(&mut r)?);
@@ -261,18 +312,23 @@ mod tests {
         };
         let first = vec![ev(None, "GENDER/F", None, None), ev(Some(-5), "LOINC/1", Some(1.5), None)];
         let second = vec![ev(Some(7), "NOTE", None, Some("Zoë née Ångström, 東京"))];
-        w.events("a", &first)?;
-        w.events("b", &second)?;
-        w.events("a", &second)?;
+        let (f1, f2) = (Path::new("Observation.ndjson"), Path::new("Patient.ndjson"));
+        w.events("a", &first, f1, 3, "Observation")?;
+        w.events("b", &second, f2, 1, "DocumentReference")?;
+        w.events("a", &second, f1, 9, "DocumentReference")?;
         let ids = Identifiers { values: vec![(IdentifierKind::Name, "Zoë".into())], zip: Some("55901".into()) };
         w.identifiers("a", &ids)?;
         assert_eq!(w.records(), 4);
-        let paths = w.finish()?;
+        let (paths, sources) = w.finish()?;
+        assert_eq!(sources, vec![f1.to_path_buf(), f2.to_path_buf()]);
         let a = read_shard(&paths[0])?;
         assert_eq!(a.len(), 1);
         let got = &a["a"];
         assert_eq!(got.events, [first, second.clone()].concat());
         assert_eq!(got.identifiers.as_ref(), Some(&ids));
+        let origins: Vec<(u32, u64, &str, u32)> =
+            got.origins.iter().map(|o| (o.file, o.position, o.resource_type.as_str(), o.events)).collect();
+        assert_eq!(origins, vec![(0, 3, "Observation", 2), (0, 9, "DocumentReference", 1)]);
         assert!(read_shard(&paths[1])?.is_empty());
         assert_eq!(read_shard(&paths[2])?["b"].events, second);
         std::fs::write(&paths[1], [9u8, 1, 0])?;

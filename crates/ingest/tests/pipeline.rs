@@ -147,3 +147,37 @@ fn the_audit_finds_identifiers_that_survive() {
     assert!(places.contains(&"text") && places.contains(&"code"), "{places:?}");
     assert!(found.leaks.iter().all(|l| l.subject_id == with_note.subject_id));
 }
+
+#[test]
+fn references_to_patients_the_input_never_defines_are_quarantined_with_their_place() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("fhir");
+    std::fs::create_dir_all(&input).expect("mkdir");
+    let obs = |id: &str, patient: &str| {
+        format!(
+            r#"{{"resourceType":"Observation","id":"{id}","subject":{{"reference":"Patient/{patient}"}},"code":{{"coding":[{{"system":"http://loinc.org","code":"4548-4"}}]}},"effectiveDateTime":"2020-01-01","valueQuantity":{{"value":6.1,"unit":"%"}}}}"#
+        )
+    };
+    // The Patient file sorts after the Observation file: order must not matter.
+    std::fs::write(input.join("Observation.ndjson"), [obs("o1", "p1"), obs("o2", "ghost"), obs("o3", "p1")].join("\n"))
+        .expect("write");
+    std::fs::write(
+        input.join("Patient.ndjson"),
+        r#"{"resourceType":"Patient","id":"p1","gender":"female","birthDate":"1950-02-03"}"#,
+    )
+    .expect("write");
+    let out = dir.path().join("o");
+    let summary = run(&input, &out, ingest::SHARD_INPUT_BYTES, 2, &[]);
+    assert!(summary.reconciles);
+    let obs = &summary.fhir.types["Observation"];
+    assert_eq!((obs.read, obs.converted, obs.quarantined, obs.events), (3, 2, 1, 2));
+    assert_eq!(summary.subjects, 1);
+    assert_eq!(summary.quarantined, 1);
+    let q = &summary.fhir.quarantined;
+    assert_eq!(q.len(), 1);
+    assert!(q[0].file.ends_with("Observation.ndjson") && q[0].position == 2, "{q:?}");
+    assert!(q[0].error.contains("no Patient resource"), "{}", q[0].error);
+    assert!(!q[0].error.contains("ghost"), "the error names no identifier");
+    let errors = std::fs::read_to_string(out.join("quarantine/errors.jsonl")).expect("errors");
+    assert_eq!(errors.lines().count(), 1);
+}
