@@ -9,6 +9,7 @@ use clap::Subcommand;
 use meds::{CodeTable, Dataset, DatasetWriter, ShardCompression, Timeline, TimelineStore, WriterOptions};
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::progress::Progress;
@@ -51,6 +52,12 @@ pub enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// The tokenizer: fitting on train and encoding every timeline, on one thread and all cores.
+    Tokenize {
+        /// Simulated patients (64,000 give about 10 M events).
+        #[arg(long, default_value_t = 64_000)]
+        patients: usize,
+    },
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -82,6 +89,10 @@ struct MedsBench {
 
 pub fn run(cmd: BenchCommand, progress: &Progress) -> Result<ExitCode> {
     match cmd {
+        BenchCommand::Tokenize { patients } => {
+            bench_tokenize(patients)?;
+            Ok(ExitCode::SUCCESS)
+        }
         BenchCommand::Synth { patients, dir } => {
             let tmp = tempfile::tempdir()?;
             let dir = dir.unwrap_or_else(|| tmp.path().to_path_buf());
@@ -262,6 +273,36 @@ fn bench_synth(dir: &Path, patients: usize) -> Result<()> {
                 bytes as f64 / 1e6 / seconds / label as f64
             );
         }
+    }
+    Ok(())
+}
+
+fn bench_tokenize(patients: usize) -> Result<()> {
+    let config = synth::SynthConfig::new(patients, 2, 7);
+    let codes = synth::vocab::code_table();
+    let timelines: Vec<meds::Timeline> =
+        (0..patients as u64).into_par_iter().map(|i| synth::simulate_patient(&config, &codes, i).timeline).collect();
+    let events: usize = timelines.iter().map(meds::Timeline::len).sum();
+    let train: Vec<&meds::Timeline> = timelines
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| synth::split_of(config.seed, *i as u64) == meds::schema::TRAIN_SPLIT)
+        .map(|(_, t)| t)
+        .collect();
+    let train_events: usize = train.iter().map(|t| t.len()).sum();
+    outln!("tokenizer benchmark: {patients} simulated patients, {events} events ({train_events} in train)\n");
+    outln!("| step | threads | seconds | events/s | tokens |");
+    outln!("| --- | ---: | ---: | ---: | ---: |");
+    let started = Instant::now();
+    let tok = tokenizer::Tokenizer::fit(train.iter().copied(), &codes, tokenizer::TokenizerConfig::default())?;
+    let seconds = started.elapsed().as_secs_f64();
+    outln!("| fit (train) | 1 | {seconds:.2} | {:.2e} | {} in vocabulary |", train_events as f64 / seconds, tok.len());
+    let threads = rayon::current_num_threads();
+    for (label, pool) in [(1, one_thread()?), (threads, rayon::ThreadPoolBuilder::new().build()?)] {
+        let started = Instant::now();
+        let (_, stats) = pool.install(|| crate::tokenize_cmd::encode_all(&tok, &codes, &timelines));
+        let seconds = started.elapsed().as_secs_f64();
+        outln!("| encode (all splits) | {label} | {seconds:.2} | {:.2e} | {} |", events as f64 / seconds, stats.tokens);
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ mod logging;
 mod meds_cmd;
 mod progress;
 mod synth_cmd;
+mod tokenize_cmd;
 mod workload;
 
 use std::path::PathBuf;
@@ -69,6 +70,14 @@ enum Command {
     /// (set SOURCE_DATE_EPOCH to fix the creation time in dataset.json).
     Synth(synth_cmd::SynthArgs),
 
+    /// Fit the tokenizer on a MEDS dataset's train split and write every split as tokens.
+    ///
+    /// Writes OUT/tokenizer.json (the versioned vocabulary, value bins and interval ladder that
+    /// travel with a model), OUT/tokens/<split>.parquet (per subject: static tokens, event
+    /// tokens and the time of each) and OUT/tokenize_report.json (fallbacks to parent and unknown
+    /// codes, counted).
+    Tokenize(tokenize_cmd::TokenizeArgs),
+
     /// Benchmarks of the hot paths, printed as tables (and JSON with --json).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -97,6 +106,7 @@ fn main() -> ExitCode {
         Command::Meds(cmd) => meds_cmd::run(cmd, &progress),
         Command::Synth(args) => synth_cmd::run(&args, &progress),
         Command::Ingest(args) => ingest_cmd::run(&args, &progress),
+        Command::Tokenize(args) => tokenize_cmd::run(&args, &progress),
         Command::Bench(cmd) => bench::run(cmd, &progress),
         Command::Demo { out, patients } => demo::run(&out, patients, &progress),
     };

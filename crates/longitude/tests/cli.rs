@@ -466,3 +466,52 @@ fn a_killed_ingest_leaves_nothing_that_looks_complete_and_a_rerun_gives_the_same
     assert!(stderr(&o).contains("ingest did not write"), "{}", stderr(&o));
     assert!(foreign.join("notes.txt").exists());
 }
+
+#[test]
+fn tokenize_fits_on_train_and_writes_splits_that_pyarrow_reads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = dir.path().join("s");
+    let o = longitude(&[
+        "--quiet",
+        "synth",
+        "--patients",
+        "300",
+        "--seed",
+        "4",
+        "--format",
+        "meds",
+        "--out",
+        s.to_str().expect("path"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let t = dir.path().join("t");
+    let o =
+        longitude(&["tokenize", "--meds", s.join("meds").to_str().expect("path"), "--out", t.to_str().expect("path")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("fitted on"), "{}", stdout(&o));
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(t.join("tokenize_report.json")).expect("report")).expect("json");
+    let splits = report["splits"].as_object().expect("splits");
+    let subjects: u64 = splits.values().map(|s| s["subjects"].as_u64().unwrap_or(0)).sum();
+    assert_eq!(subjects, 300);
+    assert_eq!(report["fit"]["subjects"], splits["train"]["subjects"], "fitted on train only");
+    let vocabulary = report["vocabulary"].as_u64().expect("vocabulary");
+    // pyarrow reads the token files as they are: one row per subject, a time per token, ids in range.
+    let check = "import sys, json, pyarrow.parquet as pq\n\
+        t = pq.read_table(sys.argv[1]).to_pylist()\n\
+        assert all(len(r['tokens']) == len(r['times']) for r in t)\n\
+        assert all(0 <= x < int(sys.argv[2]) for r in t for x in r['tokens'] + r['statics'])\n\
+        assert all(a <= b for r in t for a, b in zip(r['times'], r['times'][1:]))\n\
+        print(json.dumps(len(t)))";
+    let o = Command::new(testkit::python())
+        .args(["-c", check])
+        .arg(t.join("tokens/train.parquet"))
+        .arg(vocabulary.to_string())
+        .output()
+        .expect("python");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), splits["train"]["subjects"].to_string());
+    // No train split, no tokenizer: a clear error.
+    let o = longitude(&["tokenize", "--meds", "/nonexistent", "--out", t.to_str().expect("path")]);
+    assert!(!o.status.success() && stderr(&o).contains("/nonexistent"), "{}", stderr(&o));
+}

@@ -1,0 +1,115 @@
+//! Tokenized splits on disk: one parquet file per split (`tokens/train.parquet`, …) that pyarrow,
+//! polars or a PyTorch data loader read as they are. Columns: `subject_id` (int64), `birth`
+//! (timestamp µs, nullable), `statics` (list<int32>), `tokens` (list<int32>), `times` (list<int64>,
+//! µs since the epoch, one per token).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::builder::{Int32Builder, Int64Builder, ListBuilder};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int32Type, Int64Type, TimestampMicrosecondType};
+use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch, TimestampMicrosecondArray};
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use crate::{Encoded, TokenizerError};
+
+fn schema() -> Arc<Schema> {
+    let list = |name: &str, t: DataType| Field::new(name, DataType::new_list(t, true), false);
+    Arc::new(Schema::new(vec![
+        Field::new("subject_id", DataType::Int64, false),
+        Field::new("birth", DataType::Timestamp(TimeUnit::Microsecond, None), true),
+        list("statics", DataType::Int32),
+        list("tokens", DataType::Int32),
+        list("times", DataType::Int64),
+    ]))
+}
+
+fn parquet_error(path: &Path, e: impl std::fmt::Display) -> TokenizerError {
+    TokenizerError::Parquet { path: path.to_path_buf(), message: e.to_string() }
+}
+
+/// Writes encoded subjects to `path`, atomically, in row groups of 4,096 subjects.
+pub fn write_split(path: &Path, subjects: &[Encoded]) -> Result<(), TokenizerError> {
+    let partial = path.with_extension("parquet.partial");
+    let io = |source| TokenizerError::Io { path: path.to_path_buf(), source };
+    let file = std::fs::File::create(&partial).map_err(io)?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).map_err(|e| parquet_error(path, e))?))
+        .build();
+    let schema = schema();
+    let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(|e| parquet_error(path, e))?;
+    for chunk in subjects.chunks(4096) {
+        let ids = Int64Array::from_iter_values(chunk.iter().map(|s| s.subject_id));
+        let birth = TimestampMicrosecondArray::from(chunk.iter().map(|s| s.birth).collect::<Vec<_>>());
+        let mut statics = ListBuilder::new(Int32Builder::new());
+        let mut tokens = ListBuilder::new(Int32Builder::new());
+        let mut times = ListBuilder::new(Int64Builder::new());
+        for s in chunk {
+            statics.values().append_slice(&s.statics.iter().map(|&t| t as i32).collect::<Vec<_>>());
+            statics.append(true);
+            tokens.values().append_slice(&s.tokens.iter().map(|&t| t as i32).collect::<Vec<_>>());
+            tokens.append(true);
+            times.values().append_slice(&s.times);
+            times.append(true);
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(ids),
+            Arc::new(birth),
+            Arc::new(statics.finish()),
+            Arc::new(tokens.finish()),
+            Arc::new(times.finish()),
+        ];
+        let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| parquet_error(path, e))?;
+        writer.write(&batch).map_err(|e| parquet_error(path, e))?;
+    }
+    writer.close().map_err(|e| parquet_error(path, e))?;
+    std::fs::rename(&partial, path).map_err(io)
+}
+
+/// Reads a split [`write_split`] wrote.
+pub fn read_split(path: &Path) -> Result<Vec<Encoded>, TokenizerError> {
+    let file = std::fs::File::open(path).map_err(|source| TokenizerError::Io { path: path.to_path_buf(), source })?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.with_batch_size(4096).build())
+        .map_err(|e| parquet_error(path, e))?;
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| parquet_error(path, e))?;
+        let column = |name: &str| {
+            batch.column_by_name(name).cloned().ok_or_else(|| parquet_error(path, format!("no column {name}")))
+        };
+        let (ids, birth, statics, tokens, times) =
+            (column("subject_id")?, column("birth")?, column("statics")?, column("tokens")?, column("times")?);
+        let wrong = |name: &str| parquet_error(path, format!("column {name} has the wrong type"));
+        let ids = ids.as_primitive_opt::<Int64Type>().ok_or_else(|| wrong("subject_id"))?;
+        let birth = birth.as_primitive_opt::<TimestampMicrosecondType>().ok_or_else(|| wrong("birth"))?;
+        let statics = statics.as_list_opt::<i32>().ok_or_else(|| wrong("statics"))?;
+        let tokens = tokens.as_list_opt::<i32>().ok_or_else(|| wrong("tokens"))?;
+        let times = times.as_list_opt::<i32>().ok_or_else(|| wrong("times"))?;
+        let ints = |a: ArrayRef, name: &str| -> Result<Vec<u32>, TokenizerError> {
+            let a = a.as_primitive_opt::<Int32Type>().ok_or_else(|| wrong(name))?;
+            Ok(a.values().iter().map(|&t| t as u32).collect())
+        };
+        for i in 0..batch.num_rows() {
+            let time_values = times.value(i);
+            let time_values = time_values.as_primitive_opt::<Int64Type>().ok_or_else(|| wrong("times"))?;
+            let e = Encoded {
+                subject_id: ids.value(i),
+                birth: (!birth.is_null(i)).then(|| birth.value(i)),
+                statics: ints(statics.value(i), "statics")?,
+                tokens: ints(tokens.value(i), "tokens")?,
+                times: time_values.values().to_vec(),
+            };
+            if e.tokens.len() != e.times.len() {
+                return Err(parquet_error(path, format!("row {i}: tokens and times differ in length")));
+            }
+            out.push(e);
+        }
+    }
+    Ok(out)
+}

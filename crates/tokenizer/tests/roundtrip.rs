@@ -1,0 +1,147 @@
+//! The tokenizer on a simulated population: fitted on train only, every kept thing survives
+//! tokens → events → tokens, unknown codes fall back and are counted, files round-trip.
+
+use meds::{CodeTable, Timeline};
+use synth::{SynthConfig, simulate_patient, split_of, vocab};
+use tokenizer::{Encoded, Lookup, TokenKind, Tokenizer, TokenizerConfig};
+
+fn population(n: usize) -> (CodeTable, Vec<Timeline>, Vec<Timeline>) {
+    let config = SynthConfig::new(n, 2, 3);
+    let mut codes = vocab::code_table();
+    let (mut train, mut other) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        let p = simulate_patient(&config, &codes, i as u64);
+        if split_of(config.seed, i as u64) == "train" { train.push(p.timeline) } else { other.push(p.timeline) }
+    }
+    // A code only outside train must not get a token.
+    let only_held_out = codes.intern("LOINC/0000-held-out");
+    if let Some(t) = other.first_mut() {
+        let time = t.times.last().copied().unwrap_or(0) + 1;
+        t.push(Some(time), only_held_out, None, None);
+    }
+    (codes, train, other)
+}
+
+/// Rebuilds a timeline from decoded events, with codes interned into `codes`.
+fn timeline_of(subject_id: i64, e: &Encoded, tok: &Tokenizer, codes: &mut CodeTable) -> Timeline {
+    let mut t = Timeline::new(subject_id);
+    for &s in &e.statics {
+        let name = tok.token(s).map(|x| x.name.clone()).unwrap_or_default();
+        t.push(None, codes.intern(&name), None, None);
+    }
+    if let Some(b) = e.birth {
+        t.push(Some(b), codes.intern("MEDS_BIRTH"), None, None);
+    }
+    let start = e.times.first().copied().unwrap_or(0);
+    let decoded = tok.decode(&e.tokens, start);
+    assert_eq!(decoded.skipped, 0, "every token of an encoded timeline decodes");
+    for ev in decoded.events {
+        t.push(Some(ev.time), codes.intern(&ev.code), ev.numeric_value, None);
+    }
+    t.sort();
+    t
+}
+
+#[test]
+fn tokens_to_events_to_tokens_is_the_identity() {
+    let (codes, train, other) = population(600);
+    let tok = Tokenizer::fit(&train, &codes, TokenizerConfig::default()).expect("fit");
+    assert!(tok.id("LOINC/0000-held-out").is_none(), "fitted on train only");
+    assert!(tok.fit_summary().binned_codes > 5);
+    let mut enc = tok.encoder(&codes);
+    let encoded: Vec<Encoded> = train.iter().chain(&other).map(|t| enc.encode(t)).collect();
+    let stats = enc.stats().clone();
+    assert_eq!(stats.unknown_fallbacks.get("LOINC"), Some(&1), "the held-out-only code, counted");
+    assert!(stats.tokens > stats.events, "values and intervals add tokens");
+
+    let mut decoded_codes = CodeTable::new();
+    let rebuilt: Vec<Timeline> =
+        encoded.iter().map(|e| timeline_of(e.subject_id, e, &tok, &mut decoded_codes)).collect();
+    let mut again = tok.encoder(&decoded_codes);
+    for (e, t) in encoded.iter().zip(&rebuilt) {
+        let back = again.encode(t);
+        assert_eq!(back.tokens, e.tokens, "subject {}", e.subject_id);
+        assert_eq!(back.statics, e.statics);
+        assert_eq!(back.birth, e.birth);
+    }
+    assert_eq!(again.stats().parent_fallbacks, 0);
+
+    // Times: one per token, never decreasing; every window's prefix is statics, an age, [START].
+    for e in &encoded {
+        assert_eq!(e.tokens.len(), e.times.len());
+        assert!(e.times.windows(2).all(|w| w[0] <= w[1]));
+        if e.tokens.is_empty() {
+            continue;
+        }
+        let p = e.prefix(&tok, e.tokens.len() / 2);
+        assert_eq!(p.len(), e.statics.len() + 2);
+        assert_eq!(tok.token(p[p.len() - 2]).map(|t| t.kind), Some(TokenKind::Age));
+        assert_eq!(p.last(), Some(&tokenizer::START));
+        assert!(p.iter().all(|&t| !tok.is_predictable(t)));
+        let mid = e.times[e.times.len() / 2];
+        let n = e.len_until(mid);
+        assert!(e.times[..n].iter().all(|&t| t <= mid) && e.times[n..].iter().all(|&t| t > mid));
+    }
+    // Values become the bin of their code, which follows the code token.
+    for e in &encoded {
+        for (i, &t) in e.tokens.iter().enumerate() {
+            if tok.bin_of(t).is_some() {
+                let prev = i.checked_sub(1).and_then(|j| tok.token(e.tokens[j]));
+                assert!(prev.is_some_and(|p| tok.bins(&p.name).is_some()), "a bin follows a binned code");
+            }
+        }
+    }
+}
+
+#[test]
+fn unknown_and_rare_codes_fall_back_and_are_counted() {
+    let (mut codes, train, _) = population(300);
+    let tok = Tokenizer::fit(&train, &codes, TokenizerConfig::default()).expect("fit");
+    let diabetes = codes.names().find(|c| c.starts_with("ICD10CM/E11")).expect("a diabetes code").to_owned();
+    let category = &diabetes[..diabetes.find('.').unwrap_or(diabetes.len())];
+    assert!(tok.id(category).is_some(), "the category gets a token from its descendants");
+    let unseen = format!("{category}.9999");
+    let (parent, how) = tok.lookup(&unseen);
+    assert_eq!(how, Lookup::Parent);
+    assert!(tok.token(parent).is_some_and(|t| unseen.starts_with(&t.name)), "falls back to an ancestor");
+    assert_eq!(tok.lookup("LOINC/99999-9"), (tok.id("UNKNOWN/LOINC").expect("unknown token"), Lookup::Unknown));
+    assert_eq!(tok.lookup("SOMETHING_ELSE"), (tokenizer::UNK, Lookup::Unknown));
+
+    let mut t = Timeline::new(7);
+    for (i, code) in [unseen.as_str(), "LOINC/99999-9", "SOMETHING_ELSE", "ACME/1"].iter().enumerate() {
+        t.push(Some(i as i64 * 86_400_000_000), codes.intern(code), Some(1.0), None);
+    }
+    let mut enc = tok.encoder(&codes);
+    let e = enc.encode(&t);
+    let s = enc.stats();
+    assert_eq!(s.parent_fallbacks, 1);
+    assert_eq!(s.unknown_fallbacks.values().sum::<u64>(), 3);
+    assert_eq!(s.unknown_fallbacks.get(""), Some(&1), "no vocabulary: [UNK]");
+    assert_eq!(s.values_without_bins, 4, "fallback tokens carry no bins");
+    assert_eq!(e.tokens.iter().filter(|&&x| tok.bin_of(x).is_some()).count(), 0);
+}
+
+#[test]
+fn files_round_trip_and_other_versions_are_refused() {
+    let (codes, train, other) = population(200);
+    let tok = Tokenizer::fit(&train, &codes, TokenizerConfig { min_count: 3, bins: 5 }).expect("fit");
+    let again = Tokenizer::fit(&train, &codes, TokenizerConfig { min_count: 3, bins: 5 }).expect("fit");
+    assert_eq!(tok, again, "deterministic");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("tokenizer.json");
+    tok.save(&path).expect("save");
+    assert_eq!(Tokenizer::load(&path).expect("load"), tok);
+    let text = std::fs::read_to_string(&path).expect("read").replacen("\"version\":1", "\"version\":99", 1);
+    std::fs::write(&path, text).expect("write");
+    let err = Tokenizer::load(&path).expect_err("version 99");
+    assert!(err.to_string().contains("version 99"), "{err}");
+    std::fs::write(&path, "{}").expect("write");
+    assert!(Tokenizer::load(&path).is_err());
+
+    let mut enc = tok.encoder(&codes);
+    let encoded: Vec<Encoded> = other.iter().map(|t| enc.encode(t)).collect();
+    let split = dir.path().join("held_out.parquet");
+    tokenizer::dataset::write_split(&split, &encoded).expect("write split");
+    assert_eq!(tokenizer::dataset::read_split(&split).expect("read split"), encoded);
+    assert!(Tokenizer::fit(&[], &codes, TokenizerConfig::default()).is_err(), "nothing to fit on");
+}
