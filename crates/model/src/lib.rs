@@ -9,6 +9,9 @@
 
 pub mod cache;
 pub mod transformer;
+pub mod weights;
+
+use std::path::{Path, PathBuf};
 
 pub use cache::KvCache;
 pub use transformer::{Block, Model, ModelConfig, masked_cross_entropy};
@@ -17,3 +20,35 @@ pub use transformer::{Block, Model, ModelConfig, masked_cross_entropy};
 pub type Cpu = burn::backend::Flex;
 /// The CPU backend for training.
 pub type CpuTrain = burn::backend::Autodiff<Cpu>;
+
+/// What can go wrong saving or loading a model.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file is not what it should be.
+    #[error("{path}: {message}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl ModelError {
+    fn io(path: &Path, source: std::io::Error) -> Self {
+        Self::Io { path: path.to_path_buf(), source }
+    }
+
+    fn format(path: &Path, message: impl std::fmt::Display) -> Self {
+        Self::Format { path: path.to_path_buf(), message: message.to_string() }
+    }
+}
