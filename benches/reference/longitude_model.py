@@ -22,10 +22,10 @@ from safetensors import safe_open
 def load(path):
     """Weights (name -> float32 array) and the config dict stored in the metadata."""
     with safe_open(path, framework="np") as f:
-        meta = f.metadata()
+        meta = json.loads((f.metadata() or {}).get("longitude", "{}"))
     if meta.get("format") != "longitude-model":
         raise ValueError(f"{path}: not a Longitude model")
-    return load_file(path), json.loads(meta["config"])
+    return load_file(path), meta["config"]
 
 
 def rope_tables(start, length, head_dim, theta):

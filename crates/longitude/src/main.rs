@@ -8,6 +8,7 @@ mod demo;
 mod ingest_cmd;
 mod logging;
 mod meds_cmd;
+mod pretrain_cmd;
 mod progress;
 mod synth_cmd;
 mod tokenize_cmd;
@@ -78,6 +79,14 @@ enum Command {
     /// codes, counted).
     Tokenize(tokenize_cmd::TokenizeArgs),
 
+    /// Pretrain the foundation model on tokenized timelines (next-token prediction).
+    ///
+    /// AdamW with warm-up and cosine decay, gradient clipping and accumulation; checkpoints
+    /// (weights, optimizer state, step) every N steps, written atomically, and `--resume`
+    /// continues exactly. Writes OUT/metrics.jsonl (train loss, tokens/s, tuning loss and
+    /// perplexity), OUT/model/ (safetensors, tokenizer, config) and OUT/pretrain_report.json.
+    Pretrain(pretrain_cmd::PretrainArgs),
+
     /// Benchmarks of the hot paths, printed as tables (and JSON with --json).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -107,6 +116,7 @@ fn main() -> ExitCode {
         Command::Synth(args) => synth_cmd::run(&args, &progress),
         Command::Ingest(args) => ingest_cmd::run(&args, &progress),
         Command::Tokenize(args) => tokenize_cmd::run(&args, &progress),
+        Command::Pretrain(args) => pretrain_cmd::run(&args, &progress),
         Command::Bench(cmd) => bench::run(cmd, &progress),
         Command::Demo { out, patients } => demo::run(&out, patients, &progress),
     };

@@ -515,3 +515,102 @@ fn tokenize_fits_on_train_and_writes_splits_that_pyarrow_reads() {
     let o = longitude(&["tokenize", "--meds", "/nonexistent", "--out", t.to_str().expect("path")]);
     assert!(!o.status.success() && stderr(&o).contains("/nonexistent"), "{}", stderr(&o));
 }
+
+fn metrics(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path.join("metrics.jsonl"))
+        .expect("metrics")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect()
+}
+
+#[test]
+fn pretraining_beats_the_unigram_baseline_and_resumes_exactly_after_a_kill() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = dir.path().join("s");
+    let o = longitude(&[
+        "--quiet",
+        "synth",
+        "--patients",
+        "500",
+        "--seed",
+        "6",
+        "--format",
+        "meds",
+        "--out",
+        s.to_str().expect("path"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let t = dir.path().join("t");
+    let o = longitude(&[
+        "--quiet",
+        "tokenize",
+        "--meds",
+        s.join("meds").to_str().expect("path"),
+        "--out",
+        t.to_str().expect("path"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let args = |out: &Path, steps: &str, extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = ["--quiet", "pretrain", "--config", "tiny", "--seq-len", "128", "--lr", "3e-3"]
+            .iter()
+            .map(|x| (*x).to_owned())
+            .collect();
+        a.extend([
+            "--tokens".into(),
+            t.to_string_lossy().into_owned(),
+            "--out".into(),
+            out.to_string_lossy().into_owned(),
+        ]);
+        a.extend([
+            "--steps".into(),
+            steps.into(),
+            "--checkpoint-every".into(),
+            "4".into(),
+            "--eval-every".into(),
+            "4".into(),
+        ]);
+        a.extend(extra.iter().map(|x| (*x).to_owned()));
+        a
+    };
+    let run = |a: Vec<String>| Command::new(env!("CARGO_BIN_EXE_longitude")).args(a).output().expect("run");
+
+    // Learns: below the unigram baseline on the tuning split.
+    let full = dir.path().join("full");
+    let o = run(args(&full, "48", &[]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(full.join("pretrain_report.json")).expect("report"))
+            .expect("json");
+    let (loss, unigram) =
+        (report["tuning_loss"].as_f64().expect("loss"), report["unigram_tuning_loss"].as_f64().expect("u"));
+    assert!(loss < unigram, "tuning loss {loss} should be below the unigram baseline {unigram}");
+    assert_eq!(report["below_unigram"], true);
+    let curve = metrics(&full);
+    assert_eq!(curve.len(), 48);
+    assert!(full.join("model/model.safetensors").exists() && full.join("model/tokenizer.json").exists());
+
+    // Killed (-9) after a checkpoint, then resumed: the same curve, the same weights.
+    let killed = dir.path().join("killed");
+    let mut child =
+        Command::new(env!("CARGO_BIN_EXE_longitude")).args(args(&killed, "48", &[])).spawn().expect("spawn");
+    let started = std::time::Instant::now();
+    while !killed.join("checkpoints/step-00000008/state.json").exists() && started.elapsed().as_secs() < 120 {
+        assert!(child.try_wait().expect("wait").is_none(), "training finished before it could be killed");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().expect("kill -9");
+    child.wait().expect("reap");
+    assert!(!killed.join("pretrain_report.json").exists(), "a killed run has no report");
+    let o = run(args(&killed, "48", &["--resume"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let resumed = metrics(&killed);
+    assert_eq!(resumed.len(), 48);
+    for (a, b) in curve.iter().zip(&resumed) {
+        assert_eq!(a["step"], b["step"]);
+        assert_eq!(a["train_loss"], b["train_loss"], "step {}", a["step"]);
+        assert_eq!(a["tuning_loss"], b["tuning_loss"], "step {}", a["step"]);
+    }
+    let weights = |p: &Path| std::fs::read(p.join("model/model.safetensors")).expect("weights");
+    assert!(weights(&full) == weights(&killed), "identical final weights");
+}

@@ -7,7 +7,9 @@
 
 #![forbid(unsafe_code)]
 
+pub mod batches;
 pub mod cache;
+pub mod pretrain;
 pub mod transformer;
 pub mod weights;
 

@@ -2,7 +2,8 @@
 //! model as it is (`benches/reference/` does) — `embed.weight` `[V, D]`, `layers.{i}.wq.weight`
 //! `[out, in]` (burn keeps linear weights as `[in, out]`: they are transposed on the way),
 //! `layers.{i}.attn_norm.weight` `[D]`, …, `norm.weight`, `head.weight`. The model's config
-//! travels in the file's metadata.
+//! travels in the file's metadata, under one key (`longitude`: `{"format", "version", "config"}`)
+//! so that the header, and so the file, is byte-identical for identical weights.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -19,6 +20,8 @@ use crate::{Model, ModelConfig, ModelError};
 pub const FORMAT: &str = "longitude-model";
 /// Its version.
 pub const VERSION: &str = "1";
+/// The metadata key that holds format, version and config.
+pub const METADATA_KEY: &str = "longitude";
 
 fn floats<B: Backend, const D: usize>(t: Tensor<B, D>) -> (Vec<usize>, Vec<f32>) {
     let shape = t.dims().to_vec();
@@ -60,12 +63,8 @@ pub fn save<B: Backend>(model: &Model<B>, config: &ModelConfig, path: &Path) -> 
         let view = TensorView::new(Dtype::F32, shape.clone(), data).map_err(|e| ModelError::format(path, e))?;
         views.push((name.clone(), view));
     }
-    let config_json = serde_json::to_string(config).map_err(|e| ModelError::format(path, e))?;
-    let metadata = HashMap::from([
-        ("format".to_owned(), FORMAT.to_owned()),
-        ("version".to_owned(), VERSION.to_owned()),
-        ("config".to_owned(), config_json),
-    ]);
+    let header = serde_json::json!({ "format": FORMAT, "version": VERSION, "config": config });
+    let metadata = HashMap::from([(METADATA_KEY.to_owned(), header.to_string())]);
     let buffer = safetensors::serialize(views, Some(metadata)).map_err(|e| ModelError::format(path, e))?;
     let partial = path.with_extension("safetensors.partial");
     std::fs::write(&partial, buffer).map_err(|e| ModelError::io(path, e))?;
@@ -78,17 +77,21 @@ pub fn load<B: Backend>(path: &Path, device: &B::Device) -> Result<(Model<B>, Mo
     let buffer = std::fs::read(path).map_err(|e| ModelError::io(path, e))?;
     let (_, header) = SafeTensors::read_metadata(&buffer).map_err(|e| ModelError::format(path, e))?;
     let metadata = header.metadata().clone().unwrap_or_default();
-    if metadata.get("format").map(String::as_str) != Some(FORMAT) {
-        return Err(ModelError::format(path, "not a Longitude model (no format metadata)"));
+    let ours: serde_json::Value = metadata
+        .get(METADATA_KEY)
+        .and_then(|m| serde_json::from_str(m).ok())
+        .ok_or_else(|| ModelError::format(path, "not a Longitude model (no longitude metadata)"))?;
+    if ours["format"] != FORMAT {
+        return Err(ModelError::format(path, "not a Longitude model"));
     }
-    if metadata.get("version").map(String::as_str) != Some(VERSION) {
+    if ours["version"] != VERSION {
         return Err(ModelError::format(
             path,
-            format!("weights version {:?}; this build reads {VERSION}", metadata.get("version")),
+            format!("weights version {}; this build reads {VERSION}", ours["version"]),
         ));
     }
-    let config: ModelConfig = serde_json::from_str(metadata.get("config").map_or("", String::as_str))
-        .map_err(|e| ModelError::format(path, format!("config: {e}")))?;
+    let config: ModelConfig =
+        serde_json::from_value(ours["config"].clone()).map_err(|e| ModelError::format(path, format!("config: {e}")))?;
     config.check().map_err(|e| ModelError::format(path, e))?;
     let tensors = SafeTensors::deserialize(&buffer).map_err(|e| ModelError::format(path, e))?;
     let get = |name: &str, shape: &[usize]| -> Result<Vec<f32>, ModelError> {

@@ -1,0 +1,142 @@
+//! `longitude pretrain`: next-token pretraining of the foundation model on tokenized timelines.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use model::pretrain::{Corpus, PretrainConfig, StepMetrics, pretrain};
+use model::{CpuTrain, ModelConfig};
+use serde::Serialize;
+use tokenizer::Tokenizer;
+
+use crate::progress::Progress;
+
+#[derive(Debug, Args)]
+pub struct PretrainArgs {
+    /// The output of `longitude tokenize` (tokenizer.json and tokens/).
+    #[arg(long)]
+    tokens: PathBuf,
+    /// Where checkpoints, metrics.jsonl, the model bundle (model/) and the report go.
+    #[arg(long)]
+    out: PathBuf,
+    /// Model size: tiny (tests), small (CPU), base (GPU).
+    #[arg(long, default_value = "small")]
+    config: String,
+    /// Optimizer steps.
+    #[arg(long, default_value_t = 1000)]
+    steps: u64,
+    /// Windows per micro-batch.
+    #[arg(long, default_value_t = 8)]
+    batch_size: usize,
+    /// Micro-batches per step (gradient accumulation).
+    #[arg(long, default_value_t = 1)]
+    accumulation: usize,
+    /// Tokens per window, prefix included [default: the model's maximum].
+    #[arg(long)]
+    seq_len: Option<usize>,
+    /// Peak learning rate [default: by model size].
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Seed of the weights and of every batch.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Tuning loss every N steps [default: steps / 10].
+    #[arg(long)]
+    eval_every: Option<u64>,
+    /// A checkpoint every N steps [default: steps / 4].
+    #[arg(long)]
+    checkpoint_every: Option<u64>,
+    /// Continue from the latest checkpoint in OUT (exactly: same batches, same optimizer state).
+    #[arg(long)]
+    resume: bool,
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    config: &'a PretrainConfig,
+    #[serde(flatten)]
+    summary: &'a model::pretrain::PretrainSummary,
+    below_unigram: bool,
+    threads: usize,
+}
+
+pub fn run(args: &PretrainArgs, progress: &Progress) -> Result<ExitCode> {
+    let tok_path = args.tokens.join("tokenizer.json");
+    let tokenizer = Tokenizer::load(&tok_path).with_context(|| "run `longitude tokenize` first")?;
+    let read =
+        |split: &str| tokenizer::dataset::read_split(&args.tokens.join("tokens").join(format!("{split}.parquet")));
+    let train = read(meds::schema::TRAIN_SPLIT)?;
+    let tuning = read(meds::schema::TUNING_SPLIT)?;
+    if train.is_empty() || tuning.is_empty() {
+        bail!("pretraining needs subjects in both the train and tuning splits");
+    }
+    let Some(mut shape) = ModelConfig::preset(&args.config, tokenizer.len()) else {
+        bail!("unknown model config {:?}: tiny, small or base", args.config);
+    };
+    if let Some(n) = args.seq_len {
+        shape.max_seq_len = n;
+    }
+    let mut config = PretrainConfig::for_model(shape, args.steps);
+    config.batch_size = args.batch_size;
+    config.accumulation = args.accumulation.max(1);
+    config.seed = args.seed;
+    if let Some(lr) = args.lr {
+        config.lr = lr;
+        config.min_lr = lr / 10.0;
+    }
+    if let Some(n) = args.eval_every {
+        config.eval_every = n.max(1);
+    }
+    if let Some(n) = args.checkpoint_every {
+        config.checkpoint_every = n.max(1);
+    }
+    tracing::info!(
+        parameters = config.model.parameters(),
+        vocabulary = tokenizer.len(),
+        train_subjects = train.len(),
+        "pretraining the {} model",
+        args.config
+    );
+    let bar = progress.bar("pretraining", Some(config.steps), "steps");
+    let device = Default::default();
+    let mut on_step = |m: &StepMetrics| {
+        bar.set_position(m.step);
+        bar.set_message(format!("loss {:.3} · {:.0} tok/s", m.train_loss, m.tokens_per_s));
+        if let Some(t) = m.tuning_loss {
+            tracing::info!(step = m.step, train_loss = m.train_loss, tuning_loss = t, "evaluated");
+        }
+    };
+    let corpus = Corpus { tokenizer: &tokenizer, train: &train, tuning: &tuning };
+    let summary = pretrain::<CpuTrain>(&config, &corpus, &args.out, args.resume, &device, &mut on_step)?;
+    bar.finish_and_clear();
+
+    // The model bundle: portable weights, the tokenizer that goes with them, the config.
+    let bundle = args.out.join("model");
+    std::fs::create_dir_all(&bundle)?;
+    let latest = model::pretrain::latest_checkpoint(&args.out).context("no checkpoint was written")?;
+    std::fs::copy(latest.join("model.safetensors"), bundle.join("model.safetensors"))?;
+    tokenizer.save(&bundle.join("tokenizer.json"))?;
+    std::fs::write(bundle.join("pretrain.json"), serde_json::to_string_pretty(&config)?)?;
+    let report = Report {
+        config: &config,
+        summary: &summary,
+        below_unigram: summary.tuning_loss < summary.unigram_tuning_loss,
+        threads: rayon::current_num_threads(),
+    };
+    let partial = args.out.join(".pretrain_report.json.partial");
+    std::fs::write(&partial, serde_json::to_string_pretty(&report)?)?;
+    std::fs::rename(&partial, args.out.join("pretrain_report.json"))?;
+    outln!(
+        "{} steps ({} parameters, {:.0} tokens/s on {} threads): tuning loss {:.4} (perplexity {:.2}) vs unigram {:.4}; model bundle in {}",
+        summary.steps,
+        summary.parameters,
+        summary.tokens_per_s,
+        report.threads,
+        summary.tuning_loss,
+        summary.tuning_perplexity,
+        summary.unigram_tuning_loss,
+        bundle.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
