@@ -9,6 +9,8 @@
 
 pub mod batches;
 pub mod cache;
+pub mod embedding;
+pub mod generation;
 pub mod pretrain;
 pub mod transformer;
 pub mod weights;

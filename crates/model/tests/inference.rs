@@ -1,0 +1,89 @@
+//! Using the model: embeddings see nothing after the prediction time, and generated trajectories
+//! are valid timelines.
+
+use burn::tensor::backend::Backend;
+use meds::{CodeTable, Timeline};
+use model::embedding::{context, embed};
+use model::generation::{End, Sampling, generate};
+use model::{Cpu, ModelConfig};
+use synth::{SynthConfig, simulate_patient, vocab};
+use tokenizer::{Tokenizer, TokenizerConfig};
+
+fn setup() -> (CodeTable, Vec<Timeline>, Tokenizer) {
+    let config = SynthConfig::new(150, 2, 8);
+    let codes = vocab::code_table();
+    let timelines: Vec<Timeline> = (0..150).map(|i| simulate_patient(&config, &codes, i).timeline).collect();
+    let tok = Tokenizer::fit(&timelines, &codes, TokenizerConfig::default()).expect("fit");
+    (codes, timelines, tok)
+}
+
+#[test]
+fn an_embedding_never_sees_an_event_after_its_prediction_time() {
+    let (mut codes, timelines, tok) = setup();
+    let device = Default::default();
+    Cpu::seed(&device, 4);
+    let m = ModelConfig::tiny(tok.len()).init::<Cpu>(&device);
+    let t = timelines.iter().find(|t| t.len() > 40).expect("a long timeline");
+    let prediction_time = t.times[t.len() / 2];
+    let mut later = t.clone();
+    // The outcome is the very next event: one microsecond after the prediction time.
+    later.push(Some(prediction_time + 1), codes.intern("ICD10CM/I63.9"), None, None);
+    later.sort();
+    let (a, b) = {
+        let mut enc = tok.encoder(&codes);
+        (enc.encode(t), enc.encode(&later))
+    };
+    let ctx_a = context(&a, &tok, prediction_time, 256);
+    let ctx_b = context(&b, &tok, prediction_time, 256);
+    assert_eq!(ctx_a, ctx_b, "the context stops at the prediction time");
+    let after = context(&b, &tok, prediction_time + 1, 256);
+    let e = embed(&m, &[ctx_a, ctx_b, after], &device);
+    assert_eq!(e.len(), 3);
+    assert_eq!(e[0].len(), 64);
+    assert_eq!(e[0], e[1], "an event after the prediction time changes nothing");
+    assert_ne!(e[1], e[2], "it does change the embedding once it is in the past");
+    // Batched with padding gives what one context alone gives.
+    let alone = embed(&m, &[context(&a, &tok, prediction_time, 256)], &device);
+    let diff = alone[0].iter().zip(&e[0]).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+    assert!(diff < 1e-5, "{diff}");
+}
+
+#[test]
+fn generated_trajectories_are_valid_timelines() {
+    let (codes, timelines, tok) = setup();
+    let device = Default::default();
+    Cpu::seed(&device, 5);
+    let m = ModelConfig::tiny(tok.len()).init::<Cpu>(&device);
+    let t = timelines.iter().find(|t| t.len() > 40).expect("a long timeline");
+    let enc = tok.encoder(&codes).encode(t);
+    let start = t.times[t.len() / 2];
+    let ctx = context(&enc, &tok, start, 256 - 64);
+    let sampling = Sampling {
+        max_new_tokens: 64,
+        horizon: Some(365 * 86_400_000_000),
+        seed: 9,
+        max_seq_len: 256,
+        ..Default::default()
+    };
+    let trajectories = generate(&m, &tok, &ctx, start, 16, &sampling, &device);
+    assert_eq!(trajectories.len(), 16);
+    assert!(trajectories.iter().any(|tr| !tr.events.is_empty()));
+    for tr in &trajectories {
+        assert!(tr.tokens.len() <= 64);
+        assert!(tr.events.windows(2).all(|w| w[0].time <= w[1].time), "times never decrease");
+        assert!(tr.events.iter().all(|e| e.time >= start && e.time <= start + 365 * 86_400_000_000));
+        assert!(tr.events.iter().all(|e| tok.id(&e.code).is_some()), "codes are in the vocabulary");
+        for (i, &token) in tr.tokens.iter().enumerate() {
+            assert!(tok.is_predictable(token), "no prefix or padding tokens");
+            if tok.bin_of(token).is_some() {
+                let previous = i.checked_sub(1).and_then(|j| tok.token(tr.tokens[j])).expect("a bin follows a token");
+                assert!(tok.bins(&previous.name).is_some(), "a bin follows a code that carries values");
+            }
+        }
+        if tr.end == End::Death {
+            assert_eq!(tr.events.last().map(|e| e.code.as_str()), Some("MEDS_DEATH"));
+        }
+    }
+    let again = generate(&m, &tok, &ctx, start, 16, &sampling, &device);
+    assert_eq!(again, trajectories, "same seed, same futures");
+}
