@@ -10,22 +10,24 @@ use synth::{OutputOptions, SynthConfig};
 
 use crate::ingest_cmd::run_pipeline;
 use crate::meds_cmd::render_description;
+use crate::pretrain_cmd::{self, PretrainArgs};
 use crate::progress::Progress;
+use crate::tokenize_cmd::{self, TokenizeArgs};
 
-pub fn run(out: &Path, patients: usize, progress: &Progress) -> Result<ExitCode> {
-    for dir in ["meds", "fhir", "truth", "ingested", "ingested-quarantine"] {
+pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress) -> Result<ExitCode> {
+    for dir in ["meds", "fhir", "truth", "ingested", "ingested-quarantine", "tokenized", "pretrained"] {
         let path = out.join(dir);
         if path.exists() {
             std::fs::remove_dir_all(&path)?;
         }
     }
-    tracing::info!(patients, out = %out.display(), "step 1/5: simulating a clinical population at 2 sites (MEDS, FHIR, truth)");
+    tracing::info!(patients, out = %out.display(), "step 1/7: simulating a clinical population at 2 sites (MEDS, FHIR, truth)");
     let spinner = progress.bar("simulating", None, "");
     let summary = synth::generate(&SynthConfig::new(patients, 2, 42), out, &OutputOptions::default())?;
     spinner.finish_and_clear();
     outln!("{}", summary.prevalence.render());
 
-    tracing::info!("step 2/5: ingesting the FHIR export and de-identifying it");
+    tracing::info!("step 2/7: ingesting the FHIR export and de-identifying it");
     // A demo key beside the outputs; a real deployment keeps its key elsewhere, under guard.
     let key_path = out.join("demo-deid.key");
     let key = if key_path.exists() { Key::from_file(&key_path)? } else { Key::generate(&key_path)? };
@@ -53,7 +55,7 @@ pub fn run(out: &Path, patients: usize, progress: &Progress) -> Result<ExitCode>
         ingested.quarantined
     );
 
-    tracing::info!("step 3/5: validating the de-identified MEDS against MEDS {}", meds::schema::MEDS_VERSION);
+    tracing::info!("step 3/7: validating the de-identified MEDS against MEDS {}", meds::schema::MEDS_VERSION);
     let validation = meds::validate(&root);
     if !validation.is_valid() {
         for f in validation.errors() {
@@ -62,11 +64,11 @@ pub fn run(out: &Path, patients: usize, progress: &Progress) -> Result<ExitCode>
         bail!("the demo dataset is not valid MEDS");
     }
 
-    tracing::info!("step 4/5: describing it");
+    tracing::info!("step 4/7: describing it");
     let d = meds::describe(&root, 3)?;
     out!("{}", render_description(&root, &d));
 
-    tracing::info!("step 5/5: building the random-access timeline store");
+    tracing::info!("step 5/7: building the random-access timeline store");
     let dataset = meds::Dataset::open(&root)?;
     let store = TimelineStore::open_or_build(&dataset, &TimelineStore::default_path(&root))?;
     let first = store.subject_ids().next().unwrap_or_default();
@@ -77,7 +79,39 @@ pub fn run(out: &Path, patients: usize, progress: &Progress) -> Result<ExitCode>
         summary.events,
         out.join("truth").display()
     );
+
+    tracing::info!("step 6/7: fitting the tokenizer on the train split and tokenizing every split");
+    let tokens = out.join("tokenized");
+    let tokenize = TokenizeArgs {
+        meds: root.clone(),
+        out: tokens.clone(),
+        min_count: tokenizer::TokenizerConfig::default().min_count,
+        bins: tokenizer::TokenizerConfig::default().bins,
+    };
+    tokenize_cmd::run(&tokenize, progress)?;
+
+    tracing::info!("step 7/7: pretraining the tiny foundation model (a short demonstration run)");
+    let pretrained = out.join("pretrained");
+    if pretrained.exists() {
+        std::fs::remove_dir_all(&pretrained)?;
+    }
+    let pretrain = PretrainArgs {
+        tokens: tokens.clone(),
+        out: pretrained.clone(),
+        config: "tiny".into(),
+        steps: pretrain_steps,
+        batch_size: 8,
+        accumulation: 1,
+        seq_len: None,
+        lr: Some(3e-3),
+        seed: 42,
+        eval_every: None,
+        checkpoint_every: None,
+        resume: false,
+    };
+    pretrain_cmd::run(&pretrain, progress)?;
     outln!("next: `longitude meds describe {}` or `longitude meds show {} {first}`", root.display(), root.display());
-    outln!("(pretraining, the validation report and the server are not built yet)");
+    outln!("      `longitude pretrain --tokens {} --out DIR --config small` for a longer run", tokens.display());
+    outln!("(tasks, the validation report and the server are not built yet)");
     Ok(ExitCode::SUCCESS)
 }

@@ -94,9 +94,9 @@ enum Command {
     /// Run the longest pipeline that exists today, end to end, on synthetic data.
     ///
     /// Today: simulate a clinical population with ground truth (MEDS and FHIR), ingest and
-    /// de-identify its FHIR export, validate and describe the resulting MEDS and build its
-    /// random-access timeline store. Later stages (pretraining, validation report, server) join
-    /// as they are built.
+    /// de-identify its FHIR export, validate and describe the resulting MEDS, build its
+    /// random-access timeline store, tokenize it and pretrain the tiny model briefly. Later
+    /// stages (tasks, validation report, server) join as they are built.
     Demo {
         /// Where to write the demo's outputs (meds/ and truth/ are replaced).
         #[arg(long, default_value = "longitude-demo")]
@@ -104,6 +104,9 @@ enum Command {
         /// How many synthetic patients.
         #[arg(long, default_value_t = 5_000)]
         patients: usize,
+        /// Pretraining steps of the tiny model.
+        #[arg(long, default_value_t = 300)]
+        pretrain_steps: u64,
     },
 }
 
@@ -118,7 +121,7 @@ fn main() -> ExitCode {
         Command::Tokenize(args) => tokenize_cmd::run(&args, &progress),
         Command::Pretrain(args) => pretrain_cmd::run(&args, &progress),
         Command::Bench(cmd) => bench::run(cmd, &progress),
-        Command::Demo { out, patients } => demo::run(&out, patients, &progress),
+        Command::Demo { out, patients, pretrain_steps } => demo::run(&out, patients, pretrain_steps, &progress),
     };
     match result {
         Ok(code) => code,

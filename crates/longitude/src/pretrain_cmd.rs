@@ -16,40 +16,40 @@ use crate::progress::Progress;
 pub struct PretrainArgs {
     /// The output of `longitude tokenize` (tokenizer.json and tokens/).
     #[arg(long)]
-    tokens: PathBuf,
+    pub tokens: PathBuf,
     /// Where checkpoints, metrics.jsonl, the model bundle (model/) and the report go.
     #[arg(long)]
-    out: PathBuf,
+    pub out: PathBuf,
     /// Model size: tiny (tests), small (CPU), base (GPU).
     #[arg(long, default_value = "small")]
-    config: String,
+    pub config: String,
     /// Optimizer steps.
     #[arg(long, default_value_t = 1000)]
-    steps: u64,
+    pub steps: u64,
     /// Windows per micro-batch.
     #[arg(long, default_value_t = 8)]
-    batch_size: usize,
+    pub batch_size: usize,
     /// Micro-batches per step (gradient accumulation).
     #[arg(long, default_value_t = 1)]
-    accumulation: usize,
+    pub accumulation: usize,
     /// Tokens per window, prefix included [default: the model's maximum].
     #[arg(long)]
-    seq_len: Option<usize>,
+    pub seq_len: Option<usize>,
     /// Peak learning rate [default: by model size].
     #[arg(long)]
-    lr: Option<f64>,
+    pub lr: Option<f64>,
     /// Seed of the weights and of every batch.
     #[arg(long, default_value_t = 42)]
-    seed: u64,
+    pub seed: u64,
     /// Tuning loss every N steps [default: steps / 10].
     #[arg(long)]
-    eval_every: Option<u64>,
+    pub eval_every: Option<u64>,
     /// A checkpoint every N steps [default: steps / 4].
     #[arg(long)]
-    checkpoint_every: Option<u64>,
+    pub checkpoint_every: Option<u64>,
     /// Continue from the latest checkpoint in OUT (exactly: same batches, same optimizer state).
     #[arg(long)]
-    resume: bool,
+    pub resume: bool,
 }
 
 #[derive(Serialize)]

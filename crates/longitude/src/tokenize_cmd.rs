@@ -19,16 +19,16 @@ use crate::progress::Progress;
 pub struct TokenizeArgs {
     /// The MEDS dataset root.
     #[arg(long)]
-    meds: PathBuf,
+    pub meds: PathBuf,
     /// Output directory: tokenizer.json, tokens/<split>.parquet, tokenize_report.json.
     #[arg(long)]
-    out: PathBuf,
+    pub out: PathBuf,
     /// A code needs at least this many train events to get a token of its own.
     #[arg(long, default_value_t = TokenizerConfig::default().min_count)]
-    min_count: u64,
+    pub min_count: u64,
     /// Value bins per code (10: deciles).
     #[arg(long, default_value_t = TokenizerConfig::default().bins)]
-    bins: usize,
+    pub bins: usize,
 }
 
 #[derive(Serialize)]

@@ -38,8 +38,11 @@ fn help_names_the_subcommands() {
 fn demo_writes_a_dataset_that_describe_validate_and_show_agree_on() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().to_str().expect("path");
-    let o = longitude(&["--quiet", "demo", "--out", out, "--patients", "300"]);
+    let o = longitude(&["--quiet", "demo", "--out", out, "--patients", "300", "--pretrain-steps", "12"]);
     assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("fitted on") && stdout(&o).contains("vs unigram"), "{}", stdout(&o));
+    assert!(dir.path().join("pretrained/model/model.safetensors").exists());
+    assert!(dir.path().join("tokenized/tokens/train.parquet").exists());
     assert!(stdout(&o).contains("simulated 300 patients"), "{}", stdout(&o));
     assert!(dir.path().join("truth/conditions.parquet").exists());
 
