@@ -52,6 +52,23 @@ pub enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// The foundation model: training throughput of `small`, embedding one long history on one
+    /// thread, generating 100 trajectories of 200 tokens on all threads — beside the PyTorch
+    /// reference (benches/reference/) on the same weights and shapes.
+    Model {
+        /// A Python with torch, numpy and safetensors (skipped if absent).
+        #[arg(long, env = "LONGITUDE_BENCH_TORCH_PYTHON")]
+        python: Option<PathBuf>,
+        /// Vocabulary size of the benchmarked model.
+        #[arg(long, default_value_t = 4096)]
+        vocab: usize,
+        /// Timed training steps (after 2 warm-up steps).
+        #[arg(long, default_value_t = 5)]
+        steps: usize,
+        /// Also write the results as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// The tokenizer: fitting on train and encoding every timeline, on one thread and all cores.
     Tokenize {
         /// Simulated patients (64,000 give about 10 M events).
@@ -89,6 +106,10 @@ struct MedsBench {
 
 pub fn run(cmd: BenchCommand, progress: &Progress) -> Result<ExitCode> {
     match cmd {
+        BenchCommand::Model { python, vocab, steps, json } => {
+            crate::bench_model::run(python.as_deref(), vocab, steps, json.as_deref())?;
+            Ok(ExitCode::SUCCESS)
+        }
         BenchCommand::Tokenize { patients } => {
             bench_tokenize(patients)?;
             Ok(ExitCode::SUCCESS)

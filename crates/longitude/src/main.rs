@@ -4,6 +4,7 @@
 #[macro_use]
 mod output;
 mod bench;
+mod bench_model;
 mod demo;
 mod ingest_cmd;
 mod logging;

@@ -1,0 +1,233 @@
+//! `longitude bench model`: our transformer beside the PyTorch reference, same weights, same
+//! shapes, same threads.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
+use model::generation::{Sampling, generate};
+use model::{Cpu, CpuTrain, Model, ModelConfig};
+use rand::rngs::ChaCha8Rng;
+use rand::{RngExt, SeedableRng};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+const TORCH_SCRIPT: &str = include_str!("../../../benches/reference/bench_torch.py");
+const REFERENCE_MODEL: &str = include_str!("../../../benches/reference/longitude_model.py");
+
+const BATCH: usize = 8;
+const EMBED_LEN: usize = 1000;
+const GEN_N: usize = 100;
+const GEN_PROMPT: usize = 100;
+const GEN_TOKENS: usize = 200;
+const REPEATS: usize = 3;
+
+#[derive(Serialize)]
+struct Figures {
+    train_tokens_per_s: f64,
+    train_gflops: f64,
+    train_peak_rss_mb: f64,
+    embed_ms: f64,
+    embed_gflops: f64,
+    generate_s: f64,
+    generate_tokens_per_s: f64,
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_owned))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn random_tokens<B: Backend>(
+    rng: &mut ChaCha8Rng,
+    rows: usize,
+    len: usize,
+    vocab: usize,
+    device: &B::Device,
+) -> Tensor<B, 2, Int> {
+    let data: Vec<i64> = (0..rows * len).map(|_| rng.random_range(3..vocab as i64)).collect();
+    Tensor::from_data(TensorData::new(data, [rows, len]), device)
+}
+
+fn ours(config: &ModelConfig, steps: usize, threads: usize) -> Result<Figures> {
+    let device = Default::default();
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let t = config.max_seq_len - 1;
+    let pool = |n: usize| rayon::ThreadPoolBuilder::new().num_threads(n).build();
+
+    // Training: the same step as `pretrain` (AdamW, clipping), random tokens, every position counted.
+    let train = pool(threads)?.install(|| {
+        CpuTrain::seed(&device, 0);
+        let mut m: Model<CpuTrain> = config.init(&device);
+        let mut optim = AdamWConfig::new()
+            .with_epsilon(1e-8)
+            .with_weight_decay(0.1)
+            .with_grad_clipping(Some(burn::grad_clipping::GradientClippingConfig::Norm(1.0)))
+            .init::<CpuTrain, Model<CpuTrain>>();
+        let x = random_tokens::<CpuTrain>(&mut rng, BATCH, t + 1, config.vocab_size, &device);
+        let inputs = x.clone().slice([0..BATCH, 0..t]);
+        let targets = x.slice([0..BATCH, 1..t + 1]);
+        let weights = Tensor::<CpuTrain, 2>::ones([BATCH, t], &device);
+        let mut times = Vec::new();
+        for step in 0..steps + 2 {
+            let started = Instant::now();
+            let loss = m.loss(inputs.clone(), targets.clone(), weights.clone());
+            let grads = GradientsParams::from_grads(loss.backward(), &m);
+            m = optim.step(1e-3, m, grads);
+            // Wait for the work: reading the loss syncs.
+            let _ = m.head.weight.val().slice([0..1, 0..1]).into_data();
+            if step >= 2 {
+                times.push(started.elapsed().as_secs_f64());
+            }
+        }
+        (BATCH * t) as f64 / median(times)
+    });
+    let train_rss = peak_rss_mb();
+
+    Cpu::seed(&device, 0);
+    let m: Model<Cpu> = config.init(&device);
+    let embed = pool(1)?.install(|| {
+        let seq = random_tokens::<Cpu>(&mut rng, 1, EMBED_LEN, config.vocab_size, &device);
+        let mut times = Vec::new();
+        for _ in 0..=REPEATS {
+            let started = Instant::now();
+            let _ = m.hidden(seq.clone()).into_data();
+            times.push(started.elapsed().as_secs_f64());
+        }
+        median(times[1..].to_vec())
+    });
+    let tokenizer = generation_vocabulary(config.vocab_size)?;
+    let generate_s = pool(threads)?.install(|| {
+        let prompt: Vec<u32> = (0..GEN_PROMPT).map(|_| rng.random_range(3..config.vocab_size as u32)).collect();
+        let sampling = Sampling {
+            max_new_tokens: GEN_TOKENS,
+            max_seq_len: GEN_PROMPT + GEN_TOKENS,
+            seed: 1,
+            ..Default::default()
+        };
+        let mut times = Vec::new();
+        for _ in 0..REPEATS {
+            let started = Instant::now();
+            let _ = generate(&m, &tokenizer, &prompt, 0, GEN_N, &sampling, &device);
+            times.push(started.elapsed().as_secs_f64());
+        }
+        median(times)
+    });
+    let embed_flops = 2.0 * config.parameters() as f64 * EMBED_LEN as f64
+        + 4.0 * (config.n_layers * config.d_model * EMBED_LEN * EMBED_LEN) as f64 / 2.0;
+    Ok(Figures {
+        train_tokens_per_s: train,
+        train_gflops: train * config.train_flops_per_token(t) / 1e9,
+        train_peak_rss_mb: train_rss,
+        embed_ms: embed * 1000.0,
+        embed_gflops: embed_flops / embed / 1e9,
+        generate_s,
+        generate_tokens_per_s: (GEN_N * GEN_TOKENS) as f64 / generate_s,
+    })
+}
+
+/// A tokenizer whose vocabulary has the benchmark's size (the model samples any token; only its
+/// grammar tables are used). Fitted on a synthetic timeline with one code per slot.
+fn generation_vocabulary(size: usize) -> Result<tokenizer::Tokenizer> {
+    let mut codes = meds::CodeTable::new();
+    let mut t = meds::Timeline::new(1);
+    let structural = 3 + 10 + tokenizer::intervals::LADDER.len() + 19 + 1;
+    for i in 0..size.saturating_sub(structural) {
+        let c = codes.intern(&format!("BENCH/{i:05}"));
+        for k in 0..5 {
+            t.push(Some((i * 5 + k) as i64), c, None, None);
+        }
+    }
+    Ok(tokenizer::Tokenizer::fit([&t], &codes, tokenizer::TokenizerConfig::default())?)
+}
+
+fn theirs(python: &Path, config: &ModelConfig, steps: usize, threads: usize) -> Result<Value> {
+    let dir = tempfile::tempdir()?;
+    std::fs::write(dir.path().join("bench_torch.py"), TORCH_SCRIPT)?;
+    std::fs::write(dir.path().join("longitude_model.py"), REFERENCE_MODEL)?;
+    let device = Default::default();
+    Cpu::seed(&device, 0);
+    let m: Model<Cpu> = config.init(&device);
+    let weights = dir.path().join("model.safetensors");
+    model::weights::save(&m, config, &weights)?;
+    let args = json!({
+        "batch": BATCH, "seq_len": config.max_seq_len, "train_steps": steps, "warmup": 2,
+        "train_threads": threads, "embed_len": EMBED_LEN, "embed_threads": 1, "gen_n": GEN_N,
+        "gen_prompt": GEN_PROMPT, "gen_tokens": GEN_TOKENS, "gen_threads": threads, "repeats": REPEATS,
+    });
+    let out = Command::new(python)
+        .arg(dir.path().join("bench_torch.py"))
+        .arg(&weights)
+        .arg(args.to_string())
+        .output()
+        .with_context(|| format!("cannot run {}", python.display()))?;
+    anyhow::ensure!(out.status.success(), "the PyTorch reference failed: {}", String::from_utf8_lossy(&out.stderr));
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+pub fn run(python: Option<&Path>, vocab: usize, steps: usize, json_out: Option<&Path>) -> Result<()> {
+    let config = ModelConfig::small(vocab);
+    let threads = rayon::current_num_threads();
+    outln!(
+        "model benchmark: `small` ({} parameters: d {}, {} layers, {} heads, SwiGLU {}), vocabulary {vocab}, {threads} threads\n",
+        config.parameters(),
+        config.d_model,
+        config.n_layers,
+        config.n_heads,
+        config.d_ff
+    );
+    // PyTorch first, in its own process, so our peak memory is ours alone.
+    let reference = match python {
+        Some(p) => Some(theirs(p, &config, steps, threads)?),
+        None => None,
+    };
+    let us = ours(&config, steps, threads)?;
+    let r = |k: &str| reference.as_ref().and_then(|v| v[k].as_f64());
+    let ratio = |ours: f64, theirs: Option<f64>, higher_is_better: bool| {
+        theirs.map_or("—".to_owned(), |t| format!("{:.2}×", if higher_is_better { ours / t } else { t / ours }))
+    };
+    let fmt = |v: Option<f64>, p: usize| v.map_or("—".to_owned(), |v| format!("{v:.p$}"));
+    outln!("| measure | Longitude (burn Flex) | PyTorch reference | ours vs PyTorch |");
+    outln!("| --- | ---: | ---: | ---: |");
+    outln!(
+        "| training tokens/s (batch {BATCH} × {}, AdamW) | {:.0} | {} | {} |",
+        config.max_seq_len - 1,
+        us.train_tokens_per_s,
+        fmt(r("train_tokens_per_s"), 0),
+        ratio(us.train_tokens_per_s, r("train_tokens_per_s"), true)
+    );
+    outln!("| training peak RSS, MB | {:.0} | {} | |", us.train_peak_rss_mb, fmt(r("train_peak_rss_mb"), 0));
+    outln!(
+        "| embed a {EMBED_LEN}-token history, 1 thread, ms | {:.1} | {} | {} |",
+        us.embed_ms,
+        fmt(r("embed_ms"), 1),
+        ratio(us.embed_ms, r("embed_ms"), false)
+    );
+    outln!(
+        "| generate {GEN_N} × {GEN_TOKENS} tokens (KV cache), {threads} threads, s | {:.2} | {} | {} |",
+        us.generate_s,
+        fmt(r("generate_s"), 2),
+        ratio(us.generate_s, r("generate_s"), false)
+    );
+    outln!(
+        "\nachieved: training {:.1} GFLOP/s ({threads} threads), embedding {:.1} GFLOP/s (1 thread)",
+        us.train_gflops,
+        us.embed_gflops
+    );
+    if let Some(path) = json_out {
+        std::fs::write(path, serde_json::to_string_pretty(&json!({ "ours": us, "pytorch": reference }))?)?;
+    }
+    Ok(())
+}
