@@ -1,0 +1,21 @@
+//! Decoding: what generated tokens mean as timed events.
+
+/// An event decoded from tokens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodedEvent {
+    /// Its time (µs).
+    pub time: i64,
+    /// Its code (the token's name).
+    pub code: String,
+    /// The typical value of its bin, if a bin followed.
+    pub numeric_value: Option<f32>,
+}
+
+/// The result of [`Tokenizer::decode`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Decoded {
+    /// The events.
+    pub events: Vec<DecodedEvent>,
+    /// Tokens that could not be decoded where they stood.
+    pub skipped: u64,
+}
