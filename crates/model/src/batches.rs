@@ -72,11 +72,7 @@ impl<'a> Windows<'a> {
     /// The window of `subject` starting at event token `start`, padded: `(tokens, weights)` of
     /// length `seq_len`, where `weights[i]` says whether token `i` is a prediction target.
     pub fn window(&self, subject: &Encoded, start: usize) -> (Vec<u32>, Vec<f32>) {
-        let mut tokens = subject.prefix(self.tokenizer, start);
-        // A prefix longer than the window (many statics) keeps its last part: age and [START].
-        if tokens.len() >= self.seq_len {
-            tokens.drain(..tokens.len() + 1 - self.seq_len);
-        }
+        let mut tokens = subject.prefix_within(self.tokenizer, start, self.seq_len);
         let prefix = tokens.len();
         let body = (self.seq_len - prefix).min(subject.tokens.len().saturating_sub(start));
         tokens.extend_from_slice(&subject.tokens[start..start + body]);

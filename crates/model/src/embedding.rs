@@ -17,10 +17,7 @@ pub fn context(encoded: &Encoded, tokenizer: &Tokenizer, t: i64, max_len: usize)
     let prefix_len = encoded.statics.len() + 2;
     let body = max_len.saturating_sub(prefix_len).max(1);
     let start = end.saturating_sub(body);
-    let mut tokens = encoded.prefix(tokenizer, start);
-    if tokens.len() >= max_len {
-        tokens.drain(..tokens.len() + 1 - max_len);
-    }
+    let mut tokens = encoded.prefix_within(tokenizer, start, max_len);
     tokens.extend_from_slice(&encoded.tokens[start..end]);
     tokens
 }

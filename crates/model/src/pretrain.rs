@@ -267,7 +267,7 @@ pub fn pretrain<B: AutodiffBackend>(
             let state: CheckpointState = serde_json::from_str(&text)
                 .map_err(|e| ModelError::Format { path: dir.join(STATE), message: e.to_string() })?;
             let steps = config.steps.max(state.config.steps);
-            config = CheckpointState { config: PretrainConfig { steps, ..state.config.clone() }, ..state }.config;
+            config = PretrainConfig { steps, ..state.config.clone() };
             let model = config
                 .model
                 .init::<B>(device)

@@ -87,6 +87,16 @@ impl Encoded {
         p
     }
 
+    /// [`prefix`](Self::prefix), cut to leave room for at least one event token in a window of
+    /// `max_len`: a prefix that long (many statics) keeps its last part — the age and `[START]`.
+    pub fn prefix_within(&self, tokenizer: &Tokenizer, start: usize, max_len: usize) -> Vec<u32> {
+        let mut p = self.prefix(tokenizer, start);
+        if p.len() >= max_len {
+            p.drain(..p.len() + 1 - max_len.max(1));
+        }
+        p
+    }
+
     /// The number of event tokens at or before time `t`.
     pub fn len_until(&self, t: i64) -> usize {
         self.times.partition_point(|&x| x <= t)
