@@ -7,6 +7,7 @@ mod bench;
 mod bench_model;
 mod demo;
 mod ingest_cmd;
+mod label_cmd;
 mod logging;
 mod meds_cmd;
 mod pretrain_cmd;
@@ -88,6 +89,14 @@ enum Command {
     /// perplexity), OUT/model/ (safetensors, tokenizer, config) and OUT/pretrain_report.json.
     Pretrain(pretrain_cmd::PretrainArgs),
 
+    /// Label a MEDS dataset with clinical prediction tasks written in ACES.
+    ///
+    /// Reads ACES task configurations unchanged (--task, repeatable, with an optional MEDS-DEV
+    /// style --predicates file) or uses the built-in suite (--suite). Writes OUT/<task>.parquet
+    /// in the MEDS label schema and OUT/label_report.json, which accounts for every trigger:
+    /// labelled, excluded by a window constraint, or unresolved.
+    Label(label_cmd::LabelArgs),
+
     /// Benchmarks of the hot paths, printed as tables (and JSON with --json).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -121,6 +130,7 @@ fn main() -> ExitCode {
         Command::Ingest(args) => ingest_cmd::run(&args, &progress),
         Command::Tokenize(args) => tokenize_cmd::run(&args, &progress),
         Command::Pretrain(args) => pretrain_cmd::run(&args, &progress),
+        Command::Label(args) => label_cmd::run(&args),
         Command::Bench(cmd) => bench::run(cmd, &progress),
         Command::Demo { out, patients, pretrain_steps } => demo::run(&out, patients, pretrain_steps, &progress),
     };

@@ -70,7 +70,9 @@ fn demo_writes_a_dataset_that_describe_validate_and_show_agree_on() {
         &meds::TimelineStore::default_path(&root),
     )
     .expect("store");
-    let subject = store.subject_ids().next().expect("a subject").to_string();
+    // The demo's de-identification key is fresh each run, so subject order is too: take the
+    // subject with the most events (some subjects have only a handful).
+    let subject = store.subject_ids().max_by_key(|&s| (store.subject_len(s), s)).expect("a subject").to_string();
     let o = longitude(&["meds", "show", root_s, &subject, "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let lines: Vec<Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).expect("json line")).collect();
@@ -616,4 +618,59 @@ fn pretraining_beats_the_unigram_baseline_and_resumes_exactly_after_a_kill() {
     }
     let weights = |p: &Path| std::fs::read(p.join("model/model.safetensors")).expect("weights");
     assert!(weights(&full) == weights(&killed), "identical final weights");
+}
+
+#[test]
+fn label_writes_the_suite_in_the_meds_label_schema_and_names_bad_tasks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let s = d.join("s");
+    let o = longitude(&[
+        "-q",
+        "synth",
+        "--patients",
+        "600",
+        "--seed",
+        "5",
+        "--format",
+        "meds",
+        "--out",
+        s.to_str().expect("path"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let labels = d.join("labels");
+    let meds = s.join("meds");
+    let meds = meds.to_str().expect("p");
+    let args = ["label", "--meds", meds, "--suite", "--out", labels.to_str().expect("p")];
+    let o = longitude(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(labels.join("label_report.json")).expect("report")).expect("json");
+    let report = report.as_array().expect("one report per task");
+    assert_eq!(report.len(), 11, "the whole suite");
+    let files: Vec<PathBuf> =
+        report.iter().map(|r| labels.join(format!("{}.parquet", r["task"].as_str().expect("task")))).collect();
+    let checked: Value = serde_json::from_str(&testkit::run_python("check_labels.py", &files)).expect("json");
+    for (r, f) in report.iter().zip(&files) {
+        let c = &checked[f.to_str().expect("p")];
+        assert_eq!(c["rows"], r["labels"], "{f:?}: the meds package reads every label we counted");
+        assert_eq!(c["positives"], r["positives"], "{f:?}");
+        let accounted = r["labels"].as_u64().expect("n")
+            + r["excluded"].as_object().expect("map").values().map(|v| v.as_u64().expect("n")).sum::<u64>()
+            + r["unresolved"].as_object().expect("map").values().map(|v| v.as_u64().expect("n")).sum::<u64>();
+        assert_eq!(accounted, r["triggers"].as_u64().expect("n"), "every trigger accounted for in {f:?}");
+    }
+    assert!(stdout(&o).contains("new_t2d_1y"), "{}", stdout(&o));
+
+    // A configuration we cannot label is a clear error naming the construct, exit code 2.
+    let bad = d.join("bad.yaml");
+    std::fs::write(&bad, "predicates:\n  a:\n    code: A\ntrigger: a\nwindows:\n  w:\n    start: trigger\n    end: start + 1 year\n    start_inclusive: True\n    end_inclusive: True\n    label: a\n    index_timestamp: start\n").expect("write");
+    let o =
+        longitude(&["label", "--meds", meds, "--task", bad.to_str().expect("p"), "--out", labels.to_str().expect("p")]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("365 days") && stderr(&o).contains("bad.yaml"), "{}", stderr(&o));
+    let o =
+        longitude(&["label", "--meds", meds, "--suite", "--only", "nonsense", "--out", labels.to_str().expect("p")]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("nonsense"), "{}", stderr(&o));
 }

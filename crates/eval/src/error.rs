@@ -1,0 +1,27 @@
+//! Errors of evaluation. They carry counts and positions, never patient data.
+
+/// Why predictions could not be evaluated.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    /// No predictions.
+    #[error("no predictions to evaluate")]
+    Empty,
+    /// Probabilities outside [0, 1] or not finite.
+    #[error("{count} predicted probabilities are not in [0, 1] (first at row {first})")]
+    BadProbability {
+        /// How many.
+        count: usize,
+        /// Row of the first.
+        first: usize,
+    },
+    /// An attribute does not give one value per prediction.
+    #[error("attribute `{name}` has {got} values for {expected} predictions")]
+    AttributeLength {
+        /// The attribute.
+        name: String,
+        /// Values given.
+        got: usize,
+        /// Predictions.
+        expected: usize,
+    },
+}

@@ -1,0 +1,158 @@
+//! Validation of binary clinical risk predictions, as a governance board reads it: how well the
+//! model ranks patients (AUROC, AUPRC), how trustworthy its probabilities are (Brier score,
+//! calibration slope and intercept, expected calibration error, the reliability diagram), what
+//! happens at decision thresholds (sensitivity, specificity, PPV, NPV, flag rate, number needed
+//! to evaluate), how sure we are (patient-level bootstrap 95% intervals) and whether it serves
+//! every group alike (subgroup metrics and disparity ratios).
+//!
+//! Inputs are `meds-evaluation` prediction rows ([`meds::labels::BooleanPrediction`]); every
+//! metric is tested against scikit-learn and `meds-evaluation` on the same vectors.
+
+mod bootstrap;
+mod error;
+mod fairness;
+mod metrics;
+
+pub use bootstrap::{Interval, Intervals, intervals, percentile_interval, resample_metrics, subject_index};
+pub use error::EvalError;
+pub use fairness::{Attribute, AttributeReport, FAIR_BAND, GroupReport, MIN_GROUP, audit};
+pub use metrics::{Metrics, OperatingPoint, Ranked, ReliabilityBin};
+
+use meds::labels::BooleanPrediction;
+use serde::Serialize;
+
+/// How to evaluate.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Bootstrap resamples (0: no intervals).
+    pub resamples: usize,
+    /// Seed of the bootstrap.
+    pub seed: u64,
+    /// Confidence level of the intervals.
+    pub level: f64,
+    /// Thresholds for the operating-point table.
+    pub thresholds: Vec<f64>,
+    /// Specificity at which the audit threshold is set (when `threshold` is `None`).
+    pub audit_specificity: f64,
+    /// A fixed decision threshold for the fairness audit, overriding `audit_specificity`.
+    pub threshold: Option<f64>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            resamples: 1_000,
+            seed: 0,
+            level: 0.95,
+            thresholds: (1..20).map(|i| f64::from(i) * 0.05).chain([0.01, 0.02, 0.03]).collect(),
+            audit_specificity: 0.9,
+            threshold: None,
+        }
+    }
+}
+
+/// Everything measured about one set of predictions.
+#[derive(Debug, Clone, Serialize)]
+pub struct Evaluation {
+    /// Predictions.
+    pub n: usize,
+    /// Distinct subjects.
+    pub subjects: usize,
+    /// Point estimates.
+    pub metrics: Metrics,
+    /// Bootstrap intervals.
+    pub intervals: Intervals,
+    /// Accuracy of `predicted_boolean_value` (as `meds-evaluation` reports it).
+    pub accuracy: Option<f64>,
+    /// F1 of `predicted_boolean_value`.
+    pub f1: Option<f64>,
+    /// The reliability diagram.
+    pub reliability: Vec<ReliabilityBin>,
+    /// Operating points at the configured thresholds, ascending.
+    pub operating_points: Vec<OperatingPoint>,
+    /// The threshold reaching the audit specificity, and the figures there.
+    pub audit_point: Option<OperatingPoint>,
+    /// ROC curve, at most ~200 points.
+    pub roc: Vec<(f64, f64)>,
+    /// Precision-recall curve, at most ~200 points.
+    pub pr: Vec<(f64, f64)>,
+    /// Fairness audit per attribute.
+    pub fairness: Vec<AttributeReport>,
+}
+
+fn thin(points: Vec<(f64, f64)>, most: usize) -> Vec<(f64, f64)> {
+    if points.len() <= most {
+        return points;
+    }
+    let step = points.len().div_ceil(most);
+    let last = points.last().copied();
+    let mut out: Vec<(f64, f64)> = points.into_iter().step_by(step).collect();
+    if out.last().copied() != last {
+        out.extend(last);
+    }
+    out
+}
+
+/// Evaluates predictions, with the bootstrap and fairness audit `options` asks for.
+pub fn evaluate(
+    predictions: &[BooleanPrediction],
+    attributes: &[Attribute],
+    options: &Options,
+) -> Result<Evaluation, EvalError> {
+    if predictions.is_empty() {
+        return Err(EvalError::Empty);
+    }
+    let bad: Vec<usize> = predictions
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| !(p.probability.is_finite() && (0.0..=1.0).contains(&p.probability)))
+        .map(|(i, _)| i)
+        .collect();
+    if let Some(&first) = bad.first() {
+        return Err(EvalError::BadProbability { count: bad.len(), first });
+    }
+    for a in attributes {
+        if a.values.len() != predictions.len() {
+            return Err(EvalError::AttributeLength {
+                name: a.name.clone(),
+                got: a.values.len(),
+                expected: predictions.len(),
+            });
+        }
+    }
+    let p: Vec<f64> = predictions.iter().map(|x| f64::from(x.probability)).collect();
+    let y: Vec<bool> = predictions.iter().map(|x| x.label.value).collect();
+    let subjects: Vec<i64> = predictions.iter().map(|x| x.label.subject_id).collect();
+    let ranked = Ranked::new(&p, &y);
+    let samples = resample_metrics(&ranked, &subjects, options.resamples, options.seed);
+    let (tp, fp, fneg) =
+        predictions.iter().fold((0.0, 0.0, 0.0), |(tp, fp, fneg), x| match (x.predicted_value, x.label.value) {
+            (true, true) => (tp + 1.0, fp, fneg),
+            (true, false) => (tp, fp + 1.0, fneg),
+            (false, true) => (tp, fp, fneg + 1.0),
+            (false, false) => (tp, fp, fneg),
+        });
+    let correct = predictions.iter().filter(|x| x.predicted_value == x.label.value).count();
+    let mut thresholds = options.thresholds.clone();
+    thresholds.sort_by(f64::total_cmp);
+    thresholds.dedup();
+    let audit_threshold = options.threshold.or_else(|| ranked.threshold_at_specificity(options.audit_specificity));
+    let fairness = match audit_threshold {
+        Some(t) => attributes.iter().map(|a| audit(&p, &y, a, t)).collect(),
+        None => Vec::new(),
+    };
+    Ok(Evaluation {
+        n: predictions.len(),
+        subjects: subject_index(&subjects).1,
+        metrics: ranked.metrics(None),
+        intervals: intervals(&samples, options.level),
+        accuracy: Some(correct as f64 / predictions.len() as f64),
+        f1: (2.0 * tp + fp + fneg > 0.0).then(|| 2.0 * tp / (2.0 * tp + fp + fneg)),
+        reliability: ranked.reliability(None),
+        operating_points: ranked.operating_points(&thresholds, None),
+        audit_point: audit_threshold.map(|t| ranked.operating_points(&[t], None).remove(0)),
+        roc: thin(ranked.roc_curve(), 200),
+        pr: thin(ranked.pr_curve(), 200),
+        fairness,
+    })
+}

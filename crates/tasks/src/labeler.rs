@@ -1,0 +1,138 @@
+//! Labelling a MEDS dataset with a task: every subject in parallel, one label per trigger that
+//! survives the task's windows, and a report that accounts for every trigger.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+
+use meds::labels::BooleanLabel;
+use meds::{CodeTable, Dataset, Timeline};
+use serde::Serialize;
+
+use crate::config::TaskConfig;
+use crate::error::Result;
+use crate::windows::{Outcome, TaskTree};
+
+/// A task ready to label data: its configuration and compiled window tree.
+#[derive(Debug)]
+pub struct Task {
+    /// The configuration.
+    pub config: TaskConfig,
+    /// Where it came from (a file, or `<built-in suite>/NAME.yaml`).
+    pub source: PathBuf,
+    tree: TaskTree,
+}
+
+impl Task {
+    /// Reads and compiles a task configuration file, with an optional predicates file.
+    pub fn load(path: &Path, predicates: Option<&Path>) -> Result<Task> {
+        let config = TaskConfig::load(path, predicates)?;
+        Task::new(config, path.to_path_buf())
+    }
+
+    /// Compiles a parsed configuration.
+    pub fn new(config: TaskConfig, source: PathBuf) -> Result<Task> {
+        let tree = TaskTree::new(&config, &source)?;
+        Ok(Task { config, source, tree })
+    }
+
+    /// The task's name.
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// Evaluates every trigger of one subject's (sorted) timeline: `(trigger time, outcome)`.
+    /// Empty when the subject fails a patient demographic or has no timed events.
+    pub fn evaluate(&self, codes: &Mutex<CodeTable>, timeline: &Timeline) -> Vec<(i64, Outcome)> {
+        match self.tree.columns().rows(codes, timeline) {
+            Some(rows) => self.tree.evaluate(&rows),
+            None => Vec::new(),
+        }
+    }
+
+    /// Labels every subject of a dataset. Labels come back sorted by subject and prediction
+    /// time, whatever the thread count.
+    pub fn label(&self, dataset: &Dataset) -> Result<(Vec<BooleanLabel>, LabelReport)> {
+        let codes = Mutex::new(CodeTable::new());
+        let collected = Mutex::new((Vec::new(), LabelReport::new(self)));
+        dataset.for_each_subject(&codes, |_, timeline| {
+            let outcomes = self.evaluate(&codes, &timeline);
+            let mut guard = collected.lock().unwrap_or_else(PoisonError::into_inner);
+            let (labels, report) = &mut *guard;
+            report.subjects += 1;
+            if !outcomes.is_empty() {
+                report.subjects_with_triggers += 1;
+            }
+            for (_, outcome) in outcomes {
+                report.triggers += 1;
+                match outcome {
+                    Outcome::Labelled { prediction_time, value } => {
+                        labels.push(BooleanLabel { subject_id: timeline.subject_id, prediction_time, value });
+                    }
+                    Outcome::Excluded(node) => *report.excluded.entry(node).or_default() += 1,
+                    Outcome::Unresolved(node) => *report.unresolved.entry(node).or_default() += 1,
+                }
+            }
+            Ok(())
+        })?;
+        let (mut labels, mut report) = collected.into_inner().unwrap_or_else(PoisonError::into_inner);
+        labels.sort_by_key(|l| (l.subject_id, l.prediction_time, l.value));
+        report.labels = labels.len() as u64;
+        report.positives = labels.iter().filter(|l| l.value).count() as u64;
+        report.subjects_labelled = {
+            let mut ids: Vec<i64> = labels.iter().map(|l| l.subject_id).collect();
+            ids.dedup();
+            ids.len() as u64
+        };
+        Ok((labels, report))
+    }
+}
+
+/// What labelling did, trigger by trigger: `triggers = labels + Σ excluded + Σ unresolved`.
+#[derive(Debug, Clone, Serialize)]
+pub struct LabelReport {
+    /// The task.
+    pub task: String,
+    /// Its source.
+    pub source: String,
+    /// Subjects read.
+    pub subjects: u64,
+    /// Subjects with at least one trigger event (after the demographic filter).
+    pub subjects_with_triggers: u64,
+    /// Subjects with at least one label.
+    pub subjects_labelled: u64,
+    /// Trigger events (distinct timestamps where the trigger predicate holds).
+    pub triggers: u64,
+    /// Labels written.
+    pub labels: u64,
+    /// Labels that are `true`.
+    pub positives: u64,
+    /// Triggers dropped because a window's `has` constraint failed, by window end.
+    pub excluded: BTreeMap<String, u64>,
+    /// Triggers dropped because an event search (`->`/`<-`) found no event, by window end.
+    /// ACES writes such a trigger as a row with no prediction time and no label; a label without
+    /// a prediction time is unusable, so Longitude counts it here instead.
+    pub unresolved: BTreeMap<String, u64>,
+}
+
+impl LabelReport {
+    fn new(task: &Task) -> LabelReport {
+        LabelReport {
+            task: task.name().to_string(),
+            source: task.source.display().to_string(),
+            subjects: 0,
+            subjects_with_triggers: 0,
+            subjects_labelled: 0,
+            triggers: 0,
+            labels: 0,
+            positives: 0,
+            excluded: BTreeMap::new(),
+            unresolved: BTreeMap::new(),
+        }
+    }
+
+    /// Share of labels that are positive.
+    pub fn prevalence(&self) -> f64 {
+        if self.labels == 0 { 0.0 } else { self.positives as f64 / self.labels as f64 }
+    }
+}

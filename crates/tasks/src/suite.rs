@@ -1,0 +1,45 @@
+//! The built-in task suite, in the spirit of EHRSHOT and MEDS-DEV: chronic-disease onset, acute
+//! events, operational outcomes, a lab-value task and mortality, written in ACES against the
+//! codes Longitude's generator and FHIR ingest produce (ICD-10-CM, LOINC, CPT, `ENCOUNTER/IMP`,
+//! `ENCOUNTER_END/IMP`, `MEDS_DEATH`). The YAML files live in `crates/tasks/suite/` and are
+//! compiled in; `longitude label --suite` writes them all.
+
+use crate::config::{TaskConfig, suite_path};
+use crate::error::Result;
+use crate::labeler::Task;
+
+/// `(name, YAML)` for every built-in task.
+pub const SUITE: &[(&str, &str)] = &[
+    ("new_t2d_1y", include_str!("../suite/new_t2d_1y.yaml")),
+    ("new_ckd3_1y", include_str!("../suite/new_ckd3_1y.yaml")),
+    ("new_heart_failure_1y", include_str!("../suite/new_heart_failure_1y.yaml")),
+    ("stroke_in_af_1y", include_str!("../suite/stroke_in_af_1y.yaml")),
+    ("mi_1y", include_str!("../suite/mi_1y.yaml")),
+    ("colorectal_cancer_1y", include_str!("../suite/colorectal_cancer_1y.yaml")),
+    ("readmission_30d", include_str!("../suite/readmission_30d.yaml")),
+    ("inhospital_mortality", include_str!("../suite/inhospital_mortality.yaml")),
+    ("long_los_7d", include_str!("../suite/long_los_7d.yaml")),
+    ("hyperkalemia_next_lab", include_str!("../suite/hyperkalemia_next_lab.yaml")),
+    ("mortality_1y", include_str!("../suite/mortality_1y.yaml")),
+];
+
+/// Names of the built-in tasks.
+pub fn names() -> impl Iterator<Item = &'static str> {
+    SUITE.iter().map(|(n, _)| *n)
+}
+
+/// Parses and compiles one built-in task.
+pub fn task(name: &str) -> Option<Result<Task>> {
+    let (_, yaml) = SUITE.iter().find(|(n, _)| *n == name)?;
+    let path = suite_path(name);
+    Some(TaskConfig::parse(name, &path, yaml, None).and_then(|c| Task::new(c, path)))
+}
+
+/// Parses and compiles every built-in task.
+pub fn all() -> Result<Vec<Task>> {
+    names().map(|n| task(n).unwrap_or_else(|| unreachable_name(n))).collect()
+}
+
+fn unreachable_name(name: &str) -> Result<Task> {
+    Err(crate::error::TaskError::Config { path: suite_path(name), message: "not in the suite".into() })
+}
