@@ -8,6 +8,7 @@
 //! Inputs are `meds-evaluation` prediction rows ([`meds::labels::BooleanPrediction`]); every
 //! metric is tested against scikit-learn and `meds-evaluation` on the same vectors.
 
+pub mod attributes;
 mod bootstrap;
 mod error;
 mod fairness;

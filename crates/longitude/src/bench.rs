@@ -43,6 +43,16 @@ pub enum BenchCommand {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Evaluation: metrics, 1,000 patient-level bootstrap resamples and the operating-point
+    /// table on random predictions (read from a predictions file, as `longitude evaluate` does).
+    Evaluate {
+        /// Predictions (5 per subject).
+        #[arg(long, default_value_t = 100_000)]
+        predictions: usize,
+        /// Bootstrap resamples.
+        #[arg(long, default_value_t = 1_000)]
+        resamples: usize,
+    },
     /// The population generator to MEDS: patients per second on one thread and on all cores.
     Synth {
         /// Patients to simulate.
@@ -110,6 +120,10 @@ pub fn run(cmd: BenchCommand, progress: &Progress) -> Result<ExitCode> {
             crate::bench_model::run(python.as_deref(), vocab, steps, json.as_deref())?;
             Ok(ExitCode::SUCCESS)
         }
+        BenchCommand::Evaluate { predictions, resamples } => {
+            bench_evaluate(predictions, resamples)?;
+            Ok(ExitCode::SUCCESS)
+        }
         BenchCommand::Tokenize { patients } => {
             bench_tokenize(patients)?;
             Ok(ExitCode::SUCCESS)
@@ -139,6 +153,36 @@ pub fn run(cmd: BenchCommand, progress: &Progress) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn bench_evaluate(n: usize, resamples: usize) -> Result<()> {
+    use meds::labels::{BooleanLabel, BooleanPrediction};
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let predictions: Vec<BooleanPrediction> = (0..n)
+        .map(|i| {
+            let score: f64 = rng.random();
+            let value = rng.random_bool(0.02 + 0.2 * score * score);
+            BooleanPrediction {
+                label: BooleanLabel { subject_id: (i / 5) as i64, prediction_time: i as i64, value },
+                predicted_value: score > 0.5,
+                probability: score as f32,
+            }
+        })
+        .collect();
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("predictions.parquet");
+    meds::labels::write_boolean_predictions(&path, &predictions)?;
+    let options = eval::Options { resamples, ..Default::default() };
+    let started = Instant::now();
+    let e = crate::evaluate_cmd::evaluate_file(&path, None, &options)?;
+    let secs = started.elapsed().as_secs_f64();
+    let threads = rayon::current_num_threads();
+    outln!(
+        "evaluate: {n} predictions ({} subjects), {resamples} patient-level bootstrap resamples, {threads} threads: {secs:.2} s (AUROC {:.4})",
+        e.subjects,
+        e.metrics.auroc.unwrap_or(f64::NAN)
+    );
+    Ok(())
 }
 
 fn dir_size(dir: &Path) -> u64 {

@@ -6,6 +6,7 @@ mod output;
 mod bench;
 mod bench_model;
 mod demo;
+mod evaluate_cmd;
 mod ingest_cmd;
 mod label_cmd;
 mod logging;
@@ -97,6 +98,14 @@ enum Command {
     /// labelled, excluded by a window constraint, or unresolved.
     Label(label_cmd::LabelArgs),
 
+    /// Validate predictions (the meds-evaluation schema): AUROC, AUPRC, Brier, calibration,
+    /// operating points, patient-level bootstrap 95% intervals and a fairness audit.
+    ///
+    /// With --meds, sex, age band, race and ethnicity are read from the MEDS data for subgroup
+    /// metrics and disparity ratios (flagged outside [0.8, 1.25]). Runs entirely locally, so an
+    /// organisation can validate a received model on its own data.
+    Evaluate(evaluate_cmd::EvaluateArgs),
+
     /// Benchmarks of the hot paths, printed as tables (and JSON with --json).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -131,6 +140,7 @@ fn main() -> ExitCode {
         Command::Tokenize(args) => tokenize_cmd::run(&args, &progress),
         Command::Pretrain(args) => pretrain_cmd::run(&args, &progress),
         Command::Label(args) => label_cmd::run(&args),
+        Command::Evaluate(args) => evaluate_cmd::run(&args),
         Command::Bench(cmd) => bench::run(cmd, &progress),
         Command::Demo { out, patients, pretrain_steps } => demo::run(&out, patients, pretrain_steps, &progress),
     };

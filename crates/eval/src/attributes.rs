@@ -1,0 +1,94 @@
+//! Subgroup attributes of each prediction, read from the MEDS data itself, so that a partner
+//! evaluating a model on its own data needs nothing else: sex, race and ethnicity from static
+//! codes (`GENDER/…` or `SEX/…`, `RACE/…`, `ETHNICITY/…`, any separator), and the age band at
+//! the prediction time from `MEDS_BIRTH`.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+use meds::labels::BooleanPrediction;
+use meds::{CodeTable, Dataset, STATIC_TIME};
+
+use crate::fairness::Attribute;
+
+/// Age bands used for fairness audits.
+pub const AGE_BANDS: [(f64, &str); 5] =
+    [(18.0, "0-17"), (45.0, "18-44"), (65.0, "45-64"), (75.0, "65-74"), (f64::INFINITY, "75+")];
+
+const YEAR_US: f64 = 365.25 * 86_400_000_000.0;
+
+#[derive(Debug, Default, Clone)]
+struct Demographics {
+    sex: Option<String>,
+    race: Option<String>,
+    ethnicity: Option<String>,
+    birth: Option<i64>,
+}
+
+/// The part of a static code after its vocabulary (`GENDER/F` → `F`, `SEX//male` → `male`).
+fn value_of(code: &str, prefixes: &[&str]) -> Option<String> {
+    let upper = code.to_ascii_uppercase();
+    prefixes.iter().find(|p| upper.starts_with(*p)).map(|p| code[p.len()..].trim_start_matches('/').to_string())
+}
+
+/// Sex, race, ethnicity and age band of every prediction, from the subjects' MEDS timelines.
+/// Subjects absent from the data get unknown values.
+pub fn from_meds(dataset: &Dataset, predictions: &[BooleanPrediction]) -> meds::Result<Vec<Attribute>> {
+    let wanted: std::collections::HashSet<i64> = predictions.iter().map(|p| p.label.subject_id).collect();
+    let codes = Mutex::new(CodeTable::new());
+    let found: Mutex<HashMap<i64, Demographics>> = Mutex::new(HashMap::new());
+    dataset.for_each_subject(&codes, |_, t| {
+        if !wanted.contains(&t.subject_id) {
+            return Ok(());
+        }
+        let table = codes.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut d = Demographics::default();
+        for i in 0..t.len() {
+            let code = table.name(t.codes[i]);
+            if t.times[i] == STATIC_TIME {
+                if let Some(v) = value_of(code, &["GENDER", "SEX"]) {
+                    d.sex = Some(v);
+                } else if let Some(v) = value_of(code, &["RACE"]) {
+                    d.race = Some(v);
+                } else if let Some(v) = value_of(code, &["ETHNICITY"]) {
+                    d.ethnicity = Some(v);
+                }
+            } else if code == "MEDS_BIRTH" && d.birth.is_none() {
+                d.birth = Some(t.times[i]);
+            }
+        }
+        drop(table);
+        found.lock().unwrap_or_else(PoisonError::into_inner).insert(t.subject_id, d);
+        Ok(())
+    })?;
+    let found = found.into_inner().unwrap_or_else(PoisonError::into_inner);
+    let get = |p: &BooleanPrediction| found.get(&p.label.subject_id).cloned().unwrap_or_default();
+    let column = |name: &str, f: &dyn Fn(&BooleanPrediction, &Demographics) -> Option<String>| Attribute {
+        name: name.to_string(),
+        values: predictions.iter().map(|p| f(p, &get(p))).collect(),
+    };
+    Ok(vec![
+        column("sex", &|_, d| d.sex.clone()),
+        column("age_band", &|p, d| {
+            d.birth.map(|b| {
+                let age = (p.label.prediction_time - b) as f64 / YEAR_US;
+                AGE_BANDS.iter().find(|(upper, _)| age < *upper).map_or("75+", |(_, n)| n).to_string()
+            })
+        }),
+        column("race", &|_, d| d.race.clone()),
+        column("ethnicity", &|_, d| d.ethnicity.clone()),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn static_code_values() {
+        assert_eq!(value_of("GENDER/F", &["GENDER", "SEX"]), Some("F".into()));
+        assert_eq!(value_of("SEX//male", &["GENDER", "SEX"]), Some("male".into()));
+        assert_eq!(value_of("RACE/2106-3", &["RACE"]), Some("2106-3".into()));
+        assert_eq!(value_of("LOINC/123", &["RACE"]), None);
+    }
+}

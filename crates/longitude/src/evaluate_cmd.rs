@@ -1,0 +1,112 @@
+//! `longitude evaluate`: validate a predictions file (the meds-evaluation schema) — metrics with
+//! patient-level bootstrap intervals, operating points, and a fairness audit over attributes read
+//! from the MEDS data. Everything stays on the machine: this is the path a partner organisation
+//! uses to validate a received model on its own data.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use eval::{Evaluation, Interval, Options};
+
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// Predictions in the meds-evaluation schema (subject_id, prediction_time, boolean_value,
+    /// predicted_boolean_value, predicted_boolean_probability).
+    #[arg(long)]
+    pub predictions: PathBuf,
+    /// The MEDS dataset the predictions are about: sex, age band, race and ethnicity for the
+    /// fairness audit are read from it.
+    #[arg(long)]
+    pub meds: Option<PathBuf>,
+    /// Patient-level bootstrap resamples for the 95% intervals.
+    #[arg(long, default_value_t = 1_000)]
+    pub resamples: usize,
+    /// Bootstrap seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Decision threshold for the fairness audit [default: the one giving 90% specificity].
+    #[arg(long)]
+    pub threshold: Option<f64>,
+    /// Write the whole evaluation as JSON here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Reads predictions and evaluates them.
+pub fn evaluate_file(predictions: &Path, meds_root: Option<&Path>, options: &Options) -> Result<Evaluation> {
+    let preds = meds::labels::read_boolean_predictions(predictions)?;
+    let attributes = match meds_root {
+        Some(root) => eval::attributes::from_meds(&meds::Dataset::open(root)?, &preds)?,
+        None => Vec::new(),
+    };
+    Ok(eval::evaluate(&preds, &attributes, options)?)
+}
+
+fn with_ci(value: Option<f64>, ci: Option<Interval>) -> String {
+    match (value, ci) {
+        (Some(v), Some(i)) => format!("{v:.3} [{:.3}, {:.3}]", i.lower, i.upper),
+        (Some(v), None) => format!("{v:.3}"),
+        _ => "—".to_string(),
+    }
+}
+
+pub fn run(args: &EvaluateArgs) -> Result<ExitCode> {
+    let started = Instant::now();
+    let options =
+        Options { resamples: args.resamples, seed: args.seed, threshold: args.threshold, ..Default::default() };
+    let e = evaluate_file(&args.predictions, args.meds.as_deref(), &options)
+        .with_context(|| format!("evaluating {}", args.predictions.display()))?;
+    let m = &e.metrics;
+    let i = &e.intervals;
+    outln!(
+        "predictions {}  subjects {}  positives {:.0} ({:.2}%)",
+        e.n,
+        e.subjects,
+        m.positives,
+        100.0 * m.prevalence.unwrap_or(0.0)
+    );
+    outln!("AUROC                 {}", with_ci(m.auroc, i.auroc));
+    outln!("AUPRC                 {}", with_ci(m.auprc, i.auprc));
+    outln!("Brier                 {}", with_ci(m.brier, i.brier));
+    outln!("calibration slope     {}", with_ci(m.calibration_slope, i.calibration_slope));
+    outln!("calibration intercept {}", with_ci(m.calibration_intercept, i.calibration_intercept));
+    outln!("ECE                   {}", with_ci(m.ece, i.ece));
+    if let Some(p) = &e.audit_point {
+        let f = |x: Option<f64>| x.map_or("—".into(), |v| format!("{v:.3}"));
+        outln!(
+            "at threshold {:.4}: sensitivity {}  specificity {}  PPV {}  flag rate {}  NNE {}",
+            p.threshold,
+            f(p.sensitivity),
+            f(p.specificity),
+            f(p.ppv),
+            f(p.flag_rate),
+            f(p.nne)
+        );
+    }
+    for a in &e.fairness {
+        let flagged: Vec<String> = a
+            .groups
+            .iter()
+            .filter(|g| !g.flagged.is_empty())
+            .map(|g| format!("{} ({})", g.group, g.flagged.join(", ")))
+            .collect();
+        outln!(
+            "fairness {:<10} reference {:<10} AUROC gap {}  flagged: {}",
+            a.attribute,
+            a.reference,
+            a.auroc_gap.map_or("—".into(), |g| format!("{g:.3}")),
+            if flagged.is_empty() { "none".to_string() } else { flagged.join("; ") }
+        );
+    }
+    if let Some(out) = &args.out {
+        let json = serde_json::to_string_pretty(&e)?;
+        let partial = out.with_extension("json.partial");
+        std::fs::write(&partial, json)?;
+        std::fs::rename(&partial, out)?;
+    }
+    outln!("evaluated in {:.2} s ({} resamples)", started.elapsed().as_secs_f64(), args.resamples);
+    Ok(ExitCode::SUCCESS)
+}
