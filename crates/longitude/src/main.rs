@@ -3,6 +3,7 @@
 
 #[macro_use]
 mod output;
+mod adapt_cmd;
 mod bench;
 mod bench_model;
 mod demo;
@@ -98,6 +99,15 @@ enum Command {
     /// labelled, excluded by a window constraint, or unresolved.
     Label(label_cmd::LabelArgs),
 
+    /// Fit the baselines for labelled tasks and predict the held-out split.
+    ///
+    /// For each OUT of `longitude label`: count features in the MEDS-Tab style (code × 30 days /
+    /// 365 days / all history × count, last, min, max, mean) and demographics, at each prediction
+    /// time from events at or before it; demographics-only and count-feature L2 logistic
+    /// regression (regularisation chosen on tuning) and gradient-boosted trees (early stopping on
+    /// tuning). Writes OUT/<task>/<method>.parquet (meds-evaluation schema) and adapt_report.json.
+    Adapt(adapt_cmd::AdaptArgs),
+
     /// Validate predictions (the meds-evaluation schema): AUROC, AUPRC, Brier, calibration,
     /// operating points, patient-level bootstrap 95% intervals and a fairness audit.
     ///
@@ -141,6 +151,7 @@ fn main() -> ExitCode {
         Command::Pretrain(args) => pretrain_cmd::run(&args, &progress),
         Command::Label(args) => label_cmd::run(&args),
         Command::Evaluate(args) => evaluate_cmd::run(&args),
+        Command::Adapt(args) => adapt_cmd::run(&args),
         Command::Bench(cmd) => bench::run(cmd, &progress),
         Command::Demo { out, patients, pretrain_steps } => demo::run(&out, patients, pretrain_steps, &progress),
     };

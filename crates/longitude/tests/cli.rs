@@ -621,7 +621,7 @@ fn pretraining_beats_the_unigram_baseline_and_resumes_exactly_after_a_kill() {
 }
 
 #[test]
-fn label_writes_the_suite_in_the_meds_label_schema_and_names_bad_tasks() {
+fn label_adapt_evaluate_write_meds_labels_and_predictions_and_name_bad_tasks() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     let s = d.join("s");
@@ -661,6 +661,53 @@ fn label_writes_the_suite_in_the_meds_label_schema_and_names_bad_tasks() {
         assert_eq!(accounted, r["triggers"].as_u64().expect("n"), "every trigger accounted for in {f:?}");
     }
     assert!(stdout(&o).contains("new_t2d_1y"), "{}", stdout(&o));
+
+    // Baselines on two tasks, predictions in the meds-evaluation schema, then evaluation.
+    let adapt = d.join("adapt");
+    let o = longitude(&[
+        "adapt",
+        "--meds",
+        meds,
+        "--labels",
+        labels.to_str().expect("p"),
+        "--only",
+        "new_t2d_1y,hyperkalemia_next_lab",
+        "--min-subjects",
+        "5",
+        "--out",
+        adapt.to_str().expect("p"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for method in ["demographics_lr", "counts_lr", "counts_gbm"] {
+        let p = adapt.join("hyperkalemia_next_lab").join(format!("{method}.parquet"));
+        let checked: Value = serde_json::from_str(&testkit::run_python(
+            "check_meds.py",
+            [meds, "--predictions", p.to_str().expect("p")],
+        ))
+        .expect("json");
+        assert!(checked["predictions"].as_u64().expect("n") > 0, "{method}: {checked}");
+    }
+    let e = d.join("evaluation.json");
+    let p = adapt.join("hyperkalemia_next_lab/counts_gbm.parquet");
+    let o = longitude(&[
+        "evaluate",
+        "--predictions",
+        p.to_str().expect("p"),
+        "--meds",
+        meds,
+        "--resamples",
+        "100",
+        "--out",
+        e.to_str().expect("p"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("AUROC"), "{}", stdout(&o));
+    let e: Value = serde_json::from_slice(&std::fs::read(&e).expect("evaluation")).expect("json");
+    let auroc = e["metrics"]["auroc"].as_f64().expect("auroc");
+    assert!(auroc > 0.7, "potassium history predicts the next potassium: AUROC {auroc}");
+    let attributes: Vec<&str> =
+        e["fairness"].as_array().expect("fairness").iter().map(|a| a["attribute"].as_str().expect("name")).collect();
+    assert_eq!(attributes, ["sex", "age_band", "race", "ethnicity"]);
 
     // A configuration we cannot label is a clear error naming the construct, exit code 2.
     let bad = d.join("bad.yaml");

@@ -1,0 +1,14 @@
+//! Adapting to clinical tasks: the baselines every foundation-model claim is measured against,
+//! and (as the model joins) the ways the pretrained model is adapted.
+//!
+//! - [`featurizers`]: count features in the MEDS-Tab style (code × window × aggregate) and
+//!   demographics, from events at or before the prediction time only.
+//! - [`logistic`]: L2 logistic regression on sparse rows (L-BFGS), checked against scikit-learn.
+//! - [`gbm`]: gradient-boosted trees (forust-ml) behind our own interface.
+//! - [`baselines`]: fit each baseline on the train split, choose regularisation on tuning,
+//!   predict held-out prediction times; few-shot subsets.
+
+pub mod baselines;
+pub mod featurizers;
+pub mod gbm;
+pub mod logistic;
