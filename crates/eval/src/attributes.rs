@@ -18,7 +18,7 @@ pub const AGE_BANDS: [(f64, &str); 5] =
 const YEAR_US: f64 = 365.25 * 86_400_000_000.0;
 
 #[derive(Debug, Default, Clone)]
-struct Demographics {
+struct Person {
     sex: Option<String>,
     race: Option<String>,
     ethnicity: Option<String>,
@@ -31,53 +31,81 @@ fn value_of(code: &str, prefixes: &[&str]) -> Option<String> {
     prefixes.iter().find(|p| upper.starts_with(*p)).map(|p| code[p.len()..].trim_start_matches('/').to_string())
 }
 
+/// Demographics of a dataset's subjects, read once and used for any number of prediction sets.
+#[derive(Debug, Clone, Default)]
+pub struct Demographics {
+    by_subject: HashMap<i64, Person>,
+}
+
+impl Demographics {
+    /// Reads the demographics of every subject (or only of `subjects`).
+    pub fn read(dataset: &Dataset, subjects: Option<&std::collections::HashSet<i64>>) -> meds::Result<Demographics> {
+        let codes = Mutex::new(CodeTable::new());
+        let found: Mutex<HashMap<i64, Person>> = Mutex::new(HashMap::new());
+        dataset.for_each_subject(&codes, |_, t| {
+            if subjects.is_some_and(|s| !s.contains(&t.subject_id)) {
+                return Ok(());
+            }
+            let table = codes.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut d = Person::default();
+            for i in 0..t.len() {
+                let code = table.name(t.codes[i]);
+                if t.times[i] == STATIC_TIME {
+                    if let Some(v) = value_of(code, &["GENDER", "SEX"]) {
+                        d.sex = Some(v);
+                    } else if let Some(v) = value_of(code, &["RACE"]) {
+                        d.race = Some(v);
+                    } else if let Some(v) = value_of(code, &["ETHNICITY"]) {
+                        d.ethnicity = Some(v);
+                    }
+                } else if code == "MEDS_BIRTH" && d.birth.is_none() {
+                    d.birth = Some(t.times[i]);
+                }
+            }
+            drop(table);
+            found.lock().unwrap_or_else(PoisonError::into_inner).insert(t.subject_id, d);
+            Ok(())
+        })?;
+        Ok(Demographics { by_subject: found.into_inner().unwrap_or_else(PoisonError::into_inner) })
+    }
+
+    /// Number of subjects read.
+    pub fn len(&self) -> usize {
+        self.by_subject.len()
+    }
+
+    /// Whether no subject was read.
+    pub fn is_empty(&self) -> bool {
+        self.by_subject.is_empty()
+    }
+
+    /// Sex, age band (at each prediction time), race and ethnicity of every prediction; subjects
+    /// absent from the data get unknown values.
+    pub fn attributes(&self, predictions: &[BooleanPrediction]) -> Vec<Attribute> {
+        let none = Person::default();
+        let get = |p: &BooleanPrediction| self.by_subject.get(&p.label.subject_id).unwrap_or(&none);
+        let column = |name: &str, f: &dyn Fn(&BooleanPrediction, &Person) -> Option<String>| Attribute {
+            name: name.to_string(),
+            values: predictions.iter().map(|p| f(p, get(p))).collect(),
+        };
+        vec![
+            column("sex", &|_, d| d.sex.clone()),
+            column("age_band", &|p, d| {
+                d.birth.map(|b| {
+                    let age = (p.label.prediction_time - b) as f64 / YEAR_US;
+                    AGE_BANDS.iter().find(|(upper, _)| age < *upper).map_or("75+", |(_, n)| n).to_string()
+                })
+            }),
+            column("race", &|_, d| d.race.clone()),
+            column("ethnicity", &|_, d| d.ethnicity.clone()),
+        ]
+    }
+}
+
 /// Sex, race, ethnicity and age band of every prediction, from the subjects' MEDS timelines.
-/// Subjects absent from the data get unknown values.
 pub fn from_meds(dataset: &Dataset, predictions: &[BooleanPrediction]) -> meds::Result<Vec<Attribute>> {
     let wanted: std::collections::HashSet<i64> = predictions.iter().map(|p| p.label.subject_id).collect();
-    let codes = Mutex::new(CodeTable::new());
-    let found: Mutex<HashMap<i64, Demographics>> = Mutex::new(HashMap::new());
-    dataset.for_each_subject(&codes, |_, t| {
-        if !wanted.contains(&t.subject_id) {
-            return Ok(());
-        }
-        let table = codes.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut d = Demographics::default();
-        for i in 0..t.len() {
-            let code = table.name(t.codes[i]);
-            if t.times[i] == STATIC_TIME {
-                if let Some(v) = value_of(code, &["GENDER", "SEX"]) {
-                    d.sex = Some(v);
-                } else if let Some(v) = value_of(code, &["RACE"]) {
-                    d.race = Some(v);
-                } else if let Some(v) = value_of(code, &["ETHNICITY"]) {
-                    d.ethnicity = Some(v);
-                }
-            } else if code == "MEDS_BIRTH" && d.birth.is_none() {
-                d.birth = Some(t.times[i]);
-            }
-        }
-        drop(table);
-        found.lock().unwrap_or_else(PoisonError::into_inner).insert(t.subject_id, d);
-        Ok(())
-    })?;
-    let found = found.into_inner().unwrap_or_else(PoisonError::into_inner);
-    let get = |p: &BooleanPrediction| found.get(&p.label.subject_id).cloned().unwrap_or_default();
-    let column = |name: &str, f: &dyn Fn(&BooleanPrediction, &Demographics) -> Option<String>| Attribute {
-        name: name.to_string(),
-        values: predictions.iter().map(|p| f(p, &get(p))).collect(),
-    };
-    Ok(vec![
-        column("sex", &|_, d| d.sex.clone()),
-        column("age_band", &|p, d| {
-            d.birth.map(|b| {
-                let age = (p.label.prediction_time - b) as f64 / YEAR_US;
-                AGE_BANDS.iter().find(|(upper, _)| age < *upper).map_or("75+", |(_, n)| n).to_string()
-            })
-        }),
-        column("race", &|_, d| d.race.clone()),
-        column("ethnicity", &|_, d| d.ethnicity.clone()),
-    ])
+    Ok(Demographics::read(dataset, Some(&wanted))?.attributes(predictions))
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ mod logging;
 mod meds_cmd;
 mod pretrain_cmd;
 mod progress;
+mod report_cmd;
 mod synth_cmd;
 mod tokenize_cmd;
 mod workload;
@@ -116,6 +117,11 @@ enum Command {
     /// organisation can validate a received model on its own data.
     Evaluate(evaluate_cmd::EvaluateArgs),
 
+    /// Write the validation report: every task × method evaluated (bootstrap intervals,
+    /// fairness audit), as one self-contained HTML page with inline SVG charts, its JSON, and the
+    /// model card (ONC HTI-1 source attributes; CHAI Applied Model Card export).
+    Report(report_cmd::ReportArgs),
+
     /// Benchmarks of the hot paths, printed as tables (and JSON with --json).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -152,6 +158,7 @@ fn main() -> ExitCode {
         Command::Label(args) => label_cmd::run(&args),
         Command::Evaluate(args) => evaluate_cmd::run(&args),
         Command::Adapt(args) => adapt_cmd::run(&args),
+        Command::Report(args) => report_cmd::run(&args),
         Command::Bench(cmd) => bench::run(cmd, &progress),
         Command::Demo { out, patients, pretrain_steps } => demo::run(&out, patients, pretrain_steps, &progress),
     };

@@ -621,7 +621,7 @@ fn pretraining_beats_the_unigram_baseline_and_resumes_exactly_after_a_kill() {
 }
 
 #[test]
-fn label_adapt_evaluate_write_meds_labels_and_predictions_and_name_bad_tasks() {
+fn label_adapt_evaluate_report_from_labels_to_a_page_a_browser_renders() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     let s = d.join("s");
@@ -708,6 +708,59 @@ fn label_adapt_evaluate_write_meds_labels_and_predictions_and_name_bad_tasks() {
     let attributes: Vec<&str> =
         e["fairness"].as_array().expect("fairness").iter().map(|a| a["attribute"].as_str().expect("name")).collect();
     assert_eq!(attributes, ["sex", "age_band", "race", "ethnicity"]);
+
+    // The report: one self-contained page that a real browser renders without errors.
+    let report = d.join("report");
+    let o = longitude(&[
+        "report",
+        "--adapt",
+        adapt.to_str().expect("p"),
+        "--meds",
+        meds,
+        "--resamples",
+        "50",
+        "--out",
+        report.to_str().expect("p"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let html = std::fs::read_to_string(report.join("report.html")).expect("report.html");
+    for external in ["<script", "<link", "src=", "url(", "@import"] {
+        assert!(!html.contains(external), "the report fetches nothing and runs nothing: found {external}");
+    }
+    let card: Value =
+        serde_json::from_slice(&std::fs::read(report.join("model_card.json")).expect("card")).expect("json");
+    let attributes = card["attributes"].as_array().expect("attributes");
+    assert!(attributes.len() >= 30, "HTI-1 source attributes: {}", attributes.len());
+    assert!(attributes.iter().any(|a| a["id"] == "7(i)" && a["value"].as_str().expect("v").contains("AUROC")));
+    let chai: Value =
+        serde_json::from_slice(&std::fs::read(report.join("chai_model_card.json")).expect("chai")).expect("json");
+    assert!(
+        chai["key_metrics"]["usefulness_usability_efficacy"]
+            .as_str()
+            .expect("metrics")
+            .contains("hyperkalemia_next_lab")
+    );
+    let page = format!("file://{}", report.join("report.html").display());
+    let shot = d.join("report.png");
+    let chrome = |extra: &[&str]| {
+        Command::new("chromium")
+            .args(["--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1280,2000"])
+            .args(["--enable-logging=stderr", "--v=0"])
+            .args(extra)
+            .arg(&page)
+            .output()
+            .expect("chromium must be installed for the page tests (.ci/run installs it)")
+    };
+    let o = chrome(&[&format!("--screenshot={}", shot.display())]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let console: Vec<&str> =
+        std::str::from_utf8(&o.stderr).unwrap_or("").lines().filter(|l| l.contains("CONSOLE")).collect();
+    assert!(console.is_empty(), "console messages: {console:?}");
+    let png = std::fs::read(&shot).expect("screenshot");
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 50_000, "a rendered page, not a blank one: {} bytes", png.len());
+    let dom = stdout(&chrome(&["--dump-dom"]));
+    assert!(dom.matches("<svg").count() >= 8, "charts rendered into the DOM");
+    assert!(dom.contains("Model card") && dom.contains("hyperkalemia_next_lab"));
 
     // A configuration we cannot label is a clear error naming the construct, exit code 2.
     let bad = d.join("bad.yaml");

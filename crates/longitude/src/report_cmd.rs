@@ -1,0 +1,121 @@
+//! `longitude report`: evaluate every task × method's held-out predictions and write the
+//! validation report (HTML + JSON) and the model card (HTI-1 attributes, CHAI export).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use report::card::{CardInfo, chai, model_card};
+use report::{MethodResult, Report, TaskResult};
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Predictions by task: `longitude adapt`'s output (<task>/<method>.parquet).
+    #[arg(long)]
+    pub adapt: PathBuf,
+    /// The MEDS dataset the predictions are about (subgroups for the fairness audit).
+    #[arg(long)]
+    pub meds: PathBuf,
+    /// The method the model card describes.
+    #[arg(long, default_value = "counts_gbm")]
+    pub candidate: String,
+    /// Patient-level bootstrap resamples.
+    #[arg(long, default_value_t = 1_000)]
+    pub resamples: usize,
+    /// Title of the report.
+    #[arg(long, default_value = "Longitude validation report")]
+    pub title: String,
+    /// Output directory: report.html, report.json, model_card.json, chai_model_card.json.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Method display order: baselines, then the foundation model, then the oracle.
+const ORDER: [&str; 7] =
+    ["demographics_lr", "counts_lr", "counts_gbm", "meds_tab", "fm_probe", "fm_zero_shot", "oracle"];
+
+fn entries(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+pub fn run(args: &ReportArgs) -> Result<ExitCode> {
+    let started = Instant::now();
+    let dataset = meds::Dataset::open(&args.meds)?;
+    let demographics = eval::attributes::Demographics::read(&dataset, None)?;
+    let options = eval::Options { resamples: args.resamples, ..Default::default() };
+    let mut tasks = Vec::new();
+    for task_dir in entries(&args.adapt)?.into_iter().filter(|p| p.is_dir()) {
+        let task = task_dir.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let mut methods = Vec::new();
+        for file in entries(&task_dir)?.into_iter().filter(|p| p.extension().is_some_and(|x| x == "parquet")) {
+            let method = file.file_stem().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+            let predictions = meds::labels::read_boolean_predictions(&file)?;
+            if predictions.is_empty() {
+                tracing::warn!(task, method, "no held-out predictions; left out of the report");
+                continue;
+            }
+            let evaluation = eval::evaluate(&predictions, &demographics.attributes(&predictions), &options)
+                .with_context(|| format!("evaluating {}", file.display()))?;
+            methods.push(MethodResult { method, evaluation });
+        }
+        methods.sort_by_key(|m| (ORDER.iter().position(|o| *o == m.method).unwrap_or(ORDER.len()), m.method.clone()));
+        if methods.is_empty() {
+            continue;
+        }
+        let description = tasks::suite::task(&task).and_then(|t| t.ok()).and_then(|t| t.config.description);
+        tasks.push(TaskResult { task, description, methods });
+    }
+    if tasks.is_empty() {
+        bail!("no predictions (<task>/<method>.parquet) under {}", args.adapt.display());
+    }
+    let meta = meds::metadata::DatasetMetadata::read(&args.meds).ok();
+    let subjects = demographics.len();
+    let dataset_name = meta.map_or_else(|| args.meds.display().to_string(), |m| m.dataset_name.unwrap_or_default());
+    let report = Report {
+        title: args.title.clone(),
+        generated: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        dataset: format!("{dataset_name} ({subjects} subjects)"),
+        candidate: args.candidate.clone(),
+        external: None,
+        tasks,
+    };
+    let card = model_card(&report, &CardInfo::default());
+    std::fs::create_dir_all(&args.out)?;
+    let write = |name: &str, bytes: &[u8]| -> Result<()> {
+        let partial = args.out.join(format!(".{name}.partial"));
+        std::fs::write(&partial, bytes)?;
+        std::fs::rename(&partial, args.out.join(name))?;
+        Ok(())
+    };
+    write("report.json", serde_json::to_string_pretty(&report)?.as_bytes())?;
+    write("model_card.json", serde_json::to_string_pretty(&card)?.as_bytes())?;
+    write("chai_model_card.json", serde_json::to_string_pretty(&chai(&card))?.as_bytes())?;
+    write("report.html", report::html::render(&report, &card).as_bytes())?;
+    outln!("{:<24} {:<16} {:>8} {:>24}", "task", "method", "n", "AUROC [95% CI]");
+    for t in &report.tasks {
+        for m in &t.methods {
+            let e = &m.evaluation;
+            let ci = e.intervals.auroc.map_or(String::new(), |i| format!(" [{:.3}, {:.3}]", i.lower, i.upper));
+            outln!(
+                "{:<24} {:<16} {:>8} {:>24}",
+                t.task,
+                m.method,
+                e.n,
+                e.metrics.auroc.map_or("—".into(), |a| format!("{a:.3}{ci}"))
+            );
+        }
+    }
+    outln!(
+        "report.html, report.json, model_card.json, chai_model_card.json in {} ({:.1} s)",
+        args.out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}

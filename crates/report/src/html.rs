@@ -1,0 +1,287 @@
+//! The report as one HTML file: a summary table of every task × method, then per task the metric
+//! table with 95% intervals, ROC and precision-recall curves, the reliability diagram, threshold
+//! curves and the subgroup audit, then the model card. Inline CSS and SVG only: it opens offline,
+//! prints, and can be archived as the record of what the board saw.
+
+use std::fmt::Write;
+
+use eval::{Evaluation, Interval};
+
+use crate::card::ModelCard;
+use crate::svg::{Bar, Chart, Series, bars};
+use crate::{Report, TaskResult, escape};
+
+const CSS: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:1180px;color:#1d1d1f;line-height:1.45;padding:0 1rem}
+h1{font-size:1.7rem;margin-bottom:.2rem}h2{margin-top:2.4rem;border-bottom:2px solid #0072B2;padding-bottom:.2rem}h3{margin-top:1.4rem}
+table{border-collapse:collapse;margin:.6rem 0;font-size:.86rem}th,td{border:1px solid #d0d0d0;padding:.28rem .5rem;text-align:right}
+th{background:#f2f5f8}td.l,th.l{text-align:left}.best{font-weight:700;background:#eaf4ea}.flag{color:#b00020;font-weight:600}
+.muted{color:#666;font-size:.85rem}.charts{display:flex;flex-wrap:wrap;gap:14px}.charts svg{border:1px solid #eee;background:#fff}
+.card td{text-align:left;vertical-align:top}.src{font-size:.75rem;color:#555}nav a{margin-right:.8rem}
+@media print{.charts{page-break-inside:avoid}h2{page-break-before:always}}";
+
+fn num(v: Option<f64>) -> String {
+    v.map_or("—".into(), |x| format!("{x:.3}"))
+}
+
+fn with_ci(v: Option<f64>, ci: Option<Interval>) -> String {
+    match (v, ci) {
+        (Some(x), Some(i)) => format!("{x:.3} <span class=muted>[{:.3}, {:.3}]</span>", i.lower, i.upper),
+        (Some(x), None) => format!("{x:.3}"),
+        _ => "—".into(),
+    }
+}
+
+fn anchor(task: &str) -> String {
+    task.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect()
+}
+
+/// The whole page.
+pub fn render(report: &Report, card: &ModelCard) -> String {
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "<!doctype html><html lang=en><head><meta charset=utf-8><meta name=viewport content='width=device-width,initial-scale=1'><title>{}</title><style>{CSS}</style></head><body>",
+        escape(&report.title)
+    );
+    let _ = write!(
+        s,
+        "<h1>{}</h1><p class=muted>Generated {} · data: {} · model card method: <b>{}</b></p>",
+        escape(&report.title),
+        escape(&report.generated),
+        escape(&report.dataset),
+        escape(&report.candidate)
+    );
+    s.push_str("<nav>");
+    for t in &report.tasks {
+        let _ = write!(s, "<a href='#{}'>{}</a>", anchor(&t.task), escape(&t.task));
+    }
+    s.push_str("<a href='#model-card'>model card</a></nav>");
+    summary(&mut s, report);
+    for t in &report.tasks {
+        task_section(&mut s, t, &report.candidate);
+    }
+    card_section(&mut s, card);
+    s.push_str("<p class=muted>Metrics: AUROC with ties counted half; AUPRC as average precision; calibration slope and intercept from logistic recalibration on logit(p); ECE over ten equal-width bins weighted by size; 95% intervals by patient-level bootstrap (percentile). Fairness ratios compare each group's rate with the largest group's at the operating threshold (90% specificity unless stated) and are flagged outside [0.8, 1.25].</p></body></html>");
+    s
+}
+
+fn summary(s: &mut String, report: &Report) {
+    let mut methods: Vec<&str> = Vec::new();
+    for t in &report.tasks {
+        for m in &t.methods {
+            if !methods.contains(&m.method.as_str()) {
+                methods.push(&m.method);
+            }
+        }
+    }
+    s.push_str("<h2 id=summary>Summary: held-out AUROC [95% CI]</h2><table><tr><th class=l>task</th><th>n</th><th>prevalence</th>");
+    for m in &methods {
+        let _ = write!(s, "<th>{}</th>", escape(m));
+    }
+    s.push_str("</tr>");
+    for t in &report.tasks {
+        let first = t.methods.first().map(|m| &m.evaluation);
+        let _ = write!(
+            s,
+            "<tr><td class=l><a href='#{}'>{}</a></td><td>{}</td><td>{}</td>",
+            anchor(&t.task),
+            escape(&t.task),
+            first.map_or(0, |e| e.n),
+            first.map_or("—".into(), |e| e.metrics.prevalence.map_or("—".into(), |p| format!("{:.2}%", 100.0 * p)))
+        );
+        let best = t
+            .methods
+            .iter()
+            .filter(|m| m.method != "oracle")
+            .filter_map(|m| m.evaluation.metrics.auroc)
+            .fold(f64::MIN, f64::max);
+        for name in &methods {
+            match t.methods.iter().find(|m| m.method == *name) {
+                Some(m) => {
+                    let a = m.evaluation.metrics.auroc;
+                    let class = if a == Some(best) && m.method != "oracle" { " class=best" } else { "" };
+                    let _ = write!(s, "<td{class}>{}</td>", with_ci(a, m.evaluation.intervals.auroc));
+                }
+                None => s.push_str("<td>—</td>"),
+            }
+        }
+        s.push_str("</tr>");
+    }
+    s.push_str("</table>");
+}
+
+fn metric_table(s: &mut String, t: &TaskResult) {
+    s.push_str("<table><tr><th class=l>method</th><th>n</th><th>positives</th><th>AUROC</th><th>AUPRC</th><th>Brier</th><th>calibration slope</th><th>calibration intercept</th><th>ECE</th><th>sens. @90% spec.</th><th>PPV @90% spec.</th></tr>");
+    for m in &t.methods {
+        let e = &m.evaluation;
+        let (mm, i) = (&e.metrics, &e.intervals);
+        let _ = write!(
+            s,
+            "<tr><td class=l>{}</td><td>{}</td><td>{:.0}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&m.method),
+            e.n,
+            mm.positives,
+            with_ci(mm.auroc, i.auroc),
+            with_ci(mm.auprc, i.auprc),
+            with_ci(mm.brier, i.brier),
+            with_ci(mm.calibration_slope, i.calibration_slope),
+            with_ci(mm.calibration_intercept, i.calibration_intercept),
+            with_ci(mm.ece, i.ece),
+            num(e.audit_point.as_ref().and_then(|p| p.sensitivity)),
+            num(e.audit_point.as_ref().and_then(|p| p.ppv)),
+        );
+    }
+    s.push_str("</table>");
+}
+
+fn task_section(s: &mut String, t: &TaskResult, candidate: &str) {
+    let _ = write!(s, "<h2 id='{}'>{}</h2>", anchor(&t.task), escape(&t.task));
+    if let Some(d) = &t.description {
+        let _ = write!(s, "<p>{}</p>", escape(d));
+    }
+    metric_table(s, t);
+    s.push_str("<div class=charts>");
+    let curves = |f: fn(&Evaluation) -> Vec<(f64, f64)>| -> Vec<Series> {
+        t.methods.iter().map(|m| Series { name: m.method.clone(), points: f(&m.evaluation), markers: false }).collect()
+    };
+    s.push_str(
+        &Chart {
+            title: "ROC curve".into(),
+            x_label: "1 − specificity".into(),
+            y_label: "sensitivity".into(),
+            x: (0.0, 1.0),
+            y: (0.0, 1.0),
+            diagonal: true,
+            series: curves(|e| e.roc.clone()),
+        }
+        .render(),
+    );
+    s.push_str(
+        &Chart {
+            title: "Precision–recall curve".into(),
+            x_label: "recall (sensitivity)".into(),
+            y_label: "precision (PPV)".into(),
+            x: (0.0, 1.0),
+            y: (0.0, 1.0),
+            diagonal: false,
+            series: curves(|e| e.pr.clone()),
+        }
+        .render(),
+    );
+    let cand = t.methods.iter().find(|m| m.method == candidate).or_else(|| t.methods.first());
+    if let Some(c) = cand {
+        let e = &c.evaluation;
+        let top = e.reliability.iter().map(|b| b.mean_probability.max(b.observed)).fold(0.05, f64::max).min(1.0);
+        let top = (top * 10.0).ceil() / 10.0;
+        s.push_str(
+            &Chart {
+                title: format!("Reliability ({})", c.method),
+                x_label: "mean predicted probability".into(),
+                y_label: "observed rate".into(),
+                x: (0.0, top),
+                y: (0.0, top),
+                diagonal: true,
+                series: vec![Series {
+                    name: c.method.clone(),
+                    points: e.reliability.iter().map(|b| (b.mean_probability, b.observed)).collect(),
+                    markers: true,
+                }],
+            }
+            .render(),
+        );
+        let pick = |f: fn(&eval::OperatingPoint) -> Option<f64>| -> Vec<(f64, f64)> {
+            e.operating_points.iter().filter_map(|p| f(p).map(|v| (p.threshold, v))).collect()
+        };
+        s.push_str(
+            &Chart {
+                title: format!("Threshold curves ({})", c.method),
+                x_label: "threshold".into(),
+                y_label: "rate".into(),
+                x: (0.0, 1.0),
+                y: (0.0, 1.0),
+                diagonal: false,
+                series: vec![
+                    Series { name: "sensitivity".into(), points: pick(|p| p.sensitivity), markers: false },
+                    Series { name: "specificity".into(), points: pick(|p| p.specificity), markers: false },
+                    Series { name: "PPV".into(), points: pick(|p| p.ppv), markers: false },
+                    Series { name: "flag rate".into(), points: pick(|p| p.flag_rate), markers: false },
+                ],
+            }
+            .render(),
+        );
+        for a in &e.fairness {
+            let rows: Vec<Bar> = a
+                .groups
+                .iter()
+                .filter_map(|g| g.metrics.auroc.map(|v| (format!("{} (n={})", g.group, g.n), v, None)))
+                .collect();
+            if !rows.is_empty() {
+                s.push_str(&bars(
+                    &format!("AUROC by {} ({})", a.attribute, c.method),
+                    &rows,
+                    (0.5, 1.0),
+                    e.metrics.auroc,
+                ));
+            }
+        }
+        s.push_str("</div>");
+        fairness_table(s, e);
+    } else {
+        s.push_str("</div>");
+    }
+}
+
+fn fairness_table(s: &mut String, e: &Evaluation) {
+    if e.fairness.is_empty() {
+        return;
+    }
+    s.push_str("<h3>Subgroup audit</h3><table><tr><th class=l>attribute</th><th class=l>group</th><th>n</th><th>prevalence</th><th>AUROC</th><th>calibration slope</th><th>ECE</th><th>TPR ratio</th><th>FPR ratio</th><th>PPV ratio</th><th>flag-rate ratio</th></tr>");
+    for a in &e.fairness {
+        for g in &a.groups {
+            let ratio = |k: &str| {
+                let v = g.ratios.get(k).copied().flatten();
+                let flagged = g.flagged.iter().any(|f| f == k);
+                let text = num(v);
+                if flagged { format!("<span class=flag>{text} ⚑</span>") } else { text }
+            };
+            let reference = if g.group == a.reference { " (ref.)" } else { "" };
+            let _ = write!(
+                s,
+                "<tr><td class=l>{}</td><td class=l>{}{reference}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&a.attribute),
+                escape(&g.group),
+                g.n,
+                num(g.metrics.prevalence),
+                num(g.metrics.auroc),
+                num(g.metrics.calibration_slope),
+                num(g.metrics.ece),
+                ratio("tpr"),
+                ratio("fpr"),
+                ratio("ppv"),
+                ratio("flag_rate"),
+            );
+        }
+    }
+    s.push_str("</table>");
+}
+
+fn card_section(s: &mut String, card: &ModelCard) {
+    let _ = write!(
+        s,
+        "<h2 id=model-card>Model card: {} ({})</h2><p class=muted>ONC HTI-1 source attributes for predictive decision-support interventions, filled from the measurements above (measured), the organisation's statements (stated), or marked not measured. Exported as model_card.json and, in the CHAI Applied Model Card layout, chai_model_card.json.</p><table class=card><tr><th class=l>#</th><th class=l>group</th><th class=l>attribute</th><th class=l>value</th></tr>",
+        escape(&card.name),
+        escape(&card.method)
+    );
+    for a in &card.attributes {
+        let _ = write!(
+            s,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} <span class=src>({})</span></td></tr>",
+            escape(&a.id),
+            escape(&a.group),
+            escape(&a.name),
+            escape(&a.value),
+            escape(&a.source)
+        );
+    }
+    s.push_str("</table>");
+}

@@ -1,0 +1,65 @@
+//! The validation report: what a governance board reads before it approves a model version.
+//!
+//! [`Report`] gathers, per task, every method's [`eval::Evaluation`] (baselines, the foundation
+//! model's adaptations, the oracle when ground truth exists). [`html`] renders it as one
+//! self-contained page — inline CSS and SVG, no scripts, nothing fetched — and [`card`] derives
+//! the model card (HTI-1 source attributes, CHAI export) from the same measurements.
+
+pub mod card;
+pub mod html;
+pub mod svg;
+
+use serde::Serialize;
+
+/// One method's evaluation on one task.
+#[derive(Debug, Clone, Serialize)]
+pub struct MethodResult {
+    /// `demographics_lr`, `counts_lr`, `counts_gbm`, `fm_probe`, `fm_zero_shot`, `oracle`, ….
+    pub method: String,
+    /// Its held-out evaluation.
+    pub evaluation: eval::Evaluation,
+}
+
+/// One task's results.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskResult {
+    /// The task name.
+    pub task: String,
+    /// What it predicts.
+    pub description: Option<String>,
+    /// Each method, in display order.
+    pub methods: Vec<MethodResult>,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Title.
+    pub title: String,
+    /// Generation time (ISO 8601).
+    pub generated: String,
+    /// The data it was measured on, in words.
+    pub dataset: String,
+    /// The method the model card describes.
+    pub candidate: String,
+    /// External validation, in words, when one was done.
+    pub external: Option<String>,
+    /// Tasks.
+    pub tasks: Vec<TaskResult>,
+}
+
+/// Escapes text for HTML and SVG.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
