@@ -27,12 +27,67 @@ pub struct AdaptArgs {
     /// Seed (gradient boosting's column sampling).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// The generator's ground truth (`longitude synth`'s OUT/truth): adds an `oracle` method,
+    /// the probability of each task's outcome under the simulator's hidden state, for the tasks
+    /// whose outcome the simulator knows. Synthetic data only.
+    #[arg(long)]
+    pub truth: Option<PathBuf>,
+    /// Futures the oracle draws per prediction time.
+    #[arg(long, default_value_t = 64)]
+    pub oracle_samples: u32,
     /// Output directory: <task>/<method>.parquet and adapt_report.json.
     #[arg(long)]
     pub out: PathBuf,
 }
 
+/// The simulator's outcome behind each built-in task whose label it can replay: the label's own
+/// codes recorded in the horizon (so the oracle is the ceiling for the label as coded, rule-out
+/// and miscoded entries included). Hospital-course and lab tasks have no oracle yet.
+fn oracle_outcome(task: &str) -> Option<synth::oracle::Outcome> {
+    use synth::oracle::Outcome::Recorded;
+    Some(match task {
+        "new_t2d_1y" => Recorded(&["ICD10CM/E11"]),
+        "new_ckd3_1y" => Recorded(&["ICD10CM/N18.3", "ICD10CM/N18.4", "ICD10CM/N18.5", "ICD10CM/N18.6"]),
+        "new_heart_failure_1y" => Recorded(&["ICD10CM/I50"]),
+        "stroke_in_af_1y" => Recorded(&["ICD10CM/I63"]),
+        "mi_1y" => Recorded(&["ICD10CM/I21", "ICD10CM/I22"]),
+        "colorectal_cancer_1y" => Recorded(&["ICD10CM/C18", "ICD10CM/C19", "ICD10CM/C20"]),
+        "mortality_1y" => Recorded(&["MEDS_DEATH"]),
+        _ => return None,
+    })
+}
+
+/// The oracle's held-out predictions for a task.
+fn oracle_predictions(
+    config: &synth::SynthConfig,
+    codes: &meds::CodeTable,
+    outcome: synth::oracle::Outcome,
+    held_out: &[meds::labels::BooleanLabel],
+    samples: u32,
+) -> Vec<meds::labels::BooleanPrediction> {
+    use rayon::prelude::*;
+    held_out
+        .par_iter()
+        .filter_map(|l| {
+            let patient = synth::oracle::patient_index(l.subject_id)?;
+            let q = synth::oracle::Query { patient, at: l.prediction_time, horizon: synth::oracle::ONE_YEAR, outcome };
+            let p = synth::oracle::risk(config, codes, &q, samples);
+            Some(meds::labels::BooleanPrediction { label: *l, predicted_value: p >= 0.5, probability: p as f32 })
+        })
+        .collect()
+}
+
 pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
+    let oracle = match &args.truth {
+        Some(dir) => {
+            let path = dir.join("config.json");
+            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+            let config: synth::SynthConfig =
+                serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+            Some((config, synth::vocab::code_table()))
+        }
+        None => None,
+    };
     let mut tasks: Vec<(String, PathBuf)> = std::fs::read_dir(&args.labels)
         .with_context(|| format!("reading {}", args.labels.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -73,7 +128,26 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
         let (featurizer, examples) =
             adapt::baselines::featurize(&timelines, &codes, &splits, &labels, args.min_subjects);
         let dropped = labels.len() - examples.len();
-        let run = adapt::baselines::fit_baselines(&featurizer, &examples, args.seed)?;
+        let mut run = adapt::baselines::fit_baselines(&featurizer, &examples, args.seed)?;
+        if let (Some((config, synth_codes)), Some(outcome)) = (&oracle, oracle_outcome(task)) {
+            let started = Instant::now();
+            let held_out: Vec<meds::labels::BooleanLabel> =
+                examples.iter().filter(|e| e.split == "held_out").map(|e| e.label).collect();
+            let predictions = oracle_predictions(config, synth_codes, outcome, &held_out, args.oracle_samples);
+            if predictions.len() != held_out.len() {
+                bail!(
+                    "{task}: {} held-out subjects are not the generator's (was the dataset re-keyed by ingest?)",
+                    held_out.len() - predictions.len()
+                );
+            }
+            run.methods.push(adapt::baselines::Fitted {
+                method: "oracle".into(),
+                predictions,
+                lambda: None,
+                tuning_auroc: None,
+                seconds: started.elapsed().as_secs_f64(),
+            });
+        }
         let dir = args.out.join(task);
         std::fs::create_dir_all(&dir)?;
         for m in &run.methods {

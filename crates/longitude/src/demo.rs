@@ -15,19 +15,30 @@ use crate::progress::Progress;
 use crate::tokenize_cmd::{self, TokenizeArgs};
 
 pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress) -> Result<ExitCode> {
-    for dir in ["meds", "fhir", "truth", "ingested", "ingested-quarantine", "tokenized", "pretrained"] {
+    for dir in [
+        "meds",
+        "fhir",
+        "truth",
+        "ingested",
+        "ingested-quarantine",
+        "tokenized",
+        "pretrained",
+        "labels",
+        "adapt",
+        "report",
+    ] {
         let path = out.join(dir);
         if path.exists() {
             std::fs::remove_dir_all(&path)?;
         }
     }
-    tracing::info!(patients, out = %out.display(), "step 1/7: simulating a clinical population at 2 sites (MEDS, FHIR, truth)");
+    tracing::info!(patients, out = %out.display(), "step 1/10: simulating a clinical population at 2 sites (MEDS, FHIR, truth)");
     let spinner = progress.bar("simulating", None, "");
     let summary = synth::generate(&SynthConfig::new(patients, 2, 42), out, &OutputOptions::default())?;
     spinner.finish_and_clear();
     outln!("{}", summary.prevalence.render());
 
-    tracing::info!("step 2/7: ingesting the FHIR export and de-identifying it");
+    tracing::info!("step 2/10: ingesting the FHIR export and de-identifying it");
     // A demo key beside the outputs; a real deployment keeps its key elsewhere, under guard.
     let key_path = out.join("demo-deid.key");
     let key = if key_path.exists() { Key::from_file(&key_path)? } else { Key::generate(&key_path)? };
@@ -55,7 +66,7 @@ pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress
         ingested.quarantined
     );
 
-    tracing::info!("step 3/7: validating the de-identified MEDS against MEDS {}", meds::schema::MEDS_VERSION);
+    tracing::info!("step 3/10: validating the de-identified MEDS against MEDS {}", meds::schema::MEDS_VERSION);
     let validation = meds::validate(&root);
     if !validation.is_valid() {
         for f in validation.errors() {
@@ -64,11 +75,11 @@ pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress
         bail!("the demo dataset is not valid MEDS");
     }
 
-    tracing::info!("step 4/7: describing it");
+    tracing::info!("step 4/10: describing it");
     let d = meds::describe(&root, 3)?;
     out!("{}", render_description(&root, &d));
 
-    tracing::info!("step 5/7: building the random-access timeline store");
+    tracing::info!("step 5/10: building the random-access timeline store");
     let dataset = meds::Dataset::open(&root)?;
     let store = TimelineStore::open_or_build(&dataset, &TimelineStore::default_path(&root))?;
     let first = store.subject_ids().next().unwrap_or_default();
@@ -80,7 +91,7 @@ pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress
         out.join("truth").display()
     );
 
-    tracing::info!("step 6/7: fitting the tokenizer on the train split and tokenizing every split");
+    tracing::info!("step 6/10: fitting the tokenizer on the train split and tokenizing every split");
     let tokens = out.join("tokenized");
     let tokenize = TokenizeArgs {
         meds: root.clone(),
@@ -90,7 +101,7 @@ pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress
     };
     tokenize_cmd::run(&tokenize, progress)?;
 
-    tracing::info!("step 7/7: pretraining the tiny foundation model (a short demonstration run)");
+    tracing::info!("step 7/10: pretraining the tiny foundation model (a short demonstration run)");
     let pretrained = out.join("pretrained");
     if pretrained.exists() {
         std::fs::remove_dir_all(&pretrained)?;
@@ -110,8 +121,44 @@ pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress
         resume: false,
     };
     pretrain_cmd::run(&pretrain, progress)?;
+    // The tasks run on the simulator's own MEDS (not the re-keyed, date-shifted ingest output)
+    // so that the oracle can replay each subject's hidden state at the same prediction times.
+    let synth_meds = out.join("meds");
+    tracing::info!("step 8/10: labelling the built-in clinical tasks (ACES)");
+    let labels = out.join("labels");
+    crate::label_cmd::run(&crate::label_cmd::LabelArgs {
+        meds: synth_meds.clone(),
+        tasks: Vec::new(),
+        predicates: None,
+        suite: true,
+        only: Vec::new(),
+        out: labels.clone(),
+    })?;
+    tracing::info!("step 9/10: baselines and the oracle on every task (train → tune → held-out)");
+    let adapt = out.join("adapt");
+    crate::adapt_cmd::run(&crate::adapt_cmd::AdaptArgs {
+        meds: synth_meds.clone(),
+        labels: labels.clone(),
+        only: Vec::new(),
+        min_subjects: 20,
+        seed: 42,
+        truth: Some(out.join("truth")),
+        oracle_samples: 64,
+        out: adapt.clone(),
+    })?;
+    tracing::info!("step 10/10: the validation report and model card");
+    let report = out.join("report");
+    crate::report_cmd::run(&crate::report_cmd::ReportArgs {
+        adapt,
+        meds: synth_meds,
+        candidate: "counts_gbm".into(),
+        resamples: 1_000,
+        title: "Longitude validation report (demo, synthetic data)".into(),
+        out: report.clone(),
+    })?;
+    outln!("open {} in a browser: the validation report and model card", report.join("report.html").display());
     outln!("next: `longitude meds describe {}` or `longitude meds show {} {first}`", root.display(), root.display());
     outln!("      `longitude pretrain --tokens {} --out DIR --config small` for a longer run", tokens.display());
-    outln!("(tasks, the validation report and the server are not built yet)");
+    outln!("(the foundation model's task adaptations and the server are not built yet)");
     Ok(ExitCode::SUCCESS)
 }

@@ -45,6 +45,17 @@ fn demo_writes_a_dataset_that_describe_validate_and_show_agree_on() {
     assert!(dir.path().join("tokenized/tokens/train.parquet").exists());
     assert!(stdout(&o).contains("simulated 300 patients"), "{}", stdout(&o));
     assert!(dir.path().join("truth/conditions.parquet").exists());
+    // Tasks, baselines, the oracle and the report joined the demo.
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report/report.json")).expect("report.json"))
+            .expect("json");
+    let tasks = report["tasks"].as_array().expect("tasks");
+    assert!(tasks.len() >= 8, "{} tasks in the report", tasks.len());
+    let t2d = tasks.iter().find(|t| t["task"] == "new_t2d_1y").expect("new_t2d_1y");
+    let methods: Vec<&str> =
+        t2d["methods"].as_array().expect("methods").iter().map(|m| m["method"].as_str().expect("m")).collect();
+    assert_eq!(methods, ["demographics_lr", "counts_lr", "counts_gbm", "oracle"]);
+    assert!(dir.path().join("report/report.html").exists() && dir.path().join("report/chai_model_card.json").exists());
 
     assert!(stdout(&o).contains("de-identified subjects"), "{}", stdout(&o));
     let root = dir.path().join("ingested/meds");

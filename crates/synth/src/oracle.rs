@@ -18,7 +18,7 @@ use rayon::prelude::*;
 use crate::calendar::YEAR;
 use crate::conditions::Condition;
 use crate::config::SynthConfig;
-use crate::simulate::{Ctx, Intervention, PatientTruth};
+use crate::simulate::{Ctx, Intervention};
 
 /// What the oracle is asked about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +29,10 @@ pub enum Outcome {
     Diagnosis(Condition),
     /// Death.
     Death,
+    /// A code starting with one of these prefixes is recorded (e.g. `ICD10CM/E11`): the outcome exactly as
+    /// a coded-diagnosis task labels it, rule-out and miscoded entries included, so the oracle is
+    /// the ceiling for that label rather than for the true onset.
+    Recorded(&'static [&'static str]),
 }
 
 /// One oracle question.
@@ -56,9 +60,15 @@ fn month_of(t: i64) -> i64 {
     i64::from(y - BASE_YEAR) * 12 + i64::from(m) - 1
 }
 
-fn happened(truth: &PatientTruth, occurrences: &[(Condition, i64)], outcome: Outcome, from: i64, to: i64) -> bool {
+fn happened(future: &Ctx, codes: &CodeTable, outcome: Outcome, from: i64, to: i64) -> bool {
+    let truth = future.truth();
+    let occurrences = &future.occurrences;
     let inside = |t: i64| t > from && t <= to;
     match outcome {
+        Outcome::Recorded(prefixes) => {
+            let r = future.recorded();
+            (0..r.len()).any(|i| inside(r.times[i]) && prefixes.iter().any(|p| codes.name(r.codes[i]).starts_with(p)))
+        }
         Outcome::Onset(c) if !c.chronic() => occurrences.iter().any(|(k, t)| *k == c && inside(*t)),
         Outcome::Onset(c) => truth.onset[c.index()].is_some_and(inside),
         Outcome::Diagnosis(c) => truth.diagnosed[c.index()].is_some_and(inside),
@@ -74,6 +84,9 @@ pub fn already(config: &SynthConfig, codes: &CodeTable, q: &Query) -> bool {
         Outcome::Onset(c) => p.truth.onset[c.index()].is_some_and(|t| t <= q.at),
         Outcome::Diagnosis(c) => p.truth.diagnosed[c.index()].is_some_and(|t| t <= q.at),
         Outcome::Death => p.truth.death.is_some_and(|t| t <= q.at),
+        Outcome::Recorded(prefixes) => (0..p.timeline.len()).any(|i| {
+            p.timeline.times[i] <= q.at && prefixes.iter().any(|x| codes.name(p.timeline.codes[i]).starts_with(x))
+        }),
     }
 }
 
@@ -116,7 +129,7 @@ pub fn risks(
                             break;
                         }
                     }
-                    u32::from(happened(future.truth(), &future.occurrences, q.outcome, q.at, q.at + q.horizon))
+                    u32::from(happened(&future, codes, q.outcome, q.at, q.at + q.horizon))
                 })
                 .sum();
             f64::from(hits) / f64::from(samples.max(1))

@@ -394,6 +394,11 @@ impl Ctx<'_> {
         &self.truth
     }
 
+    /// The events recorded so far (what the health system's data would hold).
+    pub(crate) fn recorded(&self) -> &Timeline {
+        &self.timeline
+    }
+
     fn static_events(&mut self, rng: &mut ChaCha8Rng) {
         let gender = if self.person.female { demographics::FEMALE } else { demographics::MALE };
         let race = demographics::RACES[self.person.race];
