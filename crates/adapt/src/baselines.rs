@@ -80,6 +80,116 @@ pub struct Fitted {
     pub seconds: f64,
 }
 
+/// The foundation model's linear probe: L2 logistic regression on the embedding at each
+/// prediction time, λ chosen on tuning AUROC. `embeddings` gives each example's vector (same
+/// order as `examples`).
+pub fn fit_probe(examples: &[Example], embeddings: &[SparseRow], width: usize) -> Fitted {
+    let started = Instant::now();
+    let idx = |split: &str| (0..examples.len()).filter(|&i| examples[i].split == split).collect::<Vec<usize>>();
+    let (train, tuning, held_out) = (idx("train"), idx("tuning"), idx("held_out"));
+    let rows = |ix: &[usize]| ix.iter().map(|&i| &embeddings[i]).collect::<Vec<&SparseRow>>();
+    let ys = |ix: &[usize]| ix.iter().map(|&i| examples[i].label.value).collect::<Vec<bool>>();
+    let (m, a) = tuned_logistic((&rows(&train), &ys(&train)), (&rows(&tuning), &ys(&tuning)), width);
+    let ho: Vec<&Example> = held_out.iter().map(|&i| &examples[i]).collect();
+    Fitted {
+        method: "fm_probe".into(),
+        predictions: predictions(&ho, &m.predict(&rows(&held_out))),
+        lambda: Some(m.lambda),
+        tuning_auroc: a,
+        seconds: started.elapsed().as_secs_f64(),
+    }
+}
+
+/// A dense vector as a sparse row.
+pub fn dense_row(v: &[f32]) -> SparseRow {
+    v.iter().enumerate().map(|(j, &x)| (j as u32, x)).collect()
+}
+
+/// Examples per class in the few-shot curves (EHRSHOT's), then all of train.
+pub const SHOTS: [usize; 8] = [1, 2, 4, 8, 16, 32, 64, 128];
+
+/// One point of a few-shot curve.
+#[derive(Debug, Clone, Serialize)]
+pub struct FewShotPoint {
+    /// Examples per class (`None`: all of train).
+    pub k: Option<usize>,
+    /// Mean held-out AUROC over the replicates.
+    pub auroc: Option<f64>,
+    /// Each replicate's held-out AUROC.
+    pub replicates: Vec<Option<f64>>,
+}
+
+/// A method's few-shot curve.
+#[derive(Debug, Clone, Serialize)]
+pub struct FewShotCurve {
+    /// The method (`counts_lr`, `counts_gbm`, `fm_probe`).
+    pub method: String,
+    /// Points by increasing k.
+    pub points: Vec<FewShotPoint>,
+}
+
+/// How a few-shot model is fitted: rows of train (subset), the full tuning split, and the rows to
+/// predict; returns held-out probabilities (`None` if the model could not be fitted).
+pub type FitFn<'a> =
+    dyn Fn(&[&SparseRow], &[bool], &[&SparseRow], &[bool], &[&SparseRow]) -> Option<Vec<f64>> + Sync + 'a;
+
+/// Few-shot curve: for each k, `replicates` draws of k positives and k negatives from train
+/// (seeded), fitted by `fit` (tuning on the full tuning split, as EHRSHOT does), scored by
+/// held-out AUROC; then all of train.
+pub fn few_shot(
+    method: &str,
+    examples: &[Example],
+    rows: &[SparseRow],
+    fit: &FitFn<'_>,
+    replicates: usize,
+    seed: u64,
+) -> FewShotCurve {
+    use rand::SeedableRng;
+    use rand::rngs::ChaCha8Rng;
+    use rand::seq::SliceRandom;
+    let idx = |split: &str| (0..examples.len()).filter(|&i| examples[i].split == split).collect::<Vec<usize>>();
+    let (train, tuning, held_out) = (idx("train"), idx("tuning"), idx("held_out"));
+    let r = |ix: &[usize]| ix.iter().map(|&i| &rows[i]).collect::<Vec<&SparseRow>>();
+    let y = |ix: &[usize]| ix.iter().map(|&i| examples[i].label.value).collect::<Vec<bool>>();
+    let (pos, neg): (Vec<usize>, Vec<usize>) = train.iter().partition(|&&i| examples[i].label.value);
+    let (xt, yt, xh, yh) = (r(&tuning), y(&tuning), r(&held_out), y(&held_out));
+    let score = |sub: &[usize]| fit(&r(sub), &y(sub), &xt, &yt, &xh).and_then(|p| auroc(&p, &yh));
+    let mut points: Vec<FewShotPoint> = SHOTS
+        .iter()
+        .filter(|&&k| k <= pos.len() && k <= neg.len())
+        .map(|&k| {
+            let replicates: Vec<Option<f64>> = (0..replicates)
+                .into_par_iter()
+                .map(|rep| {
+                    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ ((k as u64) << 32) ^ rep as u64);
+                    let mut p = pos.clone();
+                    let mut n = neg.clone();
+                    p.shuffle(&mut rng);
+                    n.shuffle(&mut rng);
+                    let sub: Vec<usize> = p[..k].iter().chain(&n[..k]).copied().collect();
+                    score(&sub)
+                })
+                .collect();
+            let defined: Vec<f64> = replicates.iter().flatten().copied().collect();
+            let mean = (!defined.is_empty()).then(|| defined.iter().sum::<f64>() / defined.len() as f64);
+            FewShotPoint { k: Some(k), auroc: mean, replicates }
+        })
+        .collect();
+    let all = score(&train);
+    points.push(FewShotPoint { k: None, auroc: all, replicates: vec![all] });
+    FewShotCurve { method: method.into(), points }
+}
+
+/// Logistic regression as a few-shot fitter.
+pub fn logistic_fitter(width: usize) -> Box<FitFn<'static>> {
+    Box::new(move |x, y, xt, yt, xh| Some(tuned_logistic((x, y), (xt, yt), width).0.predict(xh)))
+}
+
+/// Gradient boosting as a few-shot fitter (features' defaults as in [`Gbm::fit`]).
+pub fn gbm_fitter(defaults: Vec<f64>, seed: u64) -> Box<FitFn<'static>> {
+    Box::new(move |x, y, xt, yt, xh| Gbm::fit((x, y), (xt, yt), &defaults, seed).ok().map(|g| g.predict(xh)))
+}
+
 /// What [`fit_baselines`] returns: the fitted methods and the split sizes.
 #[derive(Debug, Clone, Serialize)]
 pub struct BaselineRun {

@@ -5,10 +5,12 @@
 //!   demographics, from events at or before the prediction time only.
 //! - [`logistic`]: L2 logistic regression on sparse rows (L-BFGS), checked against scikit-learn.
 //! - [`gbm`]: gradient-boosted trees (forust-ml) behind our own interface.
-//! - [`baselines`]: fit each baseline on the train split, choose regularisation on tuning,
-//!   predict held-out prediction times; few-shot subsets.
+//! - [`foundation`]: the pretrained model's embedding at each prediction time.
+//! - [`baselines`]: fit each baseline and the foundation model's linear probe on the train split,
+//!   choose regularisation on tuning, predict held-out prediction times; few-shot curves.
 
 pub mod baselines;
 pub mod featurizers;
+pub mod foundation;
 pub mod gbm;
 pub mod logistic;

@@ -32,6 +32,18 @@ pub struct AdaptArgs {
     /// whose outcome the simulator knows. Synthetic data only.
     #[arg(long)]
     pub truth: Option<PathBuf>,
+    /// A pretrained model bundle (`longitude pretrain`'s OUT/model): adds `fm_probe`, a linear
+    /// probe on the model's embedding at each prediction time.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// At most this many train examples per task are embedded for the probe (a seeded sample;
+    /// tuning and held-out are always embedded in full).
+    #[arg(long, default_value_t = 20_000)]
+    pub probe_train_max: usize,
+    /// Also compute few-shot curves (k = 1, 2, 4, …, 128 examples per class, 3 draws each, and
+    /// all of train) for the count-feature models and the probe: OUT/<task>/few_shot.json.
+    #[arg(long)]
+    pub few_shot: bool,
     /// Futures the oracle draws per prediction time.
     #[arg(long, default_value_t = 64)]
     pub oracle_samples: u32,
@@ -55,6 +67,24 @@ fn oracle_outcome(task: &str) -> Option<synth::oracle::Outcome> {
         "mortality_1y" => Recorded(&["MEDS_DEATH"]),
         _ => return None,
     })
+}
+
+/// Every tuning and held-out example, and at most `max` train examples (a seeded sample).
+fn probe_subset(examples: &[adapt::baselines::Example], max: usize, seed: u64) -> Vec<adapt::baselines::Example> {
+    use rand::SeedableRng;
+    use rand::seq::SliceRandom;
+    let mut train: Vec<usize> = (0..examples.len()).filter(|&i| examples[i].split == "train").collect();
+    if train.len() > max {
+        train.shuffle(&mut rand::rngs::ChaCha8Rng::seed_from_u64(seed));
+        train.truncate(max);
+    }
+    let keep: std::collections::HashSet<usize> = train.into_iter().collect();
+    examples
+        .iter()
+        .enumerate()
+        .filter(|(i, e)| e.split != "train" || keep.contains(i))
+        .map(|(_, e)| e.clone())
+        .collect()
 }
 
 /// The oracle's held-out predictions for a task.
@@ -110,6 +140,13 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
         }
     }
     tracing::info!(subjects = timelines.len(), secs = started.elapsed().as_secs_f64(), "read the dataset");
+    let foundation = match &args.model {
+        Some(bundle) => {
+            Some(adapt::foundation::Foundation::load(bundle).with_context(|| format!("loading {}", bundle.display()))?)
+        }
+        None => None,
+    };
+    let mut embedded: HashMap<(i64, i64), Vec<f32>> = HashMap::new();
     std::fs::create_dir_all(&args.out)?;
     let mut report = BTreeMap::new();
     outln!(
@@ -129,6 +166,57 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
             adapt::baselines::featurize(&timelines, &codes, &splits, &labels, args.min_subjects);
         let dropped = labels.len() - examples.len();
         let mut run = adapt::baselines::fit_baselines(&featurizer, &examples, args.seed)?;
+        let mut curves = Vec::new();
+        if args.few_shot {
+            let rows: Vec<adapt::featurizers::SparseRow> = examples.iter().map(|e| e.row.clone()).collect();
+            let lr = adapt::baselines::logistic_fitter(featurizer.width());
+            curves.push(adapt::baselines::few_shot("counts_lr", &examples, &rows, &*lr, 3, args.seed));
+            let gbm = adapt::baselines::gbm_fitter(featurizer.defaults(), args.seed);
+            curves.push(adapt::baselines::few_shot("counts_gbm", &examples, &rows, &*gbm, 3, args.seed));
+        }
+        if let Some(f) = &foundation {
+            // The probe sees every tuning and held-out example and a seeded sample of train.
+            let probe_examples = probe_subset(&examples, args.probe_train_max, args.seed);
+            let missing: Vec<(i64, i64)> = probe_examples
+                .iter()
+                .map(|e| (e.label.subject_id, e.label.prediction_time))
+                .filter(|k| !embedded.contains_key(k))
+                .collect();
+            let started = Instant::now();
+            let subjects: std::collections::HashSet<i64> = missing.iter().map(|(s, _)| *s).collect();
+            let needed: Vec<&meds::Timeline> = timelines.iter().filter(|t| subjects.contains(&t.subject_id)).collect();
+            let total = missing.len();
+            let mut last = 0;
+            let fresh = f.embed(&needed, &codes, &missing, 32, |done| {
+                if done >= last + 2_000 {
+                    last = done;
+                    tracing::info!(
+                        task,
+                        done,
+                        total,
+                        secs = started.elapsed().as_secs_f64(),
+                        "embedding prediction times"
+                    );
+                }
+            });
+            embedded.extend(fresh);
+            tracing::info!(task, embedded = total, secs = started.elapsed().as_secs_f64(), "embeddings done");
+            let rows: Vec<adapt::featurizers::SparseRow> = probe_examples
+                .iter()
+                .map(|e| {
+                    adapt::baselines::dense_row(
+                        embedded.get(&(e.label.subject_id, e.label.prediction_time)).map_or(&[][..], Vec::as_slice),
+                    )
+                })
+                .collect();
+            let mut fitted = adapt::baselines::fit_probe(&probe_examples, &rows, f.width());
+            fitted.seconds += started.elapsed().as_secs_f64();
+            run.methods.push(fitted);
+            if args.few_shot {
+                let lr = adapt::baselines::logistic_fitter(f.width());
+                curves.push(adapt::baselines::few_shot("fm_probe", &probe_examples, &rows, &*lr, 3, args.seed));
+            }
+        }
         if let (Some((config, synth_codes)), Some(outcome)) = (&oracle, oracle_outcome(task)) {
             let started = Instant::now();
             let held_out: Vec<meds::labels::BooleanLabel> =
@@ -150,6 +238,9 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
         }
         let dir = args.out.join(task);
         std::fs::create_dir_all(&dir)?;
+        if !curves.is_empty() {
+            std::fs::write(dir.join("few_shot.json"), serde_json::to_string_pretty(&curves)?)?;
+        }
         for m in &run.methods {
             meds::labels::write_boolean_predictions(&dir.join(format!("{}.parquet", m.method)), &m.predictions)?;
             outln!(

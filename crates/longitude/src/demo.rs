@@ -143,6 +143,12 @@ pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress
         min_subjects: 20,
         seed: 42,
         truth: Some(out.join("truth")),
+        // The tiny model was pretrained on the de-identified copy of the same population; its
+        // tokenizer reads the simulator's codes unchanged, and it sees time only as intervals
+        // and age, so the date shift does not matter.
+        model: Some(pretrained.join("model")),
+        probe_train_max: 5_000,
+        few_shot: true,
         oracle_samples: 64,
         out: adapt.clone(),
     })?;

@@ -45,6 +45,29 @@ fn entries(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(v)
 }
 
+/// `longitude adapt --few-shot`'s curves, if written.
+fn read_few_shot(path: &Path) -> Result<Vec<report::FewShot>> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path)?).with_context(|| format!("reading {}", path.display()))?;
+    let curves = v.as_array().map(Vec::as_slice).unwrap_or_default();
+    Ok(curves
+        .iter()
+        .map(|c| report::FewShot {
+            method: c["method"].as_str().unwrap_or_default().to_string(),
+            points: c["points"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .map(|p| (p["k"].as_u64().map(|k| k as usize), p["auroc"].as_f64()))
+                .collect(),
+        })
+        .collect())
+}
+
 pub fn run(args: &ReportArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let dataset = meds::Dataset::open(&args.meds)?;
@@ -70,7 +93,8 @@ pub fn run(args: &ReportArgs) -> Result<ExitCode> {
             continue;
         }
         let description = tasks::suite::task(&task).and_then(|t| t.ok()).and_then(|t| t.config.description);
-        tasks.push(TaskResult { task, description, methods });
+        let few_shot = read_few_shot(&task_dir.join("few_shot.json"))?;
+        tasks.push(TaskResult { task, description, methods, few_shot });
     }
     if tasks.is_empty() {
         bail!("no predictions (<task>/<method>.parquet) under {}", args.adapt.display());

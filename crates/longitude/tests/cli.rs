@@ -54,7 +54,10 @@ fn demo_writes_a_dataset_that_describe_validate_and_show_agree_on() {
     let t2d = tasks.iter().find(|t| t["task"] == "new_t2d_1y").expect("new_t2d_1y");
     let methods: Vec<&str> =
         t2d["methods"].as_array().expect("methods").iter().map(|m| m["method"].as_str().expect("m")).collect();
-    assert_eq!(methods, ["demographics_lr", "counts_lr", "counts_gbm", "oracle"]);
+    assert_eq!(methods, ["demographics_lr", "counts_lr", "counts_gbm", "fm_probe", "oracle"]);
+    let curves: Vec<&str> =
+        t2d["few_shot"].as_array().expect("few-shot curves").iter().map(|c| c["method"].as_str().expect("m")).collect();
+    assert_eq!(curves, ["counts_lr", "counts_gbm", "fm_probe"]);
     assert!(dir.path().join("report/report.html").exists() && dir.path().join("report/chai_model_card.json").exists());
 
     assert!(stdout(&o).contains("de-identified subjects"), "{}", stdout(&o));

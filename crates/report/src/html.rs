@@ -168,6 +168,37 @@ fn task_section(s: &mut String, t: &TaskResult, candidate: &str) {
         }
         .render(),
     );
+    if !t.few_shot.is_empty() {
+        // x: log2 k (1 → 0 … 128 → 7); "all" plotted one step right of the largest k.
+        let series = t
+            .few_shot
+            .iter()
+            .map(|c| Series {
+                name: c.method.clone(),
+                points: c
+                    .points
+                    .iter()
+                    .filter_map(|(k, a)| {
+                        let x = k.map_or(8.0, |k| (k as f64).log2());
+                        a.map(|a| (x, a))
+                    })
+                    .collect(),
+                markers: false,
+            })
+            .collect();
+        s.push_str(
+            &Chart {
+                title: "Few-shot: held-out AUROC".into(),
+                x_label: "log2 examples per class (8 = all of train)".into(),
+                y_label: "AUROC".into(),
+                x: (0.0, 8.0),
+                y: (0.4, 1.0),
+                diagonal: false,
+                series,
+            }
+            .render(),
+        );
+    }
     let cand = t.methods.iter().find(|m| m.method == candidate).or_else(|| t.methods.first());
     if let Some(c) = cand {
         let e = &c.evaluation;
@@ -225,10 +256,29 @@ fn task_section(s: &mut String, t: &TaskResult, candidate: &str) {
             }
         }
         s.push_str("</div>");
+        few_shot_table(s, t);
         fairness_table(s, e);
     } else {
         s.push_str("</div>");
     }
+}
+
+fn few_shot_table(s: &mut String, t: &TaskResult) {
+    let Some(first) = t.few_shot.first() else { return };
+    s.push_str("<h3>Few-shot: held-out AUROC by training examples per class</h3><table><tr><th class=l>method</th>");
+    for (k, _) in &first.points {
+        let _ = write!(s, "<th>{}</th>", k.map_or("all".to_string(), |k| k.to_string()));
+    }
+    s.push_str("</tr>");
+    for c in &t.few_shot {
+        let _ = write!(s, "<tr><td class=l>{}</td>", escape(&c.method));
+        for (k, _) in &first.points {
+            let v = c.points.iter().find(|(kk, _)| kk == k).and_then(|(_, a)| *a);
+            let _ = write!(s, "<td>{}</td>", num(v));
+        }
+        s.push_str("</tr>");
+    }
+    s.push_str("</table>");
 }
 
 fn fairness_table(s: &mut String, e: &Evaluation) {

@@ -29,6 +29,17 @@ pub struct TaskResult {
     pub description: Option<String>,
     /// Each method, in display order.
     pub methods: Vec<MethodResult>,
+    /// Few-shot curves, when computed.
+    pub few_shot: Vec<FewShot>,
+}
+
+/// A few-shot curve: held-out AUROC by examples per class (`None`: all of train).
+#[derive(Debug, Clone, Serialize)]
+pub struct FewShot {
+    /// The method.
+    pub method: String,
+    /// `(k, mean AUROC)` by increasing k, then all of train.
+    pub points: Vec<(Option<usize>, Option<f64>)>,
 }
 
 /// The whole report.
