@@ -14,3 +14,4 @@ pub mod featurizers;
 pub mod foundation;
 pub mod gbm;
 pub mod logistic;
+pub mod splits;

@@ -102,6 +102,37 @@ impl Demographics {
     }
 }
 
+/// Each subject's site from a parquet file with `subject_id` (int64) and `site` (string) columns
+/// — `longitude synth`'s `truth/subjects.parquet`, or a table the data team provides.
+pub fn read_sites(path: &std::path::Path) -> Result<HashMap<i64, String>, crate::EvalError> {
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Int64Type;
+    let fail = |message: String| crate::EvalError::Sites { path: path.to_path_buf(), message };
+    let file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.build())
+        .map_err(|e| fail(e.to_string()))?;
+    let mut out = HashMap::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| fail(e.to_string()))?;
+        let ids = batch
+            .column_by_name("subject_id")
+            .and_then(|c| c.as_primitive_opt::<Int64Type>())
+            .ok_or_else(|| fail("no int64 subject_id column".into()))?;
+        let sites = batch
+            .column_by_name("site")
+            .and_then(|c| c.as_string_opt::<i32>())
+            .ok_or_else(|| fail("no string site column".into()))?;
+        for i in 0..batch.num_rows() {
+            if !ids.is_null(i) && !sites.is_null(i) {
+                out.insert(ids.value(i), sites.value(i).to_string());
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Sex, race, ethnicity and age band of every prediction, from the subjects' MEDS timelines.
 pub fn from_meds(dataset: &Dataset, predictions: &[BooleanPrediction]) -> meds::Result<Vec<Attribute>> {
     let wanted: std::collections::HashSet<i64> = predictions.iter().map(|p| p.label.subject_id).collect();

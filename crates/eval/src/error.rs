@@ -24,4 +24,12 @@ pub enum EvalError {
         /// Predictions.
         expected: usize,
     },
+    /// A sites table could not be read.
+    #[error("cannot read sites from {path}: {message}")]
+    Sites {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        message: String,
+    },
 }

@@ -47,6 +47,15 @@ pub struct AdaptArgs {
     /// Futures the oracle draws per prediction time.
     #[arg(long, default_value_t = 64)]
     pub oracle_samples: u32,
+    /// How prediction times are split: `subject` (the dataset's subject splits),
+    /// `temporal:YYYY-MM-DD` (train before the date, test on or after it; subjects disjoint too)
+    /// or `site:NAME` (train at site NAME, test at every other site; needs --sites or --truth).
+    #[arg(long, default_value = "subject")]
+    pub split: String,
+    /// Subjects' sites: parquet with `subject_id` and `site` [default with --truth: its
+    /// subjects.parquet].
+    #[arg(long)]
+    pub sites: Option<PathBuf>,
     /// Output directory: <task>/<method>.parquet and adapt_report.json.
     #[arg(long)]
     pub out: PathBuf,
@@ -67,6 +76,27 @@ fn oracle_outcome(task: &str) -> Option<synth::oracle::Outcome> {
         "mortality_1y" => Recorded(&["MEDS_DEATH"]),
         _ => return None,
     })
+}
+
+/// `subject`, `temporal:YYYY-MM-DD` or `site:NAME` (with a sites table).
+fn parse_split(text: &str, sites: Option<PathBuf>) -> Result<adapt::splits::Scheme> {
+    use adapt::splits::{Scheme, parse_date};
+    match text.split_once(':') {
+        None if text == "subject" => Ok(Scheme::Subject),
+        Some(("temporal", date)) => match parse_date(date) {
+            Some(cutoff) => Ok(Scheme::Temporal { cutoff }),
+            None => bail!("--split temporal:{date}: the date must be YYYY-MM-DD"),
+        },
+        Some(("site", name)) => {
+            let Some(path) = sites else { bail!("--split site:{name} needs --sites FILE (or --truth DIR)") };
+            let sites = eval::attributes::read_sites(&path)?;
+            if !sites.values().any(|s| s == name) {
+                bail!("--split site:{name}: no subject is at site {name} in {}", path.display());
+            }
+            Ok(Scheme::Site { train_site: name.to_string(), sites })
+        }
+        _ => bail!("--split must be `subject`, `temporal:YYYY-MM-DD` or `site:NAME`, not `{text}`"),
+    }
 }
 
 /// Every tuning and held-out example, and at most `max` train examples (a seeded sample).
@@ -140,6 +170,12 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
         }
     }
     tracing::info!(subjects = timelines.len(), secs = started.elapsed().as_secs_f64(), "read the dataset");
+    let sites_table = match (&args.sites, &args.truth) {
+        (Some(p), _) => Some(p.clone()),
+        (None, Some(truth)) => Some(truth.join("subjects.parquet")),
+        (None, None) => None,
+    };
+    let scheme = parse_split(&args.split, sites_table)?;
     let foundation = match &args.model {
         Some(bundle) => {
             Some(adapt::foundation::Foundation::load(bundle).with_context(|| format!("loading {}", bundle.display()))?)
@@ -164,6 +200,14 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
         let labels = meds::labels::read_boolean_labels(path)?;
         let (featurizer, examples) =
             adapt::baselines::featurize(&timelines, &codes, &splits, &labels, args.min_subjects);
+        let mut examples = examples;
+        examples.retain_mut(|e| match scheme.assign(e.label.subject_id, e.label.prediction_time, &e.split) {
+            Some(split) => {
+                e.split = split.to_string();
+                true
+            }
+            None => false,
+        });
         let dropped = labels.len() - examples.len();
         let mut run = adapt::baselines::fit_baselines(&featurizer, &examples, args.seed)?;
         let mut curves = Vec::new();
@@ -257,6 +301,7 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
         }
         report.insert(task.clone(), json!({ "run": run, "labels_without_subject_or_split": dropped }));
     }
+    report.insert("_split".to_string(), json!({ "scheme": args.split, "description": scheme.describe() }));
     let partial = args.out.join(".adapt_report.json.partial");
     std::fs::write(&partial, serde_json::to_string_pretty(&report)?)?;
     std::fs::rename(&partial, args.out.join("adapt_report.json"))?;

@@ -150,12 +150,36 @@ pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress
         probe_train_max: 5_000,
         few_shot: true,
         oracle_samples: 64,
+        split: "subject".into(),
+        sites: None,
         out: adapt.clone(),
     })?;
+    // Temporal and external (cross-site) validation of the baselines, for the same report.
+    let mut settings = vec![adapt];
+    for (split, dir) in [("temporal:2021-01-01", "adapt-temporal"), ("site:north", "adapt-site")] {
+        let out_dir = out.join(dir);
+        crate::adapt_cmd::run(&crate::adapt_cmd::AdaptArgs {
+            meds: synth_meds.clone(),
+            labels: labels.clone(),
+            only: Vec::new(),
+            min_subjects: 20,
+            seed: 42,
+            truth: Some(out.join("truth")),
+            model: None,
+            probe_train_max: 0,
+            few_shot: false,
+            oracle_samples: 64,
+            split: split.into(),
+            sites: None,
+            out: out_dir.clone(),
+        })?;
+        settings.push(out_dir);
+    }
     tracing::info!("step 10/10: the validation report and model card");
     let report = out.join("report");
     crate::report_cmd::run(&crate::report_cmd::ReportArgs {
-        adapt,
+        adapt: settings,
+        sites: Some(out.join("truth/subjects.parquet")),
         meds: synth_meds,
         candidate: "counts_gbm".into(),
         resamples: 1_000,

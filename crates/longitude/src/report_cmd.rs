@@ -12,9 +12,14 @@ use report::{MethodResult, Report, TaskResult};
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// Predictions by task: `longitude adapt`'s output (<task>/<method>.parquet).
+    /// Predictions by task: `longitude adapt`'s output (<task>/<method>.parquet). Repeat for
+    /// each validation setting (internal, temporal, external): each directory's split is read
+    /// from its adapt_report.json.
+    #[arg(long, required = true)]
+    pub adapt: Vec<PathBuf>,
+    /// Subjects' sites (parquet: subject_id, site): adds `site` to the fairness audit.
     #[arg(long)]
-    pub adapt: PathBuf,
+    pub sites: Option<PathBuf>,
     /// The MEDS dataset the predictions are about (subgroups for the fairness audit).
     #[arg(long)]
     pub meds: PathBuf,
@@ -45,6 +50,14 @@ fn entries(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(v)
 }
 
+/// The external setting's description, when one of the directories is external.
+fn report_external(dirs: &[PathBuf]) -> Option<String> {
+    dirs.iter().find_map(|d| {
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("adapt_report.json")).ok()?).ok()?;
+        v["_split"]["description"].as_str().filter(|s| s.starts_with("external")).map(str::to_string)
+    })
+}
+
 /// `longitude adapt --few-shot`'s curves, if written.
 fn read_few_shot(path: &Path) -> Result<Vec<report::FewShot>> {
     if !path.exists() {
@@ -73,31 +86,53 @@ pub fn run(args: &ReportArgs) -> Result<ExitCode> {
     let dataset = meds::Dataset::open(&args.meds)?;
     let demographics = eval::attributes::Demographics::read(&dataset, None)?;
     let options = eval::Options { resamples: args.resamples, ..Default::default() };
+    let sites = match &args.sites {
+        Some(p) => Some(eval::attributes::read_sites(p)?),
+        None => None,
+    };
+    let attributes = |predictions: &[meds::labels::BooleanPrediction]| {
+        let mut a = demographics.attributes(predictions);
+        if let Some(sites) = &sites {
+            a.push(eval::Attribute {
+                name: "site".into(),
+                values: predictions.iter().map(|p| sites.get(&p.label.subject_id).cloned()).collect(),
+            });
+        }
+        a
+    };
     let mut tasks = Vec::new();
-    for task_dir in entries(&args.adapt)?.into_iter().filter(|p| p.is_dir()) {
-        let task = task_dir.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
-        let mut methods = Vec::new();
-        for file in entries(&task_dir)?.into_iter().filter(|p| p.extension().is_some_and(|x| x == "parquet")) {
-            let method = file.file_stem().and_then(|n| n.to_str()).unwrap_or_default().to_string();
-            let predictions = meds::labels::read_boolean_predictions(&file)?;
-            if predictions.is_empty() {
-                tracing::warn!(task, method, "no held-out predictions; left out of the report");
+    for adapt_dir in &args.adapt {
+        let setting = std::fs::read(adapt_dir.join("adapt_report.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v["_split"]["description"].as_str().map(str::to_string))
+            .unwrap_or_else(|| "internal: held-out subjects".into());
+        for task_dir in entries(adapt_dir)?.into_iter().filter(|p| p.is_dir()) {
+            let task = task_dir.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+            let mut methods = Vec::new();
+            for file in entries(&task_dir)?.into_iter().filter(|p| p.extension().is_some_and(|x| x == "parquet")) {
+                let method = file.file_stem().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+                let predictions = meds::labels::read_boolean_predictions(&file)?;
+                if predictions.is_empty() {
+                    tracing::warn!(task, method, "no held-out predictions; left out of the report");
+                    continue;
+                }
+                let evaluation = eval::evaluate(&predictions, &attributes(&predictions), &options)
+                    .with_context(|| format!("evaluating {}", file.display()))?;
+                methods.push(MethodResult { method, evaluation });
+            }
+            methods
+                .sort_by_key(|m| (ORDER.iter().position(|o| *o == m.method).unwrap_or(ORDER.len()), m.method.clone()));
+            if methods.is_empty() {
                 continue;
             }
-            let evaluation = eval::evaluate(&predictions, &demographics.attributes(&predictions), &options)
-                .with_context(|| format!("evaluating {}", file.display()))?;
-            methods.push(MethodResult { method, evaluation });
+            let description = tasks::suite::task(&task).and_then(|t| t.ok()).and_then(|t| t.config.description);
+            let few_shot = read_few_shot(&task_dir.join("few_shot.json"))?;
+            tasks.push(TaskResult { task, setting: setting.clone(), description, methods, few_shot });
         }
-        methods.sort_by_key(|m| (ORDER.iter().position(|o| *o == m.method).unwrap_or(ORDER.len()), m.method.clone()));
-        if methods.is_empty() {
-            continue;
-        }
-        let description = tasks::suite::task(&task).and_then(|t| t.ok()).and_then(|t| t.config.description);
-        let few_shot = read_few_shot(&task_dir.join("few_shot.json"))?;
-        tasks.push(TaskResult { task, description, methods, few_shot });
     }
     if tasks.is_empty() {
-        bail!("no predictions (<task>/<method>.parquet) under {}", args.adapt.display());
+        bail!("no predictions (<task>/<method>.parquet) under the --adapt directories");
     }
     let meta = meds::metadata::DatasetMetadata::read(&args.meds).ok();
     let subjects = demographics.len();
@@ -107,7 +142,7 @@ pub fn run(args: &ReportArgs) -> Result<ExitCode> {
         generated: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
         dataset: format!("{dataset_name} ({subjects} subjects)"),
         candidate: args.candidate.clone(),
-        external: None,
+        external: report_external(&args.adapt),
         tasks,
     };
     let card = model_card(&report, &CardInfo::default());

@@ -701,6 +701,42 @@ fn label_adapt_evaluate_report_from_labels_to_a_page_a_browser_renders() {
         .expect("json");
         assert!(checked["predictions"].as_u64().expect("n") > 0, "{method}: {checked}");
     }
+    // A temporal split: every held-out prediction time is on or after the cutoff.
+    let temporal = d.join("adapt-temporal");
+    let o = longitude(&[
+        "adapt",
+        "--meds",
+        meds,
+        "--labels",
+        labels.to_str().expect("p"),
+        "--only",
+        "hyperkalemia_next_lab",
+        "--min-subjects",
+        "5",
+        "--split",
+        "temporal:2018-01-01",
+        "--out",
+        temporal.to_str().expect("p"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let held_out = meds::labels::read_boolean_predictions(&temporal.join("hyperkalemia_next_lab/counts_lr.parquet"))
+        .expect("read");
+    let cutoff = 1_514_764_800_000_000; // 2018-01-01
+    assert!(!held_out.is_empty() && held_out.iter().all(|p| p.label.prediction_time >= cutoff));
+    let o = longitude(&[
+        "adapt",
+        "--meds",
+        meds,
+        "--labels",
+        labels.to_str().expect("p"),
+        "--split",
+        "site:north",
+        "--out",
+        temporal.to_str().expect("p"),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "a site split without a sites table is a clear error");
+    assert!(stderr(&o).contains("--sites"), "{}", stderr(&o));
+
     let e = d.join("evaluation.json");
     let p = adapt.join("hyperkalemia_next_lab/counts_gbm.parquet");
     let o = longitude(&[

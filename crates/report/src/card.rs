@@ -69,10 +69,12 @@ pub struct ModelCard {
     pub attributes: Vec<SourceAttribute>,
 }
 
-fn candidate(report: &Report) -> Vec<(&str, &MethodResult)> {
+/// The candidate's results in settings whose description starts with `setting`.
+fn candidate<'a>(report: &'a Report, setting: &str) -> Vec<(&'a str, &'a MethodResult)> {
     report
         .tasks
         .iter()
+        .filter(|t| t.setting.starts_with(setting))
         .filter_map(|t| t.methods.iter().find(|m| m.method == report.candidate).map(|m| (t.task.as_str(), m)))
         .collect()
 }
@@ -81,8 +83,8 @@ fn fmt(v: Option<f64>) -> String {
     v.map_or("—".into(), |x| format!("{x:.3}"))
 }
 
-fn validity(report: &Report) -> String {
-    let rows: Vec<String> = candidate(report)
+fn validity(report: &Report, setting: &str) -> String {
+    let rows: Vec<String> = candidate(report, setting)
         .iter()
         .map(|(task, m)| {
             let e = &m.evaluation;
@@ -102,8 +104,8 @@ fn validity(report: &Report) -> String {
     if rows.is_empty() { "Not measured: no held-out predictions for this method".into() } else { rows.join("; ") }
 }
 
-fn fairness(report: &Report) -> String {
-    let rows: Vec<String> = candidate(report)
+fn fairness(report: &Report, setting: &str) -> String {
+    let rows: Vec<String> = candidate(report, setting)
         .iter()
         .map(|(task, m)| {
             let parts: Vec<String> = m
@@ -151,7 +153,7 @@ pub fn model_card(report: &Report, info: &CardInfo) -> ModelCard {
         ("2(iii)", "Purpose", "Intended user(s)", info.intended_users.clone(), stated),
         ("2(iv)", "Purpose", "Intended decision-making role", info.decision_role.clone(), stated),
         ("3(i)", "Cautioned out-of-scope use", "Tasks, situations, or populations where users are cautioned against applying it", info.out_of_scope.clone(), stated),
-        ("3(ii)", "Cautioned out-of-scope use", "Known risks, inappropriate settings, inappropriate uses, or known limitations", format!("Subgroup disparities flagged in validation: {}. Rare outcomes give wide intervals.", fairness(report)), measured),
+        ("3(ii)", "Cautioned out-of-scope use", "Known risks, inappropriate settings, inappropriate uses, or known limitations", format!("Subgroup disparities flagged in validation: {}. Rare outcomes give wide intervals.", fairness(report, "internal")), measured),
         ("4(i)", "Development details and input features", "Exclusion and inclusion criteria that influenced the training data set", format!("Training subjects: the train split of {}; labels by the tasks' ACES configurations (censoring excludes subjects without follow-up to the horizon)", report.dataset), measured),
         ("4(ii)", "Development details and input features", "Use of demographic and social variables as input features", "Age at prediction time and the static codes present in the data (sex, race, ethnicity) are inputs; language, sexual orientation, gender identity and social determinants are not recorded in the data and not used".into(), measured),
         ("4(iii)", "Development details and input features", "Demographic representativeness of the training data", "See the subgroup tables of the report: group sizes by sex, age band, race and ethnicity".into(), measured),
@@ -162,10 +164,10 @@ pub fn model_card(report: &Report, info: &CardInfo) -> ModelCard {
         ("6(ii)", "External validation", "Party that conducted the external testing", external.map_or("Not measured".into(), |_| "The evaluating organisation (longitude evaluate on its own data)".into()), if external.is_some() { stated } else { none }),
         ("6(iii)", "External validation", "Demographic representativeness of external data", external.map_or("Not measured".into(), |_| "See the external section's subgroup tables".into()), if external.is_some() { measured } else { none }),
         ("6(iv)", "External validation", "External validation process", "longitude evaluate with the model bundle on the partner's MEDS data, on its premises; same metrics, intervals and fairness audit".into(), stated),
-        ("7(i)", "Quantitative performance", "Validity in test data from the same source as training", validity(report), measured),
-        ("7(ii)", "Quantitative performance", "Fairness in test data from the same source as training", fairness(report), measured),
-        ("7(iii)", "Quantitative performance", "Validity in external data", external.map_or("Not measured".into(), |_| "See the external section".into()), if external.is_some() { measured } else { none }),
-        ("7(iv)", "Quantitative performance", "Fairness in external data", external.map_or("Not measured".into(), |_| "See the external section".into()), if external.is_some() { measured } else { none }),
+        ("7(i)", "Quantitative performance", "Validity in test data from the same source as training", { let t = validity(report, "temporal"); let i = validity(report, "internal"); if candidate(report, "temporal").is_empty() { i } else { format!("{i} | temporal validation: {t}") } }, measured),
+        ("7(ii)", "Quantitative performance", "Fairness in test data from the same source as training", fairness(report, "internal"), measured),
+        ("7(iii)", "Quantitative performance", "Validity in external data", external.map_or("Not measured".into(), |_| validity(report, "external")), if external.is_some() { measured } else { none }),
+        ("7(iv)", "Quantitative performance", "Fairness in external data", external.map_or("Not measured".into(), |_| fairness(report, "external")), if external.is_some() { measured } else { none }),
         ("7(v)", "Quantitative performance", "References to evaluations of the intervention's effect on outcomes", "None: no prospective or outcome study has been done".into(), none),
         ("8(i)", "Ongoing maintenance", "Update and continued validation or fairness assessment schedule", info.maintenance.clone(), stated),
         ("8(ii)", "Ongoing maintenance", "Process and frequency of monitoring validity over time", "Real-world monitoring of calibration and discrimination as outcomes accrue (Longitude's monitoring stage)".into(), stated),

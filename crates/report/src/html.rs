@@ -31,8 +31,13 @@ fn with_ci(v: Option<f64>, ci: Option<Interval>) -> String {
     }
 }
 
-fn anchor(task: &str) -> String {
-    task.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect()
+fn anchor(t: &TaskResult) -> String {
+    let setting = t.setting.split(':').next().unwrap_or_default();
+    format!("{setting}-{}", t.task).chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect()
+}
+
+fn setting_name(t: &TaskResult) -> &str {
+    t.setting.split(':').next().unwrap_or_default()
 }
 
 /// The whole page.
@@ -53,7 +58,7 @@ pub fn render(report: &Report, card: &ModelCard) -> String {
     );
     s.push_str("<nav>");
     for t in &report.tasks {
-        let _ = write!(s, "<a href='#{}'>{}</a>", anchor(&t.task), escape(&t.task));
+        let _ = write!(s, "<a href='#{}'>{} ({})</a>", anchor(t), escape(&t.task), escape(setting_name(t)));
     }
     s.push_str("<a href='#model-card'>model card</a></nav>");
     summary(&mut s, report);
@@ -74,7 +79,7 @@ fn summary(s: &mut String, report: &Report) {
             }
         }
     }
-    s.push_str("<h2 id=summary>Summary: held-out AUROC [95% CI]</h2><table><tr><th class=l>task</th><th>n</th><th>prevalence</th>");
+    s.push_str("<h2 id=summary>Summary: held-out AUROC [95% CI]</h2><table><tr><th class=l>setting</th><th class=l>task</th><th>n</th><th>prevalence</th>");
     for m in &methods {
         let _ = write!(s, "<th>{}</th>", escape(m));
     }
@@ -83,8 +88,9 @@ fn summary(s: &mut String, report: &Report) {
         let first = t.methods.first().map(|m| &m.evaluation);
         let _ = write!(
             s,
-            "<tr><td class=l><a href='#{}'>{}</a></td><td>{}</td><td>{}</td>",
-            anchor(&t.task),
+            "<tr><td class=l>{}</td><td class=l><a href='#{}'>{}</a></td><td>{}</td><td>{}</td>",
+            escape(setting_name(t)),
+            anchor(t),
             escape(&t.task),
             first.map_or(0, |e| e.n),
             first.map_or("—".into(), |e| e.metrics.prevalence.map_or("—".into(), |p| format!("{:.2}%", 100.0 * p)))
@@ -135,10 +141,17 @@ fn metric_table(s: &mut String, t: &TaskResult) {
 }
 
 fn task_section(s: &mut String, t: &TaskResult, candidate: &str) {
-    let _ = write!(s, "<h2 id='{}'>{}</h2>", anchor(&t.task), escape(&t.task));
+    let _ = write!(
+        s,
+        "<h2 id='{}'>{} <span class=muted>({})</span></h2>",
+        anchor(t),
+        escape(&t.task),
+        escape(setting_name(t))
+    );
     if let Some(d) = &t.description {
         let _ = write!(s, "<p>{}</p>", escape(d));
     }
+    let _ = write!(s, "<p class=muted>Validation setting — {}</p>", escape(&t.setting));
     metric_table(s, t);
     s.push_str("<div class=charts>");
     let curves = |f: fn(&Evaluation) -> Vec<(f64, f64)>| -> Vec<Series> {

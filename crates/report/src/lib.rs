@@ -25,6 +25,8 @@ pub struct MethodResult {
 pub struct TaskResult {
     /// The task name.
     pub task: String,
+    /// The validation setting: `internal: …`, `temporal: …` or `external: …`.
+    pub setting: String,
     /// What it predicts.
     pub description: Option<String>,
     /// Each method, in display order.
