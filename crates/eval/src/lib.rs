@@ -157,3 +157,70 @@ pub fn evaluate(
         fairness,
     })
 }
+
+/// How early alerts come: for subjects with an event (a coded diagnosis, a true onset) after
+/// their first prediction, the days from the first alert (probability ≥ threshold) to the event.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LeadTime {
+    /// What the event is (`coded diagnosis`, `true onset`).
+    pub event: String,
+    /// The alert threshold.
+    pub threshold: f64,
+    /// Subjects with predictions before their event.
+    pub subjects: usize,
+    /// Of them, alerted before the event.
+    pub alerted: usize,
+    /// Median days from first alert to event among the alerted.
+    pub median_days: Option<f64>,
+}
+
+/// Lead time of alerts at `threshold` before each subject's `event` time (µs).
+pub fn lead_time(
+    predictions: &[BooleanPrediction],
+    events: &std::collections::HashMap<i64, i64>,
+    threshold: f64,
+    event: &str,
+) -> LeadTime {
+    let mut first_alert: std::collections::HashMap<i64, Option<i64>> = std::collections::HashMap::new();
+    for p in predictions {
+        let Some(&at) = events.get(&p.label.subject_id) else { continue };
+        if p.label.prediction_time >= at {
+            continue;
+        }
+        let slot = first_alert.entry(p.label.subject_id).or_insert(None);
+        if f64::from(p.probability) >= threshold {
+            *slot = Some(slot.map_or(p.label.prediction_time, |t: i64| t.min(p.label.prediction_time)));
+        }
+    }
+    let mut leads: Vec<f64> =
+        first_alert.iter().filter_map(|(s, a)| a.map(|t| (events[s] - t) as f64 / 86_400_000_000.0)).collect();
+    leads.sort_by(f64::total_cmp);
+    let median = (!leads.is_empty()).then(|| {
+        let m = leads.len() / 2;
+        if leads.len() % 2 == 1 { leads[m] } else { (leads[m - 1] + leads[m]) / 2.0 }
+    });
+    LeadTime { event: event.into(), threshold, subjects: first_alert.len(), alerted: leads.len(), median_days: median }
+}
+
+#[cfg(test)]
+mod lead_tests {
+    use super::*;
+    use meds::labels::BooleanLabel;
+
+    #[test]
+    fn lead_time_counts_days_from_the_first_alert() {
+        let day = 86_400_000_000i64;
+        let p = |s: i64, t: i64, prob: f32| BooleanPrediction {
+            label: BooleanLabel { subject_id: s, prediction_time: t * day, value: false },
+            predicted_value: false,
+            probability: prob,
+        };
+        let preds = [p(1, 0, 0.1), p(1, 100, 0.8), p(1, 200, 0.9), p(2, 0, 0.2), p(3, 500, 0.9)];
+        let events: std::collections::HashMap<i64, i64> =
+            [(1, 300 * day), (2, 50 * day), (3, 400 * day)].into_iter().collect();
+        let l = lead_time(&preds, &events, 0.5, "coded diagnosis");
+        // Subject 1: first alert at day 100, event day 300 → 200 days. Subject 2: never alerted.
+        // Subject 3: its only prediction is after the event.
+        assert_eq!((l.subjects, l.alerted, l.median_days), (2, 1, Some(200.0)));
+    }
+}

@@ -180,6 +180,7 @@ pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress
     crate::report_cmd::run(&crate::report_cmd::ReportArgs {
         adapt: settings,
         sites: Some(out.join("truth/subjects.parquet")),
+        truth: Some(out.join("truth")),
         meds: synth_meds,
         candidate: "counts_gbm".into(),
         resamples: 1_000,

@@ -1,6 +1,7 @@
 //! `longitude report`: evaluate every task × method's held-out predictions and write the
 //! validation report (HTML + JSON) and the model card (HTI-1 attributes, CHAI export).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -17,6 +18,10 @@ pub struct ReportArgs {
     /// from its adapt_report.json.
     #[arg(long, required = true)]
     pub adapt: Vec<PathBuf>,
+    /// The generator's ground truth: lead times of alerts before the coded diagnosis and the
+    /// true onset, for the diagnosis tasks. Synthetic data only.
+    #[arg(long)]
+    pub truth: Option<PathBuf>,
     /// Subjects' sites (parquet: subject_id, site): adds `site` to the fairness audit.
     #[arg(long)]
     pub sites: Option<PathBuf>,
@@ -48,6 +53,19 @@ fn entries(dir: &Path) -> Result<Vec<PathBuf>> {
         .collect();
     v.sort();
     Ok(v)
+}
+
+/// The ground-truth condition behind each built-in diagnosis task.
+fn diagnosis_condition(task: &str) -> Option<&'static str> {
+    Some(match task {
+        "new_t2d_1y" => "diabetes",
+        "new_ckd3_1y" => "ckd3",
+        "new_heart_failure_1y" => "heart_failure",
+        "stroke_in_af_1y" => "stroke",
+        "mi_1y" => "myocardial_infarction",
+        "colorectal_cancer_1y" => "colorectal_cancer",
+        _ => return None,
+    })
 }
 
 /// The external setting's description, when one of the directories is external.
@@ -100,6 +118,17 @@ pub fn run(args: &ReportArgs) -> Result<ExitCode> {
         }
         a
     };
+    let conditions = match &args.truth {
+        Some(dir) => synth::truth::read_conditions(dir)?,
+        None => Vec::new(),
+    };
+    let events = |condition: &str| -> (HashMap<i64, i64>, HashMap<i64, i64>) {
+        let rows = conditions.iter().filter(|c| c.condition == condition);
+        (
+            rows.clone().filter_map(|c| c.diagnosed.map(|d| (c.subject_id, d))).collect(),
+            rows.map(|c| (c.subject_id, c.onset)).collect(),
+        )
+    };
     let mut tasks = Vec::new();
     for adapt_dir in &args.adapt {
         let setting = std::fs::read(adapt_dir.join("adapt_report.json"))
@@ -119,7 +148,15 @@ pub fn run(args: &ReportArgs) -> Result<ExitCode> {
                 }
                 let evaluation = eval::evaluate(&predictions, &attributes(&predictions), &options)
                     .with_context(|| format!("evaluating {}", file.display()))?;
-                methods.push(MethodResult { method, evaluation });
+                let mut lead_times = Vec::new();
+                if let (Some(condition), Some(point)) = (diagnosis_condition(&task), &evaluation.audit_point)
+                    && !conditions.is_empty()
+                {
+                    let (coded, onset) = events(condition);
+                    lead_times.push(eval::lead_time(&predictions, &coded, point.threshold, "coded diagnosis"));
+                    lead_times.push(eval::lead_time(&predictions, &onset, point.threshold, "true onset"));
+                }
+                methods.push(MethodResult { method, evaluation, lead_times });
             }
             methods
                 .sort_by_key(|m| (ORDER.iter().position(|o| *o == m.method).unwrap_or(ORDER.len()), m.method.clone()));
@@ -157,18 +194,14 @@ pub fn run(args: &ReportArgs) -> Result<ExitCode> {
     write("model_card.json", serde_json::to_string_pretty(&card)?.as_bytes())?;
     write("chai_model_card.json", serde_json::to_string_pretty(&chai(&card))?.as_bytes())?;
     write("report.html", report::html::render(&report, &card).as_bytes())?;
-    outln!("{:<24} {:<16} {:>8} {:>24}", "task", "method", "n", "AUROC [95% CI]");
+    outln!("{:<9} {:<24} {:<16} {:>8} {:>24}", "setting", "task", "method", "n", "AUROC [95% CI]");
     for t in &report.tasks {
+        let setting = t.setting.split(':').next().unwrap_or_default();
         for m in &t.methods {
             let e = &m.evaluation;
             let ci = e.intervals.auroc.map_or(String::new(), |i| format!(" [{:.3}, {:.3}]", i.lower, i.upper));
-            outln!(
-                "{:<24} {:<16} {:>8} {:>24}",
-                t.task,
-                m.method,
-                e.n,
-                e.metrics.auroc.map_or("—".into(), |a| format!("{a:.3}{ci}"))
-            );
+            let auroc = e.metrics.auroc.map_or("—".into(), |a| format!("{a:.3}{ci}"));
+            outln!("{:<9} {:<24} {:<16} {:>8} {:>24}", setting, t.task, m.method, e.n, auroc);
         }
     }
     outln!(

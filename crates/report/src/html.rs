@@ -117,13 +117,13 @@ fn summary(s: &mut String, report: &Report) {
 }
 
 fn metric_table(s: &mut String, t: &TaskResult) {
-    s.push_str("<table><tr><th class=l>method</th><th>n</th><th>positives</th><th>AUROC</th><th>AUPRC</th><th>Brier</th><th>calibration slope</th><th>calibration intercept</th><th>ECE</th><th>sens. @90% spec.</th><th>PPV @90% spec.</th></tr>");
+    s.push_str("<table><tr><th class=l>method</th><th>n</th><th>positives</th><th>AUROC</th><th>AUPRC</th><th>Brier</th><th>calibration slope</th><th>calibration intercept</th><th>ECE</th><th>sens. @90% spec.</th><th>PPV @90% spec.</th><th>lead time, days (alerted / diagnosed)</th></tr>");
     for m in &t.methods {
         let e = &m.evaluation;
         let (mm, i) = (&e.metrics, &e.intervals);
         let _ = write!(
             s,
-            "<tr><td class=l>{}</td><td>{}</td><td>{:.0}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td class=l>{}</td><td>{}</td><td>{:.0}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(&m.method),
             e.n,
             mm.positives,
@@ -135,6 +135,17 @@ fn metric_table(s: &mut String, t: &TaskResult) {
             with_ci(mm.ece, i.ece),
             num(e.audit_point.as_ref().and_then(|p| p.sensitivity)),
             num(e.audit_point.as_ref().and_then(|p| p.ppv)),
+            m.lead_times
+                .iter()
+                .map(|l| format!(
+                    "{}: {} ({}/{})",
+                    escape(&l.event),
+                    l.median_days.map_or("—".into(), |d| format!("{d:.0}")),
+                    l.alerted,
+                    l.subjects
+                ))
+                .collect::<Vec<_>>()
+                .join("<br>"),
         );
     }
     s.push_str("</table>");

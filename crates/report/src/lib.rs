@@ -18,6 +18,9 @@ pub struct MethodResult {
     pub method: String,
     /// Its held-out evaluation.
     pub evaluation: eval::Evaluation,
+    /// For diagnosis tasks with ground truth: how early its alerts (at 90% specificity) precede
+    /// the coded diagnosis and the true onset.
+    pub lead_times: Vec<eval::LeadTime>,
 }
 
 /// One task's results.

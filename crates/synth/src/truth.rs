@@ -238,3 +238,48 @@ pub fn planted_identifiers(
     }
     Ok(out)
 }
+
+/// One row of `truth/conditions.parquet`: a condition's true onset and first coded diagnosis.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConditionRow {
+    /// The subject.
+    pub subject_id: i64,
+    /// The condition's name as written (`diabetes`, `ckd3`, …).
+    pub condition: String,
+    /// True onset (µs).
+    pub onset: i64,
+    /// First time its code was recorded, if ever.
+    pub diagnosed: Option<i64>,
+}
+
+/// Reads `truth_dir/conditions.parquet`.
+pub fn read_conditions(truth_dir: &Path) -> Result<Vec<ConditionRow>, SynthError> {
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Int64Type, TimestampMicrosecondType};
+    let path = truth_dir.join("conditions.parquet");
+    let fail = |e: &dyn std::fmt::Display| SynthError::Output(format!("{}: {e}", path.display()));
+    let file = std::fs::File::open(&path).map_err(|e| fail(&e))?;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.build())
+        .map_err(|e| fail(&e))?;
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| fail(&e))?;
+        let col = |name: &str| batch.column_by_name(name).ok_or_else(|| fail(&format!("no column {name}")));
+        let ids = col("subject_id")?.as_primitive_opt::<Int64Type>().ok_or_else(|| fail(&"subject_id type"))?;
+        let names = col("condition")?.as_string_opt::<i32>().ok_or_else(|| fail(&"condition type"))?;
+        let onset = col("onset")?.as_primitive_opt::<TimestampMicrosecondType>().ok_or_else(|| fail(&"onset type"))?;
+        let dx =
+            col("diagnosed")?.as_primitive_opt::<TimestampMicrosecondType>().ok_or_else(|| fail(&"diagnosed type"))?;
+        for i in 0..batch.num_rows() {
+            out.push(ConditionRow {
+                subject_id: ids.value(i),
+                condition: names.value(i).to_string(),
+                onset: onset.value(i),
+                diagnosed: (!dx.is_null(i)).then(|| dx.value(i)),
+            });
+        }
+    }
+    Ok(out)
+}
