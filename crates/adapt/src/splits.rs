@@ -60,9 +60,9 @@ impl Scheme {
         match self {
             Scheme::Subject => "internal: held-out subjects".into(),
             Scheme::Temporal { cutoff } => {
-                let day = cutoff.div_euclid(86_400_000_000);
-                let (y, m, d) = civil_from_days(day);
-                format!("temporal: trained before {y:04}-{m:02}-{d:02}, tested on or after it (held-out subjects)")
+                let day = chrono::DateTime::from_timestamp_micros(*cutoff)
+                    .map_or("?".into(), |d| d.format("%Y-%m-%d").to_string());
+                format!("temporal: trained before {day}, tested on or after it (held-out subjects)")
             }
             Scheme::Site { train_site, .. } => {
                 format!("external: trained at site {train_site}, tested at the other sites")
@@ -71,41 +71,10 @@ impl Scheme {
     }
 }
 
-/// Proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-/// Days since 1970-01-01 of a date (inverse of the above).
-pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// Parses `YYYY-MM-DD` into µs since the epoch.
+/// Parses `YYYY-MM-DD` into µs since the epoch (midnight UTC).
 pub fn parse_date(text: &str) -> Option<i64> {
-    let mut parts = text.trim().splitn(3, '-');
-    let y: i64 = parts.next()?.parse().ok()?;
-    let m: u32 = parts.next()?.parse().ok()?;
-    let d: u32 = parts.next()?.parse().ok()?;
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return None;
-    }
-    Some(days_from_civil(y, m, d) * 86_400_000_000)
+    let day = chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").ok()?;
+    Some(day.and_hms_opt(0, 0, 0)?.and_utc().timestamp_micros())
 }
 
 #[cfg(test)]

@@ -58,6 +58,19 @@ pub struct AttributeReport {
     pub auroc_gap: Option<f64>,
 }
 
+impl AttributeReport {
+    /// The flagged groups in words: `B (flag_rate); C (tpr, ppv)`, or `none`.
+    pub fn flagged_summary(&self) -> String {
+        let flagged: Vec<String> = self
+            .groups
+            .iter()
+            .filter(|g| !g.flagged.is_empty())
+            .map(|g| format!("{} ({})", g.group, g.flagged.join(", ")))
+            .collect();
+        if flagged.is_empty() { "none".into() } else { flagged.join("; ") }
+    }
+}
+
 /// Audits one attribute at `threshold`.
 pub fn audit(probability: &[f64], label: &[bool], attribute: &Attribute, threshold: f64) -> AttributeReport {
     let mut members: BTreeMap<String, Vec<usize>> = BTreeMap::new();

@@ -87,18 +87,12 @@ pub fn run(args: &EvaluateArgs) -> Result<ExitCode> {
         );
     }
     for a in &e.fairness {
-        let flagged: Vec<String> = a
-            .groups
-            .iter()
-            .filter(|g| !g.flagged.is_empty())
-            .map(|g| format!("{} ({})", g.group, g.flagged.join(", ")))
-            .collect();
         outln!(
             "fairness {:<10} reference {:<10} AUROC gap {}  flagged: {}",
             a.attribute,
             a.reference,
             a.auroc_gap.map_or("—".into(), |g| format!("{g:.3}")),
-            if flagged.is_empty() { "none".to_string() } else { flagged.join("; ") }
+            a.flagged_summary()
         );
     }
     if let Some(out) = &args.out {

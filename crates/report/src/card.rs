@@ -112,20 +112,7 @@ fn fairness(report: &Report, setting: &str) -> String {
                 .evaluation
                 .fairness
                 .iter()
-                .map(|a| {
-                    let flagged: Vec<String> = a
-                        .groups
-                        .iter()
-                        .filter(|g| !g.flagged.is_empty())
-                        .map(|g| format!("{} ({})", g.group, g.flagged.join(", ")))
-                        .collect();
-                    format!(
-                        "{} AUROC gap {}, flagged: {}",
-                        a.attribute,
-                        fmt(a.auroc_gap),
-                        if flagged.is_empty() { "none".into() } else { flagged.join("; ") }
-                    )
-                })
+                .map(|a| format!("{} AUROC gap {}, flagged: {}", a.attribute, fmt(a.auroc_gap), a.flagged_summary()))
                 .collect();
             format!(
                 "{task}: {}",
