@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde_json::json;
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct AdaptArgs {
     /// The MEDS dataset the labels are about.
     #[arg(long)]

@@ -136,7 +136,7 @@ pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress
     })?;
     tracing::info!("step 9/10: baselines and the oracle on every task (train → tune → held-out)");
     let adapt = out.join("adapt");
-    crate::adapt_cmd::run(&crate::adapt_cmd::AdaptArgs {
+    let internal = crate::adapt_cmd::AdaptArgs {
         meds: synth_meds.clone(),
         labels: labels.clone(),
         only: Vec::new(),
@@ -153,25 +153,18 @@ pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress
         split: "subject".into(),
         sites: None,
         out: adapt.clone(),
-    })?;
+    };
+    crate::adapt_cmd::run(&internal)?;
     // Temporal and external (cross-site) validation of the baselines, for the same report.
     let mut settings = vec![adapt];
     for (split, dir) in [("temporal:2021-01-01", "adapt-temporal"), ("site:north", "adapt-site")] {
         let out_dir = out.join(dir);
         crate::adapt_cmd::run(&crate::adapt_cmd::AdaptArgs {
-            meds: synth_meds.clone(),
-            labels: labels.clone(),
-            only: Vec::new(),
-            min_subjects: 20,
-            seed: 42,
-            truth: Some(out.join("truth")),
             model: None,
-            probe_train_max: 0,
             few_shot: false,
-            oracle_samples: 64,
             split: split.into(),
-            sites: None,
             out: out_dir.clone(),
+            ..internal.clone()
         })?;
         settings.push(out_dir);
     }
