@@ -135,7 +135,7 @@ pub fn run(args: &ReportArgs) -> Result<ExitCode> {
             .ok()
             .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
             .and_then(|v| v["_split"]["description"].as_str().map(str::to_string))
-            .unwrap_or_else(|| "internal: held-out subjects".into());
+            .unwrap_or_else(|| "unspecified: no adapt_report.json beside the predictions".into());
         for task_dir in entries(adapt_dir)?.into_iter().filter(|p| p.is_dir()) {
             let task = task_dir.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
             let mut methods = Vec::new();

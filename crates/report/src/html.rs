@@ -164,6 +164,10 @@ fn task_section(s: &mut String, t: &TaskResult, candidate: &str) {
     }
     let _ = write!(s, "<p class=muted>Validation setting — {}</p>", escape(&t.setting));
     metric_table(s, t);
+    if t.methods.iter().all(|m| m.evaluation.metrics.positives == 0.0) {
+        s.push_str("<p class=flag>No positive label among the held-out prediction times: discrimination, calibration and fairness cannot be measured for this task in this setting (more patients or a longer period are needed).</p>");
+        return;
+    }
     s.push_str("<div class=charts>");
     let curves = |f: fn(&Evaluation) -> Vec<(f64, f64)>| -> Vec<Series> {
         t.methods.iter().map(|m| Series { name: m.method.clone(), points: f(&m.evaluation), markers: false }).collect()
