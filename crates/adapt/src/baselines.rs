@@ -17,6 +17,7 @@ use serde::Serialize;
 use crate::featurizers::{Featurizer, SparseRow};
 use crate::gbm::{Gbm, GbmError};
 use crate::logistic::Logistic;
+use crate::scorer::{Fitting, TaskModel};
 
 /// L2 strengths tried for logistic regression.
 pub const LAMBDAS: [f64; 5] = [1e-4, 1e-3, 1e-2, 1e-1, 1.0];
@@ -78,6 +79,9 @@ pub struct Fitted {
     pub tuning_auroc: Option<f64>,
     /// Seconds to fit (including the search).
     pub seconds: f64,
+    /// The fitted model, to save for scoring elsewhere (none for the oracle and zero-shot).
+    #[serde(skip)]
+    pub model: Option<TaskModel>,
 }
 
 /// The foundation model's linear probe: L2 logistic regression on the embedding at each
@@ -97,6 +101,7 @@ pub fn fit_probe(examples: &[Example], embeddings: &[SparseRow], width: usize) -
         lambda: Some(m.lambda),
         tuning_auroc: a,
         seconds: started.elapsed().as_secs_f64(),
+        model: Some(TaskModel::new("", "fm_probe", Fitting::Probe { model: m })),
     }
 }
 
@@ -271,6 +276,11 @@ pub fn fit_baselines(featurizer: &Featurizer, examples: &[Example], seed: u64) -
         lambda: Some(m.lambda),
         tuning_auroc: a,
         seconds: started.elapsed().as_secs_f64(),
+        model: Some(TaskModel::new(
+            "",
+            "demographics_lr",
+            Fitting::Logistic { featurizer: featurizer.clone(), columns: Some(demo.clone()), model: m },
+        )),
     });
 
     let started = Instant::now();
@@ -281,6 +291,11 @@ pub fn fit_baselines(featurizer: &Featurizer, examples: &[Example], seed: u64) -
         lambda: Some(m.lambda),
         tuning_auroc: a,
         seconds: started.elapsed().as_secs_f64(),
+        model: Some(TaskModel::new(
+            "",
+            "counts_lr",
+            Fitting::Logistic { featurizer: featurizer.clone(), columns: None, model: m },
+        )),
     });
 
     let started = Instant::now();
@@ -291,6 +306,7 @@ pub fn fit_baselines(featurizer: &Featurizer, examples: &[Example], seed: u64) -
         lambda: None,
         tuning_auroc: auroc(&g.predict(&xtu), &ytu),
         seconds: started.elapsed().as_secs_f64(),
+        model: TaskModel::from_gbm("", "counts_gbm", featurizer.clone(), &g).ok(),
     });
 
     let count = |es: &[&Example]| es.len();

@@ -46,6 +46,11 @@ impl Foundation {
         Ok(Foundation { tokenizer, model, config })
     }
 
+    /// The tokenizer, the model and its shape.
+    pub(crate) fn parts(&self) -> (&Tokenizer, &Model<Cpu>, &ModelConfig) {
+        (&self.tokenizer, &self.model, &self.config)
+    }
+
     /// The embedding width.
     pub fn width(&self) -> usize {
         self.config.d_model

@@ -47,6 +47,22 @@ impl std::fmt::Debug for Gbm {
 }
 
 impl Gbm {
+    /// The booster in forust-ml's JSON.
+    pub fn to_json(&self) -> Result<String, GbmError> {
+        self.booster.json_dump().map_err(|e| GbmError(e.to_string()))
+    }
+
+    /// A booster from [`Gbm::to_json`]'s text, with the features' defaults it was fitted with.
+    pub fn from_json(json: &str, defaults: Vec<f64>) -> Result<Gbm, GbmError> {
+        let booster = GradientBooster::from_json(json).map_err(|e| GbmError(e.to_string()))?;
+        Ok(Gbm { booster, defaults })
+    }
+
+    /// Each feature's value when a row omits it.
+    pub fn defaults(&self) -> &[f64] {
+        &self.defaults
+    }
+
     /// Fits on `train`, stopping early on `tuning`. `defaults` gives each feature's value when a
     /// row omits it (0 for counts, NaN — missing — for values).
     pub fn fit(

@@ -8,10 +8,15 @@
 //! - [`foundation`]: the pretrained model's embedding at each prediction time.
 //! - [`baselines`]: fit each baseline and the foundation model's linear probe on the train split,
 //!   choose regularisation on tuning, predict held-out prediction times; few-shot curves.
+//! - [`scorer`]: fitted task models as versioned JSON files that score another site's MEDS data.
+//! - [`zero_shot`]: risk as the share of generated futures in which the task's outcome happens,
+//!   each future read by the task's own ACES windows.
 
 pub mod baselines;
 pub mod featurizers;
 pub mod foundation;
 pub mod gbm;
 pub mod logistic;
+pub mod scorer;
 pub mod splits;
+pub mod zero_shot;

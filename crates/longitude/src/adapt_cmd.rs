@@ -36,6 +36,9 @@ pub struct AdaptArgs {
     /// probe on the model's embedding at each prediction time.
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// With --model, skip the linear probe (zero-shot only: no embeddings are computed).
+    #[arg(long)]
+    pub no_probe: bool,
     /// At most this many train examples per task are embedded for the probe (a seeded sample;
     /// tuning and held-out are always embedded in full).
     #[arg(long, default_value_t = 20_000)]
@@ -44,6 +47,26 @@ pub struct AdaptArgs {
     /// all of train) for the count-feature models and the probe: OUT/<task>/few_shot.json.
     #[arg(long)]
     pub few_shot: bool,
+    /// Zero-shot risk from the model (`fm_zero_shot`, needs --model): this many futures are
+    /// generated at each sampled held-out prediction time and read by the task's own ACES
+    /// windows; the risk is the share with the outcome. 0: off.
+    #[arg(long, default_value_t = 0)]
+    pub zero_shot: usize,
+    /// Zero-shot scores at most this many held-out prediction times per task (a seeded sample
+    /// that coincides across tasks predicting at the same times, so they share futures).
+    #[arg(long, default_value_t = 500)]
+    pub zero_shot_max: usize,
+    /// Each generated future stops this many days after the prediction time (at least every
+    /// task's label window; shorter futures cannot settle a negative).
+    #[arg(long, default_value_t = 366)]
+    pub zero_shot_days: i64,
+    /// Each generated future stops after this many tokens.
+    #[arg(long, default_value_t = 192)]
+    pub zero_shot_tokens: usize,
+    /// The predicates file the labels were made with (`longitude label --predicates`), to read
+    /// generated futures with the same task definitions.
+    #[arg(long)]
+    pub predicates: Option<PathBuf>,
     /// Futures the oracle draws per prediction time.
     #[arg(long, default_value_t = 64)]
     pub oracle_samples: u32,
@@ -97,6 +120,46 @@ fn parse_split(text: &str, sites: Option<PathBuf>) -> Result<adapt::splits::Sche
         }
         _ => bail!("--split must be `subject`, `temporal:YYYY-MM-DD` or `site:NAME`, not `{text}`"),
     }
+}
+
+/// The task definitions behind the label files, from `longitude label`'s label_report.json
+/// (built-in suite tasks by name, others from the configuration file it names).
+fn task_definitions(
+    labels: &std::path::Path,
+    predicates: Option<&std::path::Path>,
+) -> Result<HashMap<String, tasks::Task>> {
+    let path = labels.join("label_report.json");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("zero-shot reads each task's definition from {}", path.display()))?;
+    let reports: Vec<serde_json::Value> =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let mut out = HashMap::new();
+    for r in reports {
+        let (Some(name), Some(source)) = (r["task"].as_str(), r["source"].as_str()) else {
+            bail!("{}: every entry needs `task` and `source`", path.display());
+        };
+        let task = match source.strip_prefix("<built-in suite>/").and_then(|f| f.strip_suffix(".yaml")) {
+            Some(builtin) => match tasks::suite::task(builtin) {
+                Some(t) => t?,
+                None => bail!("{name}: `{builtin}` is not a built-in task of this version"),
+            },
+            None => tasks::Task::load(std::path::Path::new(source), predicates)
+                .with_context(|| format!("{name}: loading its definition {source}"))?,
+        };
+        out.insert(name.to_string(), task);
+    }
+    Ok(out)
+}
+
+/// A copy of `codes` (same ids) behind a lock, for reading generated futures.
+fn shared_codes(codes: &meds::CodeTable) -> Result<std::sync::Mutex<meds::CodeTable>> {
+    let mut copy = meds::CodeTable::new();
+    for name in codes.names() {
+        if Some(copy.intern(name)) != codes.get(name) {
+            bail!("the dataset's code table has duplicate names");
+        }
+    }
+    Ok(std::sync::Mutex::new(copy))
 }
 
 /// Every tuning and held-out example, and at most `max` train examples (a seeded sample).
@@ -183,6 +246,23 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
         None => None,
     };
     let mut embedded: HashMap<(i64, i64), Vec<f32>> = HashMap::new();
+    if args.zero_shot > 0 && foundation.is_none() {
+        bail!("--zero-shot generates futures with a model: give --model BUNDLE");
+    }
+    let zero_shot = if args.zero_shot > 0 {
+        Some((task_definitions(&args.labels, args.predicates.as_deref())?, shared_codes(&codes)?))
+    } else {
+        None
+    };
+    let zero_shot_options = adapt::zero_shot::ZeroShotOptions {
+        futures: args.zero_shot,
+        horizon_days: args.zero_shot_days,
+        max_new_tokens: args.zero_shot_tokens,
+        temperature: 1.0,
+        seed: args.seed,
+    };
+    let by_subject: HashMap<i64, &meds::Timeline> = timelines.iter().map(|t| (t.subject_id, t)).collect();
+    let mut futures: HashMap<(i64, i64), Vec<adapt::zero_shot::Future>> = HashMap::new();
     std::fs::create_dir_all(&args.out)?;
     let mut report = BTreeMap::new();
     outln!(
@@ -218,7 +298,7 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
             let gbm = adapt::baselines::gbm_fitter(featurizer.defaults(), args.seed);
             curves.push(adapt::baselines::few_shot("counts_gbm", &examples, &rows, &*gbm, 3, args.seed));
         }
-        if let Some(f) = &foundation {
+        if let Some(f) = foundation.as_ref().filter(|_| !args.no_probe) {
             // The probe sees every tuning and held-out example and a seeded sample of train.
             let probe_examples = probe_subset(&examples, args.probe_train_max, args.seed);
             let missing: Vec<(i64, i64)> = probe_examples
@@ -261,6 +341,59 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
                 curves.push(adapt::baselines::few_shot("fm_probe", &probe_examples, &rows, &*lr, 3, args.seed));
             }
         }
+        let mut zero_shot_summary = None;
+        if let (Some(f), Some((definitions, shared))) = (&foundation, &zero_shot) {
+            let Some(definition) = definitions.get(task) else {
+                bail!("{task}: no definition in {}/label_report.json", args.labels.display());
+            };
+            let started = Instant::now();
+            let held_out: Vec<meds::labels::BooleanLabel> =
+                examples.iter().filter(|e| e.split == "held_out").map(|e| e.label).collect();
+            let sampled = adapt::zero_shot::sample(&held_out, args.zero_shot_max, args.seed);
+            let missing: Vec<(i64, i64)> = sampled
+                .iter()
+                .map(|l| (l.subject_id, l.prediction_time))
+                .filter(|k| !futures.contains_key(k))
+                .collect();
+            let subjects: std::collections::HashSet<i64> = missing.iter().map(|(s, _)| *s).collect();
+            let needed: Vec<&meds::Timeline> = timelines.iter().filter(|t| subjects.contains(&t.subject_id)).collect();
+            let total = missing.len();
+            let mut last = 0;
+            let fresh = f.futures(&needed, &codes, &missing, &zero_shot_options, |done| {
+                if done >= last + 100 {
+                    last = done;
+                    tracing::info!(task, done, total, secs = started.elapsed().as_secs_f64(), "generating futures");
+                }
+            });
+            futures.extend(fresh);
+            let (predictions, summary) = adapt::zero_shot::predict(definition, shared, &by_subject, &futures, &sampled);
+            tracing::info!(
+                task,
+                prediction_times = summary.prediction_times,
+                generated_here = total,
+                secs = started.elapsed().as_secs_f64(),
+                "zero-shot done"
+            );
+            if predictions.is_empty() && summary.prediction_times > 0 {
+                tracing::warn!(
+                    task,
+                    prediction_times = summary.prediction_times,
+                    "no generated future settles this task's label at any prediction time: no zero-shot predictions"
+                );
+            }
+            let empty = predictions.is_empty();
+            zero_shot_summary = Some(summary);
+            if !empty {
+                run.methods.push(adapt::baselines::Fitted {
+                    method: "fm_zero_shot".into(),
+                    predictions,
+                    lambda: None,
+                    tuning_auroc: None,
+                    seconds: started.elapsed().as_secs_f64(),
+                    model: None,
+                });
+            }
+        }
         if let (Some((config, synth_codes)), Some(outcome)) = (&oracle, oracle_outcome(task)) {
             let started = Instant::now();
             let held_out: Vec<meds::labels::BooleanLabel> =
@@ -278,6 +411,7 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
                 lambda: None,
                 tuning_auroc: None,
                 seconds: started.elapsed().as_secs_f64(),
+                model: None,
             });
         }
         let dir = args.out.join(task);
@@ -285,8 +419,22 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
         if !curves.is_empty() {
             std::fs::write(dir.join("few_shot.json"), serde_json::to_string_pretty(&curves)?)?;
         }
-        for m in &run.methods {
+        for m in &mut run.methods {
             meds::labels::write_boolean_predictions(&dir.join(format!("{}.parquet", m.method)), &m.predictions)?;
+            if let Some(model) = &mut m.model {
+                // The fitted model travels: `longitude evaluate --task-model` scores another
+                // site's data with it.
+                model.task = task.clone();
+                model.fitted_on.insert("split".into(), json!(args.split));
+                model.fitted_on.insert("examples".into(), json!(run.examples));
+                model.fitted_on.insert("positives".into(), json!(run.positives));
+                model.fitted_on.insert("tuning_auroc".into(), json!(m.tuning_auroc));
+                model.fitted_on.insert("lambda".into(), json!(m.lambda));
+                if m.method == "fm_probe" {
+                    model.fitted_on.insert("model_bundle".into(), json!(args.model));
+                }
+                model.save(&dir.join(format!("{}.model.json", m.method)))?;
+            }
             outln!(
                 "{:<24} {:>8} {:>8} {:>8} {:>9}  {:<16} {:>8} {:>8.1}",
                 task,
@@ -299,7 +447,10 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
                 m.seconds
             );
         }
-        report.insert(task.clone(), json!({ "run": run, "labels_without_subject_or_split": dropped }));
+        report.insert(
+            task.clone(),
+            json!({ "run": run, "labels_without_subject_or_split": dropped, "zero_shot": zero_shot_summary }),
+        );
     }
     report.insert("_split".to_string(), json!({ "scheme": args.split, "description": scheme.describe() }));
     let partial = args.out.join(".adapt_report.json.partial");

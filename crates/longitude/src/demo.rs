@@ -134,7 +134,7 @@ pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress
         only: Vec::new(),
         out: labels.clone(),
     })?;
-    tracing::info!("step 9/10: baselines and the oracle on every task (train → tune → held-out)");
+    tracing::info!("step 9/10: baselines, the model's probe and zero-shot risk, and the oracle on every task");
     let adapt = out.join("adapt");
     let internal = crate::adapt_cmd::AdaptArgs {
         meds: synth_meds.clone(),
@@ -147,8 +147,14 @@ pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress
         // tokenizer reads the simulator's codes unchanged, and it sees time only as intervals
         // and age, so the date shift does not matter.
         model: Some(pretrained.join("model")),
+        no_probe: false,
         probe_train_max: 5_000,
         few_shot: true,
+        zero_shot: 8,
+        zero_shot_max: 150,
+        zero_shot_days: 366,
+        zero_shot_tokens: 128,
+        predicates: None,
         oracle_samples: 64,
         split: "subject".into(),
         sites: None,
@@ -162,6 +168,7 @@ pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress
         crate::adapt_cmd::run(&crate::adapt_cmd::AdaptArgs {
             model: None,
             few_shot: false,
+            zero_shot: 0,
             split: split.into(),
             out: out_dir.clone(),
             ..internal.clone()
@@ -183,6 +190,6 @@ pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress
     outln!("open {} in a browser: the validation report and model card", report.join("report.html").display());
     outln!("next: `longitude meds describe {}` or `longitude meds show {} {first}`", root.display(), root.display());
     outln!("      `longitude pretrain --tokens {} --out DIR --config small` for a longer run", tokens.display());
-    outln!("(the foundation model's task adaptations and the server are not built yet)");
+    outln!("(fine-tuning, the model registry and the server are not built yet)");
     Ok(ExitCode::SUCCESS)
 }

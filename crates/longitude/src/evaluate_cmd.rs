@@ -14,9 +14,22 @@ use eval::{Evaluation, Interval, Options};
 #[derive(Debug, Args)]
 pub struct EvaluateArgs {
     /// Predictions in the meds-evaluation schema (subject_id, prediction_time, boolean_value,
-    /// predicted_boolean_value, predicted_boolean_probability).
+    /// predicted_boolean_value, predicted_boolean_probability). With --task-model: where the
+    /// predictions it makes are written.
+    #[arg(long, required_unless_present = "task_model")]
+    pub predictions: Option<PathBuf>,
+    /// A fitted task model (`longitude adapt`'s OUT/<task>/<method>.model.json): score --labels
+    /// on the --meds data here, then evaluate — the external-validation path for a site that
+    /// received the model. Nothing leaves the machine.
+    #[arg(long, requires_all = ["labels", "meds"])]
+    pub task_model: Option<PathBuf>,
+    /// With --task-model: the site's labels for the task (MEDS label schema, e.g. from
+    /// `longitude label` with the same ACES configuration).
     #[arg(long)]
-    pub predictions: PathBuf,
+    pub labels: Option<PathBuf>,
+    /// With a probe task model (`fm_probe`): the pretrained model bundle it reads embeddings from.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
     /// The MEDS dataset the predictions are about: sex, age band, race and ethnicity for the
     /// fairness audit are read from it.
     #[arg(long)]
@@ -53,12 +66,61 @@ fn with_ci(value: Option<f64>, ci: Option<Interval>) -> String {
     }
 }
 
+/// Scores the site's labels with a received task model; returns where the predictions went.
+fn score(args: &EvaluateArgs, model_path: &Path) -> Result<PathBuf> {
+    let (Some(meds_root), Some(labels)) = (&args.meds, &args.labels) else {
+        anyhow::bail!("--task-model needs --meds and --labels");
+    };
+    let model = adapt::scorer::TaskModel::load(model_path)?;
+    let foundation = match &args.model {
+        Some(bundle) => {
+            Some(adapt::foundation::Foundation::load(bundle).with_context(|| format!("loading {}", bundle.display()))?)
+        }
+        None => None,
+    };
+    let labels_read = meds::labels::read_boolean_labels(labels)?;
+    let (codes, by_split) = crate::tokenize_cmd::read_by_split(meds_root)?;
+    let timelines: Vec<&meds::Timeline> = by_split.values().flat_map(|ts| ts.iter()).collect();
+    let (predictions, missing) = model.score(&timelines, &codes, &labels_read, foundation.as_ref())?;
+    if predictions.is_empty() {
+        anyhow::bail!(
+            "none of the {} labels in {} has a subject in {}",
+            labels_read.len(),
+            labels.display(),
+            meds_root.display()
+        );
+    }
+    let out = match &args.predictions {
+        Some(p) => p.clone(),
+        None => match &args.out {
+            Some(o) => o.with_extension("predictions.parquet"),
+            None => std::env::temp_dir().join(format!("longitude-{}-{}.parquet", model.task, model.method)),
+        },
+    };
+    meds::labels::write_boolean_predictions(&out, &predictions)?;
+    outln!(
+        "scored {} prediction times with {} ({}) on {}; {} labels had no subject in the data; predictions in {}",
+        predictions.len(),
+        model.method,
+        model.task,
+        meds_root.display(),
+        missing,
+        out.display()
+    );
+    Ok(out)
+}
+
 pub fn run(args: &EvaluateArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let options =
         Options { resamples: args.resamples, seed: args.seed, threshold: args.threshold, ..Default::default() };
-    let e = evaluate_file(&args.predictions, args.meds.as_deref(), &options)
-        .with_context(|| format!("evaluating {}", args.predictions.display()))?;
+    let predictions = match (&args.task_model, &args.predictions) {
+        (Some(model), _) => score(args, model)?,
+        (None, Some(p)) => p.clone(),
+        (None, None) => anyhow::bail!("give --predictions FILE, or --task-model FILE with --labels and --meds"),
+    };
+    let e = evaluate_file(&predictions, args.meds.as_deref(), &options)
+        .with_context(|| format!("evaluating {}", predictions.display()))?;
     let m = &e.metrics;
     let i = &e.intervals;
     outln!(

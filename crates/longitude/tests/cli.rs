@@ -54,7 +54,20 @@ fn demo_writes_a_dataset_that_describe_validate_and_show_agree_on() {
     let t2d = tasks.iter().find(|t| t["task"] == "new_t2d_1y").expect("new_t2d_1y");
     let methods: Vec<&str> =
         t2d["methods"].as_array().expect("methods").iter().map(|m| m["method"].as_str().expect("m")).collect();
-    assert_eq!(methods, ["demographics_lr", "counts_lr", "counts_gbm", "fm_probe", "oracle"]);
+    assert_eq!(methods, ["demographics_lr", "counts_lr", "counts_gbm", "fm_probe", "fm_zero_shot", "oracle"]);
+    // Zero-shot read every sampled held-out prediction time's futures with the task.
+    let adapted: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("adapt/adapt_report.json")).expect("adapt report"))
+            .expect("json");
+    let zero_shot = &adapted["new_t2d_1y"]["zero_shot"];
+    let times = zero_shot["prediction_times"].as_u64().expect("prediction times");
+    assert!(times > 0 && times <= 150, "{zero_shot}");
+    assert_eq!(zero_shot["futures"].as_u64(), Some(times * 8), "{zero_shot}");
+    let scored = meds::labels::read_boolean_predictions(&dir.path().join("adapt/new_t2d_1y/fm_zero_shot.parquet"))
+        .expect("zero-shot predictions");
+    let unresolved = zero_shot["unresolved_prediction_times"].as_u64().expect("unresolved");
+    assert_eq!(scored.len() as u64, times - unresolved, "every settled prediction time is scored");
+    assert!(scored.iter().all(|p| (0.0..=1.0).contains(&p.probability)));
     let curves: Vec<&str> =
         t2d["few_shot"].as_array().expect("few-shot curves").iter().map(|c| c["method"].as_str().expect("m")).collect();
     assert_eq!(curves, ["counts_lr", "counts_gbm", "fm_probe"]);
@@ -758,6 +771,98 @@ fn label_adapt_evaluate_report_from_labels_to_a_page_a_browser_renders() {
     let attributes: Vec<&str> =
         e["fairness"].as_array().expect("fairness").iter().map(|a| a["attribute"].as_str().expect("name")).collect();
     assert_eq!(attributes, ["sex", "age_band", "race", "ethnicity"]);
+
+    // The fitted model travels: re-scoring the same labels with the saved task model gives
+    // exactly the held-out predictions adapt wrote...
+    let model = adapt.join("hyperkalemia_next_lab/counts_gbm.model.json");
+    let rescored = d.join("rescored.parquet");
+    let all_labels = labels.join("hyperkalemia_next_lab.parquet");
+    let o = longitude(&[
+        "evaluate",
+        "--task-model",
+        model.to_str().expect("p"),
+        "--labels",
+        all_labels.to_str().expect("p"),
+        "--meds",
+        meds,
+        "--predictions",
+        rescored.to_str().expect("p"),
+        "--resamples",
+        "20",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let again: std::collections::HashMap<(i64, i64), f32> = meds::labels::read_boolean_predictions(&rescored)
+        .expect("rescored")
+        .iter()
+        .map(|p| ((p.label.subject_id, p.label.prediction_time), p.probability))
+        .collect();
+    let held_out = meds::labels::read_boolean_predictions(&p).expect("adapt's predictions");
+    assert!(!held_out.is_empty());
+    for h in &held_out {
+        let r = again.get(&(h.label.subject_id, h.label.prediction_time)).expect("every held-out time re-scored");
+        assert_eq!(*r, h.probability, "the saved model predicts what the fitted one did");
+    }
+    // ...and another site scores its own population with it (external validation, locally).
+    let other = d.join("other");
+    let o = longitude(&[
+        "-q",
+        "synth",
+        "--patients",
+        "600",
+        "--seed",
+        "6",
+        "--format",
+        "meds",
+        "--out",
+        other.to_str().expect("p"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let other_meds = other.join("meds");
+    let other_labels = other.join("labels");
+    let o = longitude(&[
+        "label",
+        "--meds",
+        other_meds.to_str().expect("p"),
+        "--suite",
+        "--only",
+        "hyperkalemia_next_lab",
+        "--out",
+        other_labels.to_str().expect("p"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let external = d.join("external.json");
+    let o = longitude(&[
+        "evaluate",
+        "--task-model",
+        model.to_str().expect("p"),
+        "--labels",
+        other_labels.join("hyperkalemia_next_lab.parquet").to_str().expect("p"),
+        "--meds",
+        other_meds.to_str().expect("p"),
+        "--resamples",
+        "100",
+        "--out",
+        external.to_str().expect("p"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("scored"), "{}", stdout(&o));
+    let e: Value = serde_json::from_slice(&std::fs::read(&external).expect("evaluation")).expect("json");
+    let auroc = e["metrics"]["auroc"].as_f64().expect("auroc");
+    assert!(auroc > 0.7, "the received model still ranks the other site's draws: AUROC {auroc}");
+    // Something that is not a task model is refused with a clear error, not a panic.
+    let bogus = d.join("bogus.model.json");
+    std::fs::write(&bogus, r#"{"format": "something-else"}"#).expect("write");
+    let o = longitude(&[
+        "evaluate",
+        "--task-model",
+        bogus.to_str().expect("p"),
+        "--labels",
+        all_labels.to_str().expect("p"),
+        "--meds",
+        meds,
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not a task model"), "{}", stderr(&o));
 
     // The report: one self-contained page that a real browser renders without errors.
     let report = d.join("report");

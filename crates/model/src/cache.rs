@@ -31,6 +31,13 @@ impl<B: Backend> KvCache<B> {
         self.len == 0
     }
 
+    /// The cache of a batch of one, repeated `n` times along the batch: `n` futures of one
+    /// context share a single prefill.
+    pub fn repeat(&self, n: usize) -> Self {
+        let rep = |t: &Option<Tensor<B, 4>>| t.as_ref().map(|t| t.clone().repeat_dim(0, n));
+        Self { layers: self.layers.iter().map(|(k, v)| (rep(k), rep(v))).collect(), len: self.len }
+    }
+
     pub(crate) fn ensure_layers(&mut self, n: usize) {
         if self.layers.len() < n {
             self.layers.resize_with(n, || (None, None));

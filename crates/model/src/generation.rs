@@ -135,11 +135,15 @@ pub fn generate<B: Backend>(
         (0..n).map(|_| Trajectory { tokens: Vec::new(), events: Vec::new(), end: End::Length }).collect();
     let mut done = vec![false; n];
     let mut clock = vec![0i64; n];
-    let mut cache = KvCache::new();
+    // One prefill of the context, its cache and last logits repeated for the `n` futures.
+    let mut prefill = KvCache::new();
     let t = context.len();
-    let flat: Vec<i64> = (0..n).flat_map(|_| context.iter().map(|&x| i64::from(x))).collect();
-    let mut logits =
-        model.forward_cached(Tensor::<B, 2, Int>::from_data(TensorData::new(flat, [n, t]), device), &mut cache);
+    let flat: Vec<i64> = context.iter().map(|&x| i64::from(x)).collect();
+    let first =
+        model.forward_cached(Tensor::<B, 2, Int>::from_data(TensorData::new(flat, [1, t]), device), &mut prefill);
+    let [_, steps, v] = first.dims();
+    let mut logits = first.slice([0..1, steps - 1..steps, 0..v]).repeat_dim(0, n);
+    let mut cache = prefill.repeat(n);
     let mut previous: Vec<Option<u32>> = vec![context.last().copied(); n];
     for _ in 0..budget {
         let [_, steps, v] = logits.dims();

@@ -158,9 +158,9 @@ pub fn model_card(report: &Report, info: &CardInfo) -> ModelCard {
         ("7(v)", "Quantitative performance", "References to evaluations of the intervention's effect on outcomes", "None: no prospective or outcome study has been done".into(), none),
         ("8(i)", "Ongoing maintenance", "Update and continued validation or fairness assessment schedule", info.maintenance.clone(), stated),
         ("8(ii)", "Ongoing maintenance", "Process and frequency of monitoring validity over time", "Real-world monitoring of calibration and discrimination as outcomes accrue (Longitude's monitoring stage)".into(), stated),
-        ("8(iii)", "Ongoing maintenance", "Validity in local data", "Not measured: requires deployment-site data".into(), none),
+        ("8(iii)", "Ongoing maintenance", "Validity in local data", "Not measured: requires deployment-site data (the site runs `longitude evaluate --task-model` on its own MEDS data)".into(), none),
         ("8(iv)", "Ongoing maintenance", "Process and frequency of monitoring fairness over time", "The subgroup audit is re-run with each monitoring period".into(), stated),
-        ("8(v)", "Ongoing maintenance", "Fairness in local data", "Not measured: requires deployment-site data".into(), none),
+        ("8(v)", "Ongoing maintenance", "Fairness in local data", "Not measured: requires deployment-site data (the same command audits the site's subgroups)".into(), none),
     ];
     ModelCard {
         name: report.title.clone(),

@@ -50,6 +50,20 @@ impl Task {
         }
     }
 
+    /// Judges one timeline at one prediction time: the label of the trigger whose prediction
+    /// time is `prediction_time`, with the end of its label window. `None` when no trigger of
+    /// the timeline is labelled at that time (excluded, unresolved, or no such trigger). Used to
+    /// read a generated future (history plus sampled events) exactly as the task reads real data.
+    pub fn judge(&self, codes: &Mutex<CodeTable>, timeline: &Timeline, prediction_time: i64) -> Option<Judgement> {
+        let rows = self.tree.columns().rows(codes, timeline)?;
+        self.tree.evaluate_windows(&rows).into_iter().find_map(|(_, outcome, window)| match outcome {
+            Outcome::Labelled { prediction_time: t, value } if t == prediction_time => {
+                Some(Judgement { value, label_window_end: window.map_or(t, |w| w.1) })
+            }
+            _ => None,
+        })
+    }
+
     /// Labels every subject of a dataset. Labels come back sorted by subject and prediction
     /// time, whatever the thread count.
     pub fn label(&self, dataset: &Dataset) -> Result<(Vec<BooleanLabel>, LabelReport)> {
@@ -86,6 +100,15 @@ impl Task {
         };
         Ok((labels, report))
     }
+}
+
+/// The label a task gives a timeline at one prediction time ([`Task::judge`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Judgement {
+    /// Whether the label predicate occurred in the label window.
+    pub value: bool,
+    /// The label window's far end (µs): a future that stops earlier cannot vouch for a negative.
+    pub label_window_end: i64,
 }
 
 /// What labelling did, trigger by trigger: `triggers = labels + Σ excluded + Σ unresolved`.

@@ -31,6 +31,6 @@ pub use config::{
 };
 pub use duration::parse_duration;
 pub use error::{Result, TaskError};
-pub use labeler::{LabelReport, Task};
+pub use labeler::{Judgement, LabelReport, Task};
 pub use predicates::{Columns, Rows};
-pub use windows::{Outcome, TaskTree};
+pub use windows::{LabelWindow, Outcome, TaskTree};

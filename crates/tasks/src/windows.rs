@@ -54,6 +54,9 @@ struct Summary {
     label: u32,
 }
 
+/// A label window's `(start, end)` at one trigger, µs.
+pub type LabelWindow = (i64, i64);
+
 /// The outcome of one trigger.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -199,12 +202,19 @@ impl TaskTree {
 
     /// Evaluates every trigger of one subject, in time order.
     pub fn evaluate(&self, rows: &Rows) -> Vec<(i64, Outcome)> {
+        self.evaluate_windows(rows).into_iter().map(|(t, o, _)| (t, o)).collect()
+    }
+
+    /// As [`TaskTree::evaluate`], with the label window's `(start, end)` for each labelled
+    /// trigger: what a judge of generated futures needs to know how far a future must reach.
+    pub fn evaluate_windows(&self, rows: &Rows) -> Vec<(i64, Outcome, Option<LabelWindow>)> {
         let mut out = Vec::new();
         let mut summaries = vec![Summary::default(); self.nodes.len()];
         for r in 0..rows.len() {
             if rows.count(r, self.trigger) == 0 {
                 continue;
             }
+            let mut window = None;
             let outcome = match self.walk(0, rows, r, 0, &mut summaries) {
                 Err(o) => o,
                 Ok(()) => {
@@ -212,13 +222,15 @@ impl TaskTree {
                     let time = if self.index_side == Side::Start { idx.start } else { idx.end };
                     match time {
                         Some(t) => {
-                            Outcome::Labelled { prediction_time: t, value: summaries[self.label_node].label > 0 }
+                            let label = &summaries[self.label_node];
+                            window = label.start.zip(label.end).map(|(a, b)| (a.min(b), a.max(b)));
+                            Outcome::Labelled { prediction_time: t, value: label.label > 0 }
                         }
                         None => Outcome::Unresolved(self.nodes[self.index_node].name.clone()),
                     }
                 }
             };
-            out.push((rows.times[r], outcome));
+            out.push((rows.times[r], outcome, window));
         }
         out
     }

@@ -1,0 +1,225 @@
+//! Fitted task models that travel: everything an organisation that receives a model needs to
+//! score its own MEDS data with it — the feature layout fitted on the developer's training data
+//! and the fitted weights or trees — in one versioned JSON file. Scoring reads only the
+//! receiving site's timelines and labels; nothing leaves the machine.
+//!
+//! The linear probe's file holds the probe; the pretrained model it reads embeddings from is
+//! the model bundle, given alongside (its tokenizer maps the receiving site's codes, unseen ones
+//! falling back along their hierarchy).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use meds::labels::{BooleanLabel, BooleanPrediction};
+use meds::{CodeTable, Timeline};
+use serde::{Deserialize, Serialize};
+
+use crate::featurizers::{Featurizer, SparseRow};
+use crate::foundation::Foundation;
+use crate::gbm::Gbm;
+use crate::logistic::Logistic;
+
+/// The file format's name and version.
+pub const FORMAT: &str = "longitude-task-model";
+/// The version this build writes and reads.
+pub const VERSION: u32 = 1;
+
+/// How a task model turns a prediction time into a probability.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Fitting {
+    /// L2 logistic regression on count features (`columns`: only these features, e.g. the
+    /// demographics-only baseline).
+    Logistic {
+        /// The feature layout fitted on the training split.
+        featurizer: Featurizer,
+        /// Feature columns kept (all when absent).
+        columns: Option<Vec<u32>>,
+        /// The fitted regression.
+        model: Logistic,
+    },
+    /// Gradient-boosted trees on count features.
+    Gbm {
+        /// The feature layout fitted on the training split.
+        featurizer: Featurizer,
+        /// Each feature's value when a row omits it (`null`: missing, for value features).
+        #[serde(with = "nan_as_null")]
+        defaults: Vec<f64>,
+        /// forust-ml's own JSON for the booster.
+        booster: String,
+    },
+    /// Logistic regression on the pretrained model's embedding (needs the model bundle).
+    Probe {
+        /// The fitted probe.
+        model: Logistic,
+    },
+}
+
+/// A fitted task model.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskModel {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// [`VERSION`] when written.
+    pub version: u32,
+    /// The task it predicts (the label file's name).
+    pub task: String,
+    /// `demographics_lr`, `counts_lr`, `counts_gbm` or `fm_probe`.
+    pub method: String,
+    /// The model.
+    pub fitting: Fitting,
+    /// Free-form facts about the fit (split sizes, tuning AUROC, λ), for the reader.
+    #[serde(default)]
+    pub fitted_on: BTreeMap<String, serde_json::Value>,
+}
+
+/// Why a task model could not be saved, read or used.
+#[derive(Debug, thiserror::Error)]
+pub enum ScorerError {
+    /// Reading or writing the file.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Not a task model this build can read.
+    #[error("{path}: {message}")]
+    Format {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The probe needs the model bundle.
+    #[error("the `{0}` task model reads the pretrained model's embeddings: give the model bundle")]
+    NeedsFoundation(String),
+    /// The booster could not be rebuilt.
+    #[error("gradient boosting: {0}")]
+    Gbm(String),
+}
+
+impl TaskModel {
+    /// A task model for `task`/`method` (format and version filled in).
+    pub fn new(task: &str, method: &str, fitting: Fitting) -> TaskModel {
+        TaskModel {
+            format: FORMAT.into(),
+            version: VERSION,
+            task: task.into(),
+            method: method.into(),
+            fitting,
+            fitted_on: BTreeMap::new(),
+        }
+    }
+
+    /// A boosted-trees task model from a fitted booster.
+    pub fn from_gbm(task: &str, method: &str, featurizer: Featurizer, gbm: &Gbm) -> Result<TaskModel, ScorerError> {
+        let booster = gbm.to_json().map_err(|e| ScorerError::Gbm(e.to_string()))?;
+        Ok(TaskModel::new(task, method, Fitting::Gbm { featurizer, defaults: gbm.defaults().to_vec(), booster }))
+    }
+
+    /// Writes the file atomically (a temporary file renamed into place).
+    pub fn save(&self, path: &Path) -> Result<(), ScorerError> {
+        let io = |source| ScorerError::Io { path: path.display().to_string(), source };
+        let text = serde_json::to_string(self).map_err(|e| io(std::io::Error::other(e)))?;
+        let partial = path.with_extension("json.partial");
+        std::fs::write(&partial, text).map_err(io)?;
+        std::fs::rename(&partial, path).map_err(io)
+    }
+
+    /// Reads a file written by [`TaskModel::save`], refusing other formats and newer versions.
+    pub fn load(path: &Path) -> Result<TaskModel, ScorerError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ScorerError::Io { path: name.clone(), source })?;
+        let model: TaskModel = serde_json::from_str(&text)
+            .map_err(|e| ScorerError::Format { path: name.clone(), message: format!("not a task model: {e}") })?;
+        if model.format != FORMAT {
+            return Err(ScorerError::Format {
+                path: name,
+                message: format!("format `{}`, not `{FORMAT}`", model.format),
+            });
+        }
+        if model.version > VERSION {
+            return Err(ScorerError::Format {
+                path: name,
+                message: format!("version {} is newer than this build reads ({VERSION})", model.version),
+            });
+        }
+        Ok(model)
+    }
+
+    /// Scores `labels` on the receiving site's `timelines`: one prediction per label whose
+    /// subject has a timeline, from events at or before its prediction time only. Returns the
+    /// predictions and the number of labels whose subject has no timeline.
+    pub fn score(
+        &self,
+        timelines: &[&Timeline],
+        codes: &CodeTable,
+        labels: &[BooleanLabel],
+        foundation: Option<&Foundation>,
+    ) -> Result<(Vec<BooleanPrediction>, usize), ScorerError> {
+        let mut wanted: BTreeMap<i64, Vec<BooleanLabel>> = BTreeMap::new();
+        for l in labels {
+            wanted.entry(l.subject_id).or_default().push(*l);
+        }
+        let mut scored: Vec<BooleanLabel> = Vec::with_capacity(labels.len());
+        let mut rows: Vec<SparseRow> = Vec::with_capacity(labels.len());
+        let mut needed: Vec<&Timeline> = Vec::new();
+        for t in timelines {
+            let Some(ls) = wanted.get(&t.subject_id) else { continue };
+            needed.push(t);
+            scored.extend(ls.iter().copied());
+            if let Fitting::Logistic { featurizer, .. } | Fitting::Gbm { featurizer, .. } = &self.fitting {
+                let times: Vec<i64> = ls.iter().map(|l| l.prediction_time).collect();
+                rows.extend(featurizer.featurize(t, codes, &times));
+            }
+        }
+        let probabilities = match &self.fitting {
+            Fitting::Logistic { columns, model, .. } => {
+                let kept: Vec<SparseRow> = match columns {
+                    Some(keep) => rows
+                        .iter()
+                        .map(|r| r.iter().filter(|(j, _)| keep.binary_search(j).is_ok()).copied().collect())
+                        .collect(),
+                    None => rows,
+                };
+                model.predict(&kept.iter().collect::<Vec<_>>())
+            }
+            Fitting::Gbm { defaults, booster, .. } => {
+                let gbm = Gbm::from_json(booster, defaults.clone()).map_err(|e| ScorerError::Gbm(e.to_string()))?;
+                gbm.predict(&rows.iter().collect::<Vec<_>>())
+            }
+            Fitting::Probe { model } => {
+                let Some(f) = foundation else { return Err(ScorerError::NeedsFoundation(self.method.clone())) };
+                let requests: Vec<(i64, i64)> = scored.iter().map(|l| (l.subject_id, l.prediction_time)).collect();
+                let embedded = f.embed(&needed, codes, &requests, 32, |_| {});
+                let rows: Vec<SparseRow> = requests
+                    .iter()
+                    .map(|k| crate::baselines::dense_row(embedded.get(k).map_or(&[][..], Vec::as_slice)))
+                    .collect();
+                model.predict(&rows.iter().collect::<Vec<_>>())
+            }
+        };
+        let predictions = scored
+            .iter()
+            .zip(probabilities)
+            .map(|(l, p)| BooleanPrediction { label: *l, predicted_value: p >= 0.5, probability: p as f32 })
+            .collect::<Vec<_>>();
+        let missing = labels.len() - predictions.len();
+        Ok((predictions, missing))
+    }
+}
+
+/// JSON has no NaN: missing-value defaults are written as `null` and read back as NaN.
+mod nan_as_null {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(values: &[f64], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(values.iter().map(|v| if v.is_nan() { None } else { Some(*v) }))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+        Ok(Vec::<Option<f64>>::deserialize(d)?.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+    }
+}

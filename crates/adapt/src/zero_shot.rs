@@ -1,0 +1,358 @@
+//! Zero-shot risk from generated futures, as ETHOS and CoMET estimate it: sample many futures of
+//! the patient from the prediction time with the pretrained model, read each future with the
+//! task itself, and report the share in which the outcome happens.
+//!
+//! Reading a future "with the task itself" means the task's ACES windows judge the patient's
+//! history up to the prediction time followed by the generated events — the same code that
+//! labelled the real data, so a generated diagnosis counts exactly when a recorded one would.
+//! A future that stops early cannot vouch for a negative: it counts only when it is positive,
+//! or when it reached the end of the task's label window (the generation horizon, or a death).
+//! Futures are generated once per (subject, prediction time) and shared by every task that
+//! predicts there (the chronic tasks all predict at the same wellness visits).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use meds::labels::{BooleanLabel, BooleanPrediction};
+use meds::{CodeTable, Timeline};
+use model::generation::{End, Sampling};
+use tasks::Task;
+use tokenizer::DecodedEvent;
+
+use crate::foundation::Foundation;
+
+/// The code of the marker placed long after every future, so the task sees a record that
+/// continues (follow-up constraints hold) with nothing more of interest. Whether the future
+/// really covers a label window is decided by [`Future::covered_until`], not by the marker.
+pub const FUTURE_END_CODE: &str = "LONGITUDE//FUTURE_END";
+
+/// A day in µs.
+const DAY: i64 = 86_400_000_000;
+
+/// How far after a future's last event its end marker goes (a century).
+const MARKER_AFTER: i64 = 36_525 * DAY;
+
+/// How futures are sampled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZeroShotOptions {
+    /// Futures per prediction time.
+    pub futures: usize,
+    /// Each future stops once its clock passes this many days.
+    pub horizon_days: i64,
+    /// Each future stops after this many tokens (the context keeps the rest of the window).
+    pub max_new_tokens: usize,
+    /// Sampling temperature.
+    pub temperature: f32,
+    /// Seed: the futures of one prediction time depend only on it, the subject and the time.
+    pub seed: u64,
+}
+
+impl Default for ZeroShotOptions {
+    fn default() -> Self {
+        Self { futures: 16, horizon_days: 366, max_new_tokens: 192, temperature: 1.0, seed: 0 }
+    }
+}
+
+/// One generated future.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Future {
+    /// The events, timed (µs), all after the prediction time.
+    pub events: Vec<DecodedEvent>,
+    /// Why it stopped.
+    pub end: End,
+    /// The time up to which it says what happened: the horizon, forever after a death, or the
+    /// clock where it ran out of tokens.
+    pub covered_until: i64,
+}
+
+/// A zero-shot estimate at one prediction time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Risk {
+    /// Futures with the outcome.
+    pub positives: u32,
+    /// Futures that settle the label (positive, or negative through the label window).
+    pub resolved: u32,
+    /// Futures drawn.
+    pub drawn: u32,
+}
+
+impl Risk {
+    /// The share of settling futures with the outcome (0 when none settles).
+    pub fn probability(&self) -> f64 {
+        if self.resolved == 0 { 0.0 } else { f64::from(self.positives) / f64::from(self.resolved) }
+    }
+}
+
+/// SplitMix64's finaliser: a fixed, well-mixed 64-bit permutation.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// A stable hash of a prediction time (the same on every machine and Rust release), for
+/// samples that coincide across tasks and futures that depend only on where they start.
+fn key_hash(seed: u64, subject: i64, time: i64) -> u64 {
+    mix(mix(mix(seed) ^ subject as u64) ^ time as u64)
+}
+
+/// At most `max` of `labels`, chosen by a seeded hash of (subject, prediction time) — so tasks
+/// that predict at the same times sample the same times and share their futures.
+pub fn sample(labels: &[BooleanLabel], max: usize, seed: u64) -> Vec<BooleanLabel> {
+    let mut keyed: Vec<(u64, BooleanLabel)> =
+        labels.iter().map(|l| (key_hash(seed, l.subject_id, l.prediction_time), *l)).collect();
+    if keyed.len() > max {
+        keyed.select_nth_unstable_by_key(max, |(h, _)| *h);
+        keyed.truncate(max);
+    }
+    let mut out: Vec<BooleanLabel> = keyed.into_iter().map(|(_, l)| l).collect();
+    out.sort_by_key(|l| (l.subject_id, l.prediction_time));
+    out
+}
+
+impl Foundation {
+    /// Generates `options.futures` futures at each requested (subject, prediction time) whose
+    /// subject has a timeline. `progress` gets the number of prediction times done.
+    pub fn futures(
+        &self,
+        timelines: &[&Timeline],
+        codes: &CodeTable,
+        requests: &[(i64, i64)],
+        options: &ZeroShotOptions,
+        mut progress: impl FnMut(usize),
+    ) -> HashMap<(i64, i64), Vec<Future>> {
+        let mut wanted: HashMap<i64, Vec<i64>> = HashMap::new();
+        for &(s, t) in requests {
+            wanted.entry(s).or_default().push(t);
+        }
+        let (tokenizer, model, config) = self.parts();
+        let max_seq_len = config.max_seq_len;
+        let max_new_tokens = options.max_new_tokens.min(max_seq_len / 2).max(1);
+        let horizon = options.horizon_days.saturating_mul(DAY);
+        let device = Default::default();
+        let mut encoder = tokenizer.encoder(codes);
+        let mut out = HashMap::with_capacity(requests.len());
+        for t in timelines {
+            let Some(times) = wanted.get_mut(&t.subject_id) else { continue };
+            times.sort_unstable();
+            times.dedup();
+            let encoded = encoder.encode(t);
+            for &time in times.iter() {
+                let context = model::embedding::context(&encoded, tokenizer, time, max_seq_len - max_new_tokens);
+                let sampling = Sampling {
+                    temperature: options.temperature,
+                    top_k: 0,
+                    max_new_tokens,
+                    horizon: Some(horizon),
+                    seed: key_hash(options.seed, t.subject_id, time),
+                    max_seq_len,
+                };
+                let drawn =
+                    model::generation::generate(model, tokenizer, &context, time, options.futures, &sampling, &device);
+                let futures = drawn
+                    .into_iter()
+                    .map(|tr| {
+                        let clock: i64 = tr
+                            .tokens
+                            .iter()
+                            .filter_map(|&k| tokenizer.rung_of(k))
+                            .map(|r| tokenizer.intervals().typical[r])
+                            .sum();
+                        let covered_until = match tr.end {
+                            End::Death => i64::MAX,
+                            End::Horizon => time + horizon,
+                            End::Length => time + clock,
+                        };
+                        Future { events: tr.events, end: tr.end, covered_until }
+                    })
+                    .collect();
+                out.insert((t.subject_id, time), futures);
+                progress(out.len());
+            }
+        }
+        out
+    }
+}
+
+/// The history of `timeline` up to and including `prediction_time`, followed by one future's
+/// events (moved just after the prediction time if they share it: the history already holds
+/// everything recorded at that instant) and the end marker.
+pub fn continued(codes: &Mutex<CodeTable>, timeline: &Timeline, prediction_time: i64, future: &Future) -> Timeline {
+    let keep = timeline.times.partition_point(|&t| t <= prediction_time);
+    let mut out = Timeline::with_capacity(timeline.subject_id, keep + future.events.len() + 1);
+    for i in 0..keep {
+        if let Some(e) = timeline.event(i) {
+            out.push(e.time, e.code, e.numeric_value, e.text_value.map(str::to_string));
+        }
+    }
+    let mut table = codes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut last = prediction_time;
+    for e in &future.events {
+        let time = e.time.max(prediction_time + 1);
+        last = last.max(time);
+        out.push(Some(time), table.intern(&e.code), e.numeric_value, None);
+    }
+    out.push(Some(last + MARKER_AFTER), table.intern(FUTURE_END_CODE), None, None);
+    out
+}
+
+/// Reads every future of one prediction time with the task.
+pub fn judge(
+    task: &Task,
+    codes: &Mutex<CodeTable>,
+    timeline: &Timeline,
+    prediction_time: i64,
+    futures: &[Future],
+) -> Risk {
+    let mut risk = Risk { drawn: futures.len() as u32, ..Risk::default() };
+    for f in futures {
+        let continued = continued(codes, timeline, prediction_time, f);
+        match task.judge(codes, &continued, prediction_time) {
+            Some(j) if j.value => {
+                risk.positives += 1;
+                risk.resolved += 1;
+            }
+            Some(j) if j.label_window_end <= f.covered_until => risk.resolved += 1,
+            _ => {}
+        }
+    }
+    risk
+}
+
+/// What zero-shot prediction of one task did.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct ZeroShotSummary {
+    /// Prediction times scored.
+    pub prediction_times: usize,
+    /// Futures drawn in all.
+    pub futures: u64,
+    /// Futures that settled the label.
+    pub resolved: u64,
+    /// Prediction times where no future settled the label: left without a prediction (so the
+    /// method is evaluated on `prediction_times - unresolved_prediction_times` of them).
+    pub unresolved_prediction_times: usize,
+}
+
+/// Zero-shot predictions for `labels` from their futures. Labels without futures or without a
+/// timeline are skipped, and so are those where no future settles the label (a task that
+/// predicts at a time before its trigger — the result of a lab being drawn — needs the trigger
+/// given to the model, which generation does not do yet).
+pub fn predict(
+    task: &Task,
+    codes: &Mutex<CodeTable>,
+    timelines: &HashMap<i64, &Timeline>,
+    futures: &HashMap<(i64, i64), Vec<Future>>,
+    labels: &[BooleanLabel],
+) -> (Vec<BooleanPrediction>, ZeroShotSummary) {
+    let mut summary = ZeroShotSummary::default();
+    let mut out = Vec::with_capacity(labels.len());
+    for l in labels {
+        let (Some(t), Some(f)) = (timelines.get(&l.subject_id), futures.get(&(l.subject_id, l.prediction_time))) else {
+            continue;
+        };
+        let risk = judge(task, codes, t, l.prediction_time, f);
+        summary.prediction_times += 1;
+        summary.futures += u64::from(risk.drawn);
+        summary.resolved += u64::from(risk.resolved);
+        if risk.resolved == 0 {
+            // Nothing generated settles the label here: no prediction rather than a made-up one.
+            summary.unresolved_prediction_times += 1;
+            continue;
+        }
+        let p = risk.probability();
+        out.push(BooleanPrediction { label: *l, predicted_value: p >= 0.5, probability: p as f32 });
+    }
+    (out, summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const YEAR: i64 = 365 * DAY;
+
+    fn task() -> Task {
+        tasks::suite::task("new_t2d_1y").expect("in the suite").expect("compiles")
+    }
+
+    /// A subject with wellness visits in 2015 and 2016 (a prediction time at the first).
+    fn history(codes: &Mutex<CodeTable>) -> (Timeline, i64) {
+        let mut table = codes.lock().expect("lock");
+        let t0 = 1_420_070_400_000_000; // 2015-01-01
+        let mut t = Timeline::new(1);
+        t.push(None, table.intern("MEDS_BIRTH"), None, None);
+        t.push(Some(t0), table.intern("CPT4/99395"), None, None);
+        t.push(Some(t0 + 400 * DAY), table.intern("CPT4/99395"), None, None);
+        (t, t0)
+    }
+
+    fn future(events: &[(i64, &str)], end: End, covered_until: i64) -> Future {
+        Future {
+            events: events
+                .iter()
+                .map(|&(time, code)| DecodedEvent { time, code: code.into(), numeric_value: None })
+                .collect(),
+            end,
+            covered_until,
+        }
+    }
+
+    #[test]
+    fn the_task_reads_generated_futures_as_it_reads_records() {
+        let codes = Mutex::new(CodeTable::new());
+        let (t, t0) = history(&codes);
+        let task = task();
+        // The real record has no diagnosis: labelled negative at t0.
+        let real = task.judge(&codes, &t, t0).expect("labelled");
+        assert!(!real.value);
+        let futures = vec![
+            // Diagnosed in the year: positive.
+            future(&[(t0 + 30 * DAY, "CPT4/99213"), (t0 + 40 * DAY, "ICD10CM/E11.9")], End::Horizon, t0 + 366 * DAY),
+            // Diagnosed after the year: negative, and it reached the horizon.
+            future(&[(t0 + 380 * DAY, "ICD10CM/E11")], End::Length, t0 + 381 * DAY),
+            // Nothing happens until the horizon: negative.
+            future(&[], End::Horizon, t0 + 366 * DAY),
+            // Died without a diagnosis: negative (nothing more can happen).
+            future(&[(t0 + 100 * DAY, "MEDS_DEATH")], End::Death, i64::MAX),
+            // Ran out of tokens after two months without a diagnosis: cannot say.
+            future(&[(t0 + 60 * DAY, "CPT4/99213")], End::Length, t0 + 61 * DAY),
+            // Ran out of tokens but already diagnosed: positive.
+            future(&[(t0 + 10 * DAY, "ICD10CM/E11")], End::Length, t0 + 11 * DAY),
+            // Generated at the prediction instant itself: moved just after it, so it counts.
+            future(&[(t0, "ICD10CM/E11")], End::Horizon, t0 + 366 * DAY),
+        ];
+        let risk = judge(&task, &codes, &t, t0, &futures);
+        assert_eq!(risk, Risk { positives: 3, resolved: 6, drawn: 7 });
+        assert!((risk.probability() - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn history_after_the_prediction_time_is_never_read() {
+        let codes = Mutex::new(CodeTable::new());
+        let (mut t, t0) = history(&codes);
+        // The real record is diagnosed 10 days later; the future says nothing happens.
+        let e11 = codes.lock().expect("lock").intern("ICD10CM/E11");
+        t.push(Some(t0 + 10 * DAY), e11, None, None);
+        t.sort();
+        let quiet = future(&[], End::Horizon, t0 + 366 * DAY);
+        let continued = continued(&codes, &t, t0, &quiet);
+        assert!(continued.times.iter().all(|&x| x == meds::STATIC_TIME || x <= t0 || x > t0 + 366 * DAY));
+        assert_eq!(judge(&task(), &codes, &t, t0, &[quiet]), Risk { positives: 0, resolved: 1, drawn: 1 });
+    }
+
+    #[test]
+    fn samples_coincide_across_tasks() {
+        let labels: Vec<BooleanLabel> = (0..100)
+            .map(|i| BooleanLabel { subject_id: i / 3, prediction_time: (i % 3) * YEAR, value: i % 7 == 0 })
+            .collect();
+        let a = sample(&labels, 20, 3);
+        assert_eq!(a.len(), 20);
+        // A task with a subset of the same prediction times samples the ones it shares.
+        let subset: Vec<BooleanLabel> = labels.iter().filter(|l| l.subject_id % 2 == 0).copied().collect();
+        let b = sample(&subset, 20, 3);
+        let shared = a.iter().filter(|l| l.subject_id % 2 == 0).count();
+        assert!(shared > 0);
+        assert!(a.iter().filter(|l| l.subject_id % 2 == 0).all(|l| b.contains(l)));
+        assert_eq!(sample(&labels, 200, 3).len(), 100);
+    }
+}
