@@ -31,6 +31,27 @@ fn value_of(code: &str, prefixes: &[&str]) -> Option<String> {
     prefixes.iter().find(|p| upper.starts_with(*p)).map(|p| code[p.len()..].trim_start_matches('/').to_string())
 }
 
+/// The OMB categories of the CDC Race & Ethnicity code set (what US Core and Longitude's FHIR
+/// ingest write), so subgroup tables name groups instead of showing bare codes.
+const CDC_RACE_ETHNICITY: [(&str, &str); 8] = [
+    ("1002-5", "American Indian or Alaska Native"),
+    ("2028-9", "Asian"),
+    ("2054-5", "Black or African American"),
+    ("2076-8", "Native Hawaiian or Other Pacific Islander"),
+    ("2106-3", "White"),
+    ("2131-1", "Other Race"),
+    ("2135-2", "Hispanic or Latino"),
+    ("2186-5", "Not Hispanic or Latino"),
+];
+
+/// `White (2106-3)` for a CDC code; anything else unchanged.
+fn named(value: String) -> String {
+    match CDC_RACE_ETHNICITY.iter().find(|(c, _)| *c == value) {
+        Some((c, name)) => format!("{name} ({c})"),
+        None => value,
+    }
+}
+
 /// Demographics of a dataset's subjects, read once and used for any number of prediction sets.
 #[derive(Debug, Clone, Default)]
 pub struct Demographics {
@@ -54,9 +75,9 @@ impl Demographics {
                     if let Some(v) = value_of(code, &["GENDER", "SEX"]) {
                         d.sex = Some(v);
                     } else if let Some(v) = value_of(code, &["RACE"]) {
-                        d.race = Some(v);
+                        d.race = Some(named(v));
                     } else if let Some(v) = value_of(code, &["ETHNICITY"]) {
-                        d.ethnicity = Some(v);
+                        d.ethnicity = Some(named(v));
                     }
                 } else if code == "MEDS_BIRTH" && d.birth.is_none() {
                     d.birth = Some(t.times[i]);
@@ -149,5 +170,8 @@ mod tests {
         assert_eq!(value_of("SEX//male", &["GENDER", "SEX"]), Some("male".into()));
         assert_eq!(value_of("RACE/2106-3", &["RACE"]), Some("2106-3".into()));
         assert_eq!(value_of("LOINC/123", &["RACE"]), None);
+        assert_eq!(named("2106-3".into()), "White (2106-3)");
+        assert_eq!(named("2135-2".into()), "Hispanic or Latino (2135-2)");
+        assert_eq!(named("unknown".into()), "unknown");
     }
 }
