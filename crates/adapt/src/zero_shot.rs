@@ -65,6 +65,34 @@ pub struct Future {
     pub covered_until: i64,
 }
 
+/// Where futures start: a subject's prediction time, and — for a task that predicts before its
+/// trigger — the trigger event the future must begin with (its time and code; its value is the
+/// model's to generate). A lab being drawn is known when its result is predicted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Request {
+    /// The subject.
+    pub subject_id: i64,
+    /// The prediction time (µs).
+    pub time: i64,
+    /// The given trigger event: its time (after `time`) and code.
+    pub prompt: Option<(i64, meds::CodeId)>,
+}
+
+/// The request for one label of `task`: plain, or prompted with the trigger event when the
+/// label's trigger comes after its prediction time and the trigger is a plain code predicate.
+pub fn request(task: &Task, codes: &Mutex<CodeTable>, timeline: &Timeline, label: &BooleanLabel) -> Request {
+    let plain = Request { subject_id: label.subject_id, time: label.prediction_time, prompt: None };
+    let Some(trigger) = task.trigger_of(codes, timeline, label.prediction_time) else { return plain };
+    if trigger <= label.prediction_time {
+        return plain;
+    }
+    let table = codes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let from = timeline.times.partition_point(|&t| t < trigger);
+    let to = timeline.times.partition_point(|&t| t <= trigger);
+    let code = (from..to).map(|i| timeline.codes[i]).find(|&c| task.code_triggers(table.name(c)));
+    Request { prompt: code.map(|c| (trigger, c)), ..plain }
+}
+
 /// A zero-shot estimate at one prediction time.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Risk {
@@ -111,44 +139,62 @@ pub fn sample(labels: &[BooleanLabel], max: usize, seed: u64) -> Vec<BooleanLabe
 }
 
 impl Foundation {
-    /// Generates `options.futures` futures at each requested (subject, prediction time) whose
-    /// subject has a timeline. `progress` gets the number of prediction times done.
+    /// Generates `options.futures` futures for each request whose subject has a timeline.
+    /// `progress` gets the number of requests done.
     pub fn futures(
         &self,
         timelines: &[&Timeline],
         codes: &CodeTable,
-        requests: &[(i64, i64)],
+        requests: &[Request],
         options: &ZeroShotOptions,
         mut progress: impl FnMut(usize),
-    ) -> HashMap<(i64, i64), Vec<Future>> {
-        let mut wanted: HashMap<i64, Vec<i64>> = HashMap::new();
-        for &(s, t) in requests {
-            wanted.entry(s).or_default().push(t);
+    ) -> HashMap<Request, Vec<Future>> {
+        let mut wanted: HashMap<i64, Vec<Request>> = HashMap::new();
+        for r in requests {
+            wanted.entry(r.subject_id).or_default().push(*r);
         }
         let (tokenizer, model, config) = self.parts();
         let max_seq_len = config.max_seq_len;
         let max_new_tokens = options.max_new_tokens.min(max_seq_len / 2).max(1);
+        let budget = max_seq_len - max_new_tokens;
         let horizon = options.horizon_days.saturating_mul(DAY);
         let device = Default::default();
         let mut encoder = tokenizer.encoder(codes);
         let mut out = HashMap::with_capacity(requests.len());
         for t in timelines {
-            let Some(times) = wanted.get_mut(&t.subject_id) else { continue };
-            times.sort_unstable();
-            times.dedup();
+            let Some(these) = wanted.get_mut(&t.subject_id) else { continue };
+            these.sort_unstable();
+            these.dedup();
             let encoded = encoder.encode(t);
-            for &time in times.iter() {
-                let context = model::embedding::context(&encoded, tokenizer, time, max_seq_len - max_new_tokens);
+            for r in these.iter() {
+                // A prompted future starts after the given trigger event: the history up to the
+                // prediction time plus that event (no value), encoded as the data would be.
+                let (context, start, given) = match r.prompt {
+                    None => (model::embedding::context(&encoded, tokenizer, r.time, budget), r.time, None),
+                    Some((at, code)) => {
+                        let keep = t.times.partition_point(|&x| x <= r.time);
+                        let mut prompted = Timeline::with_capacity(t.subject_id, keep + 1);
+                        for i in 0..keep {
+                            if let Some(e) = t.event(i) {
+                                prompted.push(e.time, e.code, e.numeric_value, None);
+                            }
+                        }
+                        prompted.push(Some(at), code, None, None);
+                        let context = model::embedding::context(&encoder.encode(&prompted), tokenizer, at, budget);
+                        let last = context.last().copied();
+                        (context, at, last)
+                    }
+                };
                 let sampling = Sampling {
                     temperature: options.temperature,
                     top_k: 0,
                     max_new_tokens,
                     horizon: Some(horizon),
-                    seed: key_hash(options.seed, t.subject_id, time),
+                    seed: key_hash(options.seed, t.subject_id, r.time),
                     max_seq_len,
                 };
                 let drawn =
-                    model::generation::generate(model, tokenizer, &context, time, options.futures, &sampling, &device);
+                    model::generation::generate(model, tokenizer, &context, start, options.futures, &sampling, &device);
                 let futures = drawn
                     .into_iter()
                     .map(|tr| {
@@ -160,13 +206,23 @@ impl Foundation {
                             .sum();
                         let covered_until = match tr.end {
                             End::Death => i64::MAX,
-                            End::Horizon => time + horizon,
-                            End::Length => time + clock,
+                            End::Horizon => start + horizon,
+                            End::Length => start + clock,
                         };
-                        Future { events: tr.events, end: tr.end, covered_until }
+                        // The given event leads the future, with the value generated for it.
+                        let events = match given {
+                            Some(token) => {
+                                let mut tokens = Vec::with_capacity(tr.tokens.len() + 1);
+                                tokens.push(token);
+                                tokens.extend_from_slice(&tr.tokens);
+                                tokenizer.decode(&tokens, start).events
+                            }
+                            None => tr.events,
+                        };
+                        Future { events, end: tr.end, covered_until }
                     })
                     .collect();
-                out.insert((t.subject_id, time), futures);
+                out.insert(*r, futures);
                 progress(out.len());
             }
         }
@@ -224,6 +280,8 @@ pub fn judge(
 pub struct ZeroShotSummary {
     /// Prediction times scored.
     pub prediction_times: usize,
+    /// Of which futures began with the given trigger event (tasks predicting before it).
+    pub prompted: usize,
     /// Futures drawn in all.
     pub futures: u64,
     /// Futures that settled the label.
@@ -233,23 +291,25 @@ pub struct ZeroShotSummary {
     pub unresolved_prediction_times: usize,
 }
 
-/// Zero-shot predictions for `labels` from their futures. Labels without futures or without a
-/// timeline are skipped, and so are those where no future settles the label (a task that
-/// predicts at a time before its trigger — the result of a lab being drawn — needs the trigger
-/// given to the model, which generation does not do yet).
+/// Zero-shot predictions for `labels` (each with its [`Request`]) from their futures. Labels
+/// without futures or without a timeline are skipped, and so are those where no future settles
+/// the label.
 pub fn predict(
     task: &Task,
     codes: &Mutex<CodeTable>,
     timelines: &HashMap<i64, &Timeline>,
-    futures: &HashMap<(i64, i64), Vec<Future>>,
-    labels: &[BooleanLabel],
+    futures: &HashMap<Request, Vec<Future>>,
+    labels: &[(BooleanLabel, Request)],
 ) -> (Vec<BooleanPrediction>, ZeroShotSummary) {
     let mut summary = ZeroShotSummary::default();
     let mut out = Vec::with_capacity(labels.len());
-    for l in labels {
-        let (Some(t), Some(f)) = (timelines.get(&l.subject_id), futures.get(&(l.subject_id, l.prediction_time))) else {
+    for (l, r) in labels {
+        let (Some(t), Some(f)) = (timelines.get(&l.subject_id), futures.get(r)) else {
             continue;
         };
+        if r.prompt.is_some() {
+            summary.prompted += 1;
+        }
         let risk = judge(task, codes, t, l.prediction_time, f);
         summary.prediction_times += 1;
         summary.futures += u64::from(risk.drawn);
@@ -338,6 +398,41 @@ mod tests {
         let continued = continued(&codes, &t, t0, &quiet);
         assert!(continued.times.iter().all(|&x| x == meds::STATIC_TIME || x <= t0 || x > t0 + 366 * DAY));
         assert_eq!(judge(&task(), &codes, &t, t0, &[quiet]), Risk { positives: 0, resolved: 1, drawn: 1 });
+    }
+
+    #[test]
+    fn a_lab_being_drawn_is_given_and_only_its_result_is_generated() {
+        let codes = Mutex::new(CodeTable::new());
+        let task = tasks::suite::task("hyperkalemia_next_lab").expect("in the suite").expect("compiles");
+        let t0 = 1_420_070_400_000_000;
+        let draw = t0 + 30 * DAY;
+        let mut t = Timeline::new(1);
+        let k = {
+            let mut table = codes.lock().expect("lock");
+            t.push(None, table.intern("MEDS_BIRTH"), None, None);
+            let k = table.intern("LOINC/2823-3");
+            t.push(Some(t0), k, Some(4.0), None);
+            t.push(Some(draw), k, Some(6.1), None);
+            k
+        };
+        let second = 1_000_000;
+        let label = BooleanLabel { subject_id: 1, prediction_time: draw - second, value: true };
+        let r = request(&task, &codes, &t, &label);
+        assert_eq!(r.prompt, Some((draw, k)), "the draw is given; its result is not");
+        let result = |v: f32| Future {
+            events: vec![
+                DecodedEvent { time: draw, code: "LOINC/2823-3".into(), numeric_value: Some(v) },
+                DecodedEvent { time: draw + DAY, code: "CPT4/99213".into(), numeric_value: None },
+            ],
+            end: End::Horizon,
+            covered_until: draw + 366 * DAY,
+        };
+        let risk = judge(&task, &codes, &t, label.prediction_time, &[result(6.2), result(4.4), result(5.6)]);
+        assert_eq!(risk, Risk { positives: 2, resolved: 3, drawn: 3 });
+        // A task predicting at its trigger needs nothing given.
+        let wellness = BooleanLabel { subject_id: 1, prediction_time: t0, value: false };
+        let plain = request(&self::task(), &codes, &t, &wellness);
+        assert_eq!(plain.prompt, None);
     }
 
     #[test]

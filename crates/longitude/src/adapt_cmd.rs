@@ -262,7 +262,7 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
         seed: args.seed,
     };
     let by_subject: HashMap<i64, &meds::Timeline> = timelines.iter().map(|t| (t.subject_id, t)).collect();
-    let mut futures: HashMap<(i64, i64), Vec<adapt::zero_shot::Future>> = HashMap::new();
+    let mut futures: HashMap<adapt::zero_shot::Request, Vec<adapt::zero_shot::Future>> = HashMap::new();
     std::fs::create_dir_all(&args.out)?;
     let mut report = BTreeMap::new();
     outln!(
@@ -349,13 +349,19 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
             let started = Instant::now();
             let held_out: Vec<meds::labels::BooleanLabel> =
                 examples.iter().filter(|e| e.split == "held_out").map(|e| e.label).collect();
-            let sampled = adapt::zero_shot::sample(&held_out, args.zero_shot_max, args.seed);
-            let missing: Vec<(i64, i64)> = sampled
-                .iter()
-                .map(|l| (l.subject_id, l.prediction_time))
-                .filter(|k| !futures.contains_key(k))
-                .collect();
-            let subjects: std::collections::HashSet<i64> = missing.iter().map(|(s, _)| *s).collect();
+            let sampled: Vec<(meds::labels::BooleanLabel, adapt::zero_shot::Request)> =
+                adapt::zero_shot::sample(&held_out, args.zero_shot_max, args.seed)
+                    .into_iter()
+                    .filter_map(|l| {
+                        let t = by_subject.get(&l.subject_id)?;
+                        Some((l, adapt::zero_shot::request(definition, shared, t, &l)))
+                    })
+                    .collect();
+            let mut missing: Vec<adapt::zero_shot::Request> =
+                sampled.iter().map(|(_, r)| *r).filter(|r| !futures.contains_key(r)).collect();
+            missing.sort_unstable();
+            missing.dedup();
+            let subjects: std::collections::HashSet<i64> = missing.iter().map(|r| r.subject_id).collect();
             let needed: Vec<&meds::Timeline> = timelines.iter().filter(|t| subjects.contains(&t.subject_id)).collect();
             let total = missing.len();
             let mut last = 0;

@@ -64,6 +64,24 @@ impl Task {
         })
     }
 
+    /// The trigger time of the label this timeline gets at `prediction_time`, if any. It is
+    /// after the prediction time when the task predicts before its trigger (the result of a lab
+    /// being drawn, predicted just before the draw).
+    pub fn trigger_of(&self, codes: &Mutex<CodeTable>, timeline: &Timeline, prediction_time: i64) -> Option<i64> {
+        self.evaluate(codes, timeline).into_iter().find_map(|(trigger, outcome)| match outcome {
+            Outcome::Labelled { prediction_time: t, .. } if t == prediction_time => Some(trigger),
+            _ => None,
+        })
+    }
+
+    /// Whether an event with this code alone satisfies the trigger predicate's code test (plain
+    /// trigger predicates only; a derived trigger answers `false`).
+    pub fn code_triggers(&self, code: &str) -> bool {
+        self.config.predicates.iter().any(|(name, p)| {
+            *name == self.config.trigger && matches!(p, crate::config::Predicate::Plain(p) if p.code.matches(code))
+        })
+    }
+
     /// Labels every subject of a dataset. Labels come back sorted by subject and prediction
     /// time, whatever the thread count.
     pub fn label(&self, dataset: &Dataset) -> Result<(Vec<BooleanLabel>, LabelReport)> {
