@@ -280,6 +280,8 @@ pub fn judge(
 pub struct ZeroShotSummary {
     /// Prediction times scored.
     pub prediction_times: usize,
+    /// Of which futures were generated for this task (the rest were shared with earlier tasks).
+    pub generated: usize,
     /// Of which futures began with the given trigger event (tasks predicting before it).
     pub prompted: usize,
     /// Futures drawn in all.
@@ -323,6 +325,76 @@ pub fn predict(
         out.push(BooleanPrediction { label: *l, predicted_value: p >= 0.5, probability: p as f32 });
     }
     (out, summary)
+}
+
+/// Zero-shot prediction across tasks: one model, one dataset, and the futures generated so far,
+/// so a prediction time generated for one task serves every later task that predicts there.
+pub struct ZeroShot<'a> {
+    foundation: &'a Foundation,
+    timelines: HashMap<i64, &'a Timeline>,
+    codes: &'a CodeTable,
+    /// A copy of `codes` (same ids) that generated codes are added to while futures are read.
+    reading: Mutex<CodeTable>,
+    options: ZeroShotOptions,
+    futures: HashMap<Request, Vec<Future>>,
+}
+
+impl std::fmt::Debug for ZeroShot<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZeroShot").field("options", &self.options).field("generated", &self.futures.len()).finish()
+    }
+}
+
+impl<'a> ZeroShot<'a> {
+    /// A runner over `timelines` (whose codes are in `codes`).
+    pub fn new(
+        foundation: &'a Foundation,
+        timelines: &'a [Timeline],
+        codes: &'a CodeTable,
+        options: ZeroShotOptions,
+    ) -> ZeroShot<'a> {
+        let mut reading = CodeTable::new();
+        for name in codes.names() {
+            reading.intern(name);
+        }
+        ZeroShot {
+            foundation,
+            timelines: timelines.iter().map(|t| (t.subject_id, t)).collect(),
+            codes,
+            reading: Mutex::new(reading),
+            options,
+            futures: HashMap::new(),
+        }
+    }
+
+    /// Zero-shot predictions for a seeded sample of at most `max` of `labels` (held-out labels
+    /// of `task`), generating the futures not generated yet. `progress(done, total)` follows
+    /// generation.
+    pub fn predict(
+        &mut self,
+        task: &Task,
+        labels: &[BooleanLabel],
+        max: usize,
+        mut progress: impl FnMut(usize, usize),
+    ) -> (Vec<BooleanPrediction>, ZeroShotSummary) {
+        let sampled: Vec<(BooleanLabel, Request)> = sample(labels, max, self.options.seed)
+            .into_iter()
+            .filter_map(|l| Some((l, request(task, &self.reading, self.timelines.get(&l.subject_id)?, &l))))
+            .collect();
+        let mut missing: Vec<Request> =
+            sampled.iter().map(|(_, r)| *r).filter(|r| !self.futures.contains_key(r)).collect();
+        missing.sort_unstable();
+        missing.dedup();
+        let mut subjects: Vec<i64> = missing.iter().map(|r| r.subject_id).collect();
+        subjects.dedup();
+        let needed: Vec<&Timeline> = subjects.iter().filter_map(|s| self.timelines.get(s).copied()).collect();
+        let total = missing.len();
+        let fresh = self.foundation.futures(&needed, self.codes, &missing, &self.options, |done| progress(done, total));
+        self.futures.extend(fresh);
+        let (predictions, mut summary) = predict(task, &self.reading, &self.timelines, &self.futures, &sampled);
+        summary.generated = total;
+        (predictions, summary)
+    }
 }
 
 #[cfg(test)]

@@ -151,17 +151,6 @@ fn task_definitions(
     Ok(out)
 }
 
-/// A copy of `codes` (same ids) behind a lock, for reading generated futures.
-fn shared_codes(codes: &meds::CodeTable) -> Result<std::sync::Mutex<meds::CodeTable>> {
-    let mut copy = meds::CodeTable::new();
-    for name in codes.names() {
-        if Some(copy.intern(name)) != codes.get(name) {
-            bail!("the dataset's code table has duplicate names");
-        }
-    }
-    Ok(std::sync::Mutex::new(copy))
-}
-
 /// Every tuning and held-out example, and at most `max` train examples (a seeded sample).
 fn probe_subset(examples: &[adapt::baselines::Example], max: usize, seed: u64) -> Vec<adapt::baselines::Example> {
     use rand::SeedableRng;
@@ -249,20 +238,18 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
     if args.zero_shot > 0 && foundation.is_none() {
         bail!("--zero-shot generates futures with a model: give --model BUNDLE");
     }
-    let zero_shot = if args.zero_shot > 0 {
-        Some((task_definitions(&args.labels, args.predicates.as_deref())?, shared_codes(&codes)?))
-    } else {
-        None
-    };
-    let zero_shot_options = adapt::zero_shot::ZeroShotOptions {
-        futures: args.zero_shot,
-        horizon_days: args.zero_shot_days,
-        max_new_tokens: args.zero_shot_tokens,
-        temperature: 1.0,
-        seed: args.seed,
-    };
-    let by_subject: HashMap<i64, &meds::Timeline> = timelines.iter().map(|t| (t.subject_id, t)).collect();
-    let mut futures: HashMap<adapt::zero_shot::Request, Vec<adapt::zero_shot::Future>> = HashMap::new();
+    let definitions =
+        if args.zero_shot > 0 { Some(task_definitions(&args.labels, args.predicates.as_deref())?) } else { None };
+    let mut zero_shot = foundation.as_ref().filter(|_| args.zero_shot > 0).map(|f| {
+        let options = adapt::zero_shot::ZeroShotOptions {
+            futures: args.zero_shot,
+            horizon_days: args.zero_shot_days,
+            max_new_tokens: args.zero_shot_tokens,
+            temperature: 1.0,
+            seed: args.seed,
+        };
+        adapt::zero_shot::ZeroShot::new(f, &timelines, &codes, options)
+    });
     std::fs::create_dir_all(&args.out)?;
     let mut report = BTreeMap::new();
     outln!(
@@ -342,41 +329,24 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
             }
         }
         let mut zero_shot_summary = None;
-        if let (Some(f), Some((definitions, shared))) = (&foundation, &zero_shot) {
+        if let (Some(runner), Some(definitions)) = (&mut zero_shot, &definitions) {
             let Some(definition) = definitions.get(task) else {
                 bail!("{task}: no definition in {}/label_report.json", args.labels.display());
             };
             let started = Instant::now();
             let held_out: Vec<meds::labels::BooleanLabel> =
                 examples.iter().filter(|e| e.split == "held_out").map(|e| e.label).collect();
-            let sampled: Vec<(meds::labels::BooleanLabel, adapt::zero_shot::Request)> =
-                adapt::zero_shot::sample(&held_out, args.zero_shot_max, args.seed)
-                    .into_iter()
-                    .filter_map(|l| {
-                        let t = by_subject.get(&l.subject_id)?;
-                        Some((l, adapt::zero_shot::request(definition, shared, t, &l)))
-                    })
-                    .collect();
-            let mut missing: Vec<adapt::zero_shot::Request> =
-                sampled.iter().map(|(_, r)| *r).filter(|r| !futures.contains_key(r)).collect();
-            missing.sort_unstable();
-            missing.dedup();
-            let subjects: std::collections::HashSet<i64> = missing.iter().map(|r| r.subject_id).collect();
-            let needed: Vec<&meds::Timeline> = timelines.iter().filter(|t| subjects.contains(&t.subject_id)).collect();
-            let total = missing.len();
             let mut last = 0;
-            let fresh = f.futures(&needed, &codes, &missing, &zero_shot_options, |done| {
+            let (predictions, summary) = runner.predict(definition, &held_out, args.zero_shot_max, |done, total| {
                 if done >= last + 100 {
                     last = done;
                     tracing::info!(task, done, total, secs = started.elapsed().as_secs_f64(), "generating futures");
                 }
             });
-            futures.extend(fresh);
-            let (predictions, summary) = adapt::zero_shot::predict(definition, shared, &by_subject, &futures, &sampled);
             tracing::info!(
                 task,
                 prediction_times = summary.prediction_times,
-                generated_here = total,
+                generated_here = summary.generated,
                 secs = started.elapsed().as_secs_f64(),
                 "zero-shot done"
             );

@@ -106,7 +106,12 @@ fn summary(s: &mut String, report: &Report) {
                 Some(m) => {
                     let a = m.evaluation.metrics.auroc;
                     let class = if a == Some(best) && m.method != "oracle" { " class=best" } else { "" };
-                    let _ = write!(s, "<td{class}>{}</td>", with_ci(a, m.evaluation.intervals.auroc));
+                    // A method scored on a sample (zero-shot) says how many it saw.
+                    let sample = match first {
+                        Some(f) if f.n != m.evaluation.n => format!("<br><small>n = {}</small>", m.evaluation.n),
+                        _ => String::new(),
+                    };
+                    let _ = write!(s, "<td{class}>{}{sample}</td>", with_ci(a, m.evaluation.intervals.auroc));
                 }
                 None => s.push_str("<td>—</td>"),
             }
