@@ -647,24 +647,19 @@ fn pretraining_beats_the_unigram_baseline_and_resumes_exactly_after_a_kill() {
     assert!(weights(&full) == weights(&killed), "identical final weights");
 }
 
+/// 600 simulated patients as MEDS in `out` (out/meds, out/truth).
+fn synth_meds(out: &Path, seed: &str) {
+    let args = ["-q", "synth", "--patients", "600", "--seed", seed, "--format", "meds", "--out"];
+    let o = longitude(&[&args[..], &[out.to_str().expect("path")]].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
 #[test]
 fn label_adapt_evaluate_report_from_labels_to_a_page_a_browser_renders() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     let s = d.join("s");
-    let o = longitude(&[
-        "-q",
-        "synth",
-        "--patients",
-        "600",
-        "--seed",
-        "5",
-        "--format",
-        "meds",
-        "--out",
-        s.to_str().expect("path"),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    synth_meds(&s, "5");
     let labels = d.join("labels");
     let meds = s.join("meds");
     let meds = meds.to_str().expect("p");
@@ -804,19 +799,7 @@ fn label_adapt_evaluate_report_from_labels_to_a_page_a_browser_renders() {
     }
     // ...and another site scores its own population with it (external validation, locally).
     let other = d.join("other");
-    let o = longitude(&[
-        "-q",
-        "synth",
-        "--patients",
-        "600",
-        "--seed",
-        "6",
-        "--format",
-        "meds",
-        "--out",
-        other.to_str().expect("p"),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    synth_meds(&other, "6");
     let other_meds = other.join("meds");
     let other_labels = other.join("labels");
     let o = longitude(&[
