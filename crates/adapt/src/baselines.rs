@@ -105,10 +105,7 @@ pub fn fit_probe(examples: &[Example], embeddings: &[SparseRow], width: usize) -
     }
 }
 
-/// A dense vector as a sparse row.
-pub fn dense_row(v: &[f32]) -> SparseRow {
-    v.iter().enumerate().map(|(j, &x)| (j as u32, x)).collect()
-}
+pub use crate::featurizers::dense_row;
 
 /// Examples per class in the few-shot curves (EHRSHOT's), then all of train.
 pub const SHOTS: [usize; 8] = [1, 2, 4, 8, 16, 32, 64, 128];

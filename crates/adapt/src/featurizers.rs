@@ -26,6 +26,11 @@ pub const VALUE_AGGREGATES: [&str; 4] = ["last", "min", "max", "mean"];
 /// One sparse feature row: (feature index, value), indices increasing.
 pub type SparseRow = Vec<(u32, f32)>;
 
+/// A dense vector (an embedding) as a sparse row.
+pub fn dense_row(v: &[f32]) -> SparseRow {
+    v.iter().enumerate().map(|(j, &x)| (j as u32, x)).collect()
+}
+
 /// The fitted feature layout.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Featurizer {

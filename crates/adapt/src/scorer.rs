@@ -196,7 +196,7 @@ impl TaskModel {
                 let embedded = f.embed(&needed, codes, &requests, 32, |_| {});
                 let rows: Vec<SparseRow> = requests
                     .iter()
-                    .map(|k| crate::baselines::dense_row(embedded.get(k).map_or(&[][..], Vec::as_slice)))
+                    .map(|k| crate::featurizers::dense_row(embedded.get(k).map_or(&[][..], Vec::as_slice)))
                     .collect();
                 model.predict(&rows.iter().collect::<Vec<_>>())
             }
