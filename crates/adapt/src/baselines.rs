@@ -106,6 +106,7 @@ pub fn fit_probe(examples: &[Example], embeddings: &[SparseRow], width: usize) -
 }
 
 pub use crate::featurizers::dense_row;
+use crate::featurizers::restrict;
 
 /// Examples per class in the few-shot curves (EHRSHOT's), then all of train.
 pub const SHOTS: [usize; 8] = [1, 2, 4, 8, 16, 32, 64, 128];
@@ -207,10 +208,6 @@ pub struct BaselineRun {
 
 fn auroc(p: &[f64], y: &[bool]) -> Option<f64> {
     eval::Ranked::new(p, y).metrics(None).auroc
-}
-
-fn restrict(rows: &[&SparseRow], keep: &[u32]) -> Vec<SparseRow> {
-    rows.iter().map(|r| r.iter().filter(|(j, _)| keep.binary_search(j).is_ok()).copied().collect()).collect()
 }
 
 fn predictions(examples: &[&Example], probability: &[f64]) -> Vec<BooleanPrediction> {

@@ -31,6 +31,11 @@ pub fn dense_row(v: &[f32]) -> SparseRow {
     v.iter().enumerate().map(|(j, &x)| (j as u32, x)).collect()
 }
 
+/// Rows keeping only the features in `keep` (sorted), e.g. the demographics-only baseline's.
+pub fn restrict(rows: &[&SparseRow], keep: &[u32]) -> Vec<SparseRow> {
+    rows.iter().map(|r| r.iter().filter(|(j, _)| keep.binary_search(j).is_ok()).copied().collect()).collect()
+}
+
 /// The fitted feature layout.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Featurizer {

@@ -178,10 +178,7 @@ impl TaskModel {
         let probabilities = match &self.fitting {
             Fitting::Logistic { columns, model, .. } => {
                 let kept: Vec<SparseRow> = match columns {
-                    Some(keep) => rows
-                        .iter()
-                        .map(|r| r.iter().filter(|(j, _)| keep.binary_search(j).is_ok()).copied().collect())
-                        .collect(),
+                    Some(keep) => crate::featurizers::restrict(&rows.iter().collect::<Vec<_>>(), keep),
                     None => rows,
                 };
                 model.predict(&kept.iter().collect::<Vec<_>>())
