@@ -1,24 +1,115 @@
 //! The key/value cache for generation: per layer, the rotated keys and the values of every
-//! position seen so far, `[B, H, S, K]`, so each new token costs one position of attention
-//! instead of the whole sequence again.
+//! position seen so far, so each new token costs one position of attention instead of the whole
+//! sequence again.
+//!
+//! On the CPU backend the cache is a pair of plain buffers `[B, capacity, D]` that new positions
+//! are written into in place (capacity grows geometrically), read directly by the fused CPU
+//! attention kernel; on other backends it holds tensors `[B, H, S, K]` that grow by
+//! concatenation.
 
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
-/// One layer's cached keys and values, `[B, H, S, K]` each (empty before the first call).
-pub type LayerCache<B> = (Option<Tensor<B, 4>>, Option<Tensor<B, 4>>);
+/// One layer's cached keys and values.
+#[derive(Debug, Default)]
+pub enum LayerCache<B: Backend> {
+    /// Nothing cached yet.
+    #[default]
+    Empty,
+    /// Tensors `[B, H, S, K]` (any backend).
+    Tensors {
+        /// Rotated keys.
+        keys: Tensor<B, 4>,
+        /// Values.
+        values: Tensor<B, 4>,
+    },
+    /// Host buffers for the CPU attention kernel.
+    Host(HostKv),
+}
+
+/// Keys and values of `batch` sequences in host memory, `[batch, capacity, width]` each, of which
+/// the first `len` rows of every sequence are filled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostKv {
+    pub(crate) keys: Vec<f32>,
+    pub(crate) values: Vec<f32>,
+    pub(crate) batch: usize,
+    pub(crate) capacity: usize,
+    pub(crate) width: usize,
+    pub(crate) len: usize,
+}
+
+impl HostKv {
+    fn new(batch: usize, width: usize) -> Self {
+        Self { keys: Vec::new(), values: Vec::new(), batch, capacity: 0, width, len: 0 }
+    }
+
+    /// Appends `rows` positions per sequence from `keys`/`values` `[batch, rows, width]`,
+    /// growing the buffers to at least `reserve` rows when they must grow.
+    pub(crate) fn append(&mut self, keys: &[f32], values: &[f32], rows: usize, reserve: usize) {
+        let w = self.width;
+        if self.len + rows > self.capacity {
+            let capacity = (self.len + rows).max(self.capacity * 2).max(reserve).max(16);
+            let regrow = |old: &[f32]| {
+                let mut new = vec![0.0f32; self.batch * capacity * w];
+                for b in 0..self.batch {
+                    new[b * capacity * w..][..self.len * w]
+                        .copy_from_slice(&old[b * self.capacity * w..][..self.len * w]);
+                }
+                new
+            };
+            self.keys = regrow(&self.keys);
+            self.values = regrow(&self.values);
+            self.capacity = capacity;
+        }
+        for b in 0..self.batch {
+            let to = (b * self.capacity + self.len) * w;
+            self.keys[to..to + rows * w].copy_from_slice(&keys[b * rows * w..(b + 1) * rows * w]);
+            self.values[to..to + rows * w].copy_from_slice(&values[b * rows * w..(b + 1) * rows * w]);
+        }
+        self.len += rows;
+    }
+
+    /// The whole batch repeated `n` times along the batch (sequence `i` of the result is
+    /// sequence `i % batch` of this one), with no spare capacity.
+    fn repeat(&self, n: usize) -> Self {
+        let w = self.width;
+        let mut one = Vec::with_capacity(2 * self.batch * self.len * w);
+        for buffer in [&self.keys, &self.values] {
+            for b in 0..self.batch {
+                one.extend_from_slice(&buffer[b * self.capacity * w..][..self.len * w]);
+            }
+        }
+        let (keys, values) = one.split_at(self.batch * self.len * w);
+        Self {
+            keys: keys.repeat(n),
+            values: values.repeat(n),
+            batch: self.batch * n,
+            capacity: self.len,
+            width: w,
+            len: self.len,
+        }
+    }
+}
 
 /// Keys and values per layer, and how many positions they hold.
 #[derive(Debug, Default)]
 pub struct KvCache<B: Backend> {
     layers: Vec<LayerCache<B>>,
     len: usize,
+    reserve: usize,
 }
 
 impl<B: Backend> KvCache<B> {
     /// An empty cache.
     pub fn new() -> Self {
-        Self { layers: Vec::new(), len: 0 }
+        Self { layers: Vec::new(), len: 0, reserve: 0 }
+    }
+
+    /// An empty cache that will hold up to `positions` positions per sequence: host buffers are
+    /// sized for them at their first growth, instead of growing by doubling.
+    pub fn with_reserve(positions: usize) -> Self {
+        Self { layers: Vec::new(), len: 0, reserve: positions }
     }
 
     /// Positions held.
@@ -34,14 +125,28 @@ impl<B: Backend> KvCache<B> {
     /// The cache of a batch of one, repeated `n` times along the batch: `n` futures of one
     /// context share a single prefill.
     pub fn repeat(&self, n: usize) -> Self {
-        let rep = |t: &Option<Tensor<B, 4>>| t.as_ref().map(|t| t.clone().repeat_dim(0, n));
-        Self { layers: self.layers.iter().map(|(k, v)| (rep(k), rep(v))).collect(), len: self.len }
+        let layers = self
+            .layers
+            .iter()
+            .map(|layer| match layer {
+                LayerCache::Empty => LayerCache::Empty,
+                LayerCache::Tensors { keys, values } => {
+                    LayerCache::Tensors { keys: keys.clone().repeat_dim(0, n), values: values.clone().repeat_dim(0, n) }
+                }
+                LayerCache::Host(kv) => LayerCache::Host(kv.repeat(n)),
+            })
+            .collect();
+        Self { layers, len: self.len, reserve: self.reserve }
     }
 
     pub(crate) fn ensure_layers(&mut self, n: usize) {
         if self.layers.len() < n {
-            self.layers.resize_with(n, || (None, None));
+            self.layers.resize_with(n, || LayerCache::Empty);
         }
+    }
+
+    pub(crate) fn reserve(&self) -> usize {
+        self.reserve
     }
 
     pub(crate) fn layers_mut(&mut self) -> impl Iterator<Item = &mut LayerCache<B>> {
@@ -50,5 +155,46 @@ impl<B: Backend> KvCache<B> {
 
     pub(crate) fn advance(&mut self, n: usize) {
         self.len += n;
+    }
+}
+
+impl<B: Backend> LayerCache<B> {
+    /// The host buffers, created empty for `batch` sequences of `width` on first use.
+    pub(crate) fn host(&mut self, batch: usize, width: usize) -> &mut HostKv {
+        if !matches!(self, LayerCache::Host(_)) {
+            *self = LayerCache::Host(HostKv::new(batch, width));
+        }
+        match self {
+            LayerCache::Host(kv) => kv,
+            _ => unreachable!("set just above"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_buffers_grow_in_place_and_repeat_by_sequence() {
+        let mut kv = HostKv::new(2, 3);
+        // Sequence 0 rows are 0.x, sequence 1 rows 1.x.
+        let rows = |first: usize, n: usize| -> Vec<f32> {
+            (0..2).flat_map(|b| (first..first + n).flat_map(move |r| [b as f32 + r as f32 / 10.0; 3])).collect()
+        };
+        kv.append(&rows(0, 2), &rows(0, 2), 2, 0);
+        kv.append(&rows(2, 20), &rows(2, 20), 20, 0);
+        assert_eq!(kv.len, 22);
+        assert!(kv.capacity >= 22);
+        for b in 0..2 {
+            for r in 0..22 {
+                assert_eq!(kv.keys[(b * kv.capacity + r) * 3], b as f32 + r as f32 / 10.0);
+            }
+        }
+        let three = kv.repeat(3);
+        assert_eq!((three.batch, three.capacity, three.len), (6, 22, 22));
+        for b in 0..6 {
+            assert_eq!(three.values[(b * 22 + 21) * 3 + 2], (b % 2) as f32 + 2.1);
+        }
     }
 }

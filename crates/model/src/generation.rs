@@ -136,8 +136,8 @@ pub fn generate<B: Backend>(
     let mut done = vec![false; n];
     let mut clock = vec![0i64; n];
     // One prefill of the context, its cache and last logits repeated for the `n` futures.
-    let mut prefill = KvCache::new();
     let t = context.len();
+    let mut prefill = KvCache::with_reserve(t + budget);
     let flat: Vec<i64> = context.iter().map(|&x| i64::from(x)).collect();
     let first =
         model.forward_cached(Tensor::<B, 2, Int>::from_data(TensorData::new(flat, [1, t]), device), &mut prefill);

@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+mod attention;
 pub mod batches;
 pub mod cache;
 pub mod embedding;

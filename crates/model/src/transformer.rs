@@ -19,6 +19,7 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Int, Tensor, TensorData};
 
+use crate::attention;
 use crate::cache::{KvCache, LayerCache};
 
 /// The model's shape. Presets: [`ModelConfig::tiny`], [`ModelConfig::small`], [`ModelConfig::base`].
@@ -170,81 +171,218 @@ pub struct Block<B: Backend> {
     pub w_down: Linear<B>,
 }
 
-/// Rotary tables for positions `start..start + len`: `(cos, sin)`, each `[len, K/2]`. The
-/// rotation pairs dimension `i` with `i + K/2` (the "rotate half" convention of GPT-NeoX and
-/// Llama in Hugging Face), so the PyTorch reference reads the same weights without permutation.
+/// Rotary tables for positions `start..start + len`, laid out for [`Rotary::project`]: `(cos,
+/// sin)`, each `[1, len, D/2]` — the `K/2` angles of one head, repeated for each of the `H` heads.
+/// The rotation pairs dimension `i` with `i + K/2` of each head (the "rotate half" convention of
+/// GPT-NeoX and Llama in Hugging Face), so the PyTorch reference reads the same weights without
+/// permutation.
 fn rope_tables<B: Backend>(
     start: usize,
     len: usize,
+    n_heads: usize,
     head_dim: usize,
     theta: f64,
     device: &B::Device,
-) -> (Tensor<B, 2>, Tensor<B, 2>) {
+) -> (Tensor<B, 3>, Tensor<B, 3>) {
     let half = head_dim / 2;
-    let mut cos = Vec::with_capacity(len * half);
-    let mut sin = Vec::with_capacity(len * half);
+    let width = n_heads * half;
+    let mut cos = Vec::with_capacity(len * width);
+    let mut sin = Vec::with_capacity(len * width);
     for p in start..start + len {
-        for i in 0..half {
-            let freq = 1.0 / theta.powf(2.0 * i as f64 / head_dim as f64);
-            let angle = p as f64 * freq;
-            cos.push(angle.cos() as f32);
-            sin.push(angle.sin() as f32);
+        for _ in 0..n_heads {
+            for i in 0..half {
+                let freq = 1.0 / theta.powf(2.0 * i as f64 / head_dim as f64);
+                let angle = p as f64 * freq;
+                cos.push(angle.cos() as f32);
+                sin.push(angle.sin() as f32);
+            }
         }
     }
     (
-        Tensor::from_data(TensorData::new(cos, [len, half]), device),
-        Tensor::from_data(TensorData::new(sin, [len, half]), device),
+        Tensor::from_data(TensorData::new(cos, [1, len, width]), device),
+        Tensor::from_data(TensorData::new(sin, [1, len, width]), device),
     )
 }
 
-/// Rotates `x` `[B, H, T, K]` by the tables `[T, K/2]`.
-fn rotate<B: Backend>(x: Tensor<B, 4>, cos: &Tensor<B, 2>, sin: &Tensor<B, 2>) -> Tensor<B, 4> {
-    let [b, h, t, k] = x.dims();
-    let half = k / 2;
-    let x1 = x.clone().slice([0..b, 0..h, 0..t, 0..half]);
-    let x2 = x.slice([0..b, 0..h, 0..t, half..k]);
-    let cos = cos.clone().unsqueeze::<4>(); // [1, 1, T, K/2]
-    let sin = sin.clone().unsqueeze::<4>();
-    Tensor::cat(vec![x1.clone() * cos.clone() - x2.clone() * sin.clone(), x1 * sin + x2 * cos], 3)
+/// Everything one forward pass shares across blocks for the rotary positions: the tables and the
+/// column indices that split a `D → D` projection into the first and the second half of every
+/// head.
+struct Rotary<B: Backend> {
+    cos: Tensor<B, 3>,
+    sin: Tensor<B, 3>,
+    first: Tensor<B, 1, Int>,
+    second: Tensor<B, 1, Int>,
+    n_heads: usize,
+    /// Position of the first row.
+    start: usize,
+}
+
+impl<B: Backend> Rotary<B> {
+    fn new(start: usize, len: usize, n_heads: usize, d_model: usize, theta: f64, device: &B::Device) -> Self {
+        let k = d_model / n_heads;
+        let (cos, sin) = rope_tables(start, len, n_heads, k, theta, device);
+        let columns = |offset: usize| {
+            let idx: Vec<i64> =
+                (0..n_heads).flat_map(|h| (0..k / 2).map(move |i| (h * k + offset + i) as i64)).collect();
+            Tensor::from_data(TensorData::new(idx, [n_heads * k / 2]), device)
+        };
+        Self { cos, sin, first: columns(0), second: columns(k / 2), n_heads, start }
+    }
+
+    /// `h` `[B, T, D]` projected by `w` and rotated, `[B, T, D]` (head-major columns). The projection is
+    /// computed as two half-width products (the first and the second half of every head), so the
+    /// rotation runs on contiguous `[B, T, D/2]` tensors against `[1, T, D/2]` tables instead of
+    /// on strided slices of the head layout; the result is the same `rotate_half` rotation.
+    fn project(&self, h: Tensor<B, 3>, w: &Linear<B>) -> Tensor<B, 3> {
+        let [b, t, d] = h.dims();
+        let (nh, k) = (self.n_heads, d / self.n_heads);
+        let weight = w.weight.val(); // [D_in, D_out]
+        let x1 = h.clone().matmul(weight.clone().select(1, self.first.clone()).unsqueeze::<3>());
+        let x2 = h.matmul(weight.select(1, self.second.clone()).unsqueeze::<3>());
+        let r1 = x1.clone() * self.cos.clone() - x2.clone() * self.sin.clone();
+        let r2 = x1 * self.sin.clone() + x2 * self.cos.clone();
+        let halves = |r: Tensor<B, 3>| r.reshape([b, t, nh, k / 2]);
+        Tensor::cat(vec![halves(r1), halves(r2)], 3).reshape([b, t, d])
+    }
+}
+
+/// Query rows per piece of [`causal_attention`].
+const ATTENTION_CHUNK: usize = 128;
+
+/// Causal self-attention over `T` positions (`q`, `k`, `v` all `[B, H, T, K]`), computed in
+/// pieces of [`ATTENTION_CHUNK`] query rows, each against only the keys it may see. A query row
+/// never looks ahead, so about half of the `T × T` score matrix is never computed — the kernels
+/// mask it after computing it — and under autodiff the backward pass skips it too.
+fn causal_attention<B: Backend>(q: Tensor<B, 4>, k: Tensor<B, 4>, v: Tensor<B, 4>) -> Tensor<B, 4> {
+    let [b, h, t, d] = q.dims();
+    let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: true };
+    if t <= ATTENTION_CHUNK {
+        return attention(q, k, v, None, None, options);
+    }
+    let pieces = (0..t)
+        .step_by(ATTENTION_CHUNK)
+        .map(|start| {
+            let end = (start + ATTENTION_CHUNK).min(t);
+            // The kernels mask key j for query row i when j > i + (keys - queries): here that is
+            // j > start + i, exactly the causal rule for these rows.
+            attention(
+                q.clone().slice([0..b, 0..h, start..end, 0..d]),
+                k.clone().slice([0..b, 0..h, 0..end, 0..d]),
+                v.clone().slice([0..b, 0..h, 0..end, 0..d]),
+                None,
+                None,
+                options,
+            )
+        })
+        .collect();
+    Tensor::cat(pieces, 2)
 }
 
 impl<B: Backend> Block<B> {
-    /// `x` `[B, T, D]` → `[B, T, D]`. With a cache, keys and values of earlier positions are read
-    /// from it and this step's are appended.
+    /// `x` `[B, T, D]` → `[B, T, D]`, the block's input being positions `offset..offset + T`.
+    /// With a cache, keys and values of earlier positions are read from it and this step's are
+    /// appended (`reserve`: the positions it should make room for when it grows).
     fn forward(
         &self,
         x: Tensor<B, 3>,
         n_heads: usize,
-        rope: &(Tensor<B, 2>, Tensor<B, 2>),
-        cache: Option<&mut LayerCache<B>>,
+        rope: &Rotary<B>,
+        cache: Option<(&mut LayerCache<B>, usize)>,
     ) -> Tensor<B, 3> {
-        let [b, t, d] = x.dims();
+        let d = x.dims()[2];
         let k = d / n_heads;
         let h = self.attn_norm.forward(x.clone());
-        let heads = |y: Tensor<B, 3>| y.reshape([b, t, n_heads, k]).swap_dims(1, 2); // [B, H, T, K]
-        let q = rotate(heads(self.wq.forward(h.clone())), &rope.0, &rope.1);
-        let mut key = rotate(heads(self.wk.forward(h.clone())), &rope.0, &rope.1);
-        let mut value = heads(self.wv.forward(h));
-        let mut causal = true;
-        if let Some((ck, cv)) = cache {
-            if let (Some(pk), Some(pv)) = (ck.take(), cv.take()) {
-                key = Tensor::cat(vec![pk, key], 2);
-                value = Tensor::cat(vec![pv, value], 2);
-                // One new query against everything cached: nothing later to hide. Several new
-                // queries after a cache would need an offset mask, which generation never asks.
-                causal = t > 1;
-            }
-            *ck = Some(key.clone());
-            *cv = Some(value.clone());
-        }
-        let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: causal };
-        let a = attention(q, key, value, None, None, options); // [B, H, T, K]
-        let a = a.swap_dims(1, 2).reshape([b, t, d]);
+        let q = rope.project(h.clone(), &self.wq);
+        let key = rope.project(h.clone(), &self.wk);
+        let value = self.wv.forward(h);
+        let a = if on_host_cpu::<B>() && attention::supports(k) {
+            host_attention(q, key, value, n_heads, rope.start, cache)
+        } else {
+            tensor_attention(q, key, value, n_heads, cache)
+        };
         let x = x + self.wo.forward(a);
         let h = self.mlp_norm.forward(x.clone());
         let mlp = self.w_down.forward(silu(self.w_gate.forward(h.clone())) * self.w_up.forward(h));
         x + mlp
     }
+}
+
+/// Whether `B` is the plain CPU backend, whose tensors live in host memory: inference there runs
+/// the fused attention kernel of [`crate::attention`]. (Autodiff and GPU backends use burn's
+/// attention.)
+fn on_host_cpu<B: Backend>() -> bool {
+    std::any::TypeId::of::<B>() == std::any::TypeId::of::<crate::Cpu>()
+}
+
+/// The float contents of a CPU tensor. The CPU backend's float tensors are f32 throughout this
+/// model, so anything else is a bug here, not an input error.
+fn host_vec<B: Backend, const N: usize>(x: Tensor<B, N>) -> Vec<f32> {
+    x.into_data().into_vec::<f32>().expect("the CPU backend computes in f32")
+}
+
+/// Attention through the fused CPU kernel: `q`, `key`, `value` `[B, T, D]` for positions
+/// `start..start + T` → `[B, T, D]`.
+fn host_attention<B: Backend>(
+    q: Tensor<B, 3>,
+    key: Tensor<B, 3>,
+    value: Tensor<B, 3>,
+    n_heads: usize,
+    start: usize,
+    cache: Option<(&mut LayerCache<B>, usize)>,
+) -> Tensor<B, 3> {
+    let [b, t, d] = q.dims();
+    let device = q.device();
+    let (q, key, value) = (host_vec(q), host_vec(key), host_vec(value));
+    let shape = |key_stride: usize, offset: usize| attention::Shape {
+        batch: b,
+        queries: t,
+        key_stride,
+        offset,
+        heads: n_heads,
+        head_dim: d / n_heads,
+    };
+    let out = match cache {
+        None => attention::causal(&q, &key, &value, shape(t, start)),
+        Some((slot, reserve)) => {
+            let kv = slot.host(b, d);
+            kv.append(&key, &value, t, reserve);
+            attention::causal(&q, &kv.keys, &kv.values, shape(kv.capacity, kv.len - t))
+        }
+    };
+    Tensor::from_data(TensorData::new(out, [b, t, d]), &device)
+}
+
+/// Attention through burn's tensor operations (any backend, differentiable): `q`, `key`, `value`
+/// `[B, T, D]` → `[B, T, D]`.
+fn tensor_attention<B: Backend>(
+    q: Tensor<B, 3>,
+    key: Tensor<B, 3>,
+    value: Tensor<B, 3>,
+    n_heads: usize,
+    cache: Option<(&mut LayerCache<B>, usize)>,
+) -> Tensor<B, 3> {
+    let [b, t, d] = q.dims();
+    let heads = |y: Tensor<B, 3>| y.reshape([b, t, n_heads, d / n_heads]).swap_dims(1, 2); // [B, H, T, K]
+    let (q, mut key, mut value) = (heads(q), heads(key), heads(value));
+    let mut cached = false;
+    if let Some((slot, _)) = cache {
+        if let LayerCache::Tensors { keys, values } = std::mem::take(slot) {
+            key = Tensor::cat(vec![keys, key], 2);
+            value = Tensor::cat(vec![values, value], 2);
+            cached = true;
+        }
+        *slot = LayerCache::Tensors { keys: key.clone(), values: value.clone() };
+    }
+    // burn's causal mask hides key j from query i when j > i + (keys − queries), which is the
+    // causal rule after a cache as well. Pieces pay off where the scores are materialised for the
+    // backward pass (autodiff); fused forward kernels mask cheaply on their own.
+    let a = if !cached && B::ad_enabled(&q.device()) {
+        causal_attention(q, key, value)
+    } else {
+        let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: true };
+        attention(q, key, value, None, None, options)
+    };
+    a.swap_dims(1, 2).reshape([b, t, d])
 }
 
 impl<B: Backend> Model<B> {
@@ -253,7 +391,7 @@ impl<B: Backend> Model<B> {
     pub fn hidden(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 3> {
         let [_, t] = tokens.dims();
         let d = self.embed.weight.dims()[1];
-        let rope = rope_tables::<B>(0, t, d / self.n_heads, self.rope_theta, &tokens.device());
+        let rope = Rotary::new(0, t, self.n_heads, d, self.rope_theta, &tokens.device());
         let mut x = self.embed.forward(tokens);
         for layer in &self.layers {
             x = layer.forward(x, self.n_heads, &rope, None);
@@ -272,11 +410,12 @@ impl<B: Backend> Model<B> {
         let [_, t] = tokens.dims();
         let d = self.embed.weight.dims()[1];
         let start = cache.len();
-        let rope = rope_tables::<B>(start, t, d / self.n_heads, self.rope_theta, &tokens.device());
+        let rope = Rotary::new(start, t, self.n_heads, d, self.rope_theta, &tokens.device());
         let mut x = self.embed.forward(tokens);
         cache.ensure_layers(self.layers.len());
+        let reserve = cache.reserve();
         for (layer, slot) in self.layers.iter().zip(cache.layers_mut()) {
-            x = layer.forward(x, self.n_heads, &rope, Some(slot));
+            x = layer.forward(x, self.n_heads, &rope, Some((slot, reserve)));
         }
         cache.advance(t);
         self.head.forward(self.norm.forward(x))

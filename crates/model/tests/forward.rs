@@ -1,5 +1,6 @@
 //! The transformer's contracts: causal (a later token never changes an earlier output), the KV
-//! cache gives the same logits as a full pass, and it learns.
+//! cache gives the same logits as a full pass, the CPU kernel agrees with the differentiable path,
+//! and it learns.
 
 use burn::module::AutodiffModule;
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
@@ -76,4 +77,20 @@ fn a_few_steps_of_adamw_learn_a_pattern() {
     assert!(first > 2.5, "starts near ln(20) = 3.0: {first}");
     assert!(last < 0.5 * first, "learns: {first} → {last}");
     let _inference = m.valid();
+}
+
+/// Inference on the CPU runs the fused attention kernel; training runs burn's differentiable
+/// attention, in pieces of query rows once a window is longer than one piece. Both must compute
+/// the same model, including on a window long enough to be cut into pieces.
+#[test]
+fn the_cpu_kernel_and_the_differentiable_path_agree() {
+    let device = Default::default();
+    CpuTrain::seed(&device, 4);
+    let trained = ModelConfig::tiny(70).init::<CpuTrain>(&device);
+    let inference = trained.valid();
+    let rows: Vec<Vec<i64>> = (0..2).map(|s| (0..300).map(|i| ((i * 7 + s * 3) % 67 + 3) as i64).collect()).collect();
+    let differentiable = trained.forward(tokens::<CpuTrain>(&rows, &device)).inner();
+    let fused = inference.forward(tokens::<Cpu>(&rows, &device));
+    let diff = max_abs_diff(differentiable, fused);
+    assert!(diff < 1e-4, "max abs difference {diff}");
 }

@@ -1,0 +1,398 @@
+//! Causal self-attention on the CPU, fused: scores, the causal mask, softmax and the weighted sum
+//! of values in one pass over the keys each query may see, with an online softmax (the
+//! FlashAttention recurrence) so no `T × T` score matrix is ever materialised.
+//!
+//! Why a kernel of our own: burn's CPU attention computes every query against every key and masks
+//! afterwards (twice the work for a causal model), runs one `(batch, head)` pair after another on
+//! one thread, evaluates `exp` one element at a time, and needs `[B, H, T, K]` inputs — the
+//! projections come out as `[B, T, H·K]`, so each call paid three transposing copies and a fourth
+//! for the output. Here queries, keys and values are read in the projection's own `[B, T, D]`
+//! layout and the output is written in it; `(batch, block of query rows)` pieces run in parallel
+//! on rayon; the inner loops are compiled for the best instruction set the processor has
+//! (AVX-512, AVX2 or scalar, chosen at run time through `pulp`) with a vectorisable `exp`.
+//!
+//! Inference only: training runs through autodiff, whose backward pass this does not provide.
+
+use pulp::{Arch, Simd, WithSimd};
+use rayon::prelude::*;
+
+/// Query rows per parallel piece.
+const ROW_BLOCK: usize = 64;
+/// Keys per tile of the online softmax.
+const KEY_TILE: usize = 64;
+
+/// The shapes of one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Shape {
+    /// Sequences `B`.
+    pub batch: usize,
+    /// Query rows per sequence in this call.
+    pub queries: usize,
+    /// Key (and value) rows stored per sequence: the buffers are `[B, key_stride, D]`, of which
+    /// the first `offset + queries` rows of each sequence are filled.
+    pub key_stride: usize,
+    /// Position of the first query row: query `i` sees keys `0..=offset + i`.
+    pub offset: usize,
+    /// Heads `H`.
+    pub heads: usize,
+    /// Head width `K`.
+    pub head_dim: usize,
+}
+
+/// Whether [`causal`] handles this head width (the widths of every preset, and their halves
+/// and doubles).
+pub(crate) fn supports(head_dim: usize) -> bool {
+    matches!(head_dim, 16 | 32 | 64 | 128)
+}
+
+/// Causal attention: `queries` `[B, Tq, D]`, `keys` and `values` `[B, key_stride, D]` (rotated
+/// keys; `D = H·K`) → `[B, Tq, D]`, softmax scaled by `1/√K`. Panics if the head width is not
+/// [`supports`]ed or the buffers are shorter than the shape says (both are the caller's
+/// invariants, not input).
+pub(crate) fn causal(queries: &[f32], keys: &[f32], values: &[f32], shape: Shape) -> Vec<f32> {
+    let d = shape.heads * shape.head_dim;
+    assert_eq!(queries.len(), shape.batch * shape.queries * d, "query buffer");
+    assert!(keys.len() >= shape.batch * shape.key_stride * d && values.len() == keys.len(), "key buffers");
+    assert!(shape.offset + shape.queries <= shape.key_stride, "more rows than stored");
+    let mut out = vec![0.0f32; queries.len()];
+    if out.is_empty() {
+        return out;
+    }
+    out.par_chunks_mut(shape.queries * d).enumerate().for_each(|(b, out_b)| {
+        let q_b = &queries[b * shape.queries * d..(b + 1) * shape.queries * d];
+        let k_b = &keys[b * shape.key_stride * d..(b + 1) * shape.key_stride * d];
+        let v_b = &values[b * shape.key_stride * d..(b + 1) * shape.key_stride * d];
+        out_b.par_chunks_mut(ROW_BLOCK * d).enumerate().for_each(|(block, out_rows)| {
+            let first = block * ROW_BLOCK;
+            let rows = out_rows.len() / d;
+            let piece = Piece { q: &q_b[first * d..(first + rows) * d], k: k_b, v: v_b, out: out_rows, first, shape };
+            match shape.head_dim {
+                16 => Arch::new().dispatch(Kernel::<16>(piece)),
+                32 => Arch::new().dispatch(Kernel::<32>(piece)),
+                64 => Arch::new().dispatch(Kernel::<64>(piece)),
+                128 => Arch::new().dispatch(Kernel::<128>(piece)),
+                k => panic!("attention kernel called with unsupported head width {k}"),
+            }
+        });
+    });
+    out
+}
+
+/// A block of query rows of one sequence, all heads.
+struct Piece<'a> {
+    q: &'a [f32],
+    k: &'a [f32],
+    v: &'a [f32],
+    out: &'a mut [f32],
+    /// Index of the block's first row among the call's query rows.
+    first: usize,
+    shape: Shape,
+}
+
+/// The kernel for head width `K`, run under the instruction set `pulp` picked.
+struct Kernel<'a, const K: usize>(Piece<'a>);
+
+impl<const K: usize> WithSimd for Kernel<'_, K> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _simd: S) {
+        let Piece { q, k, v, out, first, shape } = self.0;
+        let rows = q.len() / (shape.heads * K);
+        for h in 0..shape.heads {
+            if rows >= 4 {
+                block_of_rows::<K>(q, k, v, out, first, shape, h);
+            } else {
+                for r in 0..rows {
+                    one_row::<K>(q, k, v, out, first, shape, h, r);
+                }
+            }
+        }
+    }
+}
+
+/// The running state of one query row's online softmax.
+struct Row<const K: usize> {
+    acc: [f32; K],
+    max: f32,
+    sum: f32,
+}
+
+impl<const K: usize> Row<K> {
+    fn new() -> Self {
+        Self { acc: [0.0; K], max: f32::NEG_INFINITY, sum: 0.0 }
+    }
+
+    /// Folds in `scores` (exponentiated in place) of the keys whose values start at `v[at]`,
+    /// `stride` apart.
+    #[inline(always)]
+    fn absorb(&mut self, scores: &mut [f32], v: &[f32], at: usize, stride: usize) {
+        let new_max = self.max.max(max(scores));
+        let correction = exp(self.max - new_max);
+        for s in scores.iter_mut() {
+            *s = exp(*s - new_max);
+        }
+        let tile_sum = sum(scores);
+        // A local copy, so the accumulator can live in registers across the keys.
+        let mut acc = self.acc;
+        for a in acc.iter_mut() {
+            *a *= correction;
+        }
+        for (j, &p) in scores.iter().enumerate() {
+            let row = at + j * stride;
+            for (a, x) in acc.iter_mut().zip(&v[row..row + K]) {
+                *a = p.mul_add(*x, *a);
+            }
+        }
+        self.acc = acc;
+        self.sum = self.sum * correction + tile_sum;
+        self.max = new_max;
+    }
+
+    #[inline(always)]
+    fn write(&self, out: &mut [f32]) {
+        let inv = 1.0 / self.sum;
+        for (o, a) in out.iter_mut().zip(&self.acc) {
+            *o = a * inv;
+        }
+    }
+}
+
+/// Head `h` for every row of the piece (at least 4): each key tile is transposed once into a
+/// `[K, KEY_TILE]` scratch, so a row's scores for the whole tile are `K` broadcast
+/// multiply-adds over contiguous lanes — no horizontal sums — and the tile serves all rows.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn block_of_rows<const K: usize>(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    out: &mut [f32],
+    first: usize,
+    shape: Shape,
+    h: usize,
+) {
+    let d = shape.heads * K;
+    let col = h * K;
+    let rows = q.len() / d;
+    let scale = 1.0 / (K as f32).sqrt();
+    let mut state: Vec<Row<K>> = (0..rows).map(|_| Row::new()).collect();
+    let mut kt = vec![0.0f32; K * KEY_TILE];
+    // The last row sees the most keys.
+    let keys = shape.offset + first + rows;
+    let mut start = 0;
+    while start < keys {
+        let n = (keys - start).min(KEY_TILE);
+        for j in 0..n {
+            let at = (start + j) * d + col;
+            for (c, x) in k[at..at + K].iter().enumerate() {
+                kt[c * KEY_TILE + j] = *x;
+            }
+        }
+        for (r, row) in state.iter_mut().enumerate() {
+            let last = shape.offset + first + r; // this row sees keys 0..=last
+            if last < start {
+                continue;
+            }
+            let m = (last + 1 - start).min(n);
+            // A local tile of scores, so it can stay in registers across the K steps.
+            let mut tile = [0.0f32; KEY_TILE];
+            let qr = &q[r * d + col..r * d + col + K];
+            for (c, &x) in qr.iter().enumerate() {
+                let x = x * scale;
+                for (s, kk) in tile.iter_mut().zip(&kt[c * KEY_TILE..(c + 1) * KEY_TILE]) {
+                    *s = x.mul_add(*kk, *s);
+                }
+            }
+            row.absorb(&mut tile[..m], v, start * d + col, d);
+        }
+        start += n;
+    }
+    for (r, row) in state.iter().enumerate() {
+        row.write(&mut out[r * d + col..r * d + col + K]);
+    }
+}
+
+/// Head `h` for row `r` alone (generation's single new position): scores by dot products, no
+/// transposition to amortise.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn one_row<const K: usize>(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    out: &mut [f32],
+    first: usize,
+    shape: Shape,
+    h: usize,
+    r: usize,
+) {
+    let d = shape.heads * K;
+    let col = h * K;
+    let scale = 1.0 / (K as f32).sqrt();
+    let last = shape.offset + first + r;
+    let mut qr = [0.0f32; K];
+    for (x, y) in qr.iter_mut().zip(&q[r * d + col..r * d + col + K]) {
+        *x = y * scale;
+    }
+    let mut row = Row::<K>::new();
+    let mut scores = [0.0f32; KEY_TILE];
+    let mut start = 0;
+    while start <= last {
+        let n = (last + 1 - start).min(KEY_TILE);
+        for (j, s) in scores[..n].iter_mut().enumerate() {
+            let at = (start + j) * d + col;
+            *s = dot::<K>(&qr, &k[at..at + K]);
+        }
+        row.absorb(&mut scores[..n], v, start * d + col, d);
+        start += n;
+    }
+    row.write(&mut out[r * d + col..r * d + col + K]);
+}
+
+/// `a · b` for width `K`, summed in 16 lanes so the compiler can keep them in vector registers
+/// (a single running sum would force one addition after another).
+#[inline(always)]
+fn dot<const K: usize>(a: &[f32; K], b: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 16];
+    for (ca, cb) in a.chunks_exact(16).zip(b.chunks_exact(16)) {
+        for i in 0..16 {
+            lanes[i] = ca[i].mul_add(cb[i], lanes[i]);
+        }
+    }
+    lanes.iter().sum()
+}
+
+/// The largest of `xs` (−∞ for none), in 16 lanes so it vectorises.
+#[inline(always)]
+fn max(xs: &[f32]) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; 16];
+    let mut chunks = xs.chunks_exact(16);
+    for c in &mut chunks {
+        for i in 0..16 {
+            lanes[i] = lanes[i].max(c[i]);
+        }
+    }
+    let tail = chunks.remainder().iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+    lanes.iter().fold(tail, |m, &x| m.max(x))
+}
+
+/// The sum of `xs`, in 16 lanes so it vectorises.
+#[inline(always)]
+fn sum(xs: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 16];
+    let mut chunks = xs.chunks_exact(16);
+    for c in &mut chunks {
+        for i in 0..16 {
+            lanes[i] += c[i];
+        }
+    }
+    lanes.iter().sum::<f32>() + chunks.remainder().iter().sum::<f32>()
+}
+
+/// `eˣ` for `x ≤ 0` (scores less their running maximum), relative error below 4e-7: `x` is
+/// split as `n·ln 2 + r` with `|r| ≤ ln 2 / 2`, a degree-6 Taylor polynomial gives `eʳ`, and
+/// `2ⁿ` is built from its exponent bits. Written without branches or library calls so loops over it vectorise.
+/// Arguments below -87 give e⁻⁸⁷ ≈ 1.6e-38 (so `e^-∞`, the first tile's correction, is that
+/// rather than 0: it only ever multiplies sums that are still 0).
+#[inline(always)]
+fn exp(x: f32) -> f32 {
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    // Below this e^x is under f32's smallest normal; clamp so 2^n stays representable.
+    let x = x.max(-87.0);
+    // Round to nearest through the 1.5·2²³ trick (no library call, vectorises).
+    const ROUND: f32 = 12_582_912.0;
+    let n = (x * std::f32::consts::LOG2_E + ROUND) - ROUND;
+    let r = (x - n * LN2_HI) - n * LN2_LO;
+    let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
+    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    p * scale
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The textbook computation, one query at a time, in f64.
+    fn reference(q: &[f32], k: &[f32], v: &[f32], s: Shape) -> Vec<f32> {
+        let d = s.heads * s.head_dim;
+        let mut out = vec![0.0f32; q.len()];
+        for b in 0..s.batch {
+            for i in 0..s.queries {
+                for h in 0..s.heads {
+                    let qrow = &q[(b * s.queries + i) * d + h * s.head_dim..][..s.head_dim];
+                    let visible = s.offset + i + 1;
+                    let scores: Vec<f64> = (0..visible)
+                        .map(|j| {
+                            let krow = &k[(b * s.key_stride + j) * d + h * s.head_dim..][..s.head_dim];
+                            qrow.iter().zip(krow).map(|(a, b)| f64::from(*a) * f64::from(*b)).sum::<f64>()
+                                / (s.head_dim as f64).sqrt()
+                        })
+                        .collect();
+                    let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let weights: Vec<f64> = scores.iter().map(|x| (x - max).exp()).collect();
+                    let total: f64 = weights.iter().sum();
+                    for c in 0..s.head_dim {
+                        let value: f64 = (0..visible)
+                            .map(|j| weights[j] * f64::from(v[(b * s.key_stride + j) * d + h * s.head_dim + c]))
+                            .sum();
+                        out[(b * s.queries + i) * d + h * s.head_dim + c] = (value / total) as f32;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn noise(n: usize, seed: u64) -> Vec<f32> {
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                ((x >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 4.0
+            })
+            .collect()
+    }
+
+    fn check(shape: Shape) {
+        let d = shape.heads * shape.head_dim;
+        let q = noise(shape.batch * shape.queries * d, 1);
+        let k = noise(shape.batch * shape.key_stride * d, 2);
+        let v = noise(shape.batch * shape.key_stride * d, 3);
+        let got = causal(&q, &k, &v, shape);
+        let want = reference(&q, &k, &v, shape);
+        let worst = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(worst < 1e-5, "{shape:?}: max abs difference {worst}");
+    }
+
+    #[test]
+    fn matches_the_textbook_formula_for_a_whole_sequence() {
+        // 150 rows: several key tiles and row blocks, and a ragged last block.
+        check(Shape { batch: 2, queries: 150, key_stride: 150, offset: 0, heads: 3, head_dim: 32 });
+        check(Shape { batch: 1, queries: 70, key_stride: 70, offset: 0, heads: 2, head_dim: 64 });
+    }
+
+    #[test]
+    fn matches_the_textbook_formula_after_a_cache() {
+        // One new row per sequence after 99 cached ones, with spare capacity in the buffers.
+        check(Shape { batch: 5, queries: 1, key_stride: 128, offset: 99, heads: 4, head_dim: 16 });
+        // Several new rows after a cache.
+        check(Shape { batch: 2, queries: 20, key_stride: 90, offset: 65, heads: 2, head_dim: 128 });
+    }
+
+    #[test]
+    fn exp_is_accurate_where_softmax_uses_it() {
+        for i in 0..=16_000 {
+            let x = -(i as f32) * 0.005; // 0 down to -80
+            let want = f64::from(x).exp();
+            let got = f64::from(exp(x));
+            assert!((got - want).abs() <= 4e-7 * want + 1e-38, "exp({x}) = {got}, want {want}");
+        }
+        for x in [-90.0, -1e4, f32::NEG_INFINITY] {
+            assert!(exp(x) < 2e-38 && exp(x) >= 0.0, "exp({x}) = {}", exp(x));
+        }
+    }
+}
