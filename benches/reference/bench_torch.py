@@ -62,15 +62,18 @@ with torch.inference_mode():
         times.append(time.perf_counter() - started)
     out["embed_ms"] = 1000 * median(times[1:])
 
-    # Generation: n trajectories in one batch with a KV cache, sampled on the CPU side.
+    # Generation: n trajectories in one batch with a KV cache, sampled on the CPU side. As ours
+    # does, one prefill of the shared context, its cache and last logits repeated n times.
     torch.set_num_threads(args["gen_threads"])
     n = args["gen_n"]
-    prompt = torch.from_numpy(rng.integers(3, v, size=(1, args["gen_prompt"]))).repeat(n, 1)
+    prompt = torch.from_numpy(rng.integers(3, v, size=(1, args["gen_prompt"])))
     times = []
     for _ in range(args["repeats"]):
         started = time.perf_counter()
         caches = [dict() for _ in model.layers]
-        logits = model(prompt, caches, 0)
+        logits = model(prompt, caches, 0)[:, -1:, :].repeat(n, 1, 1)
+        for c in caches:
+            c["k"], c["v"] = c["k"].repeat(n, 1, 1, 1), c["v"].repeat(n, 1, 1, 1)
         pos = prompt.shape[1]
         for _ in range(args["gen_tokens"]):
             probs = torch.softmax(logits[:, -1, :], dim=-1)

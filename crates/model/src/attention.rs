@@ -296,7 +296,7 @@ fn sum(xs: &[f32]) -> f32 {
 /// Arguments below -87 give e⁻⁸⁷ ≈ 1.6e-38 (so `e^-∞`, the first tile's correction, is that
 /// rather than 0: it only ever multiplies sums that are still 0).
 #[inline(always)]
-fn exp(x: f32) -> f32 {
+pub(crate) fn exp(x: f32) -> f32 {
     const LN2_HI: f32 = 0.693_145_75;
     const LN2_LO: f32 = 1.428_606_8e-6;
     // Below this e^x is under f32's smallest normal; clamp so 2^n stays representable.

@@ -446,23 +446,60 @@ impl<B: Backend> Model<B> {
         let targets = targets.reshape([n, 1]);
         let weights = weights.reshape([n]);
         let count = weights.clone().sum().clamp_min(1.0);
+        // Training on the CPU: the fused cross-entropy of `crate::loss`, fed host copies of the
+        // (constant) targets and weights.
+        let host = (std::any::TypeId::of::<B>() == std::any::TypeId::of::<crate::CpuTrain>()).then(|| {
+            let ints = targets.clone().into_data().convert::<i64>().into_vec::<i64>();
+            let floats = weights.clone().into_data().convert::<f32>().into_vec::<f32>();
+            (ints.unwrap_or_default(), floats.unwrap_or_default())
+        });
         let mut total: Option<Tensor<B, 1>> = None;
         for start in (0..n).step_by(LOSS_ROWS) {
             let end = (start + LOSS_ROWS).min(n);
             let logits = self.head.forward(hidden.clone().slice([start..end, 0..d]));
-            let logp = burn::tensor::activation::log_softmax(logits, 1);
-            let picked = logp.gather(1, targets.clone().slice([start..end, 0..1])).reshape([end - start]);
-            let part = (picked * weights.clone().narrow(0, start, end - start)).sum();
+            let part = piece_nll(
+                logits,
+                targets.clone().slice([start..end, 0..1]),
+                weights.clone().narrow(0, start, end - start),
+                host.as_ref().map(|(t, w)| (&t[start..end], &w[start..end])),
+            );
             total = Some(match total {
                 Some(sum) => sum + part,
                 None => part,
             });
         }
         match total {
-            Some(sum) => -sum / count,
+            Some(sum) => sum / count,
             None => count * 0.0,
         }
     }
+}
+
+/// `Σ weight · −log softmax(logits)[target]` over the rows of one piece: `logits` `[n, V]`,
+/// `targets` `[n, 1]`, `weights` `[n]`; `host` holds the same targets and weights in host memory
+/// when `B` is the CPU training backend, which then runs the fused loss.
+fn piece_nll<B: Backend>(
+    logits: Tensor<B, 2>,
+    targets: Tensor<B, 2, Int>,
+    weights: Tensor<B, 1>,
+    host: Option<(&[i64], &[f32])>,
+) -> Tensor<B, 1> {
+    let logits = match host {
+        Some((t, w)) if t.len() == w.len() => match crate::loss::same_type::<_, Tensor<crate::CpuTrain, 2>>(logits) {
+            Ok(cpu) => {
+                let nll = crate::loss::weighted_cross_entropy(cpu, t.to_vec(), w.to_vec());
+                match crate::loss::same_type::<_, Tensor<B, 1>>(nll) {
+                    Ok(nll) => return nll,
+                    Err(_) => unreachable!("the logits were CpuTrain's, so B is CpuTrain"),
+                }
+            }
+            Err(logits) => logits,
+        },
+        _ => logits,
+    };
+    let [n, _] = logits.dims();
+    let picked = burn::tensor::activation::log_softmax(logits, 1).gather(1, targets).reshape([n]);
+    -(picked * weights).sum()
 }
 
 /// Positions per piece of [`Model::loss`].
