@@ -11,10 +11,20 @@
 //! on rayon; the inner loops are compiled for the best instruction set the processor has
 //! (AVX-512, AVX2 or scalar, chosen at run time through `pulp`) with a vectorisable `exp`.
 //!
-//! Inference only: training runs through autodiff, whose backward pass this does not provide.
+//! Training on the CPU uses it too, as one differentiable operation ([`causal_trainable`]) whose
+//! backward pass ([`causal_backward`]) rebuilds the softmax tile by tile from the saved
+//! log-sum-exp, as FlashAttention does.
 
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::tensor::{Tensor, TensorPrimitive};
 use pulp::{Arch, Simd, WithSimd};
 use rayon::prelude::*;
+
+use crate::host::{from_host, to_host};
+use crate::{Cpu, CpuTrain};
 
 /// Query rows per parallel piece.
 const ROW_BLOCK: usize = 64;
@@ -50,32 +60,52 @@ pub(crate) fn supports(head_dim: usize) -> bool {
 /// [`supports`]ed or the buffers are shorter than the shape says (both are the caller's
 /// invariants, not input).
 pub(crate) fn causal(queries: &[f32], keys: &[f32], values: &[f32], shape: Shape) -> Vec<f32> {
+    causal_with_lse(queries, keys, values, shape).0
+}
+
+/// [`causal`], and the log-sum-exp of each query row's scaled scores per head, `[B, Tq, H]` —
+/// what the backward pass needs to rebuild the softmax without storing it.
+pub(crate) fn causal_with_lse(queries: &[f32], keys: &[f32], values: &[f32], shape: Shape) -> (Vec<f32>, Vec<f32>) {
     let d = shape.heads * shape.head_dim;
     assert_eq!(queries.len(), shape.batch * shape.queries * d, "query buffer");
     assert!(keys.len() >= shape.batch * shape.key_stride * d && values.len() == keys.len(), "key buffers");
     assert!(shape.offset + shape.queries <= shape.key_stride, "more rows than stored");
     let mut out = vec![0.0f32; queries.len()];
+    let mut lse = vec![0.0f32; shape.batch * shape.queries * shape.heads];
     if out.is_empty() {
-        return out;
+        return (out, lse);
     }
-    out.par_chunks_mut(shape.queries * d).enumerate().for_each(|(b, out_b)| {
-        let q_b = &queries[b * shape.queries * d..(b + 1) * shape.queries * d];
-        let k_b = &keys[b * shape.key_stride * d..(b + 1) * shape.key_stride * d];
-        let v_b = &values[b * shape.key_stride * d..(b + 1) * shape.key_stride * d];
-        out_b.par_chunks_mut(ROW_BLOCK * d).enumerate().for_each(|(block, out_rows)| {
-            let first = block * ROW_BLOCK;
-            let rows = out_rows.len() / d;
-            let piece = Piece { q: &q_b[first * d..(first + rows) * d], k: k_b, v: v_b, out: out_rows, first, shape };
-            match shape.head_dim {
-                16 => Arch::new().dispatch(Kernel::<16>(piece)),
-                32 => Arch::new().dispatch(Kernel::<32>(piece)),
-                64 => Arch::new().dispatch(Kernel::<64>(piece)),
-                128 => Arch::new().dispatch(Kernel::<128>(piece)),
-                k => panic!("attention kernel called with unsupported head width {k}"),
-            }
-        });
-    });
-    out
+    let h = shape.heads;
+    out.par_chunks_mut(shape.queries * d).zip(lse.par_chunks_mut(shape.queries * h)).enumerate().for_each(
+        |(b, (out_b, lse_b))| {
+            let q_b = &queries[b * shape.queries * d..(b + 1) * shape.queries * d];
+            let k_b = &keys[b * shape.key_stride * d..(b + 1) * shape.key_stride * d];
+            let v_b = &values[b * shape.key_stride * d..(b + 1) * shape.key_stride * d];
+            out_b.par_chunks_mut(ROW_BLOCK * d).zip(lse_b.par_chunks_mut(ROW_BLOCK * h)).enumerate().for_each(
+                |(block, (out_rows, lse_rows))| {
+                    let first = block * ROW_BLOCK;
+                    let rows = out_rows.len() / d;
+                    let piece = Piece {
+                        q: &q_b[first * d..(first + rows) * d],
+                        k: k_b,
+                        v: v_b,
+                        out: out_rows,
+                        lse: lse_rows,
+                        first,
+                        shape,
+                    };
+                    match shape.head_dim {
+                        16 => Arch::new().dispatch(Kernel::<16>(piece)),
+                        32 => Arch::new().dispatch(Kernel::<32>(piece)),
+                        64 => Arch::new().dispatch(Kernel::<64>(piece)),
+                        128 => Arch::new().dispatch(Kernel::<128>(piece)),
+                        k => panic!("attention kernel called with unsupported head width {k}"),
+                    }
+                },
+            );
+        },
+    );
+    (out, lse)
 }
 
 /// A block of query rows of one sequence, all heads.
@@ -84,6 +114,8 @@ struct Piece<'a> {
     k: &'a [f32],
     v: &'a [f32],
     out: &'a mut [f32],
+    /// Log-sum-exp per row and head, `[rows, H]`.
+    lse: &'a mut [f32],
     /// Index of the block's first row among the call's query rows.
     first: usize,
     shape: Shape,
@@ -97,14 +129,14 @@ impl<const K: usize> WithSimd for Kernel<'_, K> {
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, _simd: S) {
-        let Piece { q, k, v, out, first, shape } = self.0;
+        let Piece { q, k, v, out, lse, first, shape } = self.0;
         let rows = q.len() / (shape.heads * K);
         for h in 0..shape.heads {
             if rows >= 4 {
-                block_of_rows::<K>(q, k, v, out, first, shape, h);
+                block_of_rows::<K>(q, k, v, (&mut *out, &mut *lse), first, shape, h);
             } else {
                 for r in 0..rows {
-                    one_row::<K>(q, k, v, out, first, shape, h, r);
+                    one_row::<K>(q, k, v, (&mut *out, &mut *lse), first, shape, h, r);
                 }
             }
         }
@@ -150,11 +182,12 @@ impl<const K: usize> Row<K> {
     }
 
     #[inline(always)]
-    fn write(&self, out: &mut [f32]) {
+    fn write(&self, out: &mut [f32], lse: &mut f32) {
         let inv = 1.0 / self.sum;
         for (o, a) in out.iter_mut().zip(&self.acc) {
             *o = a * inv;
         }
+        *lse = self.max + self.sum.ln();
     }
 }
 
@@ -167,7 +200,7 @@ fn block_of_rows<const K: usize>(
     q: &[f32],
     k: &[f32],
     v: &[f32],
-    out: &mut [f32],
+    (out, lse): (&mut [f32], &mut [f32]),
     first: usize,
     shape: Shape,
     h: usize,
@@ -209,7 +242,7 @@ fn block_of_rows<const K: usize>(
         start += n;
     }
     for (r, row) in state.iter().enumerate() {
-        row.write(&mut out[r * d + col..r * d + col + K]);
+        row.write(&mut out[r * d + col..r * d + col + K], &mut lse[r * shape.heads + h]);
     }
 }
 
@@ -221,7 +254,7 @@ fn one_row<const K: usize>(
     q: &[f32],
     k: &[f32],
     v: &[f32],
-    out: &mut [f32],
+    (out, lse): (&mut [f32], &mut [f32]),
     first: usize,
     shape: Shape,
     h: usize,
@@ -247,7 +280,7 @@ fn one_row<const K: usize>(
         row.absorb(&mut scores[..n], v, start * d + col, d);
         start += n;
     }
-    row.write(&mut out[r * d + col..r * d + col + K]);
+    row.write(&mut out[r * d + col..r * d + col + K], &mut lse[r * shape.heads + h]);
 }
 
 /// `a · b` for width `K`, summed in 16 lanes so the compiler can keep them in vector registers
@@ -308,6 +341,205 @@ pub(crate) fn exp(x: f32) -> f32 {
     let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
     let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
     p * scale
+}
+
+/// The gradients of [`causal_with_lse`] for a whole sequence (no cache: `offset` 0, `key_stride`
+/// equal to `queries`), from the forward pass's inputs, output and log-sum-exp and the gradient
+/// of its output: `(dQ, dK, dV)`, each `[B, T, D]`. The FlashAttention backward: per
+/// `(sequence, head)`, the softmax is rebuilt tile by tile from the log-sum-exp, never stored.
+pub(crate) fn causal_backward(
+    (q, k, v): (&[f32], &[f32], &[f32]),
+    out: &[f32],
+    lse: &[f32],
+    d_out: &[f32],
+    shape: Shape,
+) -> [Vec<f32>; 3] {
+    assert!(shape.offset == 0 && shape.key_stride == shape.queries, "the backward pass is for whole sequences");
+    let (t, heads, kd) = (shape.queries, shape.heads, shape.head_dim);
+    let d = heads * kd;
+    let per_head: Vec<[Vec<f32>; 3]> = (0..shape.batch * heads)
+        .into_par_iter()
+        .map(|task| {
+            let (b, h) = (task / heads, task % heads);
+            let span = b * t * d..(b + 1) * t * d;
+            let head = HeadGrad {
+                q: &q[span.clone()],
+                k: &k[span.clone()],
+                v: &v[span.clone()],
+                out: &out[span.clone()],
+                d_out: &d_out[span],
+                lse: &lse[b * t * heads..(b + 1) * t * heads],
+                h,
+                heads,
+            };
+            match kd {
+                16 => Arch::new().dispatch(BackwardKernel::<16>(head)),
+                32 => Arch::new().dispatch(BackwardKernel::<32>(head)),
+                64 => Arch::new().dispatch(BackwardKernel::<64>(head)),
+                128 => Arch::new().dispatch(BackwardKernel::<128>(head)),
+                k => panic!("attention kernel called with unsupported head width {k}"),
+            }
+        })
+        .collect();
+    let mut grads = [vec![0.0f32; q.len()], vec![0.0f32; q.len()], vec![0.0f32; q.len()]];
+    for (task, local) in per_head.into_iter().enumerate() {
+        let (b, h) = (task / heads, task % heads);
+        for (grad, local) in grads.iter_mut().zip(local) {
+            for (i, row) in local.chunks_exact(kd).enumerate() {
+                grad[(b * t + i) * d + h * kd..][..kd].copy_from_slice(row);
+            }
+        }
+    }
+    grads
+}
+
+/// One `(sequence, head)` of the backward pass: the sequence's `[T, D]` buffers and which head.
+struct HeadGrad<'a> {
+    q: &'a [f32],
+    k: &'a [f32],
+    v: &'a [f32],
+    out: &'a [f32],
+    d_out: &'a [f32],
+    /// `[T, H]`.
+    lse: &'a [f32],
+    h: usize,
+    heads: usize,
+}
+
+struct BackwardKernel<'a, const K: usize>(HeadGrad<'a>);
+
+impl<const K: usize> WithSimd for BackwardKernel<'_, K> {
+    type Output = [Vec<f32>; 3];
+
+    /// For each key tile (transposed once, keys and values), every query row at or after it:
+    /// scores `s = q·k/√K` rebuilt, `p = exp(s − lse)`, `dp = dO·v`, `ds = p (dp − Δ)` with
+    /// `Δ = dO·O`; then `dQ += ds·k/√K`, `dK += ds·q/√K`, `dV += p·dO`.
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _simd: S) -> [Vec<f32>; 3] {
+        let HeadGrad { q, k, v, out, d_out, lse, h, heads } = self.0;
+        let d = heads * K;
+        let col = h * K;
+        let t = q.len() / d;
+        let scale = 1.0 / (K as f32).sqrt();
+        let row = |x: &'_ [f32], i: usize| -> [f32; K] {
+            let mut r = [0.0f32; K];
+            r.copy_from_slice(&x[i * d + col..i * d + col + K]);
+            r
+        };
+        let delta: Vec<f32> = (0..t).map(|i| dot::<K>(&row(d_out, i), &out[i * d + col..i * d + col + K])).collect();
+        let (mut dq, mut dk, mut dv) = (vec![0.0f32; t * K], vec![0.0f32; t * K], vec![0.0f32; t * K]);
+        let mut kt = vec![0.0f32; K * KEY_TILE];
+        let mut vt = vec![0.0f32; K * KEY_TILE];
+        let mut start = 0;
+        while start < t {
+            let n = (t - start).min(KEY_TILE);
+            for j in 0..n {
+                let at = (start + j) * d + col;
+                for c in 0..K {
+                    kt[c * KEY_TILE + j] = k[at + c];
+                    vt[c * KEY_TILE + j] = v[at + c];
+                }
+            }
+            let mut dk_tile = vec![[0.0f32; K]; n];
+            let mut dv_tile = vec![[0.0f32; K]; n];
+            for i in start..t {
+                let m = (i + 1 - start).min(n);
+                let (qi, doi) = (row(q, i), row(d_out, i));
+                let mut s = [0.0f32; KEY_TILE];
+                let mut dp = [0.0f32; KEY_TILE];
+                for c in 0..K {
+                    let (x, y) = (qi[c] * scale, doi[c]);
+                    let (kc, vc) = (&kt[c * KEY_TILE..(c + 1) * KEY_TILE], &vt[c * KEY_TILE..(c + 1) * KEY_TILE]);
+                    for j in 0..KEY_TILE {
+                        s[j] = x.mul_add(kc[j], s[j]);
+                        dp[j] = y.mul_add(vc[j], dp[j]);
+                    }
+                }
+                let l = lse[i * heads + h];
+                let di = delta[i];
+                let mut p = [0.0f32; KEY_TILE];
+                let mut ds = [0.0f32; KEY_TILE];
+                for j in 0..m {
+                    p[j] = exp(s[j] - l);
+                    ds[j] = p[j] * (dp[j] - di) * scale;
+                }
+                let mut dqi = [0.0f32; K];
+                for j in 0..m {
+                    let at = (start + j) * d + col;
+                    let kj = &k[at..at + K];
+                    let (dkj, dvj) = (&mut dk_tile[j], &mut dv_tile[j]);
+                    for c in 0..K {
+                        dqi[c] = ds[j].mul_add(kj[c], dqi[c]);
+                        dkj[c] = ds[j].mul_add(qi[c], dkj[c]);
+                        dvj[c] = p[j].mul_add(doi[c], dvj[c]);
+                    }
+                }
+                for (a, x) in dq[i * K..(i + 1) * K].iter_mut().zip(&dqi) {
+                    *a += x;
+                }
+            }
+            for j in 0..n {
+                dk[(start + j) * K..(start + j + 1) * K].copy_from_slice(&dk_tile[j]);
+                dv[(start + j) * K..(start + j + 1) * K].copy_from_slice(&dv_tile[j]);
+            }
+            start += n;
+        }
+        [dq, dk, dv]
+    }
+}
+
+/// Causal self-attention as one differentiable operation of the CPU training backend: `q`, `k`,
+/// `v` `[B, T, D]` (rotated; `H` heads) → `[B, T, D]`, forward by [`causal_with_lse`], backward by
+/// [`causal_backward`]. Autodiff otherwise records the decomposed attention — scores, mask,
+/// softmax, weighted sum — and keeps and differentiates each `[B, H, T, T]` intermediate.
+pub(crate) fn causal_trainable(
+    q: Tensor<CpuTrain, 3>,
+    k: Tensor<CpuTrain, 3>,
+    v: Tensor<CpuTrain, 3>,
+    heads: usize,
+) -> Tensor<CpuTrain, 3> {
+    let [b, t, d] = q.dims();
+    let shape = Shape { batch: b, queries: t, key_stride: t, offset: 0, heads, head_dim: d / heads };
+    let (q, k, v) = (q.into_primitive().tensor(), k.into_primitive().tensor(), v.into_primitive().tensor());
+    let (hq, hk, hv) = (to_host(q.primitive.clone()), to_host(k.primitive.clone()), to_host(v.primitive.clone()));
+    let (out, lse) = causal_with_lse(&hq, &hk, &hv, shape);
+    let output = from_host(out.clone(), [b, t, d]);
+    let prepared = FusedAttention.prepare::<NoCheckpointing>([q.node.clone(), k.node.clone(), v.node.clone()]);
+    let result = match prepared.compute_bound().stateful() {
+        OpsKind::Tracked(prep) => prep.finish(Saved { q: hq, k: hk, v: hv, out, lse, shape }, output),
+        OpsKind::UnTracked(prep) => prep.finish(output),
+    };
+    Tensor::from_primitive(TensorPrimitive::Float(result))
+}
+
+/// What the backward pass keeps from the forward pass.
+#[derive(Debug, Clone)]
+struct Saved {
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    out: Vec<f32>,
+    lse: Vec<f32>,
+    shape: Shape,
+}
+
+#[derive(Debug)]
+struct FusedAttention;
+
+impl Backward<Cpu, 3> for FusedAttention {
+    type State = Saved;
+
+    fn backward(self, ops: Ops<Saved, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let Saved { q, k, v, out, lse, shape } = ops.state;
+        let d_out = to_host(grads.consume::<Cpu>(&ops.node));
+        let dims = [shape.batch, shape.queries, shape.heads * shape.head_dim];
+        let [dq, dk, dv] = causal_backward((&q, &k, &v), &out, &lse, &d_out, shape);
+        for (parent, grad) in ops.parents.into_iter().zip([dq, dk, dv]) {
+            if let Some(node) = parent {
+                grads.register::<Cpu>(node.id, from_host(grad, dims));
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -393,6 +625,46 @@ mod tests {
         }
         for x in [-90.0, -1e4, f32::NEG_INFINITY] {
             assert!(exp(x) < 2e-38 && exp(x) >= 0.0, "exp({x}) = {}", exp(x));
+        }
+    }
+
+    /// The fused operation's gradients against autodiff through burn's own attention.
+    #[test]
+    fn gradients_match_autodiff_through_the_decomposed_attention() {
+        use burn::tensor::TensorData;
+        use burn::tensor::module::attention;
+        use burn::tensor::ops::AttentionModuleOptions;
+        let device = Default::default();
+        let (b, t, heads, kd) = (2, 150, 2, 32);
+        let d = heads * kd;
+        let leaf = |seed| {
+            let data = TensorData::new(noise(b * t * d, seed), [b, t, d]);
+            Tensor::<CpuTrain, 3>::from_data(data, &device).require_grad()
+        };
+        let weights = Tensor::<CpuTrain, 3>::from_data(TensorData::new(noise(b * t * d, 9), [b, t, d]), &device);
+        let grads_of = |fused: bool| {
+            let (q, k, v) = (leaf(4), leaf(5), leaf(6));
+            let out = if fused {
+                causal_trainable(q.clone(), k.clone(), v.clone(), heads)
+            } else {
+                let split = |x: Tensor<CpuTrain, 3>| x.reshape([b, t, heads, kd]).swap_dims(1, 2);
+                let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: true };
+                attention(split(q.clone()), split(k.clone()), split(v.clone()), None, None, options)
+                    .swap_dims(1, 2)
+                    .reshape([b, t, d])
+            };
+            let g = (out.clone() * weights.clone()).sum().backward();
+            let host =
+                |x: &Tensor<CpuTrain, 3>| x.grad(&g).expect("a gradient").into_data().into_vec::<f32>().expect("f32");
+            let value = out.inner().into_data().into_vec::<f32>().expect("f32");
+            [value, host(&q), host(&k), host(&v)]
+        };
+        let (fused, composed) = (grads_of(true), grads_of(false));
+        for (name, (a, c)) in ["output", "dQ", "dK", "dV"].iter().zip(fused.iter().zip(&composed)) {
+            let worst = a.iter().zip(c).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+            let scale = c.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+            assert!(scale > 1e-2, "{name} is not trivially zero");
+            assert!(worst < 1e-4 * scale.max(1.0), "{name}: max abs difference {worst} (values up to {scale})");
         }
     }
 }

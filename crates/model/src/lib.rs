@@ -12,6 +12,7 @@ pub mod batches;
 pub mod cache;
 pub mod embedding;
 pub mod generation;
+mod host;
 mod loss;
 pub mod pretrain;
 pub mod transformer;

@@ -9,29 +9,17 @@
 //! only each row's log-sum-exp, and the backward pass writes `w · g · (softmax − one-hot)` in one
 //! go. The inner loops run under the best instruction set `pulp` finds, like the attention kernel.
 
-use std::any::Any;
-
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
-use burn::tensor::{Tensor, TensorData, TensorPrimitive};
+use burn::tensor::{Tensor, TensorPrimitive};
 use pulp::{Arch, Simd, WithSimd};
 use rayon::prelude::*;
 
 use crate::attention::exp;
+use crate::host::{FlexTensor, from_host, to_host};
 use crate::{Cpu, CpuTrain};
-
-type FlexTensor = <Cpu as burn::tensor::backend::BackendTypes>::FloatTensorPrimitive;
-
-/// `T` as `U` when they are the same type (checked at run time, no `unsafe`), else `T` back.
-pub(crate) fn same_type<T: 'static, U: 'static>(x: T) -> Result<U, T> {
-    let boxed: Box<dyn Any> = Box::new(x);
-    match boxed.downcast::<U>() {
-        Ok(u) => Ok(*u),
-        Err(boxed) => Err(*boxed.downcast::<T>().expect("a box holds the type it was made from")),
-    }
-}
 
 /// `Σᵢ wᵢ · −log softmax(logitsᵢ)[targetᵢ]` over the rows of `logits` `[N, V]`, differentiable
 /// with respect to the logits. A target outside the vocabulary counts for nothing.
@@ -42,27 +30,16 @@ pub(crate) fn weighted_cross_entropy(
 ) -> Tensor<CpuTrain, 1> {
     let [n, v] = logits.dims();
     let input = logits.into_primitive().tensor();
-    let host = host_f32(input.primitive.clone());
+    let host = to_host(input.primitive.clone());
     let mut lse = vec![0.0f32; n];
     let total = Arch::new().dispatch(Forward { logits: &host, v, targets: &targets, weights: &weights, lse: &mut lse });
-    let output = flex(vec![total as f32], [1]);
+    let output = from_host(vec![total as f32], [1]);
     let state = State { logits: input.primitive.clone(), lse, targets, weights, v };
     let out = match CrossEntropy.prepare::<NoCheckpointing>([input.node.clone()]).compute_bound().stateful() {
         OpsKind::Tracked(prep) => prep.finish(state, output),
         OpsKind::UnTracked(prep) => prep.finish(output),
     };
     Tensor::from_primitive(TensorPrimitive::Float(out))
-}
-
-fn host_f32(x: FlexTensor) -> Vec<f32> {
-    Tensor::<Cpu, 2>::from_primitive(TensorPrimitive::Float(x))
-        .into_data()
-        .into_vec::<f32>()
-        .expect("the CPU backend computes in f32")
-}
-
-fn flex<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor {
-    Tensor::<Cpu, D>::from_data(TensorData::new(values, shape), &Default::default()).into_primitive().tensor()
 }
 
 /// What the backward pass needs: the logits, each row's log-sum-exp, targets and weights.
@@ -90,10 +67,10 @@ impl Backward<Cpu, 1> for CrossEntropy {
                 .ok()
                 .and_then(|x| x.first().copied())
                 .unwrap_or(0.0);
-            let mut host = host_f32(logits);
+            let mut host = to_host(logits);
             let n = lse.len();
             Arch::new().dispatch(Gradient { logits: &mut host, v, lse: &lse, targets: &targets, weights: &weights, g });
-            flex(host, [n, v])
+            from_host(host, [n, v])
         });
     }
 }
@@ -212,7 +189,7 @@ impl pulp::NullaryFnOnce for SoftmaxGrad<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::{Int, activation::log_softmax};
+    use burn::tensor::{Int, TensorData, activation::log_softmax};
 
     /// The fused loss and its gradient against burn's own composition of the same formula.
     #[test]

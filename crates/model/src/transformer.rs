@@ -256,6 +256,28 @@ impl<B: Backend> Rotary<B> {
     }
 }
 
+/// The fused attention of [`attention::causal_trainable`] when `B` is the CPU training backend;
+/// the inputs back otherwise.
+#[allow(clippy::type_complexity)]
+fn fused_training_attention<B: Backend>(
+    q: Tensor<B, 3>,
+    key: Tensor<B, 3>,
+    value: Tensor<B, 3>,
+    n_heads: usize,
+) -> Result<Tensor<B, 3>, (Tensor<B, 3>, Tensor<B, 3>, Tensor<B, 3>)> {
+    use crate::host::same_type;
+    type Train = Tensor<crate::CpuTrain, 3>;
+    match same_type::<_, (Train, Train, Train)>((q, key, value)) {
+        Ok((q, key, value)) => {
+            match same_type::<_, Tensor<B, 3>>(attention::causal_trainable(q, key, value, n_heads)) {
+                Ok(a) => Ok(a),
+                Err(_) => unreachable!("the inputs were CpuTrain's, so B is CpuTrain"),
+            }
+        }
+        Err(inputs) => Err(inputs),
+    }
+}
+
 /// Query rows per piece of [`causal_attention`].
 const ATTENTION_CHUNK: usize = 128;
 
@@ -365,13 +387,20 @@ fn host_attention<B: Backend>(
 /// Attention through burn's tensor operations (any backend, differentiable): `q`, `key`, `value`
 /// `[B, T, D]` → `[B, T, D]`.
 fn tensor_attention<B: Backend>(
-    q: Tensor<B, 3>,
-    key: Tensor<B, 3>,
-    value: Tensor<B, 3>,
+    mut q: Tensor<B, 3>,
+    mut key: Tensor<B, 3>,
+    mut value: Tensor<B, 3>,
     n_heads: usize,
     cache: Option<(&mut LayerCache<B>, usize)>,
 ) -> Tensor<B, 3> {
     let [b, t, d] = q.dims();
+    // Training on the CPU: the fused attention with its own backward pass.
+    if cache.is_none() && attention::supports(d / n_heads) {
+        match fused_training_attention(q, key, value, n_heads) {
+            Ok(a) => return a,
+            Err((qq, kk, vv)) => (q, key, value) = (qq, kk, vv),
+        }
+    }
     let heads = |y: Tensor<B, 3>| y.reshape([b, t, n_heads, d / n_heads]).swap_dims(1, 2); // [B, H, T, K]
     let (q, mut key, mut value) = (heads(q), heads(key), heads(value));
     let mut cached = false;
@@ -485,10 +514,10 @@ fn piece_nll<B: Backend>(
     host: Option<(&[i64], &[f32])>,
 ) -> Tensor<B, 1> {
     let logits = match host {
-        Some((t, w)) if t.len() == w.len() => match crate::loss::same_type::<_, Tensor<crate::CpuTrain, 2>>(logits) {
+        Some((t, w)) if t.len() == w.len() => match crate::host::same_type::<_, Tensor<crate::CpuTrain, 2>>(logits) {
             Ok(cpu) => {
                 let nll = crate::loss::weighted_cross_entropy(cpu, t.to_vec(), w.to_vec());
-                match crate::loss::same_type::<_, Tensor<B, 1>>(nll) {
+                match crate::host::same_type::<_, Tensor<B, 1>>(nll) {
                     Ok(nll) => return nll,
                     Err(_) => unreachable!("the logits were CpuTrain's, so B is CpuTrain"),
                 }
@@ -518,4 +547,29 @@ pub fn masked_cross_entropy<B: Backend>(
     let w = weights.reshape([b * t]);
     let count = w.clone().sum().clamp_min(1.0);
     -(picked * w).sum() / count
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Cpu;
+
+    /// The piecewise causal attention (what autodiff on a GPU records) against one call of
+    /// burn's attention over the whole window.
+    #[test]
+    fn attention_in_pieces_equals_attention_in_one_call() {
+        let device = Default::default();
+        let (b, h, t, k) = (2, 2, 300, 16);
+        let values = |seed: usize| -> Tensor<Cpu, 4> {
+            let data: Vec<f32> =
+                (0..b * h * t * k).map(|i| (((i + seed) * 2_654_435_761) % 1000) as f32 / 250.0 - 2.0).collect();
+            Tensor::from_data(TensorData::new(data, [b, h, t, k]), &device)
+        };
+        let (q, key, value) = (values(1), values(2), values(3));
+        let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: true };
+        let whole = attention(q.clone(), key.clone(), value.clone(), None, None, options);
+        let pieces = causal_attention(q, key, value);
+        let diff: f32 = (whole - pieces).abs().max().into_scalar();
+        assert!(t > ATTENTION_CHUNK && diff < 1e-5, "max abs difference {diff}");
+    }
 }

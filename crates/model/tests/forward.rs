@@ -1,6 +1,6 @@
 //! The transformer's contracts: causal (a later token never changes an earlier output), the KV
-//! cache gives the same logits as a full pass, the CPU kernel agrees with the differentiable path,
-//! and it learns.
+//! cache gives the same logits as a full pass, training and inference backends agree, and it
+//! learns.
 
 use burn::module::AutodiffModule;
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
@@ -79,11 +79,10 @@ fn a_few_steps_of_adamw_learn_a_pattern() {
     let _inference = m.valid();
 }
 
-/// Inference on the CPU runs the fused attention kernel; training runs burn's differentiable
-/// attention, in pieces of query rows once a window is longer than one piece. Both must compute
-/// the same model, including on a window long enough to be cut into pieces.
+/// The training backend (autodiff, fused attention and loss with their own backward passes) and
+/// the inference backend compute the same model on a window longer than one attention tile.
 #[test]
-fn the_cpu_kernel_and_the_differentiable_path_agree() {
+fn the_training_and_inference_backends_agree() {
     let device = Default::default();
     CpuTrain::seed(&device, 4);
     let trained = ModelConfig::tiny(70).init::<CpuTrain>(&device);
