@@ -159,17 +159,9 @@ impl<const K: usize> Row<K> {
     /// `stride` apart.
     #[inline(always)]
     fn absorb(&mut self, scores: &mut [f32], v: &[f32], at: usize, stride: usize) {
-        let new_max = self.max.max(max(scores));
-        let correction = exp(self.max - new_max);
-        for s in scores.iter_mut() {
-            *s = exp(*s - new_max);
-        }
-        let tile_sum = sum(scores);
+        self.softmax_step(scores);
         // A local copy, so the accumulator can live in registers across the keys.
         let mut acc = self.acc;
-        for a in acc.iter_mut() {
-            *a *= correction;
-        }
         for (j, &p) in scores.iter().enumerate() {
             let row = at + j * stride;
             for (a, x) in acc.iter_mut().zip(&v[row..row + K]) {
@@ -177,6 +169,21 @@ impl<const K: usize> Row<K> {
             }
         }
         self.acc = acc;
+    }
+
+    /// The online-softmax bookkeeping for a new tile of `scores`: exponentiates them in place
+    /// (relative to the new running maximum), rescales the accumulator and the running sum.
+    #[inline(always)]
+    fn softmax_step(&mut self, scores: &mut [f32]) {
+        let new_max = self.max.max(max(scores));
+        let correction = exp(self.max - new_max);
+        for s in scores.iter_mut() {
+            *s = exp(*s - new_max);
+        }
+        let tile_sum = sum(scores);
+        for a in self.acc.iter_mut() {
+            *a *= correction;
+        }
         self.sum = self.sum * correction + tile_sum;
         self.max = new_max;
     }
@@ -222,22 +229,60 @@ fn block_of_rows<const K: usize>(
                 kt[c * KEY_TILE + j] = *x;
             }
         }
-        for (r, row) in state.iter_mut().enumerate() {
-            let last = shape.offset + first + r; // this row sees keys 0..=last
-            if last < start {
+        // Rows two at a time: each transposed key (and value) load feeds two rows, and the two
+        // rows' multiply-adds are independent chains the processor can overlap.
+        for pair in (0..rows).step_by(2) {
+            let both = pair + 1 < rows;
+            // Keys this tile gives each row (0: the row ends before the tile).
+            let seen = |r: usize| (shape.offset + first + r + 1).saturating_sub(start).min(n);
+            let (m0, m1) = (seen(pair), if both { seen(pair + 1) } else { 0 });
+            if m0 == 0 && m1 == 0 {
                 continue;
             }
-            let m = (last + 1 - start).min(n);
-            // A local tile of scores, so it can stay in registers across the K steps.
-            let mut tile = [0.0f32; KEY_TILE];
-            let qr = &q[r * d + col..r * d + col + K];
-            for (c, &x) in qr.iter().enumerate() {
-                let x = x * scale;
-                for (s, kk) in tile.iter_mut().zip(&kt[c * KEY_TILE..(c + 1) * KEY_TILE]) {
-                    *s = x.mul_add(*kk, *s);
+            let mut t0 = [0.0f32; KEY_TILE];
+            let mut t1 = [0.0f32; KEY_TILE];
+            let q0 = &q[pair * d + col..pair * d + col + K];
+            let q1 = if both { &q[(pair + 1) * d + col..(pair + 1) * d + col + K] } else { q0 };
+            for c in 0..K {
+                let (x0, x1) = (q0[c] * scale, q1[c] * scale);
+                let kc = &kt[c * KEY_TILE..(c + 1) * KEY_TILE];
+                for j in 0..KEY_TILE {
+                    t0[j] = x0.mul_add(kc[j], t0[j]);
+                    t1[j] = x1.mul_add(kc[j], t1[j]);
                 }
             }
-            row.absorb(&mut tile[..m], v, start * d + col, d);
+            let (head, tail) = state.split_at_mut(pair + 1);
+            let r0 = &mut head[pair];
+            if m0 > 0 {
+                r0.softmax_step(&mut t0[..m0]);
+            }
+            if both && m1 > 0 {
+                let r1 = &mut tail[0];
+                r1.softmax_step(&mut t1[..m1]);
+                // Zero weights past a row's last key, so both rows can run over the same keys.
+                t0[m0..].fill(0.0);
+                let (mut a0, mut a1) = (r0.acc, r1.acc);
+                for j in 0..m1 {
+                    let row = (start + j) * d + col;
+                    let vj = &v[row..row + K];
+                    let (p0, p1) = (t0[j], t1[j]);
+                    for c in 0..K {
+                        a0[c] = p0.mul_add(vj[c], a0[c]);
+                        a1[c] = p1.mul_add(vj[c], a1[c]);
+                    }
+                }
+                r0.acc = a0;
+                r1.acc = a1;
+            } else if m0 > 0 {
+                let mut a0 = r0.acc;
+                for (j, &p0) in t0[..m0].iter().enumerate() {
+                    let row = (start + j) * d + col;
+                    for (a, x) in a0.iter_mut().zip(&v[row..row + K]) {
+                        *a = p0.mul_add(*x, *a);
+                    }
+                }
+                r0.acc = a0;
+            }
         }
         start += n;
     }

@@ -189,16 +189,20 @@ fn rope_tables<B: Backend>(
 ) -> (Tensor<B, 3>, Tensor<B, 3>) {
     let half = head_dim / 2;
     let width = n_heads * half;
+    let freqs: Vec<f64> = (0..half).map(|i| 1.0 / theta.powf(2.0 * i as f64 / head_dim as f64)).collect();
     let mut cos = Vec::with_capacity(len * width);
     let mut sin = Vec::with_capacity(len * width);
     for p in start..start + len {
+        let (c, s): (Vec<f32>, Vec<f32>) = freqs
+            .iter()
+            .map(|f| {
+                let (s, c) = (p as f64 * f).sin_cos();
+                (c as f32, s as f32)
+            })
+            .unzip();
         for _ in 0..n_heads {
-            for i in 0..half {
-                let freq = 1.0 / theta.powf(2.0 * i as f64 / head_dim as f64);
-                let angle = p as f64 * freq;
-                cos.push(angle.cos() as f32);
-                sin.push(angle.sin() as f32);
-            }
+            cos.extend_from_slice(&c);
+            sin.extend_from_slice(&s);
         }
     }
     (
