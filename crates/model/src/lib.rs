@@ -15,6 +15,7 @@ pub mod generation;
 mod host;
 mod loss;
 pub mod pretrain;
+mod swiglu;
 pub mod transformer;
 pub mod weights;
 

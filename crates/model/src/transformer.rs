@@ -13,7 +13,6 @@
 use burn::config::Config;
 use burn::module::{Initializer, Module};
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, RmsNorm, RmsNormConfig};
-use burn::tensor::activation::silu;
 use burn::tensor::backend::Backend;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
@@ -338,7 +337,7 @@ impl<B: Backend> Block<B> {
         };
         let x = x + self.wo.forward(a);
         let h = self.mlp_norm.forward(x.clone());
-        let mlp = self.w_down.forward(silu(self.w_gate.forward(h.clone())) * self.w_up.forward(h));
+        let mlp = self.w_down.forward(crate::swiglu::swiglu(self.w_gate.forward(h.clone()), self.w_up.forward(h)));
         x + mlp
     }
 }
