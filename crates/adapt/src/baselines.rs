@@ -206,11 +206,11 @@ pub struct BaselineRun {
     pub methods: Vec<Fitted>,
 }
 
-fn auroc(p: &[f64], y: &[bool]) -> Option<f64> {
+pub(crate) fn auroc(p: &[f64], y: &[bool]) -> Option<f64> {
     eval::Ranked::new(p, y).metrics(None).auroc
 }
 
-fn predictions(examples: &[&Example], probability: &[f64]) -> Vec<BooleanPrediction> {
+pub(crate) fn predictions(examples: &[&Example], probability: &[f64]) -> Vec<BooleanPrediction> {
     examples
         .iter()
         .zip(probability)

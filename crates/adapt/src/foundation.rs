@@ -7,15 +7,17 @@
 //! the same wellness visits — are embedded once.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use meds::{CodeTable, Timeline};
-use model::{Cpu, Model, ModelConfig};
+use model::{Cpu, CpuTrain, Model, ModelConfig};
 use tokenizer::Tokenizer;
 
 /// A pretrained model bundle (`longitude pretrain`'s OUT/model): weights and the tokenizer they
 /// were trained with.
 pub struct Foundation {
+    /// The weights file, read again for a trainable copy.
+    weights: PathBuf,
     tokenizer: Tokenizer,
     model: Model<Cpu>,
     config: ModelConfig,
@@ -42,8 +44,14 @@ impl Foundation {
     /// Loads `bundle/model.safetensors` and `bundle/tokenizer.json`.
     pub fn load(bundle: &Path) -> Result<Foundation, FoundationError> {
         let tokenizer = Tokenizer::load(&bundle.join("tokenizer.json"))?;
-        let (model, config) = model::weights::load::<Cpu>(&bundle.join("model.safetensors"), &Default::default())?;
-        Ok(Foundation { tokenizer, model, config })
+        let weights = bundle.join("model.safetensors");
+        let (model, config) = model::weights::load::<Cpu>(&weights, &Default::default())?;
+        Ok(Foundation { weights, tokenizer, model, config })
+    }
+
+    /// A copy of the model on the CPU training backend (for fine-tuning), read from the bundle.
+    pub fn trainable(&self) -> Result<Model<CpuTrain>, FoundationError> {
+        Ok(model::weights::load::<CpuTrain>(&self.weights, &Default::default())?.0)
     }
 
     /// The tokenizer, the model and its shape.
@@ -56,6 +64,38 @@ impl Foundation {
         self.config.d_model
     }
 
+    /// The model's shape.
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// The tokens the model reads for every requested (subject, prediction time) whose subject
+    /// has a timeline: the static prefix and the latest tokens at or before the time.
+    pub fn contexts(
+        &self,
+        timelines: &[&Timeline],
+        codes: &CodeTable,
+        requests: &[(i64, i64)],
+    ) -> HashMap<(i64, i64), Vec<u32>> {
+        let mut wanted: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+        for &(s, t) in requests {
+            wanted.entry(s).or_default().push(t);
+        }
+        let mut encoder = self.tokenizer.encoder(codes);
+        let mut contexts = HashMap::with_capacity(requests.len());
+        for t in timelines {
+            let Some(times) = wanted.get_mut(&t.subject_id) else { continue };
+            times.sort_unstable();
+            times.dedup();
+            let encoded = encoder.encode(t);
+            for &time in times.iter() {
+                let context = model::embedding::context(&encoded, &self.tokenizer, time, self.config.max_seq_len);
+                contexts.insert((t.subject_id, time), context);
+            }
+        }
+        contexts
+    }
+
     /// Embeddings for every requested (subject, prediction time) whose subject has a timeline.
     /// `batch` contexts go through the model at once.
     pub fn embed(
@@ -66,23 +106,8 @@ impl Foundation {
         batch: usize,
         mut progress: impl FnMut(usize),
     ) -> HashMap<(i64, i64), Vec<f32>> {
-        let mut wanted: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
-        for &(s, t) in requests {
-            wanted.entry(s).or_default().push(t);
-        }
-        let mut encoder = self.tokenizer.encoder(codes);
-        let mut contexts: Vec<((i64, i64), Vec<u32>)> = Vec::new();
-        for t in timelines {
-            let Some(times) = wanted.get_mut(&t.subject_id) else { continue };
-            times.sort_unstable();
-            times.dedup();
-            let encoded = encoder.encode(t);
-            for &time in times.iter() {
-                let context = model::embedding::context(&encoded, &self.tokenizer, time, self.config.max_seq_len);
-                contexts.push(((t.subject_id, time), context));
-            }
-        }
-        contexts.sort_by_key(|(_, c)| c.len());
+        let mut contexts: Vec<((i64, i64), Vec<u32>)> = self.contexts(timelines, codes, requests).into_iter().collect();
+        contexts.sort_by_key(|(key, c)| (c.len(), *key));
         let mut out = HashMap::with_capacity(contexts.len());
         let device = Default::default();
         for chunk in contexts.chunks(batch.max(1)) {

@@ -14,6 +14,7 @@
 
 pub mod baselines;
 pub mod featurizers;
+pub mod finetune;
 pub mod foundation;
 pub mod gbm;
 pub mod logistic;

@@ -8,7 +8,7 @@
 //! falling back along their hierarchy).
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use meds::labels::{BooleanLabel, BooleanPrediction};
 use meds::{CodeTable, Timeline};
@@ -53,6 +53,16 @@ pub enum Fitting {
         /// The fitted probe.
         model: Logistic,
     },
+    /// The foundation model fine-tuned for the task: a logistic head on the embedding of the
+    /// fine-tuned transformer (needs the model bundle, for its tokenizer and shape).
+    FineTuned {
+        /// The fine-tuned transformer's weights (safetensors), beside this file.
+        weights: String,
+        /// The head's weights, one per embedding dimension.
+        head: Vec<f32>,
+        /// The head's bias.
+        bias: f32,
+    },
 }
 
 /// A fitted task model.
@@ -71,6 +81,9 @@ pub struct TaskModel {
     /// Free-form facts about the fit (split sizes, tuning AUROC, λ), for the reader.
     #[serde(default)]
     pub fitted_on: BTreeMap<String, serde_json::Value>,
+    /// The directory the file was read from (files it names are found there).
+    #[serde(skip)]
+    pub origin: Option<PathBuf>,
 }
 
 /// Why a task model could not be saved, read or used.
@@ -110,6 +123,7 @@ impl TaskModel {
             method: method.into(),
             fitting,
             fitted_on: BTreeMap::new(),
+            origin: None,
         }
     }
 
@@ -132,7 +146,7 @@ impl TaskModel {
     pub fn load(path: &Path) -> Result<TaskModel, ScorerError> {
         let name = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| ScorerError::Io { path: name.clone(), source })?;
-        let model: TaskModel = serde_json::from_str(&text)
+        let mut model: TaskModel = serde_json::from_str(&text)
             .map_err(|e| ScorerError::Format { path: name.clone(), message: format!("not a task model: {e}") })?;
         if model.format != FORMAT {
             return Err(ScorerError::Format {
@@ -146,6 +160,7 @@ impl TaskModel {
                 message: format!("version {} is newer than this build reads ({VERSION})", model.version),
             });
         }
+        model.origin = path.parent().map(Path::to_path_buf);
         Ok(model)
     }
 
@@ -196,6 +211,23 @@ impl TaskModel {
                     .map(|k| crate::featurizers::dense_row(embedded.get(k).map_or(&[][..], Vec::as_slice)))
                     .collect();
                 model.predict(&rows.iter().collect::<Vec<_>>())
+            }
+            Fitting::FineTuned { weights, head, bias } => {
+                let Some(f) = foundation else { return Err(ScorerError::NeedsFoundation(self.method.clone())) };
+                let path = self.origin.clone().unwrap_or_default().join(weights);
+                let format = |message: String| ScorerError::Format { path: path.display().to_string(), message };
+                let (body, config) = model::weights::load::<model::Cpu>(&path, &Default::default())
+                    .map_err(|e| format(e.to_string()))?;
+                if config != *f.config() {
+                    return Err(format("the fine-tuned weights are not of the given model bundle's shape".into()));
+                }
+                let device = Default::default();
+                let classifier = model::finetune::Classifier::new(body, head, *bias, &device);
+                let requests: Vec<(i64, i64)> = scored.iter().map(|l| (l.subject_id, l.prediction_time)).collect();
+                let contexts = f.contexts(&needed, codes, &requests);
+                let ordered: Vec<Vec<u32>> =
+                    requests.iter().map(|k| contexts.get(k).cloned().unwrap_or_default()).collect();
+                classifier.predict(&ordered, 32, &device).into_iter().map(f64::from).collect()
             }
         };
         let predictions = scored

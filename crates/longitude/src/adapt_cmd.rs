@@ -43,6 +43,22 @@ pub struct AdaptArgs {
     /// tuning and held-out are always embedded in full).
     #[arg(long, default_value_t = 20_000)]
     pub probe_train_max: usize,
+    /// Also fine-tune the model for each task (`fm_finetune`, needs --model and the probe): the
+    /// probe's head and the whole transformer trained together on a seeded sample of train, the
+    /// epoch kept chosen by tuning AUROC (epoch 0 is the probe). The fine-tuned weights are
+    /// written beside the task model (OUT/<task>/fm_finetune.safetensors).
+    #[arg(long)]
+    pub fine_tune: bool,
+    /// At most this many train examples per task are fine-tuned on (tuning and held-out are
+    /// scored in full).
+    #[arg(long, default_value_t = 2_000)]
+    pub fine_tune_train_max: usize,
+    /// Fine-tuning passes over the train sample.
+    #[arg(long, default_value_t = 2)]
+    pub fine_tune_epochs: usize,
+    /// Fine-tuning learning rate (AdamW, constant).
+    #[arg(long, default_value_t = 5e-5)]
+    pub fine_tune_lr: f64,
     /// Also compute few-shot curves (k = 1, 2, 4, …, 128 examples per class, 3 draws each, and
     /// all of train) for the count-feature models and the probe: OUT/<task>/few_shot.json.
     #[arg(long)]
@@ -238,6 +254,9 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
     if args.zero_shot > 0 && foundation.is_none() {
         bail!("--zero-shot generates futures with a model: give --model BUNDLE");
     }
+    if args.fine_tune && (foundation.is_none() || args.no_probe) {
+        bail!("--fine-tune starts from the linear probe: give --model BUNDLE (and not --no-probe)");
+    }
     let definitions =
         if args.zero_shot > 0 { Some(task_definitions(&args.labels, args.predicates.as_deref())?) } else { None };
     let mut zero_shot = foundation.as_ref().filter(|_| args.zero_shot > 0).map(|f| {
@@ -278,6 +297,7 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
         let dropped = labels.len() - examples.len();
         let mut run = adapt::baselines::fit_baselines(&featurizer, &examples, args.seed)?;
         let mut curves = Vec::new();
+        let mut fine_tuned: Option<model::finetune::Classifier<model::Cpu>> = None;
         if args.few_shot {
             let rows: Vec<adapt::featurizers::SparseRow> = examples.iter().map(|e| e.row.clone()).collect();
             let lr = adapt::baselines::logistic_fitter(featurizer.width());
@@ -322,7 +342,35 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
                 .collect();
             let mut fitted = adapt::baselines::fit_probe(&probe_examples, &rows, f.width());
             fitted.seconds += started.elapsed().as_secs_f64();
+            let probe = match fitted.model.as_ref().map(|m| &m.fitting) {
+                Some(adapt::scorer::Fitting::Probe { model }) => Some(model.clone()),
+                _ => None,
+            };
             run.methods.push(fitted);
+            if let Some(probe) = probe.filter(|_| args.fine_tune) {
+                let sample = probe_subset(&probe_examples, args.fine_tune_train_max, args.seed);
+                let config = model::finetune::FineTuneConfig {
+                    epochs: args.fine_tune_epochs,
+                    lr: args.fine_tune_lr,
+                    seed: args.seed,
+                    ..Default::default()
+                };
+                let started = Instant::now();
+                let subjects: std::collections::HashSet<i64> = sample.iter().map(|e| e.label.subject_id).collect();
+                let needed: Vec<&meds::Timeline> =
+                    timelines.iter().filter(|t| subjects.contains(&t.subject_id)).collect();
+                let mut last = 0;
+                let tuned =
+                    adapt::finetune::fit_fine_tuned(f, &needed, &codes, &sample, &probe, &config, |done, total| {
+                        if done >= last + 50 || done == total {
+                            last = done;
+                            tracing::info!(task, done, total, secs = started.elapsed().as_secs_f64(), "fine-tuning");
+                        }
+                    })?;
+                tracing::info!(task, best_epoch = tuned.best_epoch, epochs = ?tuned.epochs, "fine-tuned");
+                fine_tuned = Some(tuned.classifier);
+                run.methods.push(tuned.fitted);
+            }
             if args.few_shot {
                 let lr = adapt::baselines::logistic_fitter(f.width());
                 curves.push(adapt::baselines::few_shot("fm_probe", &probe_examples, &rows, &*lr, 3, args.seed));
@@ -406,8 +454,13 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
                 model.fitted_on.insert("positives".into(), json!(run.positives));
                 model.fitted_on.insert("tuning_auroc".into(), json!(m.tuning_auroc));
                 model.fitted_on.insert("lambda".into(), json!(m.lambda));
-                if m.method == "fm_probe" {
+                if m.method == "fm_probe" || m.method == "fm_finetune" {
                     model.fitted_on.insert("model_bundle".into(), json!(args.model));
+                }
+                if let (Some(classifier), Some(f)) =
+                    (fine_tuned.as_ref().filter(|_| m.method == "fm_finetune"), &foundation)
+                {
+                    model::weights::save(&classifier.body, f.config(), &dir.join(adapt::finetune::WEIGHTS_FILE))?;
                 }
                 model.save(&dir.join(format!("{}.model.json", m.method)))?;
             }

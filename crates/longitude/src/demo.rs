@@ -134,7 +134,9 @@ pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress
         only: Vec::new(),
         out: labels.clone(),
     })?;
-    tracing::info!("step 9/10: baselines, the model's probe and zero-shot risk, and the oracle on every task");
+    tracing::info!(
+        "step 9/10: baselines, the model's probe, fine-tuning and zero-shot risk, and the oracle on every task"
+    );
     let adapt = out.join("adapt");
     let internal = crate::adapt_cmd::AdaptArgs {
         meds: synth_meds.clone(),
@@ -149,6 +151,10 @@ pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress
         model: Some(pretrained.join("model")),
         no_probe: false,
         probe_train_max: 5_000,
+        fine_tune: true,
+        fine_tune_train_max: 400,
+        fine_tune_epochs: 1,
+        fine_tune_lr: 1e-4,
         few_shot: true,
         zero_shot: 8,
         zero_shot_max: 150,
@@ -167,6 +173,7 @@ pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress
         let out_dir = out.join(dir);
         crate::adapt_cmd::run(&crate::adapt_cmd::AdaptArgs {
             model: None,
+            fine_tune: false,
             few_shot: false,
             zero_shot: 0,
             split: split.into(),

@@ -27,7 +27,8 @@ pub struct EvaluateArgs {
     /// `longitude label` with the same ACES configuration).
     #[arg(long)]
     pub labels: Option<PathBuf>,
-    /// With a probe task model (`fm_probe`): the pretrained model bundle it reads embeddings from.
+    /// With a foundation-model task model (`fm_probe`, `fm_finetune`): the pretrained model
+    /// bundle (its tokenizer; the probe also reads its embeddings).
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// The MEDS dataset the predictions are about: sex, age band, race and ethnicity for the

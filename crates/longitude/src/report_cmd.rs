@@ -43,8 +43,8 @@ pub struct ReportArgs {
 }
 
 /// Method display order: baselines, then the foundation model, then the oracle.
-const ORDER: [&str; 7] =
-    ["demographics_lr", "counts_lr", "counts_gbm", "meds_tab", "fm_probe", "fm_zero_shot", "oracle"];
+const ORDER: [&str; 8] =
+    ["demographics_lr", "counts_lr", "counts_gbm", "meds_tab", "fm_probe", "fm_finetune", "fm_zero_shot", "oracle"];
 
 fn entries(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)

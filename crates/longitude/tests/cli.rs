@@ -54,7 +54,50 @@ fn demo_writes_a_dataset_that_describe_validate_and_show_agree_on() {
     let t2d = tasks.iter().find(|t| t["task"] == "new_t2d_1y").expect("new_t2d_1y");
     let methods: Vec<&str> =
         t2d["methods"].as_array().expect("methods").iter().map(|m| m["method"].as_str().expect("m")).collect();
-    assert_eq!(methods, ["demographics_lr", "counts_lr", "counts_gbm", "fm_probe", "fm_zero_shot", "oracle"]);
+    assert_eq!(
+        methods,
+        ["demographics_lr", "counts_lr", "counts_gbm", "fm_probe", "fm_finetune", "fm_zero_shot", "oracle"]
+    );
+    // The fine-tuned model travels too: its task model and weights, given the bundle, re-score
+    // the held-out labels with the probabilities adapt wrote.
+    let task_dir = dir.path().join("adapt/new_t2d_1y");
+    let tuned: Value =
+        serde_json::from_slice(&std::fs::read(task_dir.join("fm_finetune.model.json")).expect("task model"))
+            .expect("json");
+    assert_eq!(tuned["fitting"]["kind"], "fine_tuned", "{tuned}");
+    let epochs = tuned["fitted_on"]["epochs"].as_array().expect("epochs");
+    assert_eq!(epochs.len(), 2, "epoch 0 (the probe) and one epoch of fine-tuning: {tuned}");
+    assert!(epochs[1]["train_loss"].as_f64().is_some_and(f64::is_finite), "{tuned}");
+    let rescored = dir.path().join("rescored_finetune.parquet");
+    let rescore = longitude(&[
+        "--quiet",
+        "evaluate",
+        "--task-model",
+        task_dir.join("fm_finetune.model.json").to_str().expect("p"),
+        "--model",
+        dir.path().join("pretrained/model").to_str().expect("p"),
+        "--labels",
+        dir.path().join("labels/new_t2d_1y.parquet").to_str().expect("p"),
+        "--meds",
+        dir.path().join("meds").to_str().expect("p"),
+        "--predictions",
+        rescored.to_str().expect("p"),
+        "--resamples",
+        "20",
+    ]);
+    assert!(rescore.status.success(), "{}", stderr(&rescore));
+    let again: std::collections::HashMap<(i64, i64), f32> = meds::labels::read_boolean_predictions(&rescored)
+        .expect("rescored")
+        .iter()
+        .map(|p| ((p.label.subject_id, p.label.prediction_time), p.probability))
+        .collect();
+    let held_out =
+        meds::labels::read_boolean_predictions(&task_dir.join("fm_finetune.parquet")).expect("fine-tuned predictions");
+    assert!(!held_out.is_empty());
+    for h in &held_out {
+        let r = again.get(&(h.label.subject_id, h.label.prediction_time)).expect("every held-out time re-scored");
+        assert!((r - h.probability).abs() < 1e-5, "re-scored {r} vs fitted {}", h.probability);
+    }
     // Zero-shot read every sampled held-out prediction time's futures with the task.
     let adapted: Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("adapt/adapt_report.json")).expect("adapt report"))

@@ -28,7 +28,17 @@ pub fn embed<B: Backend>(model: &Model<B>, contexts: &[Vec<u32>], device: &B::De
     if contexts.is_empty() {
         return Vec::new();
     }
-    let t = contexts.iter().map(Vec::len).max().unwrap_or(1).max(1);
+    let picked: Vec<&[u32]> = contexts.iter().map(Vec::as_slice).collect();
+    let hidden = last_hidden(model, &picked, device);
+    let d = hidden.dims()[1];
+    let values: Vec<f32> = hidden.into_data().convert::<f32>().to_vec::<f32>().unwrap_or_default();
+    values.chunks(d).map(<[f32]>::to_vec).collect()
+}
+
+/// The final hidden state `[N, D]` at the last token of each of `contexts` (one batch,
+/// right-padded), differentiable on an autodiff backend (fine-tuning reads it).
+pub fn last_hidden<B: Backend>(model: &Model<B>, contexts: &[&[u32]], device: &B::Device) -> Tensor<B, 2> {
+    let t = contexts.iter().map(|c| c.len()).max().unwrap_or(1).max(1);
     let n = contexts.len();
     let mut flat = Vec::with_capacity(n * t);
     for c in contexts {
@@ -40,7 +50,5 @@ pub fn embed<B: Backend>(model: &Model<B>, contexts: &[Vec<u32>], device: &B::De
     let d = hidden.dims()[2];
     let last: Vec<i64> = contexts.iter().map(|c| c.len().max(1) as i64 - 1).collect();
     let index = Tensor::<B, 1, Int>::from_data(TensorData::new(last, [n]), device).reshape([n, 1, 1]).expand([n, 1, d]);
-    let picked = hidden.gather(1, index).reshape([n, d]);
-    let values: Vec<f32> = picked.into_data().convert::<f32>().to_vec::<f32>().unwrap_or_default();
-    values.chunks(d).map(<[f32]>::to_vec).collect()
+    hidden.gather(1, index).reshape([n, d])
 }

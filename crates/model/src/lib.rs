@@ -11,6 +11,7 @@ mod attention;
 pub mod batches;
 pub mod cache;
 pub mod embedding;
+pub mod finetune;
 pub mod generation;
 mod host;
 mod loss;

@@ -14,7 +14,7 @@ use serde::Serialize;
 /// One method's evaluation on one task.
 #[derive(Debug, Clone, Serialize)]
 pub struct MethodResult {
-    /// `demographics_lr`, `counts_lr`, `counts_gbm`, `fm_probe`, `fm_zero_shot`, `oracle`, ….
+    /// `demographics_lr`, `counts_lr`, `counts_gbm`, `fm_probe`, `fm_finetune`, `fm_zero_shot`, `oracle`, ….
     pub method: String,
     /// Its held-out evaluation.
     pub evaluation: eval::Evaluation,

@@ -1,0 +1,94 @@
+//! `fm_finetune`: the foundation model fine-tuned for one task — the probe's head on the
+//! embedding at the prediction time, then the head and the whole transformer trained together on
+//! the task's training examples ([`model::finetune`]), the epoch kept chosen by tuning AUROC
+//! (epoch 0, the probe itself, included: fine-tuning is used where it helps).
+//!
+//! The fitted body is a full set of weights (`ADAPT/<task>/fm_finetune.safetensors`, the bundle's
+//! tokenizer unchanged) and the head travels in the task-model file, so a receiving site scores
+//! it as it scores the probe.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use meds::{CodeTable, Timeline};
+use model::Cpu;
+use model::finetune::{Classifier, Epoch, FineTuneConfig, fine_tune};
+
+use crate::baselines::{Example, Fitted, auroc, predictions};
+use crate::foundation::{Foundation, FoundationError};
+use crate::logistic::Logistic;
+use crate::scorer::{Fitting, TaskModel};
+
+/// The weights file of a fine-tuned body, beside the task-model file.
+pub const WEIGHTS_FILE: &str = "fm_finetune.safetensors";
+
+/// A fine-tuning run: the held-out predictions and task model, the classifier to save, and the
+/// epochs it went through.
+#[derive(Debug)]
+pub struct FineTuneRun {
+    /// `fm_finetune`'s held-out predictions and task model.
+    pub fitted: Fitted,
+    /// The kept classifier (its body is saved as [`WEIGHTS_FILE`]).
+    pub classifier: Classifier<Cpu>,
+    /// Every epoch's training loss and tuning AUROC, epoch 0 (the probe) first.
+    pub epochs: Vec<Epoch>,
+    /// The epoch kept.
+    pub best_epoch: usize,
+}
+
+/// Fine-tunes `foundation` on `examples` (train, tuning and held-out: the probe's), starting the
+/// head from the fitted `probe`. `progress(done, total)` counts optimizer steps.
+pub fn fit_fine_tuned(
+    foundation: &Foundation,
+    timelines: &[&Timeline],
+    codes: &CodeTable,
+    examples: &[Example],
+    probe: &Logistic,
+    config: &FineTuneConfig,
+    progress: impl FnMut(usize, usize),
+) -> Result<FineTuneRun, FoundationError> {
+    let started = Instant::now();
+    let requests: Vec<(i64, i64)> = examples.iter().map(|e| (e.label.subject_id, e.label.prediction_time)).collect();
+    let contexts: HashMap<(i64, i64), Vec<u32>> = foundation.contexts(timelines, codes, &requests);
+    let split = |name: &str| -> Vec<(Vec<u32>, &Example)> {
+        examples
+            .iter()
+            .filter(|e| e.split == name)
+            .filter_map(|e| Some((contexts.get(&(e.label.subject_id, e.label.prediction_time))?.clone(), e)))
+            .collect()
+    };
+    let (train, tuning, held_out) = (split("train"), split("tuning"), split("held_out"));
+    let train: Vec<(Vec<u32>, bool)> = train.into_iter().map(|(c, e)| (c, e.label.value)).collect();
+    let tuning_contexts: Vec<Vec<u32>> = tuning.iter().map(|(c, _)| c.clone()).collect();
+    let tuning_labels: Vec<bool> = tuning.iter().map(|(_, e)| e.label.value).collect();
+
+    let (weights, bias) = probe.coefficients();
+    let weights: Vec<f32> = weights.iter().map(|&w| w as f32).collect();
+    let device = Default::default();
+    let start = Classifier::new(foundation.trainable()?, &weights, bias as f32, &device);
+    let criterion = |p: &[f32]| {
+        let p: Vec<f64> = p.iter().map(|&x| f64::from(x)).collect();
+        auroc(&p, &tuning_labels).unwrap_or(f64::NAN)
+    };
+    let tuned = fine_tune(start, &train, &tuning_contexts, criterion, config, &device, progress);
+
+    let held_contexts: Vec<Vec<u32>> = held_out.iter().map(|(c, _)| c.clone()).collect();
+    let probability: Vec<f64> =
+        tuned.classifier.predict(&held_contexts, 32, &device).into_iter().map(f64::from).collect();
+    let held: Vec<&Example> = held_out.iter().map(|(_, e)| *e).collect();
+    let (head, bias) = tuned.classifier.head_parameters();
+    let mut task_model =
+        TaskModel::new("", "fm_finetune", Fitting::FineTuned { weights: WEIGHTS_FILE.into(), head, bias });
+    task_model.fitted_on.insert("best_epoch".into(), tuned.best_epoch.into());
+    task_model.fitted_on.insert("epochs".into(), serde_json::to_value(&tuned.epochs).unwrap_or_default());
+    task_model.fitted_on.insert("config".into(), serde_json::to_value(config).unwrap_or_default());
+    let fitted = Fitted {
+        method: "fm_finetune".into(),
+        predictions: predictions(&held, &probability),
+        lambda: None,
+        tuning_auroc: tuned.epochs.get(tuned.best_epoch).map(|e| e.tuning).filter(|a| a.is_finite()),
+        seconds: started.elapsed().as_secs_f64(),
+        model: Some(task_model),
+    };
+    Ok(FineTuneRun { fitted, classifier: tuned.classifier, epochs: tuned.epochs, best_epoch: tuned.best_epoch })
+}
