@@ -21,6 +21,15 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Each prediction's probability in a predictions file, by (subject, prediction time).
+fn probabilities(path: &Path) -> std::collections::HashMap<(i64, i64), f32> {
+    meds::labels::read_boolean_predictions(path)
+        .expect("a predictions file")
+        .iter()
+        .map(|p| ((p.label.subject_id, p.label.prediction_time), p.probability))
+        .collect()
+}
+
 #[test]
 fn help_names_the_subcommands() {
     let o = longitude(&["--help"]);
@@ -86,11 +95,7 @@ fn demo_writes_a_dataset_that_describe_validate_and_show_agree_on() {
         "20",
     ]);
     assert!(rescore.status.success(), "{}", stderr(&rescore));
-    let again: std::collections::HashMap<(i64, i64), f32> = meds::labels::read_boolean_predictions(&rescored)
-        .expect("rescored")
-        .iter()
-        .map(|p| ((p.label.subject_id, p.label.prediction_time), p.probability))
-        .collect();
+    let again = probabilities(&rescored);
     let held_out =
         meds::labels::read_boolean_predictions(&task_dir.join("fm_finetune.parquet")).expect("fine-tuned predictions");
     assert!(!held_out.is_empty());
@@ -829,11 +834,7 @@ fn label_adapt_evaluate_report_from_labels_to_a_page_a_browser_renders() {
         "20",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let again: std::collections::HashMap<(i64, i64), f32> = meds::labels::read_boolean_predictions(&rescored)
-        .expect("rescored")
-        .iter()
-        .map(|p| ((p.label.subject_id, p.label.prediction_time), p.probability))
-        .collect();
+    let again = probabilities(&rescored);
     let held_out = meds::labels::read_boolean_predictions(&p).expect("adapt's predictions");
     assert!(!held_out.is_empty());
     for h in &held_out {
