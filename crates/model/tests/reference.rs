@@ -1,6 +1,6 @@
-//! Weights are portable: the safetensors we write load back into an identical model, and an
-//! independent numpy implementation of the architecture (benches/reference/) reads them and
-//! reproduces our logits to 1e-4.
+//! Weights are portable: the safetensors we write load back into an identical model, and both the
+//! PyTorch module and an independent numpy implementation of the architecture
+//! (benches/reference/) read them and reproduce our logits to 1e-4.
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
@@ -39,7 +39,10 @@ fn our_safetensors_give_the_same_logits_in_rust_and_in_the_reference() {
     let diff = report["max_abs_diff"].as_f64().expect("diff");
     eprintln!("reference parity: {report}");
     assert_eq!(report["shape"], serde_json::json!([2, 24, 300]));
-    assert!(diff <= 1e-4, "max abs difference {diff} > 1e-4");
+    assert!(diff <= 1e-4, "numpy: max abs difference {diff} > 1e-4");
+    assert_eq!(report["torch_shape"], serde_json::json!([2, 24, 300]));
+    let torch_diff = report["torch_max_abs_diff"].as_f64().expect("torch diff");
+    assert!(torch_diff <= 1e-4, "PyTorch: max abs difference {torch_diff} > 1e-4");
     assert!(report["max_abs_logit"].as_f64().unwrap_or(0.0) > 0.01, "logits are not all zero");
 }
 
