@@ -120,7 +120,7 @@ fn mix(mut z: u64) -> u64 {
 
 /// A stable hash of a prediction time (the same on every machine and Rust release), for
 /// samples that coincide across tasks and futures that depend only on where they start.
-fn key_hash(seed: u64, subject: i64, time: i64) -> u64 {
+pub(crate) fn key_hash(seed: u64, subject: i64, time: i64) -> u64 {
     mix(mix(mix(seed) ^ subject as u64) ^ time as u64)
 }
 

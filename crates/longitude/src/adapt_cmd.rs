@@ -49,8 +49,9 @@ pub struct AdaptArgs {
     /// written beside the task model (OUT/<task>/fm_finetune.safetensors).
     #[arg(long)]
     pub fine_tune: bool,
-    /// At most this many train examples per task are fine-tuned on (tuning and held-out are
-    /// scored in full).
+    /// At most this many train examples per task are fine-tuned on: every positive up to half of
+    /// them, negatives filling the rest (a case-control sample whose log-odds shift is undone
+    /// after training); tuning and held-out are scored in full.
     #[arg(long, default_value_t = 2_000)]
     pub fine_tune_train_max: usize,
     /// Fine-tuning passes over the train sample.
@@ -348,7 +349,6 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
             };
             run.methods.push(fitted);
             if let Some(probe) = probe.filter(|_| args.fine_tune) {
-                let sample = probe_subset(&probe_examples, args.fine_tune_train_max, args.seed);
                 let config = model::finetune::FineTuneConfig {
                     epochs: args.fine_tune_epochs,
                     lr: args.fine_tune_lr,
@@ -356,18 +356,30 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
                     ..Default::default()
                 };
                 let started = Instant::now();
-                let subjects: std::collections::HashSet<i64> = sample.iter().map(|e| e.label.subject_id).collect();
-                let needed: Vec<&meds::Timeline> =
-                    timelines.iter().filter(|t| subjects.contains(&t.subject_id)).collect();
+                let all: Vec<&meds::Timeline> = timelines.iter().collect();
                 let mut last = 0;
-                let tuned =
-                    adapt::finetune::fit_fine_tuned(f, &needed, &codes, &sample, &probe, &config, |done, total| {
+                let tuned = adapt::finetune::fit_fine_tuned(
+                    f,
+                    &all,
+                    &codes,
+                    &examples,
+                    &probe,
+                    args.fine_tune_train_max,
+                    &config,
+                    |done, total| {
                         if done >= last + 50 || done == total {
                             last = done;
                             tracing::info!(task, done, total, secs = started.elapsed().as_secs_f64(), "fine-tuning");
                         }
-                    })?;
-                tracing::info!(task, best_epoch = tuned.best_epoch, epochs = ?tuned.epochs, "fine-tuned");
+                    },
+                )?;
+                tracing::info!(
+                    task,
+                    best_epoch = tuned.best_epoch,
+                    epochs = ?tuned.epochs,
+                    sample = ?tuned.sample,
+                    "fine-tuned"
+                );
                 fine_tuned = Some(tuned.classifier);
                 run.methods.push(tuned.fitted);
             }

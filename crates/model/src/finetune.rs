@@ -68,6 +68,15 @@ impl<B: Backend> Classifier<B> {
         Self { body, head }
     }
 
+    /// The same classifier with `delta` added to the head's bias (the log-odds of every
+    /// context move by `delta`; the ranking is unchanged).
+    pub fn shift_bias(mut self, delta: f32) -> Self {
+        if let Some(bias) = self.head.bias.take() {
+            self.head.bias = Some(Param::from_tensor(bias.val() + delta));
+        }
+        self
+    }
+
     /// The head's weights and bias.
     pub fn head_parameters(&self) -> (Vec<f32>, f32) {
         let w = self.head.weight.val().into_data().convert::<f32>().to_vec::<f32>().unwrap_or_default();
