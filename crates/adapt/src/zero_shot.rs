@@ -138,6 +138,63 @@ pub fn sample(labels: &[BooleanLabel], max: usize, seed: u64) -> Vec<BooleanLabe
     out
 }
 
+/// How a sample of prediction times stands for the held-out population it was drawn from: per
+/// label class, how many there were and how many were drawn. A prediction of a class stands for
+/// `population / sampled` of its population's ([`SampleDesign::weight`]), which is what
+/// `eval::evaluate_weighted` needs to report the population's calibration and PPV from a sample
+/// enriched for a rare outcome. (AUROC needs no weights: sampling on the label keeps each
+/// class's ranking.)
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SampleDesign {
+    /// Positive prediction times in the population.
+    pub population_positives: usize,
+    /// Negative prediction times in the population.
+    pub population_negatives: usize,
+    /// Positives drawn.
+    pub sampled_positives: usize,
+    /// Negatives drawn.
+    pub sampled_negatives: usize,
+}
+
+impl SampleDesign {
+    /// The design weight of a drawn prediction with label `value` (1 when its class was kept whole).
+    pub fn weight(&self, value: bool) -> f64 {
+        let (population, sampled) = if value {
+            (self.population_positives, self.sampled_positives)
+        } else {
+            (self.population_negatives, self.sampled_negatives)
+        };
+        if sampled == 0 { 1.0 } else { population as f64 / sampled as f64 }
+    }
+
+    /// Whether the classes were drawn at different rates (the sample's prevalence is not the
+    /// population's, so unweighted calibration would mislead).
+    pub fn is_case_control(&self) -> bool {
+        (self.weight(true) - self.weight(false)).abs() > 1e-9 * self.weight(false)
+    }
+}
+
+/// A case-control sample of at most `max` of `labels`: every positive up to half of `max`, then
+/// negatives to fill it, each class chosen by the seeded hash of [`sample`] (so tasks that share
+/// prediction times share their sampled negatives and their futures). With fewer than `max`
+/// labels, all of them. The [`SampleDesign`] says how to weight the sample back.
+pub fn case_control_sample(labels: &[BooleanLabel], max: usize, seed: u64) -> (Vec<BooleanLabel>, SampleDesign) {
+    let (positives, negatives): (Vec<BooleanLabel>, Vec<BooleanLabel>) = labels.iter().partition(|l| l.value);
+    let keep_positives = positives.len().min(max / 2);
+    let keep_negatives = negatives.len().min(max - keep_positives);
+    let keep_positives = positives.len().min(max - keep_negatives);
+    let mut out = sample(&positives, keep_positives, seed);
+    out.extend(sample(&negatives, keep_negatives, seed));
+    out.sort_by_key(|l| (l.subject_id, l.prediction_time));
+    let design = SampleDesign {
+        population_positives: positives.len(),
+        population_negatives: negatives.len(),
+        sampled_positives: keep_positives,
+        sampled_negatives: keep_negatives,
+    };
+    (out, design)
+}
+
 impl Foundation {
     /// Generates `options.futures` futures for each request whose subject has a timeline.
     /// `progress` gets the number of requests done.
@@ -291,6 +348,8 @@ pub struct ZeroShotSummary {
     /// Prediction times where no future settled the label: left without a prediction (so the
     /// method is evaluated on `prediction_times - unresolved_prediction_times` of them).
     pub unresolved_prediction_times: usize,
+    /// How the scored prediction times were drawn from the held-out ones.
+    pub sample: SampleDesign,
 }
 
 /// Zero-shot predictions for `labels` (each with its [`Request`]) from their futures. Labels
@@ -367,9 +426,10 @@ impl<'a> ZeroShot<'a> {
         }
     }
 
-    /// Zero-shot predictions for a seeded sample of at most `max` of `labels` (held-out labels
-    /// of `task`), generating the futures not generated yet. `progress(done, total)` follows
-    /// generation.
+    /// Zero-shot predictions for a seeded case-control sample of at most `max` of `labels`
+    /// (held-out labels of `task`; see [`case_control_sample`]), generating the futures not
+    /// generated yet. The summary's `sample` says how to weight the predictions back to all of
+    /// `labels`. `progress(done, total)` follows generation.
     pub fn predict(
         &mut self,
         task: &Task,
@@ -377,7 +437,8 @@ impl<'a> ZeroShot<'a> {
         max: usize,
         mut progress: impl FnMut(usize, usize),
     ) -> (Vec<BooleanPrediction>, ZeroShotSummary) {
-        let sampled: Vec<(BooleanLabel, Request)> = sample(labels, max, self.options.seed)
+        let (drawn, design) = case_control_sample(labels, max, self.options.seed);
+        let sampled: Vec<(BooleanLabel, Request)> = drawn
             .into_iter()
             .filter_map(|l| Some((l, request(task, &self.reading, self.timelines.get(&l.subject_id)?, &l))))
             .collect();
@@ -393,6 +454,7 @@ impl<'a> ZeroShot<'a> {
         self.futures.extend(fresh);
         let (predictions, mut summary) = predict(task, &self.reading, &self.timelines, &self.futures, &sampled);
         summary.generated = total;
+        summary.sample = design;
         (predictions, summary)
     }
 }
@@ -521,5 +583,44 @@ mod tests {
         assert!(shared > 0);
         assert!(a.iter().filter(|l| l.subject_id % 2 == 0).all(|l| b.contains(l)));
         assert_eq!(sample(&labels, 200, 3).len(), 100);
+    }
+
+    #[test]
+    fn a_case_control_sample_keeps_the_rare_positives_and_says_how_to_weigh_them() {
+        // 1,000 times, 10 positive.
+        let labels: Vec<BooleanLabel> = (0..1_000)
+            .map(|i| BooleanLabel { subject_id: i / 2, prediction_time: (i % 2) * YEAR, value: i % 100 == 7 })
+            .collect();
+        let (drawn, design) = case_control_sample(&labels, 100, 3);
+        assert_eq!(drawn.len(), 100);
+        assert_eq!(drawn.iter().filter(|l| l.value).count(), 10, "every positive");
+        assert_eq!(
+            design,
+            SampleDesign {
+                population_positives: 10,
+                population_negatives: 990,
+                sampled_positives: 10,
+                sampled_negatives: 90
+            }
+        );
+        assert!(design.is_case_control());
+        assert!((design.weight(true) - 1.0).abs() < 1e-12 && (design.weight(false) - 11.0).abs() < 1e-12);
+        // Weighted back, the sample has the population's counts.
+        let total: f64 = drawn.iter().map(|l| design.weight(l.value)).sum();
+        assert!((total - 1_000.0).abs() < 1e-9);
+        // Common outcomes: positives are capped at half the sample.
+        let common: Vec<BooleanLabel> =
+            labels.iter().map(|l| BooleanLabel { value: l.subject_id % 3 == 0, ..*l }).collect();
+        let (drawn, design) = case_control_sample(&common, 100, 3);
+        assert_eq!((drawn.len(), design.sampled_positives, design.sampled_negatives), (100, 50, 50));
+        // Fewer labels than the cap: all of them, weight 1, not case-control.
+        let (drawn, design) = case_control_sample(&labels[..60], 100, 3);
+        assert_eq!(drawn.len(), 60);
+        assert!(!design.is_case_control() && design.weight(false) == 1.0);
+        // Chosen negatives are the ones a plain sample of the negatives would choose (shared futures).
+        let negatives: Vec<BooleanLabel> = labels.iter().filter(|l| !l.value).copied().collect();
+        let (drawn, _) = case_control_sample(&labels, 100, 3);
+        let plain = sample(&negatives, 90, 3);
+        assert!(drawn.iter().filter(|l| !l.value).all(|l| plain.contains(l)));
     }
 }

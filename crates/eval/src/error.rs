@@ -24,6 +24,12 @@ pub enum EvalError {
         /// Predictions.
         expected: usize,
     },
+    /// Design weights that are not one positive finite number per prediction.
+    #[error("design weights: {message}")]
+    BadWeights {
+        /// What is wrong (counts and positions only).
+        message: String,
+    },
     /// A sites table could not be read.
     #[error("cannot read sites from {path}: {message}")]
     Sites {

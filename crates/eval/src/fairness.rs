@@ -71,8 +71,16 @@ impl AttributeReport {
     }
 }
 
-/// Audits one attribute at `threshold`.
-pub fn audit(probability: &[f64], label: &[bool], attribute: &Attribute, threshold: f64) -> AttributeReport {
+/// Audits one attribute at `threshold`. With `design` weights (one per prediction: see
+/// [`Ranked::with_design`]) each group's metrics and rates are its population's; group sizes
+/// stay counts of predictions.
+pub fn audit(
+    probability: &[f64],
+    label: &[bool],
+    design: Option<&[f64]>,
+    attribute: &Attribute,
+    threshold: f64,
+) -> AttributeReport {
     let mut members: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, v) in attribute.values.iter().enumerate() {
         members.entry(v.clone().unwrap_or_else(|| "unknown".into())).or_default().push(i);
@@ -84,7 +92,10 @@ pub fn audit(probability: &[f64], label: &[bool], attribute: &Attribute, thresho
         .map(|(g, idx)| {
             let p: Vec<f64> = idx.iter().map(|&i| probability[i]).collect();
             let y: Vec<bool> = idx.iter().map(|&i| label[i]).collect();
-            let r = Ranked::new(&p, &y);
+            let r = match design {
+                Some(d) => Ranked::with_design(&p, &y, &idx.iter().map(|&i| d[i]).collect::<Vec<f64>>()),
+                None => Ranked::new(&p, &y),
+            };
             let at = r.operating_points(&[threshold], None).remove(0);
             GroupReport {
                 group: g.clone(),
@@ -146,7 +157,7 @@ mod tests {
             y.push(i < 5 || i == 25);
             values.push(Some("b".to_string()));
         }
-        let report = audit(&p, &y, &Attribute { name: "g".into(), values }, 0.5);
+        let report = audit(&p, &y, None, &Attribute { name: "g".into(), values }, 0.5);
         assert_eq!(report.reference, "a");
         let b = &report.groups[1];
         assert!((b.ratios["flag_rate"].expect("ratio") - 2.0).abs() < 1e-12);

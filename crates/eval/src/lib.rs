@@ -59,6 +59,9 @@ pub struct Evaluation {
     pub n: usize,
     /// Distinct subjects.
     pub subjects: usize,
+    /// Whether the figures are design-weighted population estimates ([`evaluate_weighted`]);
+    /// `n` and `subjects` count the sample either way.
+    pub weighted: bool,
     /// Point estimates.
     pub metrics: Metrics,
     /// Bootstrap intervals.
@@ -100,8 +103,34 @@ pub fn evaluate(
     attributes: &[Attribute],
     options: &Options,
 ) -> Result<Evaluation, EvalError> {
+    evaluate_weighted(predictions, None, attributes, options)
+}
+
+/// Evaluates predictions sampled from a larger population, each standing for `design[i]` of
+/// its population's predictions (the inverse of its sampling probability; see
+/// [`Ranked::with_design`]): every metric, curve, operating point and subgroup figure is then
+/// an estimate of the population's. `None` evaluates them as they are.
+///
+/// The bootstrap resamples subjects of the sample and keeps their weights, so intervals reflect
+/// the sample's size, not the population's.
+pub fn evaluate_weighted(
+    predictions: &[BooleanPrediction],
+    design: Option<&[f64]>,
+    attributes: &[Attribute],
+    options: &Options,
+) -> Result<Evaluation, EvalError> {
     if predictions.is_empty() {
         return Err(EvalError::Empty);
+    }
+    if let Some(d) = design {
+        if d.len() != predictions.len() {
+            return Err(EvalError::BadWeights {
+                message: format!("{} weights for {} predictions", d.len(), predictions.len()),
+            });
+        }
+        if let Some(first) = d.iter().position(|w| !(w.is_finite() && *w > 0.0)) {
+            return Err(EvalError::BadWeights { message: format!("not a positive number at row {first}") });
+        }
     }
     let bad: Vec<usize> = predictions
         .iter()
@@ -124,30 +153,41 @@ pub fn evaluate(
     let p: Vec<f64> = predictions.iter().map(|x| f64::from(x.probability)).collect();
     let y: Vec<bool> = predictions.iter().map(|x| x.label.value).collect();
     let subjects: Vec<i64> = predictions.iter().map(|x| x.label.subject_id).collect();
-    let ranked = Ranked::new(&p, &y);
+    let ranked = match design {
+        Some(d) => Ranked::with_design(&p, &y, d),
+        None => Ranked::new(&p, &y),
+    };
     let samples = resample_metrics(&ranked, &subjects, options.resamples, options.seed);
-    let (tp, fp, fneg) =
-        predictions.iter().fold((0.0, 0.0, 0.0), |(tp, fp, fneg), x| match (x.predicted_value, x.label.value) {
-            (true, true) => (tp + 1.0, fp, fneg),
-            (true, false) => (tp, fp + 1.0, fneg),
-            (false, true) => (tp, fp, fneg + 1.0),
-            (false, false) => (tp, fp, fneg),
-        });
-    let correct = predictions.iter().filter(|x| x.predicted_value == x.label.value).count();
+    let weight = |i: usize| design.map_or(1.0, |d| d[i]);
+    let (mut tp, mut fp, mut fneg, mut correct, mut total) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for (i, x) in predictions.iter().enumerate() {
+        let w = weight(i);
+        total += w;
+        match (x.predicted_value, x.label.value) {
+            (true, true) => tp += w,
+            (true, false) => fp += w,
+            (false, true) => fneg += w,
+            (false, false) => {}
+        }
+        if x.predicted_value == x.label.value {
+            correct += w;
+        }
+    }
     let mut thresholds = options.thresholds.clone();
     thresholds.sort_by(f64::total_cmp);
     thresholds.dedup();
     let audit_threshold = options.threshold.or_else(|| ranked.threshold_at_specificity(options.audit_specificity));
     let fairness = match audit_threshold {
-        Some(t) => attributes.iter().map(|a| audit(&p, &y, a, t)).collect(),
+        Some(t) => attributes.iter().map(|a| audit(&p, &y, design, a, t)).collect(),
         None => Vec::new(),
     };
     Ok(Evaluation {
         n: predictions.len(),
         subjects: subject_index(&subjects).1,
+        weighted: design.is_some(),
         metrics: ranked.metrics(None),
         intervals: intervals(&samples, options.level),
-        accuracy: Some(correct as f64 / predictions.len() as f64),
+        accuracy: Some(correct / total),
         f1: (2.0 * tp + fp + fneg > 0.0).then(|| 2.0 * tp / (2.0 * tp + fp + fneg)),
         reliability: ranked.reliability(None),
         operating_points: ranked.operating_points(&thresholds, None),

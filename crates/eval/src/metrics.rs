@@ -3,6 +3,12 @@
 //! was drawn). Predictions are ranked once; every metric is then one pass over the ranking, so a
 //! thousand resamples of a hundred thousand predictions cost a thousand linear passes.
 //!
+//! Predictions may also carry *design weights*: the inverse of the probability with which each
+//! was sampled from the population it stands for (a case-control sample keeps every positive and
+//! one negative in ten, say: weights 1 and 10). Every metric is then the population's — a
+//! negative of weight 10 counts as ten negatives — so calibration, PPV and flag rates stay
+//! honest on a sample enriched for a rare outcome. Design weights multiply the resample weights.
+//!
 //! Definitions follow scikit-learn where it has one (tested against it): AUROC with ties counted
 //! half; average precision as `average_precision_score` (the step-wise area, no interpolation);
 //! the Brier score; reliability bins as `calibration_curve(n_bins=10)`. Calibration slope and
@@ -26,6 +32,8 @@ pub struct Ranked {
     /// Reliability bin (0..10) of each prediction, as scikit-learn's `calibration_curve`.
     bin: Vec<u8>,
     logit: Vec<f64>,
+    /// Design weights (inverse sampling probabilities), input order; `None`: all 1.
+    design: Option<Vec<f64>>,
 }
 
 /// Every metric of one (possibly weighted) set of predictions. `None` where undefined (AUROC
@@ -115,7 +123,37 @@ impl Ranked {
                 (p / (1.0 - p)).ln()
             })
             .collect();
-        Ranked { order, group_start, probability: probability.to_vec(), label: label.to_vec(), bin, logit }
+        Ranked {
+            order,
+            group_start,
+            probability: probability.to_vec(),
+            label: label.to_vec(),
+            bin,
+            logit,
+            design: None,
+        }
+    }
+
+    /// Ranks predictions that stand for a population with the given design weights (one per
+    /// prediction, finite and positive; the caller checks): each counts as `design[i]`
+    /// predictions in every metric.
+    pub fn with_design(probability: &[f64], label: &[bool], design: &[f64]) -> Ranked {
+        assert_eq!(probability.len(), design.len(), "one design weight per probability");
+        Ranked { design: Some(design.to_vec()), ..Ranked::new(probability, label) }
+    }
+
+    /// Whether predictions carry design weights.
+    pub fn is_weighted(&self) -> bool {
+        self.design.is_some()
+    }
+
+    /// The weight of prediction `i`: its design weight times its resample multiplicity.
+    fn weight(&self, i: usize, multiplicity: Option<&[u32]>) -> f64 {
+        let m = multiplicity.map_or(1.0, |w| f64::from(w[i]));
+        match &self.design {
+            Some(d) if m != 0.0 => m * d[i],
+            _ => m,
+        }
     }
 
     /// Number of predictions.
@@ -140,10 +178,9 @@ impl Ranked {
 
     /// All metrics; `weights` (one per prediction, input order) or every prediction once.
     pub fn metrics(&self, weights: Option<&[u32]>) -> Metrics {
-        let w = |i: usize| weights.map_or(1.0, |w| f64::from(w[i]));
         let (mut n, mut pos, mut sq, mut sum_p) = (0.0, 0.0, 0.0, 0.0);
         for i in 0..self.len() {
-            let wi = w(i);
+            let wi = self.weight(i, weights);
             if wi == 0.0 {
                 continue;
             }
@@ -183,7 +220,7 @@ impl Ranked {
                 groups.push((0.0, 0.0));
             }
             let i = idx as usize;
-            let wi = weights.map_or(1.0, |w| f64::from(w[i]));
+            let wi = self.weight(i, weights);
             if let Some(g) = groups.last_mut() {
                 if self.label[i] { g.0 += wi } else { g.1 += wi }
             }
@@ -212,7 +249,7 @@ impl Ranked {
     pub fn reliability(&self, weights: Option<&[u32]>) -> Vec<ReliabilityBin> {
         let mut acc = [[0.0f64; 3]; 10];
         for i in 0..self.len() {
-            let wi = weights.map_or(1.0, |w| f64::from(w[i]));
+            let wi = self.weight(i, weights);
             let b = &mut acc[self.bin[i] as usize];
             b[0] += wi;
             b[1] += wi * self.probability[i];
@@ -231,14 +268,32 @@ impl Ranked {
             .collect()
     }
 
-    /// Logistic recalibration by Newton's method: the slope (`intercept_only` false) or the
-    /// calibration-in-the-large intercept with the slope fixed at 1.
+    /// Logistic recalibration by Newton's method with step halving (a full Newton step can
+    /// overshoot when many probabilities sit near 0 or 1, as zero-shot shares of futures do):
+    /// the slope (`intercept_only` false) or the calibration-in-the-large intercept with the
+    /// slope fixed at 1.
     fn recalibration(&self, weights: Option<&[u32]>, intercept_only: bool) -> Option<f64> {
+        // Weighted log-likelihood of (a, b), computed stably.
+        let loglik = |a: f64, b: f64| -> f64 {
+            let mut ll = 0.0;
+            for i in 0..self.len() {
+                let wi = self.weight(i, weights);
+                if wi == 0.0 {
+                    continue;
+                }
+                let z = a + b * self.logit[i];
+                // log σ(z) = −softplus(−z); log(1 − σ(z)) = −softplus(z).
+                let softplus = |t: f64| if t > 0.0 { t + (-t).exp().ln_1p() } else { t.exp().ln_1p() };
+                ll -= wi * if self.label[i] { softplus(-z) } else { softplus(z) };
+            }
+            ll
+        };
         let (mut a, mut b) = (0.0f64, 1.0f64);
-        for _ in 0..50 {
+        let mut current = loglik(a, b);
+        for _ in 0..100 {
             let (mut ga, mut gb, mut haa, mut hab, mut hbb) = (0.0, 0.0, 0.0, 0.0, 0.0);
             for i in 0..self.len() {
-                let wi = weights.map_or(1.0, |w| f64::from(w[i]));
+                let wi = self.weight(i, weights);
                 if wi == 0.0 {
                     continue;
                 }
@@ -264,16 +319,28 @@ impl Ranked {
                 }
                 ((hbb * ga - hab * gb) / det, (haa * gb - hab * ga) / det)
             };
-            a += da;
-            b += db;
-            if !a.is_finite() || !b.is_finite() {
+            if !da.is_finite() || !db.is_finite() {
                 return None;
             }
-            if da.abs() < 1e-10 && db.abs() < 1e-10 {
+            // Halve the step until the likelihood does not fall (a NaN counts as a fall).
+            let improves = |next: f64| next.partial_cmp(&current).is_some_and(|o| o.is_ge());
+            let mut step = 1.0;
+            let mut next = loglik(a + da, b + db);
+            while !improves(next) && step > 1e-10 {
+                step *= 0.5;
+                next = loglik(a + step * da, b + step * db);
+            }
+            if !improves(next) {
+                break;
+            }
+            a += step * da;
+            b += step * db;
+            current = next;
+            if (step * da).abs() < 1e-10 && (step * db).abs() < 1e-10 {
                 break;
             }
         }
-        Some(if intercept_only { a } else { b })
+        (a.is_finite() && b.is_finite()).then_some(if intercept_only { a } else { b })
     }
 
     /// Confusion figures at each threshold (flag when probability ≥ threshold).
@@ -283,7 +350,7 @@ impl Ranked {
             .map(|&t| {
                 let (mut tp, mut fp, mut tn, mut fneg) = (0.0, 0.0, 0.0, 0.0);
                 for i in 0..self.len() {
-                    let wi = weights.map_or(1.0, |w| f64::from(w[i]));
+                    let wi = self.weight(i, weights);
                     match (self.probability[i] >= t, self.label[i]) {
                         (true, true) => tp += wi,
                         (true, false) => fp += wi,
@@ -308,7 +375,7 @@ impl Ranked {
     /// The lowest threshold whose specificity is at least `target` (flagging at probability ≥
     /// threshold), among the observed probabilities; `None` without negatives.
     pub fn threshold_at_specificity(&self, target: f64) -> Option<f64> {
-        let negatives = self.label.iter().filter(|&&y| !y).count() as f64;
+        let negatives: f64 = (0..self.len()).filter(|&i| !self.label[i]).map(|i| self.weight(i, None)).sum();
         if negatives == 0.0 {
             return None;
         }
@@ -319,26 +386,33 @@ impl Ranked {
                 return Some(self.probability[idx as usize]);
             }
             if !self.label[idx as usize] {
-                below += 1.0;
+                below += self.weight(idx as usize, None);
             }
         }
         // Flag nothing: a threshold above every probability.
         Some(f64::INFINITY)
     }
 
+    /// Total weight of positives and of negatives.
+    fn class_weights(&self) -> (f64, f64) {
+        (0..self.len()).fold((0.0, 0.0), |(p, n), i| {
+            let w = self.weight(i, None);
+            if self.label[i] { (p + w, n) } else { (p, n + w) }
+        })
+    }
+
     /// The ROC curve as (false-positive rate, true-positive rate) points, one per distinct
     /// probability, from (0, 0) to (1, 1).
     pub fn roc_curve(&self) -> Vec<(f64, f64)> {
-        let pos = self.label.iter().filter(|&&y| y).count() as f64;
-        let neg = self.len() as f64 - pos;
+        let (pos, neg) = self.class_weights();
         let mut points = vec![(0.0, 0.0)];
         let (mut tp, mut fp) = (0.0, 0.0);
         for k in (0..self.order.len()).rev() {
             let i = self.order[k] as usize;
             if self.label[i] {
-                tp += 1.0
+                tp += self.weight(i, None)
             } else {
-                fp += 1.0
+                fp += self.weight(i, None)
             }
             if self.group_start[k] {
                 points.push((if neg > 0.0 { fp / neg } else { 0.0 }, if pos > 0.0 { tp / pos } else { 0.0 }));
@@ -349,15 +423,15 @@ impl Ranked {
 
     /// The precision-recall curve as (recall, precision) points, one per distinct probability.
     pub fn pr_curve(&self) -> Vec<(f64, f64)> {
-        let pos = self.label.iter().filter(|&&y| y).count() as f64;
+        let (pos, _) = self.class_weights();
         let mut points = Vec::new();
         let (mut tp, mut fp) = (0.0, 0.0);
         for k in (0..self.order.len()).rev() {
             let i = self.order[k] as usize;
             if self.label[i] {
-                tp += 1.0
+                tp += self.weight(i, None)
             } else {
-                fp += 1.0
+                fp += self.weight(i, None)
             }
             if self.group_start[k] && pos > 0.0 {
                 points.push((tp / pos, tp / (tp + fp)));

@@ -69,8 +69,10 @@ pub struct AdaptArgs {
     /// windows; the risk is the share with the outcome. 0: off.
     #[arg(long, default_value_t = 0)]
     pub zero_shot: usize,
-    /// Zero-shot scores at most this many held-out prediction times per task (a seeded sample
-    /// that coincides across tasks predicting at the same times, so they share futures).
+    /// Zero-shot scores at most this many held-out prediction times per task: a seeded
+    /// case-control sample (every positive up to half of it, negatives to fill it, chosen alike
+    /// across tasks that predict at the same times so they share futures). adapt_report.json
+    /// records the sample, and `longitude report` weights it back to the held-out population.
     #[arg(long, default_value_t = 500)]
     pub zero_shot_max: usize,
     /// Each generated future stops this many days after the prediction time (at least every
@@ -488,9 +490,18 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
                 m.seconds
             );
         }
+        // Methods scored on a sample of the held-out times, and how to weight it back (the
+        // report evaluates them as the population they stand for).
+        let samples: serde_json::Map<String, serde_json::Value> =
+            zero_shot_summary.as_ref().map(|z| ("fm_zero_shot".to_string(), json!(z.sample))).into_iter().collect();
         report.insert(
             task.clone(),
-            json!({ "run": run, "labels_without_subject_or_split": dropped, "zero_shot": zero_shot_summary }),
+            json!({
+                "run": run,
+                "labels_without_subject_or_split": dropped,
+                "zero_shot": zero_shot_summary,
+                "samples": samples,
+            }),
         );
     }
     report.insert("_split".to_string(), json!({ "scheme": args.split, "description": scheme.describe() }));

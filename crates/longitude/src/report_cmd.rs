@@ -76,6 +76,12 @@ fn report_external(dirs: &[PathBuf]) -> Option<String> {
     })
 }
 
+/// How `method`'s predictions for `task` were sampled from the held-out times, when they were
+/// (adapt_report.json's `samples`).
+fn sample_design(adapt_report: &serde_json::Value, task: &str, method: &str) -> Option<adapt::zero_shot::SampleDesign> {
+    serde_json::from_value(adapt_report[task]["samples"][method].clone()).ok()
+}
+
 /// `longitude adapt --few-shot`'s curves, if written.
 fn read_few_shot(path: &Path) -> Result<Vec<report::FewShot>> {
     if !path.exists() {
@@ -131,11 +137,13 @@ pub fn run(args: &ReportArgs) -> Result<ExitCode> {
     };
     let mut tasks = Vec::new();
     for adapt_dir in &args.adapt {
-        let setting = std::fs::read(adapt_dir.join("adapt_report.json"))
+        let adapt_report = std::fs::read(adapt_dir.join("adapt_report.json"))
             .ok()
             .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-            .and_then(|v| v["_split"]["description"].as_str().map(str::to_string))
-            .unwrap_or_else(|| "unspecified: no adapt_report.json beside the predictions".into());
+            .unwrap_or_default();
+        let setting = adapt_report["_split"]["description"]
+            .as_str()
+            .map_or_else(|| "unspecified: no adapt_report.json beside the predictions".into(), str::to_string);
         for task_dir in entries(adapt_dir)?.into_iter().filter(|p| p.is_dir()) {
             let task = task_dir.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
             let mut methods = Vec::new();
@@ -146,8 +154,12 @@ pub fn run(args: &ReportArgs) -> Result<ExitCode> {
                     tracing::warn!(task, method, "no held-out predictions; left out of the report");
                     continue;
                 }
-                let evaluation = eval::evaluate(&predictions, &attributes(&predictions), &options)
-                    .with_context(|| format!("evaluating {}", file.display()))?;
+                let design = sample_design(&adapt_report, &task, &method)
+                    .filter(adapt::zero_shot::SampleDesign::is_case_control)
+                    .map(|d| predictions.iter().map(|p| d.weight(p.label.value)).collect::<Vec<f64>>());
+                let evaluation =
+                    eval::evaluate_weighted(&predictions, design.as_deref(), &attributes(&predictions), &options)
+                        .with_context(|| format!("evaluating {}", file.display()))?;
                 let mut lead_times = Vec::new();
                 if let (Some(condition), Some(point)) = (diagnosis_condition(&task), &evaluation.audit_point)
                     && !conditions.is_empty()

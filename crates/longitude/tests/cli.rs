@@ -116,6 +116,20 @@ fn demo_writes_a_dataset_that_describe_validate_and_show_agree_on() {
     let unresolved = zero_shot["unresolved_prediction_times"].as_u64().expect("unresolved");
     assert_eq!(scored.len() as u64, times - unresolved, "every settled prediction time is scored");
     assert!(scored.iter().all(|p| (0.0..=1.0).contains(&p.probability)));
+    // The sample says what it stands for: all held-out times, drawn per class; the report
+    // weights it back exactly when the classes were drawn at different rates.
+    let design = &adapted["new_t2d_1y"]["samples"]["fm_zero_shot"];
+    let count = |k: &str| design[k].as_u64().unwrap_or_else(|| panic!("{k} in {design}"));
+    assert_eq!(
+        count("population_positives") + count("population_negatives"),
+        adapted["new_t2d_1y"]["run"]["examples"]["held_out"].as_u64().expect("held-out examples"),
+        "{design}"
+    );
+    assert_eq!(count("sampled_positives") + count("sampled_negatives"), times, "{design}");
+    let case_control = count("sampled_positives") * count("population_negatives")
+        != count("sampled_negatives") * count("population_positives");
+    let reported = t2d["methods"].as_array().expect("methods").iter().find(|m| m["method"] == "fm_zero_shot");
+    assert_eq!(reported.expect("zero-shot row")["evaluation"]["weighted"].as_bool(), Some(case_control));
     let curves: Vec<&str> =
         t2d["few_shot"].as_array().expect("few-shot curves").iter().map(|c| c["method"].as_str().expect("m")).collect();
     assert_eq!(curves, ["counts_lr", "counts_gbm", "fm_probe"]);

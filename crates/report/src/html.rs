@@ -129,7 +129,7 @@ fn metric_table(s: &mut String, t: &TaskResult) {
         let _ = write!(
             s,
             "<tr><td class=l>{}</td><td>{}</td><td>{:.0}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape(&m.method),
+            escape(&m.method) + if e.weighted { " †" } else { "" },
             e.n,
             mm.positives,
             with_ci(mm.auroc, i.auroc),
@@ -154,6 +154,9 @@ fn metric_table(s: &mut String, t: &TaskResult) {
         );
     }
     s.push_str("</table>");
+    if t.methods.iter().any(|m| m.evaluation.weighted) {
+        s.push_str("<p class=muted>† Scored on a case-control sample of the held-out prediction times (every positive up to half of the sample, negatives to fill it). Every figure is weighted back to the held-out population by the inverse sampling fraction of each class, so calibration, PPV and the subgroup audit are the population's; n counts the sample, positives the population's (weighted).</p>");
+    }
 }
 
 fn task_section(s: &mut String, t: &TaskResult, candidate: &str) {
