@@ -11,9 +11,10 @@
 //! on rayon; the inner loops are compiled for the best instruction set the processor has
 //! (AVX-512, AVX2 or scalar, chosen at run time through `pulp`) with a vectorisable `exp`.
 //!
-//! Training on the CPU uses it too, as one differentiable operation ([`causal_trainable`]) whose
-//! backward pass ([`causal_backward`]) rebuilds the softmax tile by tile from the saved
-//! log-sum-exp, as FlashAttention does.
+//! Training on the CPU wraps attention as one differentiable operation ([`causal_trainable`]),
+//! computed by matrix products over causal blocks ([`crate::attention_train`]): with whole
+//! sequences and gradients to take, materialising each head's scores block by block and handing
+//! the products to `gemm` is several times faster than these tiles.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
@@ -23,7 +24,7 @@ use burn::tensor::{Tensor, TensorPrimitive};
 use pulp::{Arch, Simd, WithSimd};
 use rayon::prelude::*;
 
-use crate::host::{from_host, to_host};
+use crate::host::{FlexTensor, from_host, host};
 use crate::{Cpu, CpuTrain};
 
 /// Query rows per parallel piece.
@@ -388,154 +389,9 @@ pub(crate) fn exp(x: f32) -> f32 {
     p * scale
 }
 
-/// The gradients of [`causal_with_lse`] for a whole sequence (no cache: `offset` 0, `key_stride`
-/// equal to `queries`), from the forward pass's inputs, output and log-sum-exp and the gradient
-/// of its output: `(dQ, dK, dV)`, each `[B, T, D]`. The FlashAttention backward: per
-/// `(sequence, head)`, the softmax is rebuilt tile by tile from the log-sum-exp, never stored.
-pub(crate) fn causal_backward(
-    (q, k, v): (&[f32], &[f32], &[f32]),
-    out: &[f32],
-    lse: &[f32],
-    d_out: &[f32],
-    shape: Shape,
-) -> [Vec<f32>; 3] {
-    assert!(shape.offset == 0 && shape.key_stride == shape.queries, "the backward pass is for whole sequences");
-    let (t, heads, kd) = (shape.queries, shape.heads, shape.head_dim);
-    let d = heads * kd;
-    let per_head: Vec<[Vec<f32>; 3]> = (0..shape.batch * heads)
-        .into_par_iter()
-        .map(|task| {
-            let (b, h) = (task / heads, task % heads);
-            let span = b * t * d..(b + 1) * t * d;
-            let head = HeadGrad {
-                q: &q[span.clone()],
-                k: &k[span.clone()],
-                v: &v[span.clone()],
-                out: &out[span.clone()],
-                d_out: &d_out[span],
-                lse: &lse[b * t * heads..(b + 1) * t * heads],
-                h,
-                heads,
-            };
-            match kd {
-                16 => Arch::new().dispatch(BackwardKernel::<16>(head)),
-                32 => Arch::new().dispatch(BackwardKernel::<32>(head)),
-                64 => Arch::new().dispatch(BackwardKernel::<64>(head)),
-                128 => Arch::new().dispatch(BackwardKernel::<128>(head)),
-                k => panic!("attention kernel called with unsupported head width {k}"),
-            }
-        })
-        .collect();
-    let mut grads = [vec![0.0f32; q.len()], vec![0.0f32; q.len()], vec![0.0f32; q.len()]];
-    for (task, local) in per_head.into_iter().enumerate() {
-        let (b, h) = (task / heads, task % heads);
-        for (grad, local) in grads.iter_mut().zip(local) {
-            for (i, row) in local.chunks_exact(kd).enumerate() {
-                grad[(b * t + i) * d + h * kd..][..kd].copy_from_slice(row);
-            }
-        }
-    }
-    grads
-}
-
-/// One `(sequence, head)` of the backward pass: the sequence's `[T, D]` buffers and which head.
-struct HeadGrad<'a> {
-    q: &'a [f32],
-    k: &'a [f32],
-    v: &'a [f32],
-    out: &'a [f32],
-    d_out: &'a [f32],
-    /// `[T, H]`.
-    lse: &'a [f32],
-    h: usize,
-    heads: usize,
-}
-
-struct BackwardKernel<'a, const K: usize>(HeadGrad<'a>);
-
-impl<const K: usize> WithSimd for BackwardKernel<'_, K> {
-    type Output = [Vec<f32>; 3];
-
-    /// For each key tile (transposed once, keys and values), every query row at or after it:
-    /// scores `s = q·k/√K` rebuilt, `p = exp(s − lse)`, `dp = dO·v`, `ds = p (dp − Δ)` with
-    /// `Δ = dO·O`; then `dQ += ds·k/√K`, `dK += ds·q/√K`, `dV += p·dO`.
-    #[inline(always)]
-    fn with_simd<S: Simd>(self, _simd: S) -> [Vec<f32>; 3] {
-        let HeadGrad { q, k, v, out, d_out, lse, h, heads } = self.0;
-        let d = heads * K;
-        let col = h * K;
-        let t = q.len() / d;
-        let scale = 1.0 / (K as f32).sqrt();
-        let row = |x: &'_ [f32], i: usize| -> [f32; K] {
-            let mut r = [0.0f32; K];
-            r.copy_from_slice(&x[i * d + col..i * d + col + K]);
-            r
-        };
-        let delta: Vec<f32> = (0..t).map(|i| dot::<K>(&row(d_out, i), &out[i * d + col..i * d + col + K])).collect();
-        let (mut dq, mut dk, mut dv) = (vec![0.0f32; t * K], vec![0.0f32; t * K], vec![0.0f32; t * K]);
-        let mut kt = vec![0.0f32; K * KEY_TILE];
-        let mut vt = vec![0.0f32; K * KEY_TILE];
-        let mut start = 0;
-        while start < t {
-            let n = (t - start).min(KEY_TILE);
-            for j in 0..n {
-                let at = (start + j) * d + col;
-                for c in 0..K {
-                    kt[c * KEY_TILE + j] = k[at + c];
-                    vt[c * KEY_TILE + j] = v[at + c];
-                }
-            }
-            let mut dk_tile = vec![[0.0f32; K]; n];
-            let mut dv_tile = vec![[0.0f32; K]; n];
-            for i in start..t {
-                let m = (i + 1 - start).min(n);
-                let (qi, doi) = (row(q, i), row(d_out, i));
-                let mut s = [0.0f32; KEY_TILE];
-                let mut dp = [0.0f32; KEY_TILE];
-                for c in 0..K {
-                    let (x, y) = (qi[c] * scale, doi[c]);
-                    let (kc, vc) = (&kt[c * KEY_TILE..(c + 1) * KEY_TILE], &vt[c * KEY_TILE..(c + 1) * KEY_TILE]);
-                    for j in 0..KEY_TILE {
-                        s[j] = x.mul_add(kc[j], s[j]);
-                        dp[j] = y.mul_add(vc[j], dp[j]);
-                    }
-                }
-                let l = lse[i * heads + h];
-                let di = delta[i];
-                let mut p = [0.0f32; KEY_TILE];
-                let mut ds = [0.0f32; KEY_TILE];
-                for j in 0..m {
-                    p[j] = exp(s[j] - l);
-                    ds[j] = p[j] * (dp[j] - di) * scale;
-                }
-                let mut dqi = [0.0f32; K];
-                for j in 0..m {
-                    let at = (start + j) * d + col;
-                    let kj = &k[at..at + K];
-                    let (dkj, dvj) = (&mut dk_tile[j], &mut dv_tile[j]);
-                    for c in 0..K {
-                        dqi[c] = ds[j].mul_add(kj[c], dqi[c]);
-                        dkj[c] = ds[j].mul_add(qi[c], dkj[c]);
-                        dvj[c] = p[j].mul_add(doi[c], dvj[c]);
-                    }
-                }
-                for (a, x) in dq[i * K..(i + 1) * K].iter_mut().zip(&dqi) {
-                    *a += x;
-                }
-            }
-            for j in 0..n {
-                dk[(start + j) * K..(start + j + 1) * K].copy_from_slice(&dk_tile[j]);
-                dv[(start + j) * K..(start + j + 1) * K].copy_from_slice(&dv_tile[j]);
-            }
-            start += n;
-        }
-        [dq, dk, dv]
-    }
-}
-
 /// Causal self-attention as one differentiable operation of the CPU training backend: `q`, `k`,
-/// `v` `[B, T, D]` (rotated; `H` heads) → `[B, T, D]`, forward by [`causal_with_lse`], backward by
-/// [`causal_backward`]. Autodiff otherwise records the decomposed attention — scores, mask,
+/// `v` `[B, T, D]` (rotated; `H` heads) → `[B, T, D]`, forward and backward by matrix products
+/// ([`crate::attention_train`]). Autodiff otherwise records the decomposed attention — scores, mask,
 /// softmax, weighted sum — and keeps and differentiates each `[B, H, T, T]` intermediate.
 pub(crate) fn causal_trainable(
     q: Tensor<CpuTrain, 3>,
@@ -546,12 +402,13 @@ pub(crate) fn causal_trainable(
     let [b, t, d] = q.dims();
     let shape = Shape { batch: b, queries: t, key_stride: t, offset: 0, heads, head_dim: d / heads };
     let (q, k, v) = (q.into_primitive().tensor(), k.into_primitive().tensor(), v.into_primitive().tensor());
-    let (hq, hk, hv) = (to_host(q.primitive.clone()), to_host(k.primitive.clone()), to_host(v.primitive.clone()));
-    let (out, lse) = causal_with_lse(&hq, &hk, &hv, shape);
-    let output = from_host(out.clone(), [b, t, d]);
+    // The inputs' buffers are read in place and kept (shared, not copied) for the backward pass.
+    let (hq, hk, hv) = (q.primitive.clone(), k.primitive.clone(), v.primitive.clone());
+    let (out, lse) = crate::attention_train::forward(&host(&hq), &host(&hk), &host(&hv), shape);
+    let output = from_host(out, [b, t, d]);
     let prepared = FusedAttention.prepare::<NoCheckpointing>([q.node.clone(), k.node.clone(), v.node.clone()]);
     let result = match prepared.compute_bound().stateful() {
-        OpsKind::Tracked(prep) => prep.finish(Saved { q: hq, k: hk, v: hv, out, lse, shape }, output),
+        OpsKind::Tracked(prep) => prep.finish(Saved { q: hq, k: hk, v: hv, out: output.clone(), lse, shape }, output),
         OpsKind::UnTracked(prep) => prep.finish(output),
     };
     Tensor::from_primitive(TensorPrimitive::Float(result))
@@ -560,10 +417,10 @@ pub(crate) fn causal_trainable(
 /// What the backward pass keeps from the forward pass.
 #[derive(Debug, Clone)]
 struct Saved {
-    q: Vec<f32>,
-    k: Vec<f32>,
-    v: Vec<f32>,
-    out: Vec<f32>,
+    q: FlexTensor,
+    k: FlexTensor,
+    v: FlexTensor,
+    out: FlexTensor,
     lse: Vec<f32>,
     shape: Shape,
 }
@@ -576,9 +433,15 @@ impl Backward<Cpu, 3> for FusedAttention {
 
     fn backward(self, ops: Ops<Saved, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         let Saved { q, k, v, out, lse, shape } = ops.state;
-        let d_out = to_host(grads.consume::<Cpu>(&ops.node));
+        let d_out = grads.consume::<Cpu>(&ops.node);
         let dims = [shape.batch, shape.queries, shape.heads * shape.head_dim];
-        let [dq, dk, dv] = causal_backward((&q, &k, &v), &out, &lse, &d_out, shape);
+        let [dq, dk, dv] = crate::attention_train::backward(
+            (&host(&q), &host(&k), &host(&v)),
+            &host(&out),
+            &lse,
+            &host(&d_out),
+            shape,
+        );
         for (parent, grad) in ops.parents.into_iter().zip([dq, dk, dv]) {
             if let Some(node) = parent {
                 grads.register::<Cpu>(node.id, from_host(grad, dims));

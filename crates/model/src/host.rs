@@ -1,9 +1,16 @@
-//! Moving tensors of the CPU backend to and from plain host buffers, for the fused kernels
-//! ([`crate::attention`], [`crate::loss`]), and recognising that backend inside generic code.
+//! Reading and making tensors of the CPU backend as plain host buffers, for the fused kernels
+//! ([`crate::attention`], [`crate::loss`], [`crate::swiglu`]), and recognising that backend inside
+//! generic code.
+//!
+//! Reads borrow the tensor's own buffer and writes hand a `Vec` over without copying: going
+//! through `TensorData` instead copied a buffer two or three times each way (a shared buffer is
+//! cloned, then re-aligned, then converted), all on the thread that drives the step.
 
 use std::any::Any;
+use std::borrow::Cow;
 
-use burn::tensor::{Tensor, TensorData, TensorPrimitive};
+use burn::tensor::{Bytes, DType, Shape};
+use burn_flex::Layout;
 
 use crate::Cpu;
 
@@ -19,16 +26,24 @@ pub(crate) fn same_type<T: 'static, U: 'static>(x: T) -> Result<U, T> {
     }
 }
 
-/// The contents of a CPU float tensor. The CPU backend's float tensors are f32 throughout this
+/// The contents of a CPU float tensor in row-major order: its own buffer when contiguous (the
+/// usual case), else a contiguous copy. The CPU backend's float tensors are f32 throughout this
 /// model, so anything else is a bug here, not an input error.
-pub(crate) fn to_host(x: FlexTensor) -> Vec<f32> {
-    Tensor::<Cpu, 1>::from_primitive(TensorPrimitive::Float(x))
-        .into_data()
-        .into_vec::<f32>()
-        .expect("the CPU backend computes in f32")
+pub(crate) fn host(x: &FlexTensor) -> Cow<'_, [f32]> {
+    assert_eq!(x.dtype(), DType::F32, "the CPU backend computes in f32");
+    match x.as_slice::<f32>() {
+        Some(s) => Cow::Borrowed(s),
+        None => Cow::Owned(x.to_contiguous().as_slice::<f32>().expect("contiguous after to_contiguous").to_vec()),
+    }
 }
 
-/// A CPU float tensor of `shape` holding `values`.
+/// The contents of a CPU float tensor as an owned buffer (one copy at most).
+pub(crate) fn to_host(x: FlexTensor) -> Vec<f32> {
+    host(&x).into_owned()
+}
+
+/// A CPU float tensor of `shape` holding `values` (no copy).
 pub(crate) fn from_host<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor {
-    Tensor::<Cpu, D>::from_data(TensorData::new(values, shape), &Default::default()).into_primitive().tensor()
+    assert_eq!(values.len(), shape.iter().product::<usize>(), "one value per element");
+    FlexTensor::new(Bytes::from_elems(values), Layout::contiguous(Shape::from(shape)), DType::F32)
 }

@@ -5,9 +5,10 @@
 //! generation. Generic over the burn backend: `Flex` on the CPU (multi-threaded through rayon),
 //! `Cuda` behind the `cuda` feature, each wrapped in `Autodiff` to train.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)] // allowed in `matmul` alone, which calls the gemm kernels
 
 mod attention;
+mod attention_train;
 pub mod batches;
 pub mod cache;
 pub mod embedding;
@@ -15,6 +16,7 @@ pub mod finetune;
 pub mod generation;
 mod host;
 mod loss;
+mod matmul;
 pub mod pretrain;
 mod swiglu;
 pub mod transformer;

@@ -18,7 +18,7 @@ use pulp::{Arch, Simd, WithSimd};
 use rayon::prelude::*;
 
 use crate::attention::exp;
-use crate::host::{FlexTensor, from_host, to_host};
+use crate::host::{FlexTensor, from_host, host, to_host};
 use crate::{Cpu, CpuTrain};
 
 /// `Σᵢ wᵢ · −log softmax(logitsᵢ)[targetᵢ]` over the rows of `logits` `[N, V]`, differentiable
@@ -30,9 +30,10 @@ pub(crate) fn weighted_cross_entropy(
 ) -> Tensor<CpuTrain, 1> {
     let [n, v] = logits.dims();
     let input = logits.into_primitive().tensor();
-    let host = to_host(input.primitive.clone());
+    let values = host(&input.primitive);
     let mut lse = vec![0.0f32; n];
-    let total = Arch::new().dispatch(Forward { logits: &host, v, targets: &targets, weights: &weights, lse: &mut lse });
+    let total =
+        Arch::new().dispatch(Forward { logits: &values, v, targets: &targets, weights: &weights, lse: &mut lse });
     let output = from_host(vec![total as f32], [1]);
     let state = State { logits: input.primitive.clone(), lse, targets, weights, v };
     let out = match CrossEntropy.prepare::<NoCheckpointing>([input.node.clone()]).compute_bound().stateful() {

@@ -14,7 +14,7 @@ use pulp::{Arch, NullaryFnOnce};
 use rayon::prelude::*;
 
 use crate::attention::exp;
-use crate::host::{from_host, same_type, to_host};
+use crate::host::{FlexTensor, from_host, host, same_type, to_host};
 use crate::{Cpu, CpuTrain};
 
 /// Elements per parallel piece.
@@ -80,10 +80,11 @@ impl NullaryFnOnce for Forward<'_> {
 fn trainable(gate: Tensor<CpuTrain, 3>, up: Tensor<CpuTrain, 3>) -> Tensor<CpuTrain, 3> {
     let dims = gate.dims();
     let (gate, up) = (gate.into_primitive().tensor(), up.into_primitive().tensor());
-    let (g, u) = (to_host(gate.primitive.clone()), to_host(up.primitive.clone()));
-    let mut out = g.clone();
+    let (g, u) = (gate.primitive.clone(), up.primitive.clone());
+    let mut out = to_host(g.clone());
+    let up_values = host(&u);
     out.par_chunks_mut(PIECE)
-        .zip(u.par_chunks(PIECE))
+        .zip(up_values.par_chunks(PIECE))
         .for_each(|(o, u)| Arch::new().dispatch(Forward { gate: o, up: u }));
     let output = from_host(out, dims);
     let result =
@@ -94,10 +95,11 @@ fn trainable(gate: Tensor<CpuTrain, 3>, up: Tensor<CpuTrain, 3>) -> Tensor<CpuTr
     Tensor::from_primitive(TensorPrimitive::Float(result))
 }
 
+/// The inputs, shared with the graph (not copied).
 #[derive(Debug, Clone)]
 struct Saved {
-    gate: Vec<f32>,
-    up: Vec<f32>,
+    gate: FlexTensor,
+    up: FlexTensor,
     dims: [usize; 3],
 }
 
@@ -109,8 +111,10 @@ impl Backward<Cpu, 2> for SwiGlu {
 
     /// `d gate = dy ⊙ up ⊙ σ(g)(1 + g(1 − σ(g)))`, `d up = dy ⊙ silu(g)`.
     fn backward(self, ops: Ops<Saved, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let Saved { mut gate, mut up, dims } = ops.state;
-        let dy = to_host(grads.consume::<Cpu>(&ops.node));
+        let Saved { gate, up, dims } = ops.state;
+        let (mut gate, mut up) = (to_host(gate), to_host(up));
+        let dy = grads.consume::<Cpu>(&ops.node);
+        let dy = host(&dy);
         gate.par_chunks_mut(PIECE)
             .zip(up.par_chunks_mut(PIECE))
             .zip(dy.par_chunks(PIECE))
