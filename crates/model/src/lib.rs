@@ -17,6 +17,7 @@ pub mod generation;
 mod host;
 mod loss;
 mod matmul;
+mod norm;
 pub mod pretrain;
 mod swiglu;
 pub mod transformer;

@@ -326,7 +326,7 @@ impl<B: Backend> Block<B> {
     ) -> Tensor<B, 3> {
         let d = x.dims()[2];
         let k = d / n_heads;
-        let h = self.attn_norm.forward(x.clone());
+        let h = crate::norm::rms_norm(x.clone(), &self.attn_norm);
         let q = rope.project(h.clone(), &self.wq);
         let key = rope.project(h.clone(), &self.wk);
         let value = self.wv.forward(h);
@@ -336,7 +336,7 @@ impl<B: Backend> Block<B> {
             tensor_attention(q, key, value, n_heads, cache)
         };
         let x = x + self.wo.forward(a);
-        let h = self.mlp_norm.forward(x.clone());
+        let h = crate::norm::rms_norm(x.clone(), &self.mlp_norm);
         let mlp = self.w_down.forward(crate::swiglu::swiglu(self.w_gate.forward(h.clone()), self.w_up.forward(h)));
         x + mlp
     }
@@ -437,7 +437,7 @@ impl<B: Backend> Model<B> {
         for layer in &self.layers {
             x = layer.forward(x, self.n_heads, &rope, None);
         }
-        self.norm.forward(x)
+        crate::norm::rms_norm(x, &self.norm)
     }
 
     /// Next-token logits `[B, T, V]` for `tokens` `[B, T]`.
@@ -459,7 +459,7 @@ impl<B: Backend> Model<B> {
             x = layer.forward(x, self.n_heads, &rope, Some((slot, reserve)));
         }
         cache.advance(t);
-        self.head.forward(self.norm.forward(x))
+        self.head.forward(crate::norm::rms_norm(x, &self.norm))
     }
 
     /// Mean cross-entropy of predicting `targets` `[B, T]` from `tokens` `[B, T]`, counting only
