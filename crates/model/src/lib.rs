@@ -19,6 +19,7 @@ mod loss;
 mod matmul;
 mod norm;
 pub mod pretrain;
+mod rope;
 mod swiglu;
 pub mod transformer;
 pub mod weights;

@@ -214,13 +214,21 @@ fn rope_tables<B: Backend>(
 /// column indices that split a `D → D` projection into the first and the second half of every
 /// head.
 struct Rotary<B: Backend> {
+    /// On the CPU backends: the angles, applied by the fused rotation of [`crate::rope`].
+    angles: Option<crate::rope::Angles>,
+    /// Elsewhere: the tables and the columns of each head's halves (see [`Rotary::project`]).
+    tables: Option<Tables<B>>,
+    n_heads: usize,
+    /// Position of the first row.
+    start: usize,
+}
+
+/// [`rope_tables`] and the column indices of the first and second half of every head.
+struct Tables<B: Backend> {
     cos: Tensor<B, 3>,
     sin: Tensor<B, 3>,
     first: Tensor<B, 1, Int>,
     second: Tensor<B, 1, Int>,
-    n_heads: usize,
-    /// Position of the first row.
-    start: usize,
 }
 
 impl<B: Backend> Rotary<B> {
@@ -233,27 +241,39 @@ impl<B: Backend> Rotary<B> {
         device: &B::Device,
     ) -> Self {
         let k = d_model / n_heads;
+        if crate::rope::fused::<B>() {
+            let angles = crate::rope::Angles::new(start, len, k, theta);
+            return Self { angles: Some(angles), tables: None, n_heads, start };
+        }
         let (cos, sin) = rope_tables(start, len, batch, n_heads, k, theta, device);
         let columns = |offset: usize| {
             let idx: Vec<i64> =
                 (0..n_heads).flat_map(|h| (0..k / 2).map(move |i| (h * k + offset + i) as i64)).collect();
             Tensor::from_data(TensorData::new(idx, [n_heads * k / 2]), device)
         };
-        Self { cos, sin, first: columns(0), second: columns(k / 2), n_heads, start }
+        let tables = Tables { cos, sin, first: columns(0), second: columns(k / 2) };
+        Self { angles: None, tables: Some(tables), n_heads, start }
     }
 
     /// `h` `[B, T, D]` projected by `w` and rotated, `[B, T, D]` (head-major columns). The projection is
     /// computed as two half-width products (the first and the second half of every head), so the
     /// rotation runs on contiguous `[B, T, D/2]` tensors against tables of the same shape instead of
     /// on strided slices of the head layout; the result is the same `rotate_half` rotation.
+    ///
+    /// On the CPU backends the projection is one product and the rotation one fused pass.
     fn project(&self, h: Tensor<B, 3>, w: &Linear<B>) -> Tensor<B, 3> {
+        let tables = match (&self.angles, &self.tables) {
+            (Some(angles), _) => return crate::rope::rotate(w.forward(h), angles),
+            (None, Some(tables)) => tables,
+            (None, None) => unreachable!("a Rotary holds angles or tables"),
+        };
         let [b, t, d] = h.dims();
         let (nh, k) = (self.n_heads, d / self.n_heads);
         let weight = w.weight.val(); // [D_in, D_out]
-        let x1 = h.clone().matmul(weight.clone().select(1, self.first.clone()).unsqueeze::<3>());
-        let x2 = h.matmul(weight.select(1, self.second.clone()).unsqueeze::<3>());
-        let r1 = x1.clone() * self.cos.clone() - x2.clone() * self.sin.clone();
-        let r2 = x1 * self.sin.clone() + x2 * self.cos.clone();
+        let x1 = h.clone().matmul(weight.clone().select(1, tables.first.clone()).unsqueeze::<3>());
+        let x2 = h.matmul(weight.select(1, tables.second.clone()).unsqueeze::<3>());
+        let r1 = x1.clone() * tables.cos.clone() - x2.clone() * tables.sin.clone();
+        let r2 = x1 * tables.sin.clone() + x2 * tables.cos.clone();
         let halves = |r: Tensor<B, 3>| r.reshape([b, t, nh, k / 2]);
         Tensor::cat(vec![halves(r1), halves(r2)], 3).reshape([b, t, d])
     }
