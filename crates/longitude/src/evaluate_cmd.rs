@@ -49,14 +49,19 @@ pub struct EvaluateArgs {
     pub out: Option<PathBuf>,
 }
 
-/// Reads predictions and evaluates them.
+/// Reads predictions and evaluates them. A file `longitude adapt` wrote for a method it scored
+/// on a case-control sample (`OUT/<task>/<method>.parquet`, the sample recorded in
+/// `OUT/adapt_report.json`) is weighted back to the held-out population it was drawn from, as
+/// the report does.
 pub fn evaluate_file(predictions: &Path, meds_root: Option<&Path>, options: &Options) -> Result<Evaluation> {
     let preds = meds::labels::read_boolean_predictions(predictions)?;
     let attributes = match meds_root {
         Some(root) => eval::attributes::from_meds(&meds::Dataset::open(root)?, &preds)?,
         None => Vec::new(),
     };
-    Ok(eval::evaluate(&preds, &attributes, options)?)
+    let design = crate::report_cmd::sample_design_of(predictions)
+        .map(|d| preds.iter().map(|p| d.weight(p.label.value)).collect::<Vec<f64>>());
+    Ok(eval::evaluate_weighted(&preds, design.as_deref(), &attributes, options)?)
 }
 
 fn with_ci(value: Option<f64>, ci: Option<Interval>) -> String {
@@ -124,6 +129,12 @@ pub fn run(args: &EvaluateArgs) -> Result<ExitCode> {
         .with_context(|| format!("evaluating {}", predictions.display()))?;
     let m = &e.metrics;
     let i = &e.intervals;
+    if e.weighted {
+        outln!(
+            "a case-control sample (adapt_report.json): figures are weighted back to the {:.0} held-out prediction times it was drawn from",
+            m.n
+        );
+    }
     outln!(
         "predictions {}  subjects {}  positives {:.0} ({:.2}%)",
         e.n,

@@ -76,6 +76,17 @@ fn report_external(dirs: &[PathBuf]) -> Option<String> {
     })
 }
 
+/// How the predictions in `OUT/<task>/<method>.parquet` were sampled from the held-out times,
+/// when `longitude adapt` scored that method on a case-control sample (`OUT/adapt_report.json`).
+pub(crate) fn sample_design_of(predictions: &Path) -> Option<adapt::zero_shot::SampleDesign> {
+    let method = predictions.file_stem()?.to_str()?;
+    let task_dir = predictions.parent()?;
+    let task = task_dir.file_name()?.to_str()?;
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(task_dir.parent()?.join("adapt_report.json")).ok()?).ok()?;
+    sample_design(&report, task, method).filter(adapt::zero_shot::SampleDesign::is_case_control)
+}
+
 /// How `method`'s predictions for `task` were sampled from the held-out times, when they were
 /// (adapt_report.json's `samples`).
 fn sample_design(adapt_report: &serde_json::Value, task: &str, method: &str) -> Option<adapt::zero_shot::SampleDesign> {

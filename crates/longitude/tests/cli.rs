@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 fn longitude(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_longitude")).args(args).output().expect("run longitude")
@@ -969,4 +969,57 @@ fn label_adapt_evaluate_report_from_labels_to_a_page_a_browser_renders() {
         longitude(&["label", "--meds", meds, "--suite", "--only", "nonsense", "--out", labels.to_str().expect("p")]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("nonsense"), "{}", stderr(&o));
+}
+
+#[test]
+fn evaluate_weights_a_case_control_sample_back_to_its_population() {
+    use meds::labels::{BooleanLabel, BooleanPrediction};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let task_dir = dir.path().join("adapt/mi_1y");
+    std::fs::create_dir_all(&task_dir).expect("mkdir");
+    // 20 positives and 80 negatives drawn from 20 positives and 1,600 negatives.
+    let predictions: Vec<BooleanPrediction> = (0..100)
+        .map(|i| BooleanPrediction {
+            label: BooleanLabel { subject_id: i, prediction_time: 0, value: i < 20 },
+            predicted_value: false,
+            probability: if i < 20 { 0.02 + i as f32 / 1000.0 } else { 0.01 + (i % 20) as f32 / 1000.0 },
+        })
+        .collect();
+    let file = task_dir.join("fm_zero_shot.parquet");
+    meds::labels::write_boolean_predictions(&file, &predictions).expect("write");
+    let design = json!({ "population_positives": 20, "population_negatives": 1600, "sampled_positives": 20, "sampled_negatives": 80 });
+    let report = json!({ "mi_1y": { "samples": { "fm_zero_shot": design } } });
+    std::fs::write(dir.path().join("adapt/adapt_report.json"), report.to_string()).expect("report");
+    let evaluate = |path: &Path| {
+        let out = dir.path().join("e.json");
+        let o = longitude(&[
+            "--quiet",
+            "evaluate",
+            "--predictions",
+            path.to_str().expect("p"),
+            "--resamples",
+            "50",
+            "--out",
+            out.to_str().expect("p"),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let e: Value = serde_json::from_slice(&std::fs::read(&out).expect("e.json")).expect("json");
+        (e, stdout(&o))
+    };
+    let (weighted, said) = evaluate(&file);
+    assert_eq!(weighted["weighted"], true, "{weighted}");
+    assert!((weighted["metrics"]["n"].as_f64().expect("n") - 1_620.0).abs() < 1e-9);
+    assert!((weighted["metrics"]["prevalence"].as_f64().expect("prevalence") - 20.0 / 1_620.0).abs() < 1e-9);
+    assert!(said.contains("case-control sample"), "{said}");
+    // The same file outside its adapt directory is evaluated as it is.
+    let alone = dir.path().join("fm_zero_shot.parquet");
+    std::fs::copy(&file, &alone).expect("copy");
+    let (plain, _) = evaluate(&alone);
+    assert_eq!(plain["weighted"], false);
+    assert!((plain["metrics"]["prevalence"].as_f64().expect("prevalence") - 0.2).abs() < 1e-9);
+    // AUROC does not depend on the weights (each class keeps its ranking).
+    assert!(
+        (plain["metrics"]["auroc"].as_f64().expect("a") - weighted["metrics"]["auroc"].as_f64().expect("b")).abs()
+            < 1e-9
+    );
 }
