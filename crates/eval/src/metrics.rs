@@ -268,28 +268,17 @@ impl Ranked {
             .collect()
     }
 
-    /// Logistic recalibration by Newton's method with step halving (a full Newton step can
-    /// overshoot when many probabilities sit near 0 or 1, as zero-shot shares of futures do):
-    /// the slope (`intercept_only` false) or the calibration-in-the-large intercept with the
-    /// slope fixed at 1.
+    /// Logistic recalibration by Newton's method, safeguarded: the slope (`intercept_only`
+    /// false) or the calibration-in-the-large intercept with the slope fixed at 1. A full Newton
+    /// step can overshoot when many probabilities sit near 0 or 1 (zero-shot shares of futures
+    /// do), so a step that leaves the gradient larger than it found it is halved — the Newton
+    /// direction always shrinks the gradient's norm for a short enough step, and the gradient
+    /// comes out of the pass that is made anyway, so the safeguard costs no extra pass.
     fn recalibration(&self, weights: Option<&[u32]>, intercept_only: bool) -> Option<f64> {
-        // Weighted log-likelihood of (a, b), computed stably.
-        let loglik = |a: f64, b: f64| -> f64 {
-            let mut ll = 0.0;
-            for i in 0..self.len() {
-                let wi = self.weight(i, weights);
-                if wi == 0.0 {
-                    continue;
-                }
-                let z = a + b * self.logit[i];
-                // log σ(z) = −softplus(−z); log(1 − σ(z)) = −softplus(z).
-                let softplus = |t: f64| if t > 0.0 { t + (-t).exp().ln_1p() } else { t.exp().ln_1p() };
-                ll -= wi * if self.label[i] { softplus(-z) } else { softplus(z) };
-            }
-            ll
-        };
         let (mut a, mut b) = (0.0f64, 1.0f64);
-        let mut current = loglik(a, b);
+        // The last accepted point, its squared gradient norm and the Newton step taken from it.
+        let mut accepted: Option<(f64, f64, f64, f64, f64)> = None;
+        let mut step = 1.0;
         for _ in 0..100 {
             let (mut ga, mut gb, mut haa, mut hab, mut hbb) = (0.0, 0.0, 0.0, 0.0, 0.0);
             for i in 0..self.len() {
@@ -307,6 +296,19 @@ impl Ranked {
                 hab += v * x;
                 hbb += v * x * x;
             }
+            let norm = if intercept_only { ga * ga } else { ga * ga + gb * gb };
+            if let Some((pa, pb, pnorm, pda, pdb)) = accepted
+                && norm.partial_cmp(&(pnorm * (1.0 + 1e-9) + 1e-300)).is_none_or(|o| o.is_gt())
+            {
+                // The step overshot: halve it and look again.
+                step *= 0.5;
+                if step < 1e-6 {
+                    (a, b) = (pa, pb);
+                    break;
+                }
+                (a, b) = (pa + step * pda, pb + step * pdb);
+                continue;
+            }
             let (da, db) = if intercept_only {
                 if haa <= 0.0 {
                     return None;
@@ -322,23 +324,13 @@ impl Ranked {
             if !da.is_finite() || !db.is_finite() {
                 return None;
             }
-            // Halve the step until the likelihood does not fall (a NaN counts as a fall).
-            let improves = |next: f64| next.partial_cmp(&current).is_some_and(|o| o.is_ge());
-            let mut step = 1.0;
-            let mut next = loglik(a + da, b + db);
-            while !improves(next) && step > 1e-10 {
-                step *= 0.5;
-                next = loglik(a + step * da, b + step * db);
-            }
-            if !improves(next) {
+            a += da;
+            b += db;
+            if da.abs() < 1e-10 && db.abs() < 1e-10 {
                 break;
             }
-            a += step * da;
-            b += step * db;
-            current = next;
-            if (step * da).abs() < 1e-10 && (step * db).abs() < 1e-10 {
-                break;
-            }
+            accepted = Some((a - da, b - db, norm, da, db));
+            step = 1.0;
         }
         (a.is_finite() && b.is_finite()).then_some(if intercept_only { a } else { b })
     }
