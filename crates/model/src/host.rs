@@ -9,7 +9,8 @@
 use std::any::Any;
 use std::borrow::Cow;
 
-use burn::tensor::{Bytes, DType, Shape};
+use burn::tensor::backend::Backend;
+use burn::tensor::{Bytes, DType, Shape, Tensor};
 use burn_flex::Layout;
 
 use crate::Cpu;
@@ -23,6 +24,15 @@ pub(crate) fn same_type<T: 'static, U: 'static>(x: T) -> Result<U, T> {
     match boxed.downcast::<U>() {
         Ok(u) => Ok(*u),
         Err(boxed) => Err(*boxed.downcast::<T>().expect("a box holds the type it was made from")),
+    }
+}
+
+/// A fused operation's result, a tensor of a CPU backend, as `B`'s: the caller matched its
+/// inputs with [`same_type`], so `B` is that backend.
+pub(crate) fn as_backend<T: 'static, B: Backend, const D: usize>(x: T) -> Tensor<B, D> {
+    match same_type::<_, Tensor<B, D>>(x) {
+        Ok(x) => x,
+        Err(_) => unreachable!("the inputs were this backend's, so B is it"),
     }
 }
 

@@ -15,7 +15,7 @@ use burn::tensor::{Tensor, TensorPrimitive};
 use pulp::{Arch, NullaryFnOnce};
 use rayon::prelude::*;
 
-use crate::host::{FlexTensor, from_host, host, same_type};
+use crate::host::{FlexTensor, as_backend, from_host, host, same_type};
 use crate::{Cpu, CpuTrain};
 
 /// Rows per parallel piece.
@@ -24,20 +24,12 @@ const ROWS: usize = 32;
 /// `norm` applied to `x` `[B, T, D]` on any backend.
 pub(crate) fn rms_norm<B: Backend>(x: Tensor<B, 3>, norm: &RmsNorm<B>) -> Tensor<B, 3> {
     let x = match same_type::<_, (Tensor<Cpu, 3>, Tensor<Cpu, 1>)>((x, norm.gamma.val())) {
-        Ok((x, gamma)) => return back(inference(x, gamma, norm.epsilon)),
+        Ok((x, gamma)) => return as_backend(inference(x, gamma, norm.epsilon)),
         Err((x, _)) => x,
     };
     match same_type::<_, (Tensor<CpuTrain, 3>, Tensor<CpuTrain, 1>)>((x, norm.gamma.val())) {
-        Ok((x, gamma)) => back(trainable(x, gamma, norm.epsilon)),
+        Ok((x, gamma)) => as_backend(trainable(x, gamma, norm.epsilon)),
         Err((x, _)) => norm.forward(x),
-    }
-}
-
-/// A tensor of a CPU backend back as `B`'s (the caller checked they are the same type).
-fn back<T: 'static, B: Backend>(x: T) -> Tensor<B, 3> {
-    match same_type::<_, Tensor<B, 3>>(x) {
-        Ok(x) => x,
-        Err(_) => unreachable!("the inputs were this backend's, so B is it"),
     }
 }
 

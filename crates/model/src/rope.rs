@@ -17,7 +17,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorPrimitive};
 use rayon::prelude::*;
 
-use crate::host::{from_host, host, same_type};
+use crate::host::{as_backend, from_host, host, same_type};
 use crate::{Cpu, CpuTrain};
 
 /// Rows (positions) per parallel piece.
@@ -60,19 +60,12 @@ pub(crate) fn fused<B: Backend>() -> bool {
 /// `len` is `T`), on a backend [`fused`] accepts. Panics on another backend (the caller checks).
 pub(crate) fn rotate<B: Backend>(y: Tensor<B, 3>, angles: &Angles) -> Tensor<B, 3> {
     let y = match same_type::<_, Tensor<Cpu, 3>>(y) {
-        Ok(y) => return back(inference(y, angles)),
+        Ok(y) => return as_backend(inference(y, angles)),
         Err(y) => y,
     };
     match same_type::<_, Tensor<CpuTrain, 3>>(y) {
-        Ok(y) => back(trainable(y, angles)),
+        Ok(y) => as_backend(trainable(y, angles)),
         Err(_) => panic!("rotate called on a backend it does not fuse"),
-    }
-}
-
-fn back<T: 'static, B: Backend>(x: T) -> Tensor<B, 3> {
-    match same_type::<_, Tensor<B, 3>>(x) {
-        Ok(x) => x,
-        Err(_) => unreachable!("the input was this backend's, so B is it"),
     }
 }
 

@@ -14,7 +14,7 @@ use pulp::{Arch, NullaryFnOnce};
 use rayon::prelude::*;
 
 use crate::attention::exp;
-use crate::host::{FlexTensor, from_host, host, same_type, to_host};
+use crate::host::{FlexTensor, as_backend, from_host, host, same_type, to_host};
 use crate::{Cpu, CpuTrain};
 
 /// Elements per parallel piece.
@@ -23,22 +23,14 @@ const PIECE: usize = 1 << 14;
 /// `silu(gate) ⊙ up` for `gate`, `up` `[B, T, F]`, on any backend.
 pub(crate) fn swiglu<B: Backend>(gate: Tensor<B, 3>, up: Tensor<B, 3>) -> Tensor<B, 3> {
     let (gate, up) = match same_type::<_, (Tensor<Cpu, 3>, Tensor<Cpu, 3>)>((gate, up)) {
-        Ok((gate, up)) => return back(inference(gate, up)),
+        Ok((gate, up)) => return as_backend(inference(gate, up)),
         Err(inputs) => inputs,
     };
     let (gate, up) = match same_type::<_, (Tensor<CpuTrain, 3>, Tensor<CpuTrain, 3>)>((gate, up)) {
-        Ok((gate, up)) => return back(trainable(gate, up)),
+        Ok((gate, up)) => return as_backend(trainable(gate, up)),
         Err(inputs) => inputs,
     };
     silu(gate) * up
-}
-
-/// A tensor of a CPU backend back as `B`'s (the caller checked they are the same type).
-fn back<T: 'static, B: Backend>(x: T) -> Tensor<B, 3> {
-    match same_type::<_, Tensor<B, 3>>(x) {
-        Ok(x) => x,
-        Err(_) => unreachable!("the inputs were this backend's, so B is it"),
-    }
 }
 
 fn inference(gate: Tensor<Cpu, 3>, up: Tensor<Cpu, 3>) -> Tensor<Cpu, 3> {
