@@ -451,7 +451,7 @@ impl Backward<Cpu, 3> for FusedAttention {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// The textbook computation, one query at a time, in f64.
@@ -485,7 +485,8 @@ mod tests {
         out
     }
 
-    fn noise(n: usize, seed: u64) -> Vec<f32> {
+    /// Deterministic values in [−2, 2) for kernel tests.
+    pub(crate) fn noise(n: usize, seed: u64) -> Vec<f32> {
         let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
         (0..n)
             .map(|_| {

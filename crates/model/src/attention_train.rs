@@ -244,18 +244,7 @@ pub(crate) fn backward(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn noise(n: usize, seed: u64) -> Vec<f32> {
-        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                ((x >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 6.0
-            })
-            .collect()
-    }
+    use crate::attention::tests::noise;
 
     /// Outputs and log-sum-exps equal the tile kernel's (itself checked against the textbook
     /// formula), across block edges: one row, exactly one block, one past it, several.
