@@ -22,6 +22,12 @@ mod workload;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// mimalloc rather than the system allocator: it keeps the large buffers a training or inference
+/// step frees for the next step, where glibc handed them back to the kernel and faulted fresh,
+/// zeroed pages in again (a quarter of a training step of `small`; see the workspace manifest).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// Longitude — an open clinical foundation-model platform that a health system can own.

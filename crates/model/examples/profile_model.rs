@@ -1,4 +1,7 @@
 //! Profiling harness (not shipped): `cargo run --release -p model --example profile_model -- MODE N`.
+// The shipped binary's allocator, so profiles see what users run.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::tensor::{Int, Tensor, TensorData};
 use model::{Cpu, CpuTrain, Model, ModelConfig};

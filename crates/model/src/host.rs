@@ -53,7 +53,8 @@ pub(crate) fn to_host(x: FlexTensor) -> Vec<f32> {
 }
 
 /// A CPU float tensor of `shape` holding `values` (no copy).
-pub(crate) fn from_host<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor {
-    assert_eq!(values.len(), shape.iter().product::<usize>(), "one value per element");
-    FlexTensor::new(Bytes::from_elems(values), Layout::contiguous(Shape::from(shape)), DType::F32)
+pub(crate) fn from_host(values: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
+    let shape = shape.into();
+    assert_eq!(values.len(), shape.num_elements(), "one value per element");
+    FlexTensor::new(Bytes::from_elems(values), Layout::contiguous(shape), DType::F32)
 }

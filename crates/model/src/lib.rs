@@ -15,6 +15,7 @@ pub mod embedding;
 pub mod finetune;
 pub mod generation;
 mod host;
+mod linear;
 mod loss;
 mod matmul;
 mod norm;

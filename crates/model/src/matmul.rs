@@ -1,6 +1,6 @@
 //! Matrix products on host buffers, through the `gemm` crate — the kernels burn's CPU backend
 //! multiplies with — for the fused operations that work on plain `f32` buffers (the training
-//! attention of [`crate::attention_train`]).
+//! attention of [`crate::attention_train`], the projections of [`crate::linear`]).
 //!
 //! This is the one module of the crate with `unsafe`: `gemm` takes raw pointers and strides.
 //! [`matmul`] checks, before the call, that every element the product reads or writes lies inside

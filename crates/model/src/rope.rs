@@ -3,7 +3,7 @@
 //! query or key projection was two column selections of the weight, two half-width products,
 //! six elementwise passes against materialised `[B, T, D/2]` tables and a concatenation — and
 //! as many again under autodiff — each a single-threaded pass on the thread that drives the
-//! step. Here the projection is one product (burn's) and the rotation one pass.
+//! step. Here the projection is one product ([`crate::linear`]) and the rotation one pass.
 //!
 //! The convention is the transformer's ("rotate half", as GPT-NeoX and Llama in Hugging Face):
 //! in each head of width `K`, dimension `i < K/2` pairs with `i + K/2`, rotated by the angle

@@ -20,6 +20,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 
 use crate::attention;
 use crate::cache::{KvCache, LayerCache};
+use crate::linear::linear;
 
 /// The model's shape. Presets: [`ModelConfig::tiny`], [`ModelConfig::small`], [`ModelConfig::base`].
 #[derive(Config, Debug, PartialEq)]
@@ -263,7 +264,7 @@ impl<B: Backend> Rotary<B> {
     /// On the CPU backends the projection is one product and the rotation one fused pass.
     fn project(&self, h: Tensor<B, 3>, w: &Linear<B>) -> Tensor<B, 3> {
         let tables = match (&self.angles, &self.tables) {
-            (Some(angles), _) => return crate::rope::rotate(w.forward(h), angles),
+            (Some(angles), _) => return crate::rope::rotate(crate::linear::linear(h, w), angles),
             (None, Some(tables)) => tables,
             (None, None) => unreachable!("a Rotary holds angles or tables"),
         };
@@ -349,15 +350,15 @@ impl<B: Backend> Block<B> {
         let h = crate::norm::rms_norm(x.clone(), &self.attn_norm);
         let q = rope.project(h.clone(), &self.wq);
         let key = rope.project(h.clone(), &self.wk);
-        let value = self.wv.forward(h);
+        let value = linear(h, &self.wv);
         let a = if on_host_cpu::<B>() && attention::supports(k) {
             host_attention(q, key, value, n_heads, rope.start, cache)
         } else {
             tensor_attention(q, key, value, n_heads, cache)
         };
-        let x = x + self.wo.forward(a);
+        let x = x + linear(a, &self.wo);
         let h = crate::norm::rms_norm(x.clone(), &self.mlp_norm);
-        let mlp = self.w_down.forward(crate::swiglu::swiglu(self.w_gate.forward(h.clone()), self.w_up.forward(h)));
+        let mlp = linear(crate::swiglu::swiglu(linear(h.clone(), &self.w_gate), linear(h, &self.w_up)), &self.w_down);
         x + mlp
     }
 }
@@ -462,7 +463,7 @@ impl<B: Backend> Model<B> {
 
     /// Next-token logits `[B, T, V]` for `tokens` `[B, T]`.
     pub fn forward(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 3> {
-        self.head.forward(self.hidden(tokens))
+        linear(self.hidden(tokens), &self.head)
     }
 
     /// Logits `[B, T, V]` for `tokens` that continue what `cache` holds: the first call fills it
@@ -479,7 +480,7 @@ impl<B: Backend> Model<B> {
             x = layer.forward(x, self.n_heads, &rope, Some((slot, reserve)));
         }
         cache.advance(t);
-        self.head.forward(crate::norm::rms_norm(x, &self.norm))
+        linear(crate::norm::rms_norm(x, &self.norm), &self.head)
     }
 
     /// Mean cross-entropy of predicting `targets` `[B, T]` from `tokens` `[B, T]`, counting only
@@ -508,7 +509,7 @@ impl<B: Backend> Model<B> {
         let mut total: Option<Tensor<B, 1>> = None;
         for start in (0..n).step_by(LOSS_ROWS) {
             let end = (start + LOSS_ROWS).min(n);
-            let logits = self.head.forward(hidden.clone().slice([start..end, 0..d]));
+            let logits = linear(hidden.clone().slice([start..end, 0..d]), &self.head);
             let part = piece_nll(
                 logits,
                 targets.clone().slice([start..end, 0..1]),
