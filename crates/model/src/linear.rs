@@ -5,9 +5,9 @@
 //! a zeroed byte buffer and then copies it once more to align it for `f32` — a `memset` and a
 //! `memmove` of the whole output on the thread that drives the step while the other threads
 //! wait: a tenth of a training step of `small` (seven projections per block, forward and twice
-//! backward). Here the output is allocated zeroed by the system (fresh pages, no pass over
-//! them) and first written by the threads that compute it. The backward pass takes `dx = dy ·
-//! Wᵀ` piece by piece and `dW = xᵀ · dy` as one partial sum per thread, added at the end.
+//! backward). Here the output is allocated and never zeroed: the threads that compute it are the
+//! first to write it ([`crate::matmul::product`]). The backward pass takes `dx = dy · Wᵀ` the
+//! same way and `dW = xᵀ · dy` as one partial sum per thread, added at the end.
 //!
 //! The weights stay burn's `Linear` modules (`[d_in, d_out]`), so checkpoints do not change;
 //! other backends use burn's layer.
@@ -22,7 +22,7 @@ use burn::tensor::{Tensor, TensorPrimitive};
 use rayon::prelude::*;
 
 use crate::host::{FlexTensor, as_backend, from_host, host, same_type};
-use crate::matmul::{View, matmul};
+use crate::matmul::{View, matmul, product};
 use crate::{Cpu, CpuTrain};
 
 /// `layer` applied to `x` (`[…, d_in]` → `[…, d_out]`) on any backend.
@@ -49,15 +49,8 @@ fn piece_rows(n: usize) -> usize {
 }
 
 /// `x` `[n, d]` · `w` `[d, o]` → `[n, o]`, row-major.
-fn product(x: &[f32], w: &[f32], d: usize, o: usize) -> Vec<f32> {
-    let n = x.len() / d;
-    let rows = piece_rows(n);
-    let mut y = vec![0.0f32; n * o];
-    y.par_chunks_mut(rows * o).zip(x.par_chunks(rows * d)).for_each(|(y, x)| {
-        let r = x.len() / d;
-        matmul(y, o, View::rows(x, r, d, d), View::rows(w, d, o, o), 1.0, false);
-    });
-    y
+fn forward(x: &[f32], w: &[f32], d: usize, o: usize) -> Vec<f32> {
+    product(x, d, View::rows(w, d, o, o), piece_rows(x.len() / d))
 }
 
 /// The output shape: `x`'s with the last dimension `o`.
@@ -70,7 +63,7 @@ fn inference<const N: usize>(x: Tensor<Cpu, N>, w: Tensor<Cpu, 2>) -> Tensor<Cpu
     let dims = x.dims();
     let [d, o] = w.dims();
     let (x, w) = (x.into_primitive().tensor(), w.into_primitive().tensor());
-    let y = product(&host(&x), &host(&w), d, o);
+    let y = forward(&host(&x), &host(&w), d, o);
     Tensor::from_primitive(TensorPrimitive::Float(from_host(y, output_dims(dims, o))))
 }
 
@@ -79,7 +72,7 @@ fn trainable<const N: usize>(x: Tensor<CpuTrain, N>, w: Tensor<CpuTrain, 2>) -> 
     let [d, o] = w.dims();
     let (x, w) = (x.into_primitive().tensor(), w.into_primitive().tensor());
     let (hx, hw) = (x.primitive.clone(), w.primitive.clone());
-    let output = from_host(product(&host(&hx), &host(&hw), d, o), output_dims(dims, o));
+    let output = from_host(forward(&host(&hx), &host(&hw), d, o), output_dims(dims, o));
     let result = match Project.prepare::<NoCheckpointing>([x.node.clone(), w.node.clone()]).compute_bound().stateful() {
         OpsKind::Tracked(prep) => prep.finish(Saved { x: hx, w: hw, dims: dims.to_vec(), d, o }, output),
         OpsKind::UnTracked(prep) => prep.finish(output),
@@ -113,11 +106,7 @@ impl Backward<Cpu, 2> for Project {
         let rows = piece_rows(n);
         let [px, pw] = ops.parents;
         if let Some(node) = px {
-            let mut dx = vec![0.0f32; n * d];
-            dx.par_chunks_mut(rows * d).zip(dy.par_chunks(rows * o)).for_each(|(dx, dy)| {
-                let r = dy.len() / o;
-                matmul(dx, d, View::rows(dy, r, o, o), View::rows(&w, d, o, o).t(), 1.0, false);
-            });
+            let dx = product(&dy, o, View::rows(&w, d, o, o).t(), rows);
             grads.register::<Cpu>(node.id, from_host(dx, dims));
         }
         if let Some(node) = pw {

@@ -9,6 +9,8 @@
 
 #![allow(unsafe_code)]
 
+use rayon::prelude::*;
+
 /// A strided matrix view into a slice: element `(i, j)` is `data[i * row_stride + j * col_stride]`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct View<'a> {
@@ -122,6 +124,59 @@ pub(crate) fn matmul(
     }
 }
 
+/// `lhs` (`n × k` row-major, `n = lhs.len() / k`) times `rhs` (`k × rhs.cols`) into a fresh
+/// row-major buffer, `piece` rows of `lhs` per parallel product. The buffer is never zeroed
+/// first: each piece's product writes every element of its rows. Panics on the caller's
+/// invariants (`lhs.len()` a multiple of `k`, `rhs` of `k` rows, `piece > 0`).
+pub(crate) fn product(lhs: &[f32], k: usize, rhs: View<'_>, piece: usize) -> Vec<f32> {
+    assert!(k > 0 && piece > 0 && lhs.len().is_multiple_of(k), "lhs of {} values in rows of {k}", lhs.len());
+    assert_eq!(rhs.rows, k, "inner dimensions");
+    assert!(rhs.in_bounds(), "a matrix view reaches outside its buffer");
+    let (n, o) = (lhs.len() / k, rhs.cols);
+    let mut out: Vec<f32> = Vec::with_capacity(n * o);
+    if o > 0 {
+        out.spare_capacity_mut()[..n * o].par_chunks_mut(piece * o).zip(lhs.par_chunks(piece * k)).for_each(
+            |(dst, lhs)| {
+                let m = lhs.len() / k;
+                debug_assert_eq!(dst.len(), m * o);
+                // SAFETY: `dst` holds exactly m × o elements, row-major with rows `o` apart;
+                // `lhs` is m × k row-major inside its slice; `rhs` was checked in bounds. `dst`
+                // is borrowed mutably, so it overlaps neither operand. With `read_dst` false,
+                // `gemm` writes every element of `dst` and reads none, so uninitialised memory
+                // is never read.
+                unsafe {
+                    gemm::gemm(
+                        m,
+                        o,
+                        k,
+                        dst.as_mut_ptr().cast::<f32>(),
+                        1,
+                        stride(o),
+                        false,
+                        lhs.as_ptr(),
+                        1,
+                        stride(k),
+                        rhs.data.as_ptr(),
+                        stride(rhs.col_stride),
+                        stride(rhs.row_stride),
+                        0.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                }
+            },
+        );
+    }
+    // SAFETY: the pieces cover all n rows (lhs.len() = n · k is split into pieces of whole
+    // rows and zipped with pieces of whole output rows), and each piece's product wrote all
+    // of its m × o elements; o = 0 leaves nothing to write.
+    unsafe { out.set_len(n * o) };
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +211,17 @@ mod tests {
             assert_eq!(&out2[i * 5..i * 5 + 3], w);
         }
         assert!(out2[3..5].iter().all(|&x| x == 1.0), "columns past n untouched");
+    }
+
+    #[test]
+    fn products_into_fresh_buffers_match_the_definition() {
+        let x: Vec<f32> = (0..10 * 9).map(|i| ((i * 37) % 11) as f32 - 5.0).collect();
+        let y: Vec<f32> = (0..6 * 9).map(|i| ((i * 13) % 7) as f32 - 3.0).collect();
+        let a = View::rows(&x, 10, 9, 9);
+        let b = View::rows(&y, 6, 9, 9).t(); // 9 × 6, transposed
+        for piece in [1, 3, 4, 10, 64] {
+            assert_eq!(product(&x, 9, b, piece), naive(&a, &b), "pieces of {piece} rows");
+        }
     }
 
     #[test]
