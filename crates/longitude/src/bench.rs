@@ -75,6 +75,11 @@ pub enum BenchCommand {
         /// Timed training steps (after 2 warm-up steps).
         #[arg(long, default_value_t = 5)]
         steps: usize,
+        /// Rounds, each timing the reference and then ours: the table gives each side's median
+        /// and the median (and range) of the rounds' ratios, so that a slow spell on a shared
+        /// machine falls on both sides of a pair.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
         /// Also write the results as JSON to this file.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -116,8 +121,8 @@ struct MedsBench {
 
 pub fn run(cmd: BenchCommand, progress: &Progress) -> Result<ExitCode> {
     match cmd {
-        BenchCommand::Model { python, vocab, steps, json } => {
-            crate::bench_model::run(python.as_deref(), vocab, steps, json.as_deref())?;
+        BenchCommand::Model { python, vocab, steps, rounds, json } => {
+            crate::bench_model::run(python.as_deref(), vocab, steps, rounds, json.as_deref())?;
             Ok(ExitCode::SUCCESS)
         }
         BenchCommand::Evaluate { predictions, resamples } => {

@@ -37,9 +37,11 @@ struct Figures {
     generate_tokens_per_s: f64,
 }
 
+/// The median (the mean of the middle two for an even count); `xs` is never empty here.
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
-    xs[xs.len() / 2]
+    let n = xs.len();
+    if n.is_multiple_of(2) { (xs[n / 2 - 1] + xs[n / 2]) / 2.0 } else { xs[n / 2] }
 }
 
 fn peak_rss_mb() -> f64 {
@@ -177,57 +179,69 @@ fn theirs(python: &Path, config: &ModelConfig, steps: usize, threads: usize) -> 
     Ok(serde_json::from_slice(&out.stdout)?)
 }
 
-pub fn run(python: Option<&Path>, vocab: usize, steps: usize, json_out: Option<&Path>) -> Result<()> {
+/// One measure across rounds: each side's median, and the median and range of the rounds'
+/// ratios (ours over theirs for rates, theirs over ours for times).
+fn row(ours: &[f64], theirs: &[Option<f64>], higher_is_better: bool, digits: usize) -> [String; 3] {
+    let ratios: Vec<f64> =
+        ours.iter().zip(theirs).filter_map(|(&o, t)| t.map(|t| if higher_is_better { o / t } else { t / o })).collect();
+    let theirs: Vec<f64> = theirs.iter().flatten().copied().collect();
+    let ratio = match ratios.len() {
+        0 => "—".to_owned(),
+        1 => format!("{:.2}×", ratios[0]),
+        _ => {
+            let (lo, hi) = ratios.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+            format!("{:.2}× ({lo:.2}–{hi:.2})", median(ratios))
+        }
+    };
+    let side = |xs: Vec<f64>| if xs.is_empty() { "—".to_owned() } else { format!("{:.digits$}", median(xs)) };
+    [side(ours.to_vec()), side(theirs), ratio]
+}
+
+pub fn run(python: Option<&Path>, vocab: usize, steps: usize, rounds: usize, json_out: Option<&Path>) -> Result<()> {
     let config = ModelConfig::small(vocab);
     let threads = rayon::current_num_threads();
+    let rounds = rounds.max(1);
     outln!(
-        "model benchmark: `small` ({} parameters: d {}, {} layers, {} heads, SwiGLU {}), vocabulary {vocab}, {threads} threads\n",
+        "model benchmark: `small` ({} parameters: d {}, {} layers, {} heads, SwiGLU {}), vocabulary {vocab}, {threads} threads, {rounds} rounds\n",
         config.parameters(),
         config.d_model,
         config.n_layers,
         config.n_heads,
         config.d_ff
     );
-    // PyTorch first, in its own process, so our peak memory is ours alone.
-    let reference = match python {
-        Some(p) => Some(theirs(p, &config, steps, threads)?),
-        None => None,
+    let (mut us, mut reference) = (Vec::new(), Vec::new());
+    for round in 1..=rounds {
+        // PyTorch first, in its own process; ours after it in each round.
+        if let Some(p) = python {
+            reference.push(theirs(p, &config, steps, threads)?);
+        }
+        us.push(ours(&config, steps, threads)?);
+        tracing::info!(round, rounds, "model benchmark round done");
+    }
+    let pick = |f: fn(&Figures) -> f64| us.iter().map(f).collect::<Vec<f64>>();
+    let theirs_of = |k: &str| -> Vec<Option<f64>> {
+        if reference.is_empty() { vec![None; us.len()] } else { reference.iter().map(|v| v[k].as_f64()).collect() }
     };
-    let us = ours(&config, steps, threads)?;
-    let r = |k: &str| reference.as_ref().and_then(|v| v[k].as_f64());
-    let ratio = |ours: f64, theirs: Option<f64>, higher_is_better: bool| {
-        theirs.map_or("—".to_owned(), |t| format!("{:.2}×", if higher_is_better { ours / t } else { t / ours }))
-    };
-    let fmt = |v: Option<f64>, p: usize| v.map_or("—".to_owned(), |v| format!("{v:.p$}"));
-    outln!("| measure | Longitude (burn Flex) | PyTorch reference | ours vs PyTorch |");
+    outln!("| measure | Longitude (burn Flex) | PyTorch reference | ours vs PyTorch (range over rounds) |");
     outln!("| --- | ---: | ---: | ---: |");
+    let [o, t, r] = row(&pick(|f| f.train_tokens_per_s), &theirs_of("train_tokens_per_s"), true, 0);
+    outln!("| training tokens/s (batch {BATCH} × {}, AdamW) | {o} | {t} | {r} |", config.max_seq_len - 1);
+    let [o, t, _] = row(&pick(|f| f.train_peak_rss_mb), &theirs_of("train_peak_rss_mb"), false, 0);
+    outln!("| training peak RSS, MB | {o} | {t} | |");
+    let [o, t, r] = row(&pick(|f| f.embed_ms), &theirs_of("embed_ms"), false, 1);
+    outln!("| embed a {EMBED_LEN}-token history, 1 thread, ms | {o} | {t} | {r} |");
+    let [o, t, r] = row(&pick(|f| f.generate_s), &theirs_of("generate_s"), false, 2);
+    outln!("| generate {GEN_N} × {GEN_TOKENS} tokens (KV cache), {threads} threads, s | {o} | {t} | {r} |");
     outln!(
-        "| training tokens/s (batch {BATCH} × {}, AdamW) | {:.0} | {} | {} |",
-        config.max_seq_len - 1,
-        us.train_tokens_per_s,
-        fmt(r("train_tokens_per_s"), 0),
-        ratio(us.train_tokens_per_s, r("train_tokens_per_s"), true)
-    );
-    outln!("| training peak RSS, MB | {:.0} | {} | |", us.train_peak_rss_mb, fmt(r("train_peak_rss_mb"), 0));
-    outln!(
-        "| embed a {EMBED_LEN}-token history, 1 thread, ms | {:.1} | {} | {} |",
-        us.embed_ms,
-        fmt(r("embed_ms"), 1),
-        ratio(us.embed_ms, r("embed_ms"), false)
-    );
-    outln!(
-        "| generate {GEN_N} × {GEN_TOKENS} tokens (KV cache), {threads} threads, s | {:.2} | {} | {} |",
-        us.generate_s,
-        fmt(r("generate_s"), 2),
-        ratio(us.generate_s, r("generate_s"), false)
-    );
-    outln!(
-        "\nachieved: training {:.1} GFLOP/s ({threads} threads), embedding {:.1} GFLOP/s (1 thread)",
-        us.train_gflops,
-        us.embed_gflops
+        "\nachieved (medians): training {:.1} GFLOP/s ({threads} threads), embedding {:.1} GFLOP/s (1 thread)",
+        median(pick(|f| f.train_gflops)),
+        median(pick(|f| f.embed_gflops))
     );
     if let Some(path) = json_out {
-        std::fs::write(path, serde_json::to_string_pretty(&json!({ "ours": us, "pytorch": reference }))?)?;
+        std::fs::write(
+            path,
+            serde_json::to_string_pretty(&json!({ "rounds": { "ours": us, "pytorch": reference } }))?,
+        )?;
     }
     Ok(())
 }
