@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# The whole validation of issue #7 as one coherent run: one synthetic population, one pretrained
+# model, every built-in task, every method (baselines, MEDS-Tab, FM probe, FM zero-shot, oracle),
+# internal, temporal and cross-site settings, one report.
+#
+#   benches/suite/run.sh WORK_DIR
+#
+# Environment (defaults in brackets): LONGITUDE [the release binary of this checkout],
+# PATIENTS [20000], SEED [7], STEPS (pretraining steps of `small`) [300], ZERO_SHOT (futures per
+# prediction time) [10], ZERO_SHOT_MAX (case-control sample per task) [400], ORACLE [128],
+# PROBE_MAX (training examples per task for the probe) [2000], TEMPORAL [2021-01-01],
+# SITE [north], MEDS_TAB (1: run benches/meds_tab/run.sh too) [1], MEDS_TAB_TRIALS [5].
+#
+# Resumable: each stage writes its output under WORK_DIR and is skipped when that output is
+# there, so a run stopped part-way goes on where it stopped. The zero-shot stage runs task by
+# task (hours on a 2-core CPU) and files each task's predictions and sample design beside the
+# other methods as it finishes. Times per stage go to WORK_DIR/times.txt.
+set -euo pipefail
+
+if [ $# -ne 1 ]; then
+  sed -n 2,17p "$0" >&2
+  exit 2
+fi
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+mkdir -p "$1"
+work=$(realpath "$1")
+lg=${LONGITUDE:-${CARGO_TARGET_DIR:-$root/target}/release/longitude}
+patients=${PATIENTS:-20000}
+seed=${SEED:-7}
+steps=${STEPS:-300}
+zero_shot=${ZERO_SHOT:-10}
+zero_shot_max=${ZERO_SHOT_MAX:-400}
+oracle=${ORACLE:-128}
+probe_max=${PROBE_MAX:-2000}
+temporal=${TEMPORAL:-2021-01-01}
+site=${SITE:-north}
+meds_tab=${MEDS_TAB:-1}
+[ -x "$lg" ] || { echo "no longitude binary at $lg (cargo build --release, or set LONGITUDE)" >&2; exit 2; }
+cd "$work"
+
+# stage NAME DONE_PATH COMMAND...: runs COMMAND unless DONE_PATH exists, and times it.
+stage() {
+  local name=$1 done=$2; shift 2
+  if [ -e "$done" ]; then echo "= $name: done before" >&2; return; fi
+  echo "= $name" >&2
+  local start; start=$(date +%s)
+  "$@"
+  echo "$name $(( $(date +%s) - start )) s" >> times.txt
+}
+
+stage synth s/meds/metadata/dataset.json \
+  "$lg" -q synth --patients "$patients" --sites 2 --seed "$seed" --format meds --out s
+stage tokenize t/tokenizer.json "$lg" -q tokenize --meds s/meds --out t
+stage pretrain run/model/pretrain.json \
+  "$lg" -q pretrain --tokens t --out run --config small --steps "$steps" --eval-every 50 --checkpoint-every 100
+stage label labels/.done sh -c "'$lg' -q label --meds s/meds --suite --out labels && touch labels/.done"
+stage adapt adapt/adapt_report.json \
+  "$lg" -q adapt --meds s/meds --labels labels --truth s/truth --oracle-samples "$oracle" \
+  --model run/model --probe-train-max "$probe_max" --few-shot --out adapt
+stage temporal adapt-temporal/adapt_report.json \
+  "$lg" -q adapt --meds s/meds --labels labels --truth s/truth --oracle-samples "$oracle" \
+  --split "temporal:$temporal" --out adapt-temporal
+stage site adapt-site/adapt_report.json \
+  "$lg" -q adapt --meds s/meds --labels labels --truth s/truth --oracle-samples "$oracle" \
+  --split "site:$site" --out adapt-site
+
+report() {
+  "$lg" -q report --adapt adapt --adapt adapt-temporal --adapt adapt-site --meds s/meds \
+    --truth s/truth --sites s/truth/subjects.parquet --out report > report.txt
+}
+# A first report with everything but the slow methods, so there is one to read early.
+stage report-early report/report.html report
+
+# Zero-shot, one task at a time, filed into adapt/ with its sample design.
+for labels_file in labels/*.parquet; do
+  task=$(basename "$labels_file" .parquet)
+  stage "zero-shot $task" "adapt/$task/fm_zero_shot.parquet" sh -c "
+    '$lg' -q adapt --meds s/meds --labels labels --model run/model --no-probe \
+      --zero-shot '$zero_shot' --zero-shot-max '$zero_shot_max' --only '$task' --out 'zs/$task' &&
+    python3 - '$task' <<'PY'
+import json, shutil, sys
+task = sys.argv[1]
+src = json.load(open(f'zs/{task}/adapt_report.json'))
+dst_path = 'adapt/adapt_report.json'
+dst = json.load(open(dst_path))
+dst.setdefault(task, {}).setdefault('samples', {}).update(src.get(task, {}).get('samples', {}))
+for key in ('zero_shot',):
+    if key in src.get(task, {}):
+        dst[task][key] = src[task][key]
+json.dump(dst, open(dst_path + '.partial', 'w'), indent=2)
+shutil.move(dst_path + '.partial', dst_path)
+shutil.copy(f'zs/{task}/{task}/fm_zero_shot.parquet', f'adapt/{task}/fm_zero_shot.parquet')
+PY"
+done
+
+if [ "$meds_tab" = 1 ]; then
+  stage meds-tab adapt/.meds_tab.done sh -c "
+    MEDS_TAB_TRIALS='${MEDS_TAB_TRIALS:-5}' '$root/benches/meds_tab/run.sh' s/meds labels adapt &&
+    touch adapt/.meds_tab.done"
+fi
+
+rm -rf report
+stage report report/report.html report
+cat report.txt
