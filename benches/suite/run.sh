@@ -88,9 +88,16 @@ dst.setdefault(task, {}).setdefault('samples', {}).update(src.get(task, {}).get(
 for key in ('zero_shot',):
     if key in src.get(task, {}):
         dst[task][key] = src[task][key]
+# The first pass ran without zero-shot and said so; this one's word replaces it.
+dst[task].setdefault('not_run', {}).pop('fm_zero_shot', None)
+why = src.get(task, {}).get('not_run', {}).get('fm_zero_shot')
+if why:
+    dst[task]['not_run']['fm_zero_shot'] = why
 json.dump(dst, open(dst_path + '.partial', 'w'), indent=2)
 shutil.move(dst_path + '.partial', dst_path)
-shutil.copy(f'zs/{task}/{task}/fm_zero_shot.parquet', f'adapt/{task}/fm_zero_shot.parquet')
+import os
+if os.path.exists(f'zs/{task}/{task}/fm_zero_shot.parquet'):
+    shutil.copy(f'zs/{task}/{task}/fm_zero_shot.parquet', f'adapt/{task}/fm_zero_shot.parquet')
 PY"
 done
 

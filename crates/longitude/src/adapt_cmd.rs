@@ -120,6 +120,10 @@ fn oracle_outcome(task: &str) -> Option<synth::oracle::Outcome> {
     })
 }
 
+/// Why a task without an [`oracle_outcome`] has no oracle row.
+const NO_ORACLE: &str = "the simulator's oracle cannot replay this task yet: it re-draws the whole month of the \
+     prediction time, so a hospital stay or lab draw the task predicts from is not in its futures";
+
 /// `subject`, `temporal:YYYY-MM-DD` or `site:NAME` (with a sites table).
 fn parse_split(text: &str, sites: Option<PathBuf>) -> Result<adapt::splits::Scheme> {
     use adapt::splits::{Scheme, parse_date};
@@ -490,6 +494,45 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
                 m.seconds
             );
         }
+        // Why each method the report expects has no predictions here, so that no blank in the
+        // report goes unexplained.
+        let mut not_run = serde_json::Map::new();
+        let mut missing = |method: &str, why: String| {
+            if !run.methods.iter().any(|m| m.method == method) {
+                not_run.insert(method.to_string(), json!(why));
+            }
+        };
+        match (&args.model, args.no_probe) {
+            (None, _) => missing("fm_probe", "no foundation model was given (--model)".into()),
+            (Some(_), true) => missing("fm_probe", "not requested in this run (--no-probe)".into()),
+            _ => {}
+        }
+        match (&args.model, args.no_probe, args.fine_tune) {
+            (None, _, _) => missing("fm_finetune", "no foundation model was given (--model)".into()),
+            (Some(_), true, _) => missing("fm_finetune", "not requested in this run (--no-probe)".into()),
+            (Some(_), false, false) => missing("fm_finetune", "not requested in this run (--fine-tune)".into()),
+            (Some(_), false, true) => {
+                missing("fm_finetune", "the probe fitted no model to start fine-tuning from".into())
+            }
+        }
+        match (&args.model, &zero_shot_summary) {
+            (None, _) => missing("fm_zero_shot", "no foundation model was given (--model)".into()),
+            (Some(_), None) => missing("fm_zero_shot", "not requested in this run (--zero-shot 0)".into()),
+            (Some(_), Some(z)) => missing(
+                "fm_zero_shot",
+                format!(
+                    "no generated future settled this task's label at any of the {} sampled prediction times",
+                    z.prediction_times
+                ),
+            ),
+        }
+        match (&args.truth, oracle_outcome(task)) {
+            (None, _) => {
+                missing("oracle", "no ground truth: the oracle exists for simulated data only (--truth)".into())
+            }
+            (Some(_), None) => missing("oracle", NO_ORACLE.into()),
+            _ => {}
+        }
         // Methods scored on a sample of the held-out times, and how to weight it back (the
         // report evaluates them as the population they stand for).
         let samples: serde_json::Map<String, serde_json::Value> =
@@ -501,6 +544,7 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
                 "labels_without_subject_or_split": dropped,
                 "zero_shot": zero_shot_summary,
                 "samples": samples,
+                "not_run": not_run,
             }),
         );
     }

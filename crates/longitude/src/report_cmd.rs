@@ -188,7 +188,11 @@ pub fn run(args: &ReportArgs) -> Result<ExitCode> {
             }
             let description = tasks::suite::task(&task).and_then(|t| t.ok()).and_then(|t| t.config.description);
             let few_shot = read_few_shot(&task_dir.join("few_shot.json"))?;
-            tasks.push(TaskResult { task, setting: setting.clone(), description, methods, few_shot });
+            let not_run = adapt_report[&task]["not_run"]
+                .as_object()
+                .map(|o| o.iter().filter_map(|(m, why)| Some((m.clone(), why.as_str()?.to_string()))).collect())
+                .unwrap_or_default();
+            tasks.push(TaskResult { task, setting: setting.clone(), description, methods, few_shot, not_run });
         }
     }
     if tasks.is_empty() {

@@ -79,6 +79,7 @@ fn summary(s: &mut String, report: &Report) {
             }
         }
     }
+    let mut reasons: Vec<String> = Vec::new();
     s.push_str("<h2 id=summary>Summary: held-out AUROC [95% CI]</h2><table><tr><th class=l>setting</th><th class=l>task</th><th>n</th><th>prevalence</th>");
     for m in &methods {
         let _ = write!(s, "<th>{}</th>", escape(m));
@@ -113,12 +114,32 @@ fn summary(s: &mut String, report: &Report) {
                     };
                     let _ = write!(s, "<td{class}>{}{sample}</td>", with_ci(a, m.evaluation.intervals.auroc));
                 }
-                None => s.push_str("<td>—</td>"),
+                None => match t.not_run.get(*name) {
+                    Some(why) => {
+                        let n = match reasons.iter().position(|r| r == why) {
+                            Some(i) => i + 1,
+                            None => {
+                                reasons.push(why.clone());
+                                reasons.len()
+                            }
+                        };
+                        let _ = write!(s, "<td title='{}'>—<sup>{n}</sup></td>", escape(why));
+                    }
+                    None => s.push_str("<td title='not in this run'>—</td>"),
+                },
             }
         }
         s.push_str("</tr>");
     }
     s.push_str("</table>");
+    // Every blank with a recorded reason says why.
+    if !reasons.is_empty() {
+        s.push_str("<p class=muted>");
+        for (i, why) in reasons.iter().enumerate() {
+            let _ = write!(s, "<sup>{}</sup> {}<br>", i + 1, escape(why));
+        }
+        s.push_str("</p>");
+    }
 }
 
 fn metric_table(s: &mut String, t: &TaskResult) {

@@ -36,6 +36,8 @@ pub struct TaskResult {
     pub methods: Vec<MethodResult>,
     /// Few-shot curves, when computed.
     pub few_shot: Vec<FewShot>,
+    /// Why a method has no results for this task (method → reason), as the run recorded it.
+    pub not_run: std::collections::BTreeMap<String, String>,
 }
 
 /// A few-shot curve: held-out AUROC by examples per class (`None`: all of train).
