@@ -75,7 +75,7 @@ stage report-early report/report.html report
 # Zero-shot, one task at a time, filed into adapt/ with its sample design.
 for labels_file in labels/*.parquet; do
   task=$(basename "$labels_file" .parquet)
-  stage "zero-shot $task" "adapt/$task/fm_zero_shot.parquet" sh -c "
+  stage "zero-shot $task" "zs/$task/.merged" sh -c "
     '$lg' -q adapt --meds s/meds --labels labels --model run/model --no-probe \
       --zero-shot '$zero_shot' --zero-shot-max '$zero_shot_max' --only '$task' --out 'zs/$task' &&
     python3 - '$task' <<'PY'
@@ -98,6 +98,7 @@ shutil.move(dst_path + '.partial', dst_path)
 import os
 if os.path.exists(f'zs/{task}/{task}/fm_zero_shot.parquet'):
     shutil.copy(f'zs/{task}/{task}/fm_zero_shot.parquet', f'adapt/{task}/fm_zero_shot.parquet')
+open(f'zs/{task}/.merged', 'w').close()
 PY"
 done
 
