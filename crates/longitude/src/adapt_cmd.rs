@@ -105,10 +105,14 @@ pub struct AdaptArgs {
 
 /// The simulator's outcome behind each built-in task whose label it can replay: the label's own
 /// codes recorded in the horizon (so the oracle is the ceiling for the label as coded, rule-out
-/// and miscoded entries included). Hospital-course and lab tasks have no oracle yet.
+/// and miscoded entries included), or, for tasks settled inside one hospital stay or lab draw,
+/// that course's own outcome. 30-day readmission has no oracle yet.
 fn oracle_outcome(task: &str) -> Option<synth::oracle::Outcome> {
-    use synth::oracle::Outcome::Recorded;
+    use synth::oracle::Outcome::{InHospitalDeath, PotassiumAtLeast, Recorded, StayLongerThan};
     Some(match task {
+        "inhospital_mortality" => InHospitalDeath,
+        "long_los_7d" => StayLongerThan { days: 7 },
+        "hyperkalemia_next_lab" => PotassiumAtLeast { tenths: 55 },
         "new_t2d_1y" => Recorded(&["ICD10CM/E11"]),
         "new_ckd3_1y" => Recorded(&["ICD10CM/N18.3", "ICD10CM/N18.4", "ICD10CM/N18.5", "ICD10CM/N18.6"]),
         "new_heart_failure_1y" => Recorded(&["ICD10CM/I50"]),
@@ -122,7 +126,7 @@ fn oracle_outcome(task: &str) -> Option<synth::oracle::Outcome> {
 
 /// Why a task without an [`oracle_outcome`] has no oracle row.
 const NO_ORACLE: &str = "the simulator's oracle cannot replay this task yet: it re-draws the whole month of the \
-     prediction time, so a hospital stay or lab draw the task predicts from is not in its futures";
+     prediction time, and what follows a discharge is not settled by the stay's own course";
 
 /// `subject`, `temporal:YYYY-MM-DD` or `site:NAME` (with a sites table).
 fn parse_split(text: &str, sites: Option<PathBuf>) -> Result<adapt::splits::Scheme> {
@@ -206,7 +210,11 @@ fn oracle_predictions(
         .filter_map(|l| {
             let patient = synth::oracle::patient_index(l.subject_id)?;
             let q = synth::oracle::Query { patient, at: l.prediction_time, horizon: synth::oracle::ONE_YEAR, outcome };
-            let p = synth::oracle::risk(config, codes, &q, samples);
+            // NaN: no recorded stay or draw at that time (answered below as a count).
+            let p = synth::oracle::risk(config, codes, &q, samples).clamp(0.0, 1.0);
+            if p.is_nan() {
+                return None;
+            }
             Some(meds::labels::BooleanPrediction { label: *l, predicted_value: p >= 0.5, probability: p as f32 })
         })
         .collect()
@@ -443,7 +451,8 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
             let predictions = oracle_predictions(config, synth_codes, outcome, &held_out, args.oracle_samples);
             if predictions.len() != held_out.len() {
                 bail!(
-                    "{task}: {} held-out subjects are not the generator's (was the dataset re-keyed by ingest?)",
+                    "{task}: {} held-out prediction times have no oracle answer: subjects that are not the \
+                     generator's (was the dataset re-keyed by ingest?) or times with no stay or draw it recorded",
                     held_out.len() - predictions.len()
                 );
             }

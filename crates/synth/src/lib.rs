@@ -33,7 +33,7 @@ use rayon::prelude::*;
 
 pub use conditions::{Condition, Drug};
 pub use config::{DriftConfig, GlucoseUnit, MessConfig, SiteProfile, SynthConfig};
-pub use simulate::{Intervention, PatientTruth, SimulatedPatient, simulate_patient};
+pub use simulate::{Intervention, PatientTruth, SimulatedPatient, Stay, simulate_patient};
 
 /// What can go wrong generating a population.
 #[derive(Debug, thiserror::Error)]

@@ -33,6 +33,28 @@ pub enum Outcome {
     /// a coded-diagnosis task labels it, rule-out and miscoded entries included, so the oracle is
     /// the ceiling for that label rather than for the true onset.
     Recorded(&'static [&'static str]),
+    /// Death during the hospital stay admitted at the query time (`horizon` unused).
+    InHospitalDeath,
+    /// The hospital stay admitted at the query time is still going `days` after admission
+    /// (neither discharge nor death by then; `horizon` unused).
+    StayLongerThan {
+        /// Days after admission.
+        days: u32,
+    },
+    /// The potassium drawn one second after the query time is recorded at or above this many
+    /// tenths of a mmol/L (`horizon` unused).
+    PotassiumAtLeast {
+        /// The threshold in tenths of a mmol/L (55 for 5.5).
+        tenths: u32,
+    },
+}
+
+impl Outcome {
+    /// Whether the outcome is settled within the course of one recorded event — a hospital stay
+    /// or a lab draw — whose hidden parameters the oracle reads directly (see [`course_risk`]).
+    pub fn within_recorded_course(self) -> bool {
+        matches!(self, Self::InHospitalDeath | Self::StayLongerThan { .. } | Self::PotassiumAtLeast { .. })
+    }
 }
 
 /// One oracle question.
@@ -73,6 +95,8 @@ fn happened(future: &Ctx, codes: &CodeTable, outcome: Outcome, from: i64, to: i6
         Outcome::Onset(c) => truth.onset[c.index()].is_some_and(inside),
         Outcome::Diagnosis(c) => truth.diagnosed[c.index()].is_some_and(inside),
         Outcome::Death => truth.death.is_some_and(inside),
+        // Answered by `course_risk`, never by re-drawn futures.
+        Outcome::InHospitalDeath | Outcome::StayLongerThan { .. } | Outcome::PotassiumAtLeast { .. } => false,
     }
 }
 
@@ -87,6 +111,72 @@ pub fn already(config: &SynthConfig, codes: &CodeTable, q: &Query) -> bool {
         Outcome::Recorded(prefixes) => (0..p.timeline.len()).any(|i| {
             p.timeline.times[i] <= q.at && prefixes.iter().any(|x| codes.name(p.timeline.codes[i]).starts_with(x))
         }),
+        Outcome::InHospitalDeath | Outcome::StayLongerThan { .. } | Outcome::PotassiumAtLeast { .. } => false,
+    }
+}
+
+/// `Φ(x)`, the standard normal distribution function (Abramowitz and Stegun 7.1.26 for erf;
+/// absolute error below 1.5 · 10⁻⁷).
+fn normal_cdf(x: f64) -> f64 {
+    let z = x.abs() / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.327_591_1 * z);
+    let poly =
+        t * (0.254_829_592 + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    let erf = 1.0 - poly * (-z * z).exp();
+    if x >= 0.0 { 0.5 * (1.0 + erf) } else { 0.5 * (1.0 - erf) }
+}
+
+/// The probability that a stay drawn from `stay` lasts more than `x` days (its length is
+/// log-normal around the median, clamped to 1–40 days).
+fn stay_exceeds(stay: &crate::simulate::Stay, x: f64) -> f64 {
+    if x >= 40.0 {
+        0.0
+    } else if x < 1.0 {
+        1.0
+    } else {
+        1.0 - normal_cdf(2.0 * (x / stay.mean_los_days).ln())
+    }
+}
+
+/// The oracle for outcomes settled inside one recorded event's course
+/// ([`Outcome::within_recorded_course`]): the exact probability under the simulator, computed
+/// from the hidden parameters the recorded world drew that course from — no Monte Carlo, since
+/// the month re-drawn by [`risks`] would not contain the stay or the draw the task predicts
+/// from. `None` when the patient has no such stay or draw at the query time, or for another
+/// outcome.
+///
+/// - In-hospital death: the stay's fatality, less the one draw in sixty that puts the death at
+///   the admission minute itself (outside a window that starts after admission).
+/// - A stay longer than `d` days: survivors' stays by the log-normal length; for deaths, the
+///   death falls at `u/60` of the stay, so it counts when the stay exceeds `60·d/u`.
+/// - Potassium at or above a threshold: the recorded value is the true level plus N(0, 0.3²),
+///   rounded to 0.1, so it reaches the threshold when the unrounded value reaches it less 0.05.
+///
+/// Not modelled: the recording noise of the generator's mess model (a value lost or duplicated
+/// by the pipeline), which shifts a few labels the oracle cannot see.
+pub fn course_risk(config: &SynthConfig, codes: &CodeTable, q: &Query) -> Option<f64> {
+    if !q.outcome.within_recorded_course() {
+        return None;
+    }
+    let p = crate::simulate::simulate_patient(config, codes, q.patient);
+    let stay = || p.truth.stays.iter().find(|s| s.admitted == q.at);
+    match q.outcome {
+        Outcome::InHospitalDeath => stay().map(|s| s.fatality * 59.0 / 60.0),
+        Outcome::StayLongerThan { days } => stay().map(|s| {
+            let d = f64::from(days);
+            let died: f64 = (1..60).map(|u| stay_exceeds(s, 60.0 * d / f64::from(u))).sum::<f64>() / 60.0;
+            (1.0 - s.fatality) * stay_exceeds(s, d) + s.fatality * died
+        }),
+        Outcome::PotassiumAtLeast { tenths } => {
+            let threshold = f64::from(tenths) / 10.0 - 0.05;
+            p.truth
+                .potassium
+                .iter()
+                .filter(|(t, _)| *t == q.at + 1_000_000)
+                .map(|(_, level)| 1.0 - normal_cdf((threshold - level) / 0.3))
+                .reduce(f64::max)
+        }
+        _ => None,
     }
 }
 
@@ -100,6 +190,11 @@ pub fn risks(
     arms: &[Option<Intervention>],
     samples: u32,
 ) -> Vec<f64> {
+    if q.outcome.within_recorded_course() {
+        // The course was drawn at admission or at the draw; a treatment started at the query
+        // time does not change it.
+        return vec![course_risk(config, codes, q).unwrap_or(f64::NAN); arms.len()];
+    }
     let branch = month_of(q.at);
     let stop = month_of(q.at + q.horizon) + 1;
     let mut history = Ctx::new(config, codes, q.patient);
@@ -137,8 +232,12 @@ pub fn risks(
         .collect()
 }
 
-/// The oracle risk of `q`'s outcome.
+/// The oracle risk of `q`'s outcome: [`course_risk`] for outcomes inside one recorded course
+/// (`NaN` when the patient has no stay or draw at that time), else `samples` re-drawn futures.
 pub fn risk(config: &SynthConfig, codes: &CodeTable, q: &Query, samples: u32) -> f64 {
+    if q.outcome.within_recorded_course() {
+        return course_risk(config, codes, q).unwrap_or(f64::NAN);
+    }
     risks(config, codes, q, &[None], samples)[0]
 }
 

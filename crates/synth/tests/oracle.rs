@@ -78,3 +78,61 @@ fn anticoagulation_lowers_the_true_stroke_risk_in_atrial_fibrillation() {
     // Designed: stroke hazard x0.35 on anticoagulation.
     assert!(untreated > 0.0 && treated < 0.6 * untreated, "treated {treated:.4} vs untreated {untreated:.4}");
 }
+
+/// The oracles of outcomes settled inside one hospital stay or lab draw read the course's hidden
+/// parameters: checked against what the recorded world then did, stay by stay and draw by draw.
+#[test]
+fn stay_and_draw_oracles_are_calibrated_against_the_recorded_courses() {
+    let config = SynthConfig::new(4000, 2, 33);
+    let codes = vocab::code_table();
+    let id = |c: &str| codes.get(c).expect("a code the generator uses");
+    let (end_code, potassium_code) = (id("ENCOUNTER_END/IMP"), id("LOINC/2823-3"));
+    let (mut died, mut long, mut high) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..4000u64 {
+        let p = simulate_patient(&config, &codes, i);
+        let tl = &p.timeline;
+        let ask =
+            |outcome: Outcome, at: i64| risk(&config, &codes, &Query { patient: i, at, horizon: YEAR, outcome }, 0);
+        for stay in &p.truth.stays {
+            // The stay's end as recorded: its discharge, or the death that ended it.
+            let Some(end) =
+                (0..tl.len()).filter(|&k| tl.codes[k] == end_code).map(|k| tl.times[k]).find(|&t| t >= stay.admitted)
+            else {
+                continue; // still in hospital when the record ends
+            };
+            let death = p.truth.death.is_some_and(|d| d == end && d > stay.admitted);
+            died.push((ask(Outcome::InHospitalDeath, stay.admitted), death));
+            long.push((
+                ask(Outcome::StayLongerThan { days: 7 }, stay.admitted),
+                end > stay.admitted + 7 * 86_400_000_000,
+            ));
+        }
+        for &(t, _) in &p.truth.potassium {
+            let recorded = (0..tl.len()).find(|&k| tl.times[k] == t && tl.codes[k] == potassium_code);
+            if let Some(v) = recorded.map(|k| tl.numeric_values[k]).filter(|v| !v.is_nan()) {
+                high.push((ask(Outcome::PotassiumAtLeast { tenths: 55 }, t - 1_000_000), v >= 5.5));
+            }
+        }
+    }
+    for (name, scored, min_auc) in
+        [("in-hospital death", &died, 0.55), ("stay > 7 days", &long, 0.6), ("potassium ≥ 5.5", &high, 0.9)]
+    {
+        let n = scored.len() as f64;
+        let positives = scored.iter().filter(|s| s.1).count();
+        let predicted = scored.iter().map(|s| s.0).sum::<f64>() / n;
+        let observed = positives as f64 / n;
+        let auc = auroc(scored);
+        eprintln!(
+            "{name}: n={n}, positives {positives}, predicted {predicted:.4}, observed {observed:.4}, AUROC {auc:.3}"
+        );
+        assert!(positives >= 20, "{name}: too few positives ({positives} of {n})");
+        assert!(scored.iter().all(|s| (0.0..=1.0).contains(&s.0)), "{name}: a risk outside [0, 1]");
+        // Calibration in the large: within three binomial standard errors (and 15%).
+        let se = (predicted * (1.0 - predicted) / n).sqrt();
+        assert!(
+            (predicted - observed).abs() < (3.0 * se).max(0.15 * observed),
+            "{name}: predicted {predicted:.4}, observed {observed:.4}"
+        );
+        assert!(auc > min_auc, "{name}: oracle AUROC {auc:.3}");
+    }
+}

@@ -122,7 +122,9 @@ impl Ctx<'_> {
         let measured_creat = self.measure(t, lab::CREATININE, creat, 0.04, 2, rng);
         let egfr = egfr_from(measured_creat.max(0.1), age, self.person.female);
         let reported = self.measure(t, lab::EGFR, egfr, 0.0, 0, rng);
-        self.measure(t, lab::POTASSIUM, self.potassium() + 0.3 * normal(rng), 0.0, 1, rng);
+        let potassium = self.potassium();
+        self.truth.potassium.push((t, potassium));
+        self.measure(t, lab::POTASSIUM, potassium + 0.3 * normal(rng), 0.0, 1, rng);
         self.measure(t, lab::SODIUM, self.sodium() + 2.0 * normal(rng), 0.0, 0, rng);
         self.glucose(t, rng);
         // KDIGO: CKD needs reduced eGFR for more than three months.
@@ -523,6 +525,7 @@ impl Ctx<'_> {
         }
         self.encounter(t - 3 * HOUR, encounter::EMERGENCY, cpt::ED_VISIT);
         self.encounter(t, encounter::INPATIENT, cpt::ADMISSION);
+        self.truth.stays.push(super::Stay { admitted: t, mean_los_days: mean_los, fatality });
         self.vitals(t, rng);
         self.dx(t, c, rng);
         if c == Condition::Copd {

@@ -52,6 +52,26 @@ pub struct PatientTruth {
     /// Dates written into notes, as they appear in the text (identifiers de-identification must
     /// remove).
     pub note_dates: Vec<String>,
+    /// Each recorded hospital stay as it began, with the hidden parameters its course was drawn
+    /// from (the oracle of the hospital-course tasks reads them).
+    pub stays: Vec<Stay>,
+    /// Each potassium draw: its time and the patient's true level then. The value recorded is
+    /// that level plus N(0, 0.3²) mmol/L, rounded to 0.1.
+    pub potassium: Vec<(i64, f64)>,
+}
+
+/// A hospital stay's hidden course parameters, as drawn at admission: the stay lasts
+/// `clamp(mean_los_days · e^(0.5·Z), 1, 40)` days (Z standard normal), and with probability
+/// `fatality` the patient dies at a uniformly drawn whole-minute fraction `u/60` of it
+/// (`u` in 0..60), which ends the stay.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stay {
+    /// Admission time (the inpatient encounter's timestamp).
+    pub admitted: i64,
+    /// The median length of stay for the admitting condition, days.
+    pub mean_los_days: f64,
+    /// The probability of dying in this stay.
+    pub fatality: f64,
 }
 
 /// A change made to a patient's treatment at the prediction time, for counterfactual questions.
