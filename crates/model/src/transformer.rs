@@ -91,10 +91,17 @@ impl ModelConfig {
         2 * v * d + d + l * (4 * d * d + 3 * d * f + 2 * d)
     }
 
-    /// Training FLOPs per token (forward + backward ≈ 3 × forward): `6 × weights` for the matrix
-    /// products plus attention's `12 × layers × D × T`.
+    /// Weights that multiply: all but the input embedding table, which is a lookup.
+    pub fn non_embedding_parameters(&self) -> usize {
+        self.parameters() - self.vocab_size * self.d_model
+    }
+
+    /// Training FLOPs per token (forward + backward ≈ 3 × forward), as model-FLOPs utilisation
+    /// counts them (PaLM's appendix B): `6 × non-embedding weights` for the matrix products plus
+    /// attention's `12 × layers × D × T` (the full `T × T`, though causal attention computes
+    /// half).
     pub fn train_flops_per_token(&self, seq_len: usize) -> f64 {
-        6.0 * self.parameters() as f64 + 12.0 * (self.n_layers * self.d_model * seq_len) as f64
+        6.0 * self.non_embedding_parameters() as f64 + 12.0 * (self.n_layers * self.d_model * seq_len) as f64
     }
 
     /// Builds the model with fresh weights (normal, σ = 0.02; the residual projections scaled
