@@ -65,12 +65,10 @@ stage site adapt-site/adapt_report.json \
   "$lg" -q adapt --meds s/meds --labels labels --truth s/truth --oracle-samples "$oracle" \
   --split "site:$site" --out adapt-site
 
-report() {
-  "$lg" -q report --adapt adapt --adapt adapt-temporal --adapt adapt-site --meds s/meds \
-    --truth s/truth --sites s/truth/subjects.parquet --out report > report.txt
-}
+report=("$lg" -q report --adapt adapt --adapt adapt-temporal --adapt adapt-site --meds s/meds
+  --truth s/truth --sites s/truth/subjects.parquet --out report)
 # A first report with everything but the slow methods, so there is one to read early.
-stage report-early report/report.html report
+stage report-early report/report.html sh -c '"$@" > report.txt' report "${report[@]}"
 
 # Zero-shot, one task at a time, filed into adapt/ with its sample design.
 for labels_file in labels/*.parquet; do
@@ -79,15 +77,14 @@ for labels_file in labels/*.parquet; do
     '$lg' -q adapt --meds s/meds --labels labels --model run/model --no-probe \
       --zero-shot '$zero_shot' --zero-shot-max '$zero_shot_max' --only '$task' --out 'zs/$task' &&
     python3 - '$task' <<'PY'
-import json, shutil, sys
+import json, os, shutil, sys
 task = sys.argv[1]
 src = json.load(open(f'zs/{task}/adapt_report.json'))
 dst_path = 'adapt/adapt_report.json'
 dst = json.load(open(dst_path))
 dst.setdefault(task, {}).setdefault('samples', {}).update(src.get(task, {}).get('samples', {}))
-for key in ('zero_shot',):
-    if key in src.get(task, {}):
-        dst[task][key] = src[task][key]
+if 'zero_shot' in src.get(task, {}):
+    dst[task]['zero_shot'] = src[task]['zero_shot']
 # The first pass ran without zero-shot and said so; this one's word replaces it.
 dst[task].setdefault('not_run', {}).pop('fm_zero_shot', None)
 why = src.get(task, {}).get('not_run', {}).get('fm_zero_shot')
@@ -95,7 +92,6 @@ if why:
     dst[task]['not_run']['fm_zero_shot'] = why
 json.dump(dst, open(dst_path + '.partial', 'w'), indent=2)
 shutil.move(dst_path + '.partial', dst_path)
-import os
 if os.path.exists(f'zs/{task}/{task}/fm_zero_shot.parquet'):
     shutil.copy(f'zs/{task}/{task}/fm_zero_shot.parquet', f'adapt/{task}/fm_zero_shot.parquet')
 open(f'zs/{task}/.merged', 'w').close()
@@ -108,6 +104,6 @@ if [ "$meds_tab" = 1 ]; then
     touch adapt/.meds_tab.done"
 fi
 
-rm -rf report
-stage report report/report.html report
+# The final report replaces the early one.
+stage report report/.final sh -c '"$@" > report.txt && touch report/.final' report "${report[@]}"
 cat report.txt

@@ -22,6 +22,8 @@ mod norm;
 pub mod pretrain;
 mod rope;
 mod swiglu;
+#[cfg(test)]
+mod testing;
 pub mod transformer;
 pub mod weights;
 

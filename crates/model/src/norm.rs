@@ -226,14 +226,6 @@ mod tests {
             rms_norm(x, &cpu_norm).into_data().into_vec::<f32>().expect("f32")
         };
         let (fused, composed) = (run(true), run(false));
-        for (name, (a, c)) in ["value", "dx", "dγ"]
-            .iter()
-            .zip(fused.iter().zip(&composed))
-            .chain([(&"inference", (&inference, &composed[0]))])
-        {
-            assert_eq!(a.len(), c.len(), "{name}");
-            let worst = a.iter().zip(c).map(|(x, y)| (x - y).abs() / y.abs().max(1.0)).fold(0.0f32, f32::max);
-            assert!(worst < 1e-4, "{name}: max relative difference {worst}");
-        }
+        crate::testing::assert_matches_composed(&["value", "dx", "dγ"], &fused, &composed, &inference, 1e-4);
     }
 }

@@ -173,13 +173,6 @@ mod tests {
             swiglu(cpu(1), cpu(2)).into_data().into_vec::<f32>().expect("f32")
         };
         let (fused, composed) = (run(true), run(false));
-        for (name, (a, c)) in ["value", "d gate", "d up"]
-            .iter()
-            .zip(fused.iter().zip(&composed))
-            .chain([(&"inference", (&inference, &composed[0]))])
-        {
-            let worst = a.iter().zip(c).map(|(x, y)| (x - y).abs() / y.abs().max(1.0)).fold(0.0f32, f32::max);
-            assert!(worst < 1e-5, "{name}: max relative difference {worst}");
-        }
+        crate::testing::assert_matches_composed(&["value", "d gate", "d up"], &fused, &composed, &inference, 1e-5);
     }
 }

@@ -271,7 +271,7 @@ impl<B: Backend> Rotary<B> {
     /// On the CPU backends the projection is one product and the rotation one fused pass.
     fn project(&self, h: Tensor<B, 3>, w: &Linear<B>) -> Tensor<B, 3> {
         let tables = match (&self.angles, &self.tables) {
-            (Some(angles), _) => return crate::rope::rotate(crate::linear::linear(h, w), angles),
+            (Some(angles), _) => return crate::rope::rotate(linear(h, w), angles),
             (None, Some(tables)) => tables,
             (None, None) => unreachable!("a Rotary holds angles or tables"),
         };

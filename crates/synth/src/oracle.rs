@@ -129,12 +129,13 @@ fn normal_cdf(x: f64) -> f64 {
 /// The probability that a stay drawn from `stay` lasts more than `x` days (its length is
 /// log-normal around the median, clamped to 1–40 days).
 fn stay_exceeds(stay: &crate::simulate::Stay, x: f64) -> f64 {
-    if x >= 40.0 {
+    use crate::simulate::{LOS_DAYS, LOS_SIGMA};
+    if x >= LOS_DAYS.1 {
         0.0
-    } else if x < 1.0 {
+    } else if x < LOS_DAYS.0 {
         1.0
     } else {
-        1.0 - normal_cdf(2.0 * (x / stay.mean_los_days).ln())
+        1.0 - normal_cdf((x / stay.mean_los_days).ln() / LOS_SIGMA)
     }
 }
 
@@ -173,7 +174,7 @@ pub fn course_risk(config: &SynthConfig, codes: &CodeTable, q: &Query) -> Option
                 .potassium
                 .iter()
                 .filter(|(t, _)| *t == q.at + 1_000_000)
-                .map(|(_, level)| 1.0 - normal_cdf((threshold - level) / 0.3))
+                .map(|(_, level)| 1.0 - normal_cdf((threshold - level) / crate::simulate::POTASSIUM_SD))
                 .reduce(f64::max)
         }
         _ => None,
@@ -235,9 +236,6 @@ pub fn risks(
 /// The oracle risk of `q`'s outcome: [`course_risk`] for outcomes inside one recorded course
 /// (`NaN` when the patient has no stay or draw at that time), else `samples` re-drawn futures.
 pub fn risk(config: &SynthConfig, codes: &CodeTable, q: &Query, samples: u32) -> f64 {
-    if q.outcome.within_recorded_course() {
-        return course_risk(config, codes, q).unwrap_or(f64::NAN);
-    }
     risks(config, codes, q, &[None], samples)[0]
 }
 

@@ -3,6 +3,15 @@
 
 use super::*;
 
+/// The spread of a measured potassium around the patient's true level, mmol/L (one standard
+/// deviation; the oracle of the hyperkalemia task reads it too).
+pub(crate) const POTASSIUM_SD: f64 = 0.3;
+/// A hospital stay's length is its condition's median times `e^(LOS_SIGMA · Z)`, Z standard
+/// normal, clamped to `LOS_DAYS` (shared with the oracle of the length-of-stay task).
+pub(crate) const LOS_SIGMA: f64 = 0.5;
+/// The shortest and longest stay, days.
+pub(crate) const LOS_DAYS: (f64, f64) = (1.0, 40.0);
+
 impl Ctx<'_> {
     pub(super) fn visit_time(&self, t: i64, rng: &mut ChaCha8Rng) -> i64 {
         t + rng.random_range(0..27) * DAY + rng.random_range(8..17) * HOUR + rng.random_range(0..60) * 60_000_000
@@ -124,7 +133,7 @@ impl Ctx<'_> {
         let reported = self.measure(t, lab::EGFR, egfr, 0.0, 0, rng);
         let potassium = self.potassium();
         self.truth.potassium.push((t, potassium));
-        self.measure(t, lab::POTASSIUM, potassium + 0.3 * normal(rng), 0.0, 1, rng);
+        self.measure(t, lab::POTASSIUM, potassium + POTASSIUM_SD * normal(rng), 0.0, 1, rng);
         self.measure(t, lab::SODIUM, self.sodium() + 2.0 * normal(rng), 0.0, 0, rng);
         self.glucose(t, rng);
         // KDIGO: CKD needs reduced eGFR for more than three months.
@@ -510,7 +519,7 @@ impl Ctx<'_> {
             Condition::Copd => 4.0,
             _ => 3.0,
         };
-        let los_days = (mean_los * (0.5 * normal(rng)).exp()).clamp(1.0, 40.0);
+        let los_days = (mean_los * (LOS_SIGMA * normal(rng)).exp()).clamp(LOS_DAYS.0, LOS_DAYS.1);
         // Times are recorded to the minute, as in real records (and FHIR carries them exactly).
         let discharge = t + (los_days * 24.0 * 60.0) as i64 * 60_000_000;
         if !self.person.registered(t) {

@@ -17,6 +17,7 @@ use crate::patient::{Person, Traits, draw_person, draw_traits, normal};
 use crate::vocab::{Code, cpt, demographics, dx, encounter, lab, note};
 
 mod care;
+pub(crate) use care::{LOS_DAYS, LOS_SIGMA, POTASSIUM_SD};
 mod events;
 mod physiology;
 
