@@ -1,9 +1,11 @@
 //! `longitude`: the command-line entry point. It parses arguments and wires library crates
 //! together; every capability lives in a library crate.
+#![deny(unsafe_code)] // allowed in `allocator` alone, which sets mimalloc's options
 
 #[macro_use]
 mod output;
 mod adapt_cmd;
+mod allocator;
 mod bench;
 mod bench_model;
 mod demo;
@@ -21,12 +23,6 @@ mod workload;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-
-/// mimalloc rather than the system allocator: it keeps the large buffers a training or inference
-/// step frees for the next step, where glibc handed them back to the kernel and faulted fresh,
-/// zeroed pages in again (a quarter of a training step of `small`; see the workspace manifest).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -154,6 +150,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    allocator::keep_freed_pages();
     let cli = Cli::parse();
     logging::init(cli.quiet, cli.log_format);
     let progress = progress::Progress::new(cli.quiet);
