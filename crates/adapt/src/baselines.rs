@@ -87,14 +87,17 @@ pub struct Fitted {
 
 /// The foundation model's linear probe: L2 logistic regression on the embedding at each
 /// prediction time, λ chosen on tuning log-loss. `embeddings` gives each example's vector (same
-/// order as `examples`).
-pub fn fit_probe(examples: &[Example], embeddings: &[SparseRow], width: usize) -> Fitted {
+/// order as `examples`). When the train examples are a [`case_control`](crate::case_control)
+/// sample, `log_odds_shift` is its [`TrainSample::log_odds_shift`](crate::case_control::TrainSample)
+/// (0 for all of train): the probe is shifted back by it before it scores tuning or held-out.
+pub fn fit_probe(examples: &[Example], embeddings: &[SparseRow], width: usize, log_odds_shift: f64) -> Fitted {
     let started = Instant::now();
     let idx = |split: &str| (0..examples.len()).filter(|&i| examples[i].split == split).collect::<Vec<usize>>();
     let (train, tuning, held_out) = (idx("train"), idx("tuning"), idx("held_out"));
     let rows = |ix: &[usize]| ix.iter().map(|&i| &embeddings[i]).collect::<Vec<&SparseRow>>();
     let ys = |ix: &[usize]| ix.iter().map(|&i| examples[i].label.value).collect::<Vec<bool>>();
-    let (m, a) = tuned_logistic((&rows(&train), &ys(&train)), (&rows(&tuning), &ys(&tuning)), width);
+    let (m, a) =
+        tuned_sampled_logistic((&rows(&train), &ys(&train)), (&rows(&tuning), &ys(&tuning)), width, log_odds_shift);
     let ho: Vec<&Example> = held_out.iter().map(|&i| &examples[i]).collect();
     Fitted {
         method: "fm_probe".into(),
@@ -244,10 +247,22 @@ pub fn tuned_logistic(
     tuning: (&[&SparseRow], &[bool]),
     width: usize,
 ) -> (Logistic, Option<f64>) {
+    tuned_sampled_logistic(train, tuning, width, 0.0)
+}
+
+/// [`tuned_logistic`] for a train split that is a case-control sample raising the log-odds by
+/// `log_odds_shift`: each fit is shifted back before it is scored on tuning (whose log-loss must
+/// see the population's probabilities), and the model returned is the shifted one.
+pub fn tuned_sampled_logistic(
+    train: (&[&SparseRow], &[bool]),
+    tuning: (&[&SparseRow], &[bool]),
+    width: usize,
+    log_odds_shift: f64,
+) -> (Logistic, Option<f64>) {
     let fits: Vec<(Logistic, f64, Option<f64>)> = LAMBDAS
         .par_iter()
         .map(|&lambda| {
-            let m = Logistic::fit(train.0, train.1, width, lambda);
+            let m = Logistic::fit(train.0, train.1, width, lambda).shift_log_odds(-log_odds_shift);
             let p = m.predict(tuning.0);
             (m, log_loss(&p, tuning.1), auroc(&p, tuning.1))
         })
@@ -265,7 +280,7 @@ pub fn tuned_logistic(
     fits.into_iter()
         .nth(best)
         .map(|(m, _, a)| (m, a))
-        .unwrap_or_else(|| (Logistic::fit(train.0, train.1, width, 1.0), None))
+        .unwrap_or_else(|| (Logistic::fit(train.0, train.1, width, 1.0).shift_log_odds(-log_odds_shift), None))
 }
 
 /// Fits the three baselines and predicts the held-out examples.
@@ -386,5 +401,47 @@ mod tests {
             "held-out log-loss {held_out:.5} at λ {}, the grid's best {best:.5}",
             m.lambda
         );
+    }
+
+    /// A probe fitted on a case-control sample of a rare outcome (1 in 60) predicts on the
+    /// population's scale once shifted back: the held-out mean probability matches the held-out
+    /// rate, where the unshifted fit predicts several times too much.
+    #[test]
+    fn a_probe_on_a_case_control_sample_is_shifted_back_to_the_population() {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let mut examples = Vec::new();
+        let mut rows = Vec::new();
+        for (split, n) in [("train", 30_000), ("tuning", 6_000), ("held_out", 30_000)] {
+            for i in 0..n {
+                let x: Vec<f32> = (0..4).map(|_| rng.random_range(-1.0f32..1.0) * 1.7).collect();
+                let logit = -4.6 + 1.2 * f64::from(x[0]) - 0.8 * f64::from(x[1]);
+                let value = rng.random_bool(1.0 / (1.0 + (-logit).exp()));
+                let label = meds::labels::BooleanLabel { subject_id: i, prediction_time: examples.len() as i64, value };
+                examples.push(Example { label, split: split.into(), row: Vec::new() });
+                rows.push(dense_row(&x));
+            }
+        }
+        let (kept, sample) = crate::case_control::case_control(&examples, 1_000, 3);
+        assert!(sample.log_odds_shift > 2.0, "a rare outcome's sample is enriched: {sample:?}");
+        let keep: std::collections::HashSet<usize> = kept.into_iter().collect();
+        let chosen: Vec<usize> =
+            (0..examples.len()).filter(|&i| examples[i].split != "train" || keep.contains(&i)).collect();
+        let sub_examples: Vec<Example> = chosen.iter().map(|&i| examples[i].clone()).collect();
+        let sub_rows: Vec<SparseRow> = chosen.iter().map(|&i| rows[i].clone()).collect();
+        let mean = |f: &Fitted| {
+            f.predictions.iter().map(|p| f64::from(p.probability)).sum::<f64>() / f.predictions.len() as f64
+        };
+        let held_out = sub_examples.iter().filter(|e| e.split == "held_out");
+        let rate = held_out.clone().filter(|e| e.label.value).count() as f64 / held_out.count() as f64;
+        let shifted = fit_probe(&sub_examples, &sub_rows, 4, sample.log_odds_shift);
+        let unshifted = fit_probe(&sub_examples, &sub_rows, 4, 0.0);
+        assert!((mean(&shifted) / rate - 1.0).abs() < 0.2, "shifted mean {:.4} vs rate {rate:.4}", mean(&shifted));
+        assert!(mean(&unshifted) > 3.0 * rate, "unshifted mean {:.4} vs rate {rate:.4}", mean(&unshifted));
+        let ranks = |f: &Fitted| {
+            let p: Vec<f64> = f.predictions.iter().map(|p| f64::from(p.probability)).collect();
+            let y: Vec<bool> = f.predictions.iter().map(|p| p.label.value).collect();
+            auroc(&p, &y).unwrap_or(0.0)
+        };
+        assert!(ranks(&shifted) > 0.75, "held-out AUROC {:.3}", ranks(&shifted));
     }
 }

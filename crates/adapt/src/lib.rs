@@ -8,11 +8,14 @@
 //! - [`foundation`]: the pretrained model's embedding at each prediction time.
 //! - [`baselines`]: fit each baseline and the foundation model's linear probe on the train split,
 //!   choose regularisation on tuning, predict held-out prediction times; few-shot curves.
+//! - [`case_control`]: case-control samples of train for the probe and fine-tuning, and the
+//!   log-odds shift that takes their models back to the population's scale.
 //! - [`scorer`]: fitted task models as versioned JSON files that score another site's MEDS data.
 //! - [`zero_shot`]: risk as the share of generated futures in which the task's outcome happens,
 //!   each future read by the task's own ACES windows.
 
 pub mod baselines;
+pub mod case_control;
 pub mod featurizers;
 pub mod finetune;
 pub mod foundation;

@@ -107,6 +107,13 @@ impl Logistic {
             .collect()
     }
 
+    /// The same model with `delta` added to its log-odds (the intercept): how a model fitted on a
+    /// [`case_control`](crate::case_control) sample returns to the population's scale.
+    pub fn shift_log_odds(mut self, delta: f64) -> Logistic {
+        self.intercept += delta;
+        self
+    }
+
     /// Coefficients on the original (unscaled) features, and the intercept.
     pub fn coefficients(&self) -> (Vec<f64>, f64) {
         (self.weights.iter().zip(&self.scale).map(|(w, s)| w * s).collect(), self.intercept)

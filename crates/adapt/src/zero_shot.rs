@@ -272,7 +272,7 @@ impl Foundation {
                                 let mut tokens = Vec::with_capacity(tr.tokens.len() + 1);
                                 tokens.push(token);
                                 tokens.extend_from_slice(&tr.tokens);
-                                tokenizer.decode(&tokens, start).events
+                                tokenizer.decode_sampled(&tokens, start, tr.value_seed).events
                             }
                             None => tr.events,
                         };

@@ -39,8 +39,9 @@ pub struct AdaptArgs {
     /// With --model, skip the linear probe (zero-shot only: no embeddings are computed).
     #[arg(long)]
     pub no_probe: bool,
-    /// At most this many train examples per task are embedded for the probe (a seeded sample;
-    /// tuning and held-out are always embedded in full).
+    /// At most this many train examples per task are embedded for the probe: every positive up to
+    /// half of them, negatives filling the rest (a case-control sample whose log-odds shift is
+    /// undone after fitting); tuning and held-out are always embedded in full.
     #[arg(long, default_value_t = 20_000)]
     pub probe_train_max: usize,
     /// Also fine-tune the model for each task (`fm_finetune`, needs --model and the probe): the
@@ -178,22 +179,22 @@ fn task_definitions(
     Ok(out)
 }
 
-/// Every tuning and held-out example, and at most `max` train examples (a seeded sample).
-fn probe_subset(examples: &[adapt::baselines::Example], max: usize, seed: u64) -> Vec<adapt::baselines::Example> {
-    use rand::SeedableRng;
-    use rand::seq::SliceRandom;
-    let mut train: Vec<usize> = (0..examples.len()).filter(|&i| examples[i].split == "train").collect();
-    if train.len() > max {
-        train.shuffle(&mut rand::rngs::ChaCha8Rng::seed_from_u64(seed));
-        train.truncate(max);
-    }
-    let keep: std::collections::HashSet<usize> = train.into_iter().collect();
-    examples
+/// Every tuning and held-out example, and a case-control sample of at most `max` train examples
+/// (all of train when it fits), with the sample's design.
+fn probe_subset(
+    examples: &[adapt::baselines::Example],
+    max: usize,
+    seed: u64,
+) -> (Vec<adapt::baselines::Example>, adapt::case_control::TrainSample) {
+    let (kept, sample) = adapt::case_control::case_control(examples, max, seed);
+    let keep: std::collections::HashSet<usize> = kept.into_iter().collect();
+    let subset = examples
         .iter()
         .enumerate()
         .filter(|(i, e)| e.split != "train" || keep.contains(i))
         .map(|(_, e)| e.clone())
-        .collect()
+        .collect();
+    (subset, sample)
 }
 
 /// The oracle's held-out predictions for a task.
@@ -312,6 +313,8 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
         let dropped = labels.len() - examples.len();
         let mut run = adapt::baselines::fit_baselines(&featurizer, &examples, args.seed)?;
         let mut curves = Vec::new();
+        // Methods fitted on a sample of train rather than all of it, and how it was drawn.
+        let mut train_samples = serde_json::Map::new();
         let mut fine_tuned: Option<model::finetune::Classifier<model::Cpu>> = None;
         if args.few_shot {
             let rows: Vec<adapt::featurizers::SparseRow> = examples.iter().map(|e| e.row.clone()).collect();
@@ -321,8 +324,8 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
             curves.push(adapt::baselines::few_shot("counts_gbm", &examples, &rows, &*gbm, 3, args.seed));
         }
         if let Some(f) = foundation.as_ref().filter(|_| !args.no_probe) {
-            // The probe sees every tuning and held-out example and a seeded sample of train.
-            let probe_examples = probe_subset(&examples, args.probe_train_max, args.seed);
+            // The probe sees every tuning and held-out example and a case-control sample of train.
+            let (probe_examples, sample) = probe_subset(&examples, args.probe_train_max, args.seed);
             let missing: Vec<(i64, i64)> = probe_examples
                 .iter()
                 .map(|e| (e.label.subject_id, e.label.prediction_time))
@@ -355,7 +358,11 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
                     )
                 })
                 .collect();
-            let mut fitted = adapt::baselines::fit_probe(&probe_examples, &rows, f.width());
+            let mut fitted = adapt::baselines::fit_probe(&probe_examples, &rows, f.width(), sample.log_odds_shift);
+            if let Some(m) = fitted.model.as_mut() {
+                m.fitted_on.insert("train_sample".into(), serde_json::to_value(&sample)?);
+            }
+            train_samples.insert("fm_probe".to_string(), json!(sample));
             fitted.seconds += started.elapsed().as_secs_f64();
             let probe = match fitted.model.as_ref().map(|m| &m.fitting) {
                 Some(adapt::scorer::Fitting::Probe { model }) => Some(model.clone()),
@@ -394,6 +401,7 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
                     sample = ?tuned.sample,
                     "fine-tuned"
                 );
+                train_samples.insert("fm_finetune".to_string(), json!(tuned.sample));
                 fine_tuned = Some(tuned.classifier);
                 run.methods.push(tuned.fitted);
             }
@@ -553,6 +561,7 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
                 "labels_without_subject_or_split": dropped,
                 "zero_shot": zero_shot_summary,
                 "samples": samples,
+                "train_samples": train_samples,
                 "not_run": not_run,
             }),
         );

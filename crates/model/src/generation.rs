@@ -58,6 +58,9 @@ pub struct Trajectory {
     pub events: Vec<DecodedEvent>,
     /// Why it stopped.
     pub end: End,
+    /// The seed its values were drawn with when decoded ([`Tokenizer::decode_sampled`]): decoding
+    /// its tokens again with it gives the same values.
+    pub value_seed: u64,
 }
 
 /// The token grammar, precomputed over the vocabulary.
@@ -131,8 +134,9 @@ pub fn generate<B: Backend>(
     let mut rngs: Vec<ChaCha8Rng> = (0..n as u64)
         .map(|i| ChaCha8Rng::seed_from_u64(sampling.seed ^ i.wrapping_mul(0xA24B_AED4_963E_E407)))
         .collect();
-    let mut out: Vec<Trajectory> =
-        (0..n).map(|_| Trajectory { tokens: Vec::new(), events: Vec::new(), end: End::Length }).collect();
+    let mut out: Vec<Trajectory> = (0..n)
+        .map(|_| Trajectory { tokens: Vec::new(), events: Vec::new(), end: End::Length, value_seed: 0 })
+        .collect();
     let mut done = vec![false; n];
     let mut clock = vec![0i64; n];
     // One prefill of the context, its cache and last logits repeated for the `n` futures.
@@ -179,8 +183,11 @@ pub fn generate<B: Backend>(
         logits =
             model.forward_cached(Tensor::<B, 2, Int>::from_data(TensorData::new(next, [n, 1]), device), &mut cache);
     }
-    for tr in &mut out {
-        tr.events = tokenizer.decode(&tr.tokens, start).events;
+    // A generated bin decodes to a draw from that bin's train values, not its median: futures are
+    // samples, and a threshold inside a bin must be crossed in the share of them the data says.
+    for (i, tr) in out.iter_mut().enumerate() {
+        tr.value_seed = sampling.seed ^ (i as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03);
+        tr.events = tokenizer.decode_sampled(&tr.tokens, start, tr.value_seed).events;
     }
     out
 }

@@ -7,7 +7,8 @@ pub struct DecodedEvent {
     pub time: i64,
     /// Its code (the token's name).
     pub code: String,
-    /// The typical value of its bin, if a bin followed.
+    /// Its value, if a bin followed: the bin's typical value ([`Tokenizer::decode`](crate::Tokenizer::decode)) or
+    /// a draw from the bin's train values ([`Tokenizer::decode_sampled`](crate::Tokenizer::decode_sampled)).
     pub numeric_value: Option<f32>,
 }
 

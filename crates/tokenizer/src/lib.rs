@@ -134,19 +134,38 @@ pub struct Token {
     pub count: u64,
 }
 
-/// The decile cut points of one code's numeric values, and a typical value per bin for decoding.
+/// Train values kept per bin to draw from when a generated bin is decoded ([`ValueBins::spread`]).
+pub const SPREAD: usize = 32;
+
+/// The decile cut points of one code's numeric values, and what each bin decodes to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ValueBins {
     /// Increasing cut points; a value `v` falls in bin `#(edges ≤ v)`.
     pub edges: Vec<f32>,
     /// The median train value of each bin (`edges.len() + 1` of them).
     pub typical: Vec<f32>,
+    /// Per bin, [`SPREAD`] train values at evenly spaced quantiles within the bin (the
+    /// `(j + ½) / SPREAD`-th), so a generated bin can decode to a draw from what the bin held
+    /// rather than always its median: a threshold inside a bin (potassium ≥ 5.5 in the top decile)
+    /// is then crossed in the share of futures the train data says. Empty in files written before
+    /// it existed; decoding falls back to `typical`.
+    #[serde(default)]
+    pub spread: Vec<Vec<f32>>,
 }
 
 impl ValueBins {
     /// The bin of `v` (0-based).
     pub fn bin(&self, v: f32) -> usize {
         self.edges.partition_point(|&e| e <= v)
+    }
+
+    /// The value bin `b` decodes to for the uniform draw `u` in [0, 1): a value from the bin's
+    /// spread, or its typical value where there is no spread.
+    pub fn draw(&self, b: usize, u: f64) -> Option<f32> {
+        match self.spread.get(b).filter(|s| !s.is_empty()) {
+            Some(s) => s.get(((u * s.len() as f64) as usize).min(s.len() - 1)).copied(),
+            None => self.typical.get(b).copied(),
+        }
     }
 }
 
@@ -336,13 +355,21 @@ impl Tokenizer {
             edges.dedup();
             // A cut at the minimum would leave the first bin empty.
             edges.retain(|&e| e > v[0]);
-            let b = ValueBins { typical: Vec::new(), edges };
+            let b = ValueBins { typical: Vec::new(), edges, spread: Vec::new() };
             let mut per_bin: Vec<Vec<f32>> = vec![Vec::new(); b.edges.len() + 1];
             for &x in v.iter() {
                 per_bin[b.bin(x)].push(x);
             }
             let typical = per_bin.iter().map(|xs| xs.get(xs.len() / 2).copied().unwrap_or(f32::NAN)).collect();
-            bins.insert(name.to_owned(), ValueBins { typical, ..b });
+            // Values arrive sorted, so each bin's list is sorted too.
+            let spread = per_bin
+                .iter()
+                .map(|xs| match xs.len() {
+                    0 => Vec::new(),
+                    n => (0..SPREAD).map(|j| xs[((2 * j + 1) * n / (2 * SPREAD)).min(n - 1)]).collect(),
+                })
+                .collect();
+            bins.insert(name.to_owned(), ValueBins { typical, spread, ..b });
             fit.binned_codes += 1;
         }
         Ok(Self::assemble(config, fit, intervals::fit(gaps), bins, tokens))
@@ -497,6 +524,30 @@ impl Tokenizer {
     /// bin's typical value. Tokens that cannot be decoded where they stand (a bin with no code
     /// before it, a prefix token) are skipped and counted.
     pub fn decode(&self, tokens: &[u32], start: i64) -> Decoded {
+        self.decode_values(tokens, start, |bins, b| bins.typical.get(b).copied())
+    }
+
+    /// [`decode`](Self::decode) for a sampled future: each bin token's value is drawn from the
+    /// bin's train values ([`ValueBins::draw`]) by a generator seeded with `seed`, so the same
+    /// tokens and seed decode the same way.
+    pub fn decode_sampled(&self, tokens: &[u32], start: i64, seed: u64) -> Decoded {
+        let mut state = seed;
+        self.decode_values(tokens, start, |bins, b| {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^= z >> 31;
+            bins.draw(b, (z >> 11) as f64 / (1u64 << 53) as f64)
+        })
+    }
+
+    fn decode_values(
+        &self,
+        tokens: &[u32],
+        start: i64,
+        mut value_of: impl FnMut(&ValueBins, usize) -> Option<f32>,
+    ) -> Decoded {
         let mut out = Decoded::default();
         let mut t = start;
         for &token in tokens {
@@ -509,7 +560,7 @@ impl Tokenizer {
                     .events
                     .last_mut()
                     .filter(|e| e.numeric_value.is_none())
-                    .and_then(|e| self.bins.get(&e.code).and_then(|bins| bins.typical.get(b)).map(|v| (e, *v)));
+                    .and_then(|e| self.bins.get(&e.code).and_then(|bins| value_of(bins, b)).map(|v| (e, v)));
                 match value {
                     Some((e, v)) => e.numeric_value = Some(v),
                     None => out.skipped += 1,

@@ -145,3 +145,38 @@ fn files_round_trip_and_other_versions_are_refused() {
     assert_eq!(tokenizer::dataset::read_split(&split).expect("read split"), encoded);
     assert!(Tokenizer::fit(&[], &codes, TokenizerConfig::default()).is_err(), "nothing to fit on");
 }
+
+/// A generated value bin decodes, in a sampled future, to draws from what that bin held in train:
+/// the share of draws past a threshold inside the top potassium bin matches train's share there
+/// (the zero-shot hyperkalemia task asks for potassium ≥ 5.5, above the top decile's cut), while
+/// plain decoding always gives the bin's median.
+#[test]
+fn sampled_values_follow_the_train_values_of_their_bin() {
+    let (codes, train, _) = population(1_500);
+    let tok = Tokenizer::fit(&train, &codes, TokenizerConfig::default()).expect("fit");
+    let code = vocab::lab::POTASSIUM.0;
+    let bins = tok.bins(code).expect("potassium has value bins");
+    let top = bins.edges.len();
+    let floor = bins.edges[top - 1];
+    // Train's own values in the top bin, and how many reach 5.5.
+    let k = codes.get(code).expect("interned");
+    let held: Vec<f32> = train
+        .iter()
+        .flat_map(|t| (0..t.len()).filter_map(move |i| t.event(i)))
+        .filter(|e| e.code == k)
+        .filter_map(|e| e.numeric_value)
+        .filter(|&v| v >= floor)
+        .collect();
+    let share = held.iter().filter(|&&v| v >= 5.5).count() as f64 / held.len() as f64;
+    assert!(share > 0.0 && share < 0.5, "the threshold lies inside the top bin: {share:.3}");
+
+    let tokens = [tok.id(code).expect("potassium token"), tok.bin_token(top)];
+    assert_eq!(tok.decode(&tokens, 0).events[0].numeric_value, Some(bins.typical[top]));
+    let draws: Vec<f32> = (0..4_000u64)
+        .map(|seed| tok.decode_sampled(&tokens, 0, seed).events[0].numeric_value.expect("a value"))
+        .collect();
+    assert!(draws.iter().all(|&v| v >= floor), "every draw stays in its bin");
+    let drawn = draws.iter().filter(|&&v| v >= 5.5).count() as f64 / draws.len() as f64;
+    assert!((drawn - share).abs() < 0.05 + 0.2 * share, "drawn {drawn:.3} past 5.5, train {share:.3}");
+    assert_eq!(tok.decode_sampled(&tokens, 0, 9), tok.decode_sampled(&tokens, 0, 9), "a seed decodes one way");
+}
