@@ -37,6 +37,13 @@ const MARKER_AFTER: i64 = 36_525 * DAY;
 pub struct ZeroShotOptions {
     /// Futures per prediction time.
     pub futures: usize,
+    /// Each generated future is read this many times, its value bins decoded with a fresh draw
+    /// from the bin's train values each time ([`tokenizer::Tokenizer::decode_sampled`]); the
+    /// risk is the share over every reading. A threshold inside a bin (potassium ≥ 5.5 in the
+    /// top decile) is crossed by a few percent of one bin's values: with one reading, ten futures
+    /// almost never show it and the risk is a constant; with many, the risk follows how often
+    /// the model generates the bin. 1: one reading.
+    pub value_draws: usize,
     /// Each future stops once its clock passes this many days.
     pub horizon_days: i64,
     /// Each future stops after this many tokens (the context keeps the rest of the window).
@@ -49,7 +56,7 @@ pub struct ZeroShotOptions {
 
 impl Default for ZeroShotOptions {
     fn default() -> Self {
-        Self { futures: 16, horizon_days: 366, max_new_tokens: 192, temperature: 1.0, seed: 0 }
+        Self { futures: 16, value_draws: 1, horizon_days: 366, max_new_tokens: 192, temperature: 1.0, seed: 0 }
     }
 }
 
@@ -196,8 +203,9 @@ pub fn case_control_sample(labels: &[BooleanLabel], max: usize, seed: u64) -> (V
 }
 
 impl Foundation {
-    /// Generates `options.futures` futures for each request whose subject has a timeline.
-    /// `progress` gets the number of requests done.
+    /// Generates `options.futures` futures for each request whose subject has a timeline, each
+    /// read `options.value_draws` times (so that many `Future`s per generated one). `progress`
+    /// gets the number of requests done.
     pub fn futures(
         &self,
         timelines: &[&Timeline],
@@ -252,9 +260,11 @@ impl Foundation {
                 };
                 let drawn =
                     model::generation::generate(model, tokenizer, &context, start, options.futures, &sampling, &device);
+                let draws = options.value_draws.max(1) as u64;
                 let futures = drawn
-                    .into_iter()
-                    .map(|tr| {
+                    .iter()
+                    .flat_map(|tr| (0..draws).map(move |d| (tr, d)))
+                    .map(|(tr, d)| {
                         let clock: i64 = tr
                             .tokens
                             .iter()
@@ -266,15 +276,18 @@ impl Foundation {
                             End::Horizon => start + horizon,
                             End::Length => start + clock,
                         };
-                        // The given event leads the future, with the value generated for it.
+                        // The given event leads the future, with the value generated for it; the
+                        // first reading keeps generation's own draw.
+                        let seed = if d == 0 { tr.value_seed } else { mix(tr.value_seed ^ d) };
                         let events = match given {
                             Some(token) => {
                                 let mut tokens = Vec::with_capacity(tr.tokens.len() + 1);
                                 tokens.push(token);
                                 tokens.extend_from_slice(&tr.tokens);
-                                tokenizer.decode_sampled(&tokens, start, tr.value_seed).events
+                                tokenizer.decode_sampled(&tokens, start, seed).events
                             }
-                            None => tr.events,
+                            None if d == 0 => tr.events.clone(),
+                            None => tokenizer.decode_sampled(&tr.tokens, start, seed).events,
                         };
                         Future { events, end: tr.end, covered_until }
                     })
@@ -341,8 +354,11 @@ pub struct ZeroShotSummary {
     pub generated: usize,
     /// Of which futures began with the given trigger event (tasks predicting before it).
     pub prompted: usize,
-    /// Futures drawn in all.
+    /// Futures read in all (generated futures × `value_draws`).
     pub futures: u64,
+    /// Readings of each generated future, its values drawn afresh each time
+    /// ([`ZeroShotOptions::value_draws`]).
+    pub value_draws: usize,
     /// Futures that settled the label.
     pub resolved: u64,
     /// Prediction times where no future settled the label: left without a prediction (so the
@@ -454,6 +470,7 @@ impl<'a> ZeroShot<'a> {
         self.futures.extend(fresh);
         let (predictions, mut summary) = predict(task, &self.reading, &self.timelines, &self.futures, &sampled);
         summary.generated = total;
+        summary.value_draws = self.options.value_draws.max(1);
         summary.sample = design;
         (predictions, summary)
     }

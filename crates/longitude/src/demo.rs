@@ -157,6 +157,7 @@ pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress
         fine_tune_lr: 1e-4,
         few_shot: true,
         zero_shot: 8,
+        zero_shot_value_draws: 16,
         zero_shot_max: 150,
         zero_shot_days: 366,
         zero_shot_tokens: 128,

@@ -143,7 +143,10 @@ fn demo_writes_a_dataset_that_describe_validate_and_show_agree_on() {
     let zero_shot = &adapted["new_t2d_1y"]["zero_shot"];
     let times = zero_shot["prediction_times"].as_u64().expect("prediction times");
     assert!(times > 0 && times <= 150, "{zero_shot}");
-    assert_eq!(zero_shot["futures"].as_u64(), Some(times * 8), "{zero_shot}");
+    // 8 generated futures per time, each read once per value draw.
+    let draws = zero_shot["value_draws"].as_u64().expect("value draws");
+    assert!(draws > 1, "{zero_shot}");
+    assert_eq!(zero_shot["futures"].as_u64(), Some(times * 8 * draws), "{zero_shot}");
     let scored = meds::labels::read_boolean_predictions(&dir.path().join("adapt/new_t2d_1y/fm_zero_shot.parquet"))
         .expect("zero-shot predictions");
     let unresolved = zero_shot["unresolved_prediction_times"].as_u64().expect("unresolved");
