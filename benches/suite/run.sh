@@ -9,7 +9,8 @@
 # PATIENTS [20000], SEED [7], STEPS (pretraining steps of `small`) [300], ZERO_SHOT (futures per
 # prediction time) [10], ZERO_SHOT_MAX (case-control sample per task) [400], ORACLE [128],
 # PROBE_MAX (training examples per task for the probe) [2000], TEMPORAL [2021-01-01],
-# SITE [north], MEDS_TAB (1: run benches/meds_tab/run.sh too) [1], MEDS_TAB_TRIALS [5].
+# SITE [north], MEDS_TAB (1: run benches/meds_tab/run.sh too) [1], MEDS_TAB_TRIALS [5],
+# MEDS_TAB_FROM (another WORK_DIR of the same population whose MEDS-Tab predictions to reuse).
 #
 # Resumable: each stage writes its output under WORK_DIR and is skipped when that output is
 # there, so a run stopped part-way goes on where it stopped. The zero-shot stage runs task by
@@ -18,7 +19,7 @@
 set -euo pipefail
 
 if [ $# -ne 1 ]; then
-  sed -n 2,17p "$0" >&2
+  sed -n 2,18p "$0" >&2
   exit 2
 fi
 here=$(cd "$(dirname "$0")" && pwd)
@@ -98,6 +99,28 @@ open(f'zs/{task}/.merged', 'w').close()
 PY"
 done
 
+# MEDS-Tab needs no model: with MEDS_TAB_FROM=OTHER_WORK, a run of the same population (the same
+# label files, byte for byte) lends its MEDS-Tab predictions instead of an hour of tabularising.
+reuse_meds_tab() {
+  local from=$1 task labels_file
+  for labels_file in labels/*.parquet; do
+    task=$(basename "$labels_file" .parquet)
+    cmp -s "$labels_file" "$from/labels/$task.parquet" ||
+      { echo "MEDS_TAB_FROM: $task's labels differ from $from's; not reusing" >&2; return 1; }
+  done
+  for labels_file in labels/*.parquet; do
+    task=$(basename "$labels_file" .parquet)
+    if [ -f "$from/adapt/$task/meds_tab.parquet" ]; then
+      cp "$from/adapt/$task/meds_tab.parquet" "adapt/$task/meds_tab.parquet"
+    else
+      echo "MEDS_TAB_FROM: $from has no MEDS-Tab predictions for $task" >&2
+    fi
+  done
+  touch adapt/.meds_tab.done
+}
+if [ -n "${MEDS_TAB_FROM:-}" ] && [ ! -e adapt/.meds_tab.done ]; then
+  reuse_meds_tab "$(realpath "$MEDS_TAB_FROM")"
+fi
 if [ "$meds_tab" = 1 ]; then
   stage meds-tab adapt/.meds_tab.done sh -c "
     MEDS_TAB_TRIALS='${MEDS_TAB_TRIALS:-5}' '$root/benches/meds_tab/run.sh' s/meds labels adapt &&
