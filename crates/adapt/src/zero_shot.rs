@@ -70,6 +70,9 @@ pub struct Future {
     /// The time up to which it says what happened: the horizon, forever after a death, or the
     /// clock where it ran out of tokens.
     pub covered_until: i64,
+    /// The readings it stands for ([`ZeroShotOptions::value_draws`]): 1 for one reading of a
+    /// future with values; all of them for a future without, which reads the same every time.
+    pub readings: u32,
 }
 
 /// Where futures start: a subject's prediction time, and — for a task that predicts before its
@@ -261,10 +264,16 @@ impl Foundation {
                 let drawn =
                     model::generation::generate(model, tokenizer, &context, start, options.futures, &sampling, &device);
                 let draws = options.value_draws.max(1) as u64;
+                // A future without a value reads the same every time: it is read once and stands
+                // for all its readings.
                 let futures = drawn
                     .iter()
-                    .flat_map(|tr| (0..draws).map(move |d| (tr, d)))
-                    .map(|(tr, d)| {
+                    .flat_map(|tr| {
+                        let valued = tr.tokens.iter().any(|&k| tokenizer.bin_of(k).is_some());
+                        let (copies, readings) = if valued { (draws, 1) } else { (1, draws as u32) };
+                        (0..copies).map(move |d| (tr, d, readings))
+                    })
+                    .map(|(tr, d, readings)| {
                         let clock: i64 = tr
                             .tokens
                             .iter()
@@ -289,7 +298,7 @@ impl Foundation {
                             None if d == 0 => tr.events.clone(),
                             None => tokenizer.decode_sampled(&tr.tokens, start, seed).events,
                         };
-                        Future { events, end: tr.end, covered_until }
+                        Future { events, end: tr.end, covered_until, readings }
                     })
                     .collect();
                 out.insert(*r, futures);
@@ -330,15 +339,15 @@ pub fn judge(
     prediction_time: i64,
     futures: &[Future],
 ) -> Risk {
-    let mut risk = Risk { drawn: futures.len() as u32, ..Risk::default() };
+    let mut risk = Risk { drawn: futures.iter().map(|f| f.readings).sum(), ..Risk::default() };
     for f in futures {
         let continued = continued(codes, timeline, prediction_time, f);
         match task.judge(codes, &continued, prediction_time) {
             Some(j) if j.value => {
-                risk.positives += 1;
-                risk.resolved += 1;
+                risk.positives += f.readings;
+                risk.resolved += f.readings;
             }
-            Some(j) if j.label_window_end <= f.covered_until => risk.resolved += 1,
+            Some(j) if j.label_window_end <= f.covered_until => risk.resolved += f.readings,
             _ => {}
         }
     }
@@ -505,6 +514,7 @@ mod tests {
                 .collect(),
             end,
             covered_until,
+            readings: 1,
         }
     }
 
@@ -577,9 +587,14 @@ mod tests {
             ],
             end: End::Horizon,
             covered_until: draw + 366 * DAY,
+            readings: 1,
         };
         let risk = judge(&task, &codes, &t, label.prediction_time, &[result(6.2), result(4.4), result(5.6)]);
         assert_eq!(risk, Risk { positives: 2, resolved: 3, drawn: 3 });
+        // A future read once for several identical readings counts as all of them.
+        let risk =
+            judge(&task, &codes, &t, label.prediction_time, &[Future { readings: 4, ..result(6.2) }, result(4.4)]);
+        assert_eq!(risk, Risk { positives: 4, resolved: 5, drawn: 5 });
         // A task predicting at its trigger needs nothing given.
         let wellness = BooleanLabel { subject_id: 1, prediction_time: t0, value: false };
         let plain = request(&self::task(), &codes, &t, &wellness);
