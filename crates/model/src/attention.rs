@@ -11,21 +11,13 @@
 //! on rayon; the inner loops are compiled for the best instruction set the processor has
 //! (AVX-512, AVX2 or scalar, chosen at run time through `pulp`) with a vectorisable `exp`.
 //!
-//! Training on the CPU wraps attention as one differentiable operation ([`causal_trainable`]),
-//! computed by matrix products over causal blocks ([`crate::attention_train`]): with whole
+//! Training on the CPU wraps attention as one differentiable operation
+//! ([`crate::attention_train::causal_trainable`]), computed by matrix products over causal blocks: with whole
 //! sequences and gradients to take, materialising each head's scores block by block and handing
 //! the products to `gemm` is several times faster than these tiles.
 
-use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
-use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::tensor::{Tensor, TensorPrimitive};
 use pulp::{Arch, Simd, WithSimd};
 use rayon::prelude::*;
-
-use crate::host::{FlexTensor, from_host, host};
-use crate::{Cpu, CpuTrain};
 
 /// Query rows per parallel piece.
 const ROW_BLOCK: usize = 64;
@@ -389,67 +381,6 @@ pub(crate) fn exp(x: f32) -> f32 {
     p * scale
 }
 
-/// Causal self-attention as one differentiable operation of the CPU training backend: `q`, `k`,
-/// `v` `[B, T, D]` (rotated; `H` heads) → `[B, T, D]`, forward and backward by matrix products
-/// ([`crate::attention_train`]). Autodiff otherwise records the decomposed attention — scores, mask,
-/// softmax, weighted sum — and keeps and differentiates each `[B, H, T, T]` intermediate.
-pub(crate) fn causal_trainable(
-    q: Tensor<CpuTrain, 3>,
-    k: Tensor<CpuTrain, 3>,
-    v: Tensor<CpuTrain, 3>,
-    heads: usize,
-) -> Tensor<CpuTrain, 3> {
-    let [b, t, d] = q.dims();
-    let shape = Shape { batch: b, queries: t, key_stride: t, offset: 0, heads, head_dim: d / heads };
-    let (q, k, v) = (q.into_primitive().tensor(), k.into_primitive().tensor(), v.into_primitive().tensor());
-    // The inputs' buffers are read in place and kept (shared, not copied) for the backward pass.
-    let (hq, hk, hv) = (q.primitive.clone(), k.primitive.clone(), v.primitive.clone());
-    let (out, lse) = crate::attention_train::forward(&host(&hq), &host(&hk), &host(&hv), shape);
-    let output = from_host(out, [b, t, d]);
-    let prepared = FusedAttention.prepare::<NoCheckpointing>([q.node.clone(), k.node.clone(), v.node.clone()]);
-    let result = match prepared.compute_bound().stateful() {
-        OpsKind::Tracked(prep) => prep.finish(Saved { q: hq, k: hk, v: hv, out: output.clone(), lse, shape }, output),
-        OpsKind::UnTracked(prep) => prep.finish(output),
-    };
-    Tensor::from_primitive(TensorPrimitive::Float(result))
-}
-
-/// What the backward pass keeps from the forward pass.
-#[derive(Debug, Clone)]
-struct Saved {
-    q: FlexTensor,
-    k: FlexTensor,
-    v: FlexTensor,
-    out: FlexTensor,
-    lse: Vec<f32>,
-    shape: Shape,
-}
-
-#[derive(Debug)]
-struct FusedAttention;
-
-impl Backward<Cpu, 3> for FusedAttention {
-    type State = Saved;
-
-    fn backward(self, ops: Ops<Saved, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let Saved { q, k, v, out, lse, shape } = ops.state;
-        let d_out = grads.consume::<Cpu>(&ops.node);
-        let dims = [shape.batch, shape.queries, shape.heads * shape.head_dim];
-        let [dq, dk, dv] = crate::attention_train::backward(
-            (&host(&q), &host(&k), &host(&v)),
-            &host(&out),
-            &lse,
-            &host(&d_out),
-            shape,
-        );
-        for (parent, grad) in ops.parents.into_iter().zip([dq, dk, dv]) {
-            if let Some(node) = parent {
-                grads.register::<Cpu>(node.id, from_host(grad, dims));
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -534,46 +465,6 @@ pub(crate) mod tests {
         }
         for x in [-90.0, -1e4, f32::NEG_INFINITY] {
             assert!(exp(x) < 2e-38 && exp(x) >= 0.0, "exp({x}) = {}", exp(x));
-        }
-    }
-
-    /// The fused operation's gradients against autodiff through burn's own attention.
-    #[test]
-    fn gradients_match_autodiff_through_the_decomposed_attention() {
-        use burn::tensor::TensorData;
-        use burn::tensor::module::attention;
-        use burn::tensor::ops::AttentionModuleOptions;
-        let device = Default::default();
-        let (b, t, heads, kd) = (2, 150, 2, 32);
-        let d = heads * kd;
-        let leaf = |seed| {
-            let data = TensorData::new(noise(b * t * d, seed), [b, t, d]);
-            Tensor::<CpuTrain, 3>::from_data(data, &device).require_grad()
-        };
-        let weights = Tensor::<CpuTrain, 3>::from_data(TensorData::new(noise(b * t * d, 9), [b, t, d]), &device);
-        let grads_of = |fused: bool| {
-            let (q, k, v) = (leaf(4), leaf(5), leaf(6));
-            let out = if fused {
-                causal_trainable(q.clone(), k.clone(), v.clone(), heads)
-            } else {
-                let split = |x: Tensor<CpuTrain, 3>| x.reshape([b, t, heads, kd]).swap_dims(1, 2);
-                let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: true };
-                attention(split(q.clone()), split(k.clone()), split(v.clone()), None, None, options)
-                    .swap_dims(1, 2)
-                    .reshape([b, t, d])
-            };
-            let g = (out.clone() * weights.clone()).sum().backward();
-            let host =
-                |x: &Tensor<CpuTrain, 3>| x.grad(&g).expect("a gradient").into_data().into_vec::<f32>().expect("f32");
-            let value = out.inner().into_data().into_vec::<f32>().expect("f32");
-            [value, host(&q), host(&k), host(&v)]
-        };
-        let (fused, composed) = (grads_of(true), grads_of(false));
-        for (name, (a, c)) in ["output", "dQ", "dK", "dV"].iter().zip(fused.iter().zip(&composed)) {
-            let worst = a.iter().zip(c).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
-            let scale = c.iter().fold(0.0f32, |m, x| m.max(x.abs()));
-            assert!(scale > 1e-2, "{name} is not trivially zero");
-            assert!(worst < 1e-4 * scale.max(1.0), "{name}: max abs difference {worst} (values up to {scale})");
         }
     }
 }

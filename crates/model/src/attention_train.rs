@@ -1,5 +1,6 @@
 //! Causal self-attention for training on the CPU, by matrix products: the forward and backward
-//! passes of [`crate::attention::causal_trainable`].
+//! passes of [`causal_trainable`], attention as one differentiable operation of the CPU training
+//! backend.
 //!
 //! The tile-by-tile kernel of [`crate::attention`] never materialises scores, which is right for
 //! inference (one row at a time, or a long history), but its multiply-adds ran at a fifth of the
@@ -13,8 +14,16 @@
 use pulp::{Arch, NullaryFnOnce};
 use rayon::prelude::*;
 
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::tensor::{Tensor, TensorPrimitive};
+
 use crate::attention::{Shape, exp};
+use crate::host::{FlexTensor, from_host, host};
 use crate::matmul::{View, matmul};
+use crate::{Cpu, CpuTrain};
 
 /// Query rows per block: scores are computed for a block against keys up to its last row.
 const BLOCK: usize = 64;
@@ -241,6 +250,61 @@ pub(crate) fn backward(
     [dq, dk, dv]
 }
 
+/// Causal self-attention as one differentiable operation of the CPU training backend: `q`, `k`,
+/// `v` `[B, T, D]` (rotated; `H` heads) → `[B, T, D]`, forward and backward by matrix products
+/// (the passes below). Autodiff otherwise records the decomposed attention — scores, mask,
+/// softmax, weighted sum — and keeps and differentiates each `[B, H, T, T]` intermediate.
+pub(crate) fn causal_trainable(
+    q: Tensor<CpuTrain, 3>,
+    k: Tensor<CpuTrain, 3>,
+    v: Tensor<CpuTrain, 3>,
+    heads: usize,
+) -> Tensor<CpuTrain, 3> {
+    let [b, t, d] = q.dims();
+    let shape = Shape { batch: b, queries: t, key_stride: t, offset: 0, heads, head_dim: d / heads };
+    let (q, k, v) = (q.into_primitive().tensor(), k.into_primitive().tensor(), v.into_primitive().tensor());
+    // The inputs' buffers are read in place and kept (shared, not copied) for the backward pass.
+    let (hq, hk, hv) = (q.primitive.clone(), k.primitive.clone(), v.primitive.clone());
+    let (out, lse) = forward(&host(&hq), &host(&hk), &host(&hv), shape);
+    let output = from_host(out, [b, t, d]);
+    let prepared = FusedAttention.prepare::<NoCheckpointing>([q.node.clone(), k.node.clone(), v.node.clone()]);
+    let result = match prepared.compute_bound().stateful() {
+        OpsKind::Tracked(prep) => prep.finish(Saved { q: hq, k: hk, v: hv, out: output.clone(), lse, shape }, output),
+        OpsKind::UnTracked(prep) => prep.finish(output),
+    };
+    Tensor::from_primitive(TensorPrimitive::Float(result))
+}
+
+/// What the backward pass keeps from the forward pass.
+#[derive(Debug, Clone)]
+struct Saved {
+    q: FlexTensor,
+    k: FlexTensor,
+    v: FlexTensor,
+    out: FlexTensor,
+    lse: Vec<f32>,
+    shape: Shape,
+}
+
+#[derive(Debug)]
+struct FusedAttention;
+
+impl Backward<Cpu, 3> for FusedAttention {
+    type State = Saved;
+
+    fn backward(self, ops: Ops<Saved, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let Saved { q, k, v, out, lse, shape } = ops.state;
+        let d_out = grads.consume::<Cpu>(&ops.node);
+        let dims = [shape.batch, shape.queries, shape.heads * shape.head_dim];
+        let [dq, dk, dv] = backward((&host(&q), &host(&k), &host(&v)), &host(&out), &lse, &host(&d_out), shape);
+        for (parent, grad) in ops.parents.into_iter().zip([dq, dk, dv]) {
+            if let Some(node) = parent {
+                grads.register::<Cpu>(node.id, from_host(grad, dims));
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,6 +323,46 @@ mod tests {
             let worst = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
             assert!(worst(&out, &want) < 1e-5, "{shape:?}: output off by {}", worst(&out, &want));
             assert!(worst(&lse, &want_lse) < 1e-4, "{shape:?}: lse off by {}", worst(&lse, &want_lse));
+        }
+    }
+
+    /// The fused operation's gradients against autodiff through burn's own attention.
+    #[test]
+    fn gradients_match_autodiff_through_the_decomposed_attention() {
+        use burn::tensor::TensorData;
+        use burn::tensor::module::attention;
+        use burn::tensor::ops::AttentionModuleOptions;
+        let device = Default::default();
+        let (b, t, heads, kd) = (2, 150, 2, 32);
+        let d = heads * kd;
+        let leaf = |seed| {
+            let data = TensorData::new(noise(b * t * d, seed), [b, t, d]);
+            Tensor::<CpuTrain, 3>::from_data(data, &device).require_grad()
+        };
+        let weights = Tensor::<CpuTrain, 3>::from_data(TensorData::new(noise(b * t * d, 9), [b, t, d]), &device);
+        let grads_of = |fused: bool| {
+            let (q, k, v) = (leaf(4), leaf(5), leaf(6));
+            let out = if fused {
+                causal_trainable(q.clone(), k.clone(), v.clone(), heads)
+            } else {
+                let split = |x: Tensor<CpuTrain, 3>| x.reshape([b, t, heads, kd]).swap_dims(1, 2);
+                let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: true };
+                attention(split(q.clone()), split(k.clone()), split(v.clone()), None, None, options)
+                    .swap_dims(1, 2)
+                    .reshape([b, t, d])
+            };
+            let g = (out.clone() * weights.clone()).sum().backward();
+            let host =
+                |x: &Tensor<CpuTrain, 3>| x.grad(&g).expect("a gradient").into_data().into_vec::<f32>().expect("f32");
+            let value = out.inner().into_data().into_vec::<f32>().expect("f32");
+            [value, host(&q), host(&k), host(&v)]
+        };
+        let (fused, composed) = (grads_of(true), grads_of(false));
+        for (name, (a, c)) in ["output", "dQ", "dK", "dV"].iter().zip(fused.iter().zip(&composed)) {
+            let worst = a.iter().zip(c).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+            let scale = c.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+            assert!(scale > 1e-2, "{name} is not trivially zero");
+            assert!(worst < 1e-4 * scale.max(1.0), "{name}: max abs difference {worst} (values up to {scale})");
         }
     }
 }

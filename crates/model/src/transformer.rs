@@ -19,6 +19,7 @@ use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Int, Tensor, TensorData};
 
 use crate::attention;
+use crate::attention_train;
 use crate::cache::{KvCache, LayerCache};
 use crate::linear::linear;
 
@@ -287,7 +288,7 @@ impl<B: Backend> Rotary<B> {
     }
 }
 
-/// The fused attention of [`attention::causal_trainable`] when `B` is the CPU training backend;
+/// The fused attention of [`attention_train::causal_trainable`] when `B` is the CPU training backend;
 /// the inputs back otherwise.
 #[allow(clippy::type_complexity)]
 fn fused_training_attention<B: Backend>(
@@ -300,7 +301,7 @@ fn fused_training_attention<B: Backend>(
     type Train = Tensor<crate::CpuTrain, 3>;
     match same_type::<_, (Train, Train, Train)>((q, key, value)) {
         Ok((q, key, value)) => {
-            match same_type::<_, Tensor<B, 3>>(attention::causal_trainable(q, key, value, n_heads)) {
+            match same_type::<_, Tensor<B, 3>>(attention_train::causal_trainable(q, key, value, n_heads)) {
                 Ok(a) => Ok(a),
                 Err(_) => unreachable!("the inputs were CpuTrain's, so B is CpuTrain"),
             }
