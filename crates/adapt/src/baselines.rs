@@ -410,24 +410,18 @@ mod tests {
     fn a_probe_on_a_case_control_sample_is_shifted_back_to_the_population() {
         let mut rng = ChaCha8Rng::seed_from_u64(11);
         let mut examples = Vec::new();
-        let mut rows = Vec::new();
         for (split, n) in [("train", 30_000), ("tuning", 6_000), ("held_out", 30_000)] {
             for i in 0..n {
                 let x: Vec<f32> = (0..4).map(|_| rng.random_range(-1.0f32..1.0) * 1.7).collect();
                 let logit = -4.6 + 1.2 * f64::from(x[0]) - 0.8 * f64::from(x[1]);
                 let value = rng.random_bool(1.0 / (1.0 + (-logit).exp()));
                 let label = meds::labels::BooleanLabel { subject_id: i, prediction_time: examples.len() as i64, value };
-                examples.push(Example { label, split: split.into(), row: Vec::new() });
-                rows.push(dense_row(&x));
+                examples.push(Example { label, split: split.into(), row: dense_row(&x) });
             }
         }
-        let (kept, sample) = crate::case_control::case_control(&examples, 1_000, 3);
+        let (sub_examples, sample) = crate::case_control::with_train_sample(&examples, 1_000, 3);
         assert!(sample.log_odds_shift > 2.0, "a rare outcome's sample is enriched: {sample:?}");
-        let keep: std::collections::HashSet<usize> = kept.into_iter().collect();
-        let chosen: Vec<usize> =
-            (0..examples.len()).filter(|&i| examples[i].split != "train" || keep.contains(&i)).collect();
-        let sub_examples: Vec<Example> = chosen.iter().map(|&i| examples[i].clone()).collect();
-        let sub_rows: Vec<SparseRow> = chosen.iter().map(|&i| rows[i].clone()).collect();
+        let sub_rows: Vec<SparseRow> = sub_examples.iter().map(|e| e.row.clone()).collect();
         let mean = |f: &Fitted| {
             f.predictions.iter().map(|p| f64::from(p.probability)).sum::<f64>() / f.predictions.len() as f64
         };

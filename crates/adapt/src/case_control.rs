@@ -63,6 +63,21 @@ pub fn case_control(examples: &[Example], max: usize, seed: u64) -> (Vec<usize>,
     (kept, sample)
 }
 
+/// Every tuning and held-out example of `examples` and a [`case_control`] sample of at most `max`
+/// of its train examples (all of train when it fits), in their original order, with the sample's
+/// design: what the probe fits, tunes and predicts on.
+pub fn with_train_sample(examples: &[Example], max: usize, seed: u64) -> (Vec<Example>, TrainSample) {
+    let (kept, sample) = case_control(examples, max, seed);
+    let keep: std::collections::HashSet<usize> = kept.into_iter().collect();
+    let subset = examples
+        .iter()
+        .enumerate()
+        .filter(|(i, e)| e.split != "train" || keep.contains(i))
+        .map(|(_, e)| e.clone())
+        .collect();
+    (subset, sample)
+}
+
 #[cfg(test)]
 mod tests {
     use meds::labels::BooleanLabel;

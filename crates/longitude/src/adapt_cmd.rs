@@ -184,24 +184,6 @@ fn task_definitions(
     Ok(out)
 }
 
-/// Every tuning and held-out example, and a case-control sample of at most `max` train examples
-/// (all of train when it fits), with the sample's design.
-fn probe_subset(
-    examples: &[adapt::baselines::Example],
-    max: usize,
-    seed: u64,
-) -> (Vec<adapt::baselines::Example>, adapt::case_control::TrainSample) {
-    let (kept, sample) = adapt::case_control::case_control(examples, max, seed);
-    let keep: std::collections::HashSet<usize> = kept.into_iter().collect();
-    let subset = examples
-        .iter()
-        .enumerate()
-        .filter(|(i, e)| e.split != "train" || keep.contains(i))
-        .map(|(_, e)| e.clone())
-        .collect();
-    (subset, sample)
-}
-
 /// The oracle's held-out predictions for a task.
 fn oracle_predictions(
     config: &synth::SynthConfig,
@@ -331,7 +313,8 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
         }
         if let Some(f) = foundation.as_ref().filter(|_| !args.no_probe) {
             // The probe sees every tuning and held-out example and a case-control sample of train.
-            let (probe_examples, sample) = probe_subset(&examples, args.probe_train_max, args.seed);
+            let (probe_examples, sample) =
+                adapt::case_control::with_train_sample(&examples, args.probe_train_max, args.seed);
             let missing: Vec<(i64, i64)> = probe_examples
                 .iter()
                 .map(|e| (e.label.subject_id, e.label.prediction_time))
