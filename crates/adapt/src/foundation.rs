@@ -2,9 +2,10 @@
 //! (the model's final hidden state after the last token at or before that time — never an event
 //! after it), for the linear probe.
 //!
-//! Contexts of one subject share one encoding; contexts are batched by similar length so little
-//! compute goes to padding; identical (subject, time) requests — the chronic tasks all predict at
-//! the same wellness visits — are embedded once.
+//! Contexts of one subject share one encoding and, where one is a prefix of another (most
+//! histories fit the model's window), one pass of the model; passes are batched by similar length
+//! so little compute goes to padding; identical (subject, time) requests — the chronic tasks all
+//! predict at the same wellness visits — are embedded once.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -97,7 +98,9 @@ impl Foundation {
     }
 
     /// Embeddings for every requested (subject, prediction time) whose subject has a timeline.
-    /// `batch` contexts go through the model at once.
+    /// Up to `batch` model passes run at once; a subject's earlier times whose contexts are
+    /// prefixes of a later one's are read from that one's pass (see [`shared_passes`]).
+    /// `progress` gets the number of embeddings done.
     pub fn embed(
         &self,
         timelines: &[&Timeline],
@@ -106,18 +109,81 @@ impl Foundation {
         batch: usize,
         mut progress: impl FnMut(usize),
     ) -> HashMap<(i64, i64), Vec<f32>> {
-        let mut contexts: Vec<((i64, i64), Vec<u32>)> = self.contexts(timelines, codes, requests).into_iter().collect();
-        contexts.sort_by_key(|(key, c)| (c.len(), *key));
-        let mut out = HashMap::with_capacity(contexts.len());
+        let mut passes = shared_passes(self.contexts(timelines, codes, requests));
+        passes.sort_by_key(|p| (p.tokens.len(), p.reads.first().map(|r| r.0)));
+        let mut out = HashMap::with_capacity(requests.len());
         let device = Default::default();
-        for chunk in contexts.chunks(batch.max(1)) {
-            let inputs: Vec<Vec<u32>> = chunk.iter().map(|(_, c)| c.clone()).collect();
-            let vectors = model::embedding::embed(&self.model, &inputs, &device);
-            for ((key, _), v) in chunk.iter().zip(vectors) {
-                out.insert(*key, v);
+        for chunk in passes.chunks(batch.max(1)) {
+            let positions: Vec<Vec<usize>> = chunk.iter().map(|p| p.reads.iter().map(|r| r.1).collect()).collect();
+            let inputs: Vec<(&[u32], &[usize])> =
+                chunk.iter().zip(&positions).map(|(p, at)| (p.tokens.as_slice(), at.as_slice())).collect();
+            let vectors = model::embedding::embed_at(&self.model, &inputs, &device);
+            for (pass, vs) in chunk.iter().zip(vectors) {
+                for ((key, _), v) in pass.reads.iter().zip(vs) {
+                    out.insert(*key, v);
+                }
             }
             progress(out.len());
         }
         out
+    }
+}
+
+/// One run of the model over a context, and the (subject, time) embeddings read from it: each
+/// at the position of its own context's last token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pass {
+    /// The tokens the model reads.
+    pub tokens: Vec<u32>,
+    /// `((subject, time), position)` pairs read from the pass.
+    pub reads: Vec<((i64, i64), usize)>,
+}
+
+/// Groups contexts into as few passes as exactness allows: a context that is a prefix of a
+/// longer one of the same subject (the usual case — the same window start, fewer events) is read
+/// from the longer one's pass; a context whose window slid (a history longer than the model's
+/// window) gets its own. Token-for-token comparison, so a shared read is never an approximation.
+pub fn shared_passes(contexts: HashMap<(i64, i64), Vec<u32>>) -> Vec<Pass> {
+    let mut by_subject: BTreeMap<i64, Vec<(i64, Vec<u32>)>> = BTreeMap::new();
+    for ((subject, time), tokens) in contexts {
+        by_subject.entry(subject).or_default().push((time, tokens));
+    }
+    let mut passes = Vec::new();
+    for (subject, mut these) in by_subject {
+        // Longest first, so every context meets the passes it could be a prefix of.
+        these.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(b.0.cmp(&a.0)));
+        let first = passes.len();
+        for (time, tokens) in these {
+            let at = tokens.len().max(1) - 1;
+            match passes[first..].iter_mut().find(|p: &&mut Pass| p.tokens.starts_with(&tokens)) {
+                Some(pass) => pass.reads.push(((subject, time), at)),
+                None => passes.push(Pass { tokens, reads: vec![((subject, time), at)] }),
+            }
+        }
+    }
+    passes
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_share_a_pass_and_a_slid_window_gets_its_own() {
+        let contexts = HashMap::from([
+            ((1, 30), vec![9, 9, 1, 2, 3, 4]),
+            ((1, 10), vec![9, 9, 1, 2]),
+            ((1, 20), vec![9, 9, 1, 2, 3]),
+            // The window slid: not a prefix of the longest.
+            ((1, 40), vec![9, 9, 3, 4, 5]),
+            ((2, 10), vec![9, 8, 1]),
+        ]);
+        let mut passes = shared_passes(contexts);
+        passes.sort_by_key(|p| p.reads[0].0);
+        assert_eq!(passes.len(), 3);
+        assert_eq!(passes[0].tokens, vec![9, 9, 1, 2, 3, 4]);
+        assert_eq!(passes[0].reads, vec![((1, 30), 5), ((1, 20), 4), ((1, 10), 3)]);
+        assert_eq!(passes[1].tokens, vec![9, 9, 3, 4, 5]);
+        assert_eq!(passes[1].reads, vec![((1, 40), 4)]);
+        assert_eq!(passes[2].reads, vec![((2, 10), 2)], "another subject never shares");
     }
 }

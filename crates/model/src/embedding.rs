@@ -35,6 +35,42 @@ pub fn embed<B: Backend>(model: &Model<B>, contexts: &[Vec<u32>], device: &B::De
     values.chunks(d).map(<[f32]>::to_vec).collect()
 }
 
+/// The embeddings at several positions of each of `passes` — `(tokens, positions)`: the final
+/// (normalised) hidden state after `tokens[..=p]` for each `p` in `positions`, `D` floats each,
+/// grouped per pass. One run of the model over a subject's latest context serves every earlier
+/// prediction time whose context is a prefix of it (attention is causal: the state at `p` never
+/// depends on a later token), which costs one pass instead of one per time. Positions beyond a
+/// pass's tokens are read at its last token.
+pub fn embed_at<B: Backend>(model: &Model<B>, passes: &[(&[u32], &[usize])], device: &B::Device) -> Vec<Vec<Vec<f32>>> {
+    if passes.is_empty() {
+        return Vec::new();
+    }
+    let t = passes.iter().map(|(c, _)| c.len()).max().unwrap_or(1).max(1);
+    let n = passes.len();
+    let mut flat = Vec::with_capacity(n * t);
+    for (c, _) in passes {
+        flat.extend(c.iter().map(|&x| i64::from(x)));
+        flat.extend(std::iter::repeat_n(i64::from(PAD), t - c.len()));
+    }
+    let tokens = Tensor::<B, 2, Int>::from_data(TensorData::new(flat, [n, t]), device);
+    let hidden = model.hidden(tokens); // [N, T, D]
+    let d = hidden.dims()[2];
+    let rows: Vec<i64> = passes
+        .iter()
+        .enumerate()
+        .flat_map(|(i, (c, at))| {
+            let last = c.len().max(1) - 1;
+            at.iter().map(move |&p| (i * t + p.min(last)) as i64)
+        })
+        .collect();
+    let picked = rows.len();
+    let index = Tensor::<B, 1, Int>::from_data(TensorData::new(rows, [picked]), device);
+    let values: Vec<f32> =
+        hidden.reshape([n * t, d]).select(0, index).into_data().convert::<f32>().to_vec::<f32>().unwrap_or_default();
+    let mut vectors = values.chunks(d).map(<[f32]>::to_vec);
+    passes.iter().map(|(_, at)| vectors.by_ref().take(at.len()).collect()).collect()
+}
+
 /// The final hidden state `[N, D]` at the last token of each of `contexts` (one batch,
 /// right-padded), differentiable on an autodiff backend (fine-tuning reads it).
 pub fn last_hidden<B: Backend>(model: &Model<B>, contexts: &[&[u32]], device: &B::Device) -> Tensor<B, 2> {

@@ -3,7 +3,7 @@
 
 use burn::tensor::backend::Backend;
 use meds::{CodeTable, Timeline};
-use model::embedding::{context, embed};
+use model::embedding::{context, embed, embed_at};
 use model::generation::{End, Sampling, generate};
 use model::{Cpu, ModelConfig};
 use synth::{SynthConfig, simulate_patient, vocab};
@@ -46,6 +46,40 @@ fn an_embedding_never_sees_an_event_after_its_prediction_time() {
     let alone = embed(&m, &[context(&a, &tok, prediction_time, 256)], &device);
     let diff = alone[0].iter().zip(&e[0]).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
     assert!(diff < 1e-5, "{diff}");
+}
+
+#[test]
+fn one_pass_over_the_latest_context_embeds_every_earlier_time() {
+    let (codes, timelines, tok) = setup();
+    let device = Default::default();
+    Cpu::seed(&device, 6);
+    let m = ModelConfig::tiny(tok.len()).init::<Cpu>(&device);
+    let long: Vec<&Timeline> = timelines.iter().filter(|t| t.len() > 40).take(2).collect();
+    assert_eq!(long.len(), 2, "two long timelines");
+    let mut enc = tok.encoder(&codes);
+    let mut passes = Vec::new();
+    let mut alone = Vec::new();
+    for t in &long {
+        let e = enc.encode(t);
+        let times = [t.times[t.len() / 4], t.times[t.len() / 2], t.times[t.len() - 1]];
+        let contexts: Vec<Vec<u32>> = times.iter().map(|&at| context(&e, &tok, at, 4096)).collect();
+        let latest = contexts[2].clone();
+        for c in &contexts {
+            assert!(latest.starts_with(c), "a whole history fits the window: earlier contexts are prefixes");
+        }
+        passes.push((latest, contexts.iter().map(|c| c.len() - 1).collect::<Vec<usize>>()));
+        alone.extend(contexts);
+    }
+    let inputs: Vec<(&[u32], &[usize])> = passes.iter().map(|(c, at)| (c.as_slice(), at.as_slice())).collect();
+    let shared: Vec<Vec<f32>> = embed_at(&m, &inputs, &device).into_iter().flatten().collect();
+    let separate = embed(&m, &alone, &device);
+    assert_eq!(shared.len(), 6);
+    for (i, (a, b)) in shared.iter().zip(&separate).enumerate() {
+        let diff = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+        assert!(diff < 1e-4, "time {i}: a read from the shared pass differs by {diff}");
+    }
+    // Earlier times differ from the latest: the reads are taken where asked, not at the end.
+    assert_ne!(shared[0], shared[2]);
 }
 
 #[test]
