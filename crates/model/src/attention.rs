@@ -52,17 +52,33 @@ pub(crate) fn supports(head_dim: usize) -> bool {
 /// keys; `D = H·K`) → `[B, Tq, D]`, softmax scaled by `1/√K`. Panics if the head width is not
 /// [`supports`]ed or the buffers are shorter than the shape says (both are the caller's
 /// invariants, not input).
+#[cfg(test)]
 pub(crate) fn causal(queries: &[f32], keys: &[f32], values: &[f32], shape: Shape) -> Vec<f32> {
-    causal_with_lse(queries, keys, values, shape).0
+    attend(queries, keys, values, shape, &[]).0
+}
+
+/// [`causal`] for left-padded sequences: sequence `b` never sees its first `pads[b]` key rows
+/// (padding that lets contexts of different lengths share a batch; rotary positions are
+/// relative, so the shift changes nothing else). A query row with no key to see — a padding row
+/// itself — gets zeros. `pads` empty: no padding.
+pub(crate) fn causal_padded(queries: &[f32], keys: &[f32], values: &[f32], shape: Shape, pads: &[usize]) -> Vec<f32> {
+    attend(queries, keys, values, shape, pads).0
 }
 
 /// [`causal`], and the log-sum-exp of each query row's scaled scores per head, `[B, Tq, H]` —
 /// what the backward pass needs to rebuild the softmax without storing it.
+#[cfg(test)]
 pub(crate) fn causal_with_lse(queries: &[f32], keys: &[f32], values: &[f32], shape: Shape) -> (Vec<f32>, Vec<f32>) {
+    attend(queries, keys, values, shape, &[])
+}
+
+/// The kernel behind [`causal_with_lse`] and [`causal_padded`].
+fn attend(queries: &[f32], keys: &[f32], values: &[f32], shape: Shape, pads: &[usize]) -> (Vec<f32>, Vec<f32>) {
     let d = shape.heads * shape.head_dim;
     assert_eq!(queries.len(), shape.batch * shape.queries * d, "query buffer");
     assert!(keys.len() >= shape.batch * shape.key_stride * d && values.len() == keys.len(), "key buffers");
     assert!(shape.offset + shape.queries <= shape.key_stride, "more rows than stored");
+    assert!(pads.is_empty() || pads.len() == shape.batch, "one pad count per sequence");
     let mut out = vec![0.0f32; queries.len()];
     let mut lse = vec![0.0f32; shape.batch * shape.queries * shape.heads];
     if out.is_empty() {
@@ -85,6 +101,7 @@ pub(crate) fn causal_with_lse(queries: &[f32], keys: &[f32], values: &[f32], sha
                         out: out_rows,
                         lse: lse_rows,
                         first,
+                        key_start: pads.get(b).copied().unwrap_or(0),
                         shape,
                     };
                     match shape.head_dim {
@@ -111,6 +128,8 @@ struct Piece<'a> {
     lse: &'a mut [f32],
     /// Index of the block's first row among the call's query rows.
     first: usize,
+    /// The first key row this sequence may see (its left padding).
+    key_start: usize,
     shape: Shape,
 }
 
@@ -122,14 +141,14 @@ impl<const K: usize> WithSimd for Kernel<'_, K> {
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, _simd: S) {
-        let Piece { q, k, v, out, lse, first, shape } = self.0;
+        let Piece { q, k, v, out, lse, first, key_start, shape } = self.0;
         let rows = q.len() / (shape.heads * K);
         for h in 0..shape.heads {
             if rows >= 4 {
-                block_of_rows::<K>(q, k, v, (&mut *out, &mut *lse), first, shape, h);
+                block_of_rows::<K>(q, k, v, (&mut *out, &mut *lse), (first, key_start), shape, h);
             } else {
                 for r in 0..rows {
-                    one_row::<K>(q, k, v, (&mut *out, &mut *lse), first, shape, h, r);
+                    one_row::<K>(q, k, v, (&mut *out, &mut *lse), (first, key_start), shape, h, r);
                 }
             }
         }
@@ -183,6 +202,12 @@ impl<const K: usize> Row<K> {
 
     #[inline(always)]
     fn write(&self, out: &mut [f32], lse: &mut f32) {
+        if self.sum == 0.0 {
+            // No key seen (a padding row): nothing to attend to.
+            out.fill(0.0);
+            *lse = f32::NEG_INFINITY;
+            return;
+        }
         let inv = 1.0 / self.sum;
         for (o, a) in out.iter_mut().zip(&self.acc) {
             *o = a * inv;
@@ -201,7 +226,7 @@ fn block_of_rows<const K: usize>(
     k: &[f32],
     v: &[f32],
     (out, lse): (&mut [f32], &mut [f32]),
-    first: usize,
+    (first, key_start): (usize, usize),
     shape: Shape,
     h: usize,
 ) {
@@ -213,7 +238,7 @@ fn block_of_rows<const K: usize>(
     let mut kt = vec![0.0f32; K * KEY_TILE];
     // The last row sees the most keys.
     let keys = shape.offset + first + rows;
-    let mut start = 0;
+    let mut start = key_start;
     while start < keys {
         let n = (keys - start).min(KEY_TILE);
         for j in 0..n {
@@ -293,7 +318,7 @@ fn one_row<const K: usize>(
     k: &[f32],
     v: &[f32],
     (out, lse): (&mut [f32], &mut [f32]),
-    first: usize,
+    (first, key_start): (usize, usize),
     shape: Shape,
     h: usize,
     r: usize,
@@ -308,7 +333,7 @@ fn one_row<const K: usize>(
     }
     let mut row = Row::<K>::new();
     let mut scores = [0.0f32; KEY_TILE];
-    let mut start = 0;
+    let mut start = key_start;
     while start <= last {
         let n = (last + 1 - start).min(KEY_TILE);
         for (j, s) in scores[..n].iter_mut().enumerate() {
@@ -453,6 +478,42 @@ pub(crate) mod tests {
         check(Shape { batch: 5, queries: 1, key_stride: 128, offset: 99, heads: 4, head_dim: 16 });
         // Several new rows after a cache.
         check(Shape { batch: 2, queries: 20, key_stride: 90, offset: 65, heads: 2, head_dim: 128 });
+    }
+
+    /// Sequences left-padded by `pads` inside one batch attend exactly as each does alone.
+    fn check_padded(queries: usize, key_stride: usize, offset: usize, pads: [usize; 2]) {
+        let (heads, head_dim) = (2, 32);
+        let d = heads * head_dim;
+        let shape = Shape { batch: 2, queries, key_stride, offset, heads, head_dim };
+        let q = noise(2 * queries * d, 4);
+        let k = noise(2 * key_stride * d, 5);
+        let v = noise(2 * key_stride * d, 6);
+        let got = causal_padded(&q, &k, &v, shape, &pads);
+        for (b, &pad) in pads.iter().enumerate() {
+            // Sequence b alone: its key rows after the padding, its query rows shifted alike.
+            let keys = offset + queries - pad;
+            let own_queries = queries.min(keys);
+            let first_query = queries - own_queries;
+            let alone =
+                Shape { batch: 1, queries: own_queries, key_stride: keys, offset: keys - own_queries, heads, head_dim };
+            let ks = &k[(b * key_stride + pad) * d..(b * key_stride + pad + keys) * d];
+            let vs = &v[(b * key_stride + pad) * d..(b * key_stride + pad + keys) * d];
+            let qs = &q[(b * queries + first_query) * d..(b + 1) * queries * d];
+            let want = reference(qs, ks, vs, alone);
+            let rows = &got[(b * queries + first_query) * d..(b + 1) * queries * d];
+            let worst = rows.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            assert!(worst < 1e-5, "sequence {b} (pad {pad}): max abs difference {worst}");
+            let padding = &got[b * queries * d..(b * queries + first_query) * d];
+            assert!(padding.iter().all(|&x| x == 0.0), "padding rows attend to nothing");
+        }
+    }
+
+    #[test]
+    fn left_padding_is_never_attended_to() {
+        // A prefill of two contexts, 100 and 31 real rows, right-aligned in 100.
+        check_padded(100, 100, 0, [0, 69]);
+        // One new row each after a padded cache.
+        check_padded(1, 128, 100, [3, 69]);
     }
 
     #[test]

@@ -7,8 +7,8 @@
 //! attention kernel; on other backends it holds tensors `[B, H, S, K]` that grow by
 //! concatenation.
 
-use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
 
 /// One layer's cached keys and values.
 #[derive(Debug, Default)]
@@ -49,7 +49,10 @@ impl HostKv {
     pub(crate) fn append(&mut self, keys: &[f32], values: &[f32], rows: usize, reserve: usize) {
         let w = self.width;
         if self.len + rows > self.capacity {
-            let capacity = (self.len + rows).max(self.capacity * 2).max(reserve).max(16);
+            // To the reserve when it holds them (one allocation for a whole generation), else
+            // doubling.
+            let capacity =
+                if reserve >= self.len + rows { reserve } else { (self.len + rows).max(self.capacity * 2).max(16) };
             let regrow = |old: &[f32]| {
                 let mut new = vec![0.0f32; self.batch * capacity * w];
                 for b in 0..self.batch {
@@ -92,24 +95,64 @@ impl HostKv {
     }
 }
 
+impl HostKv {
+    /// The sequences `order` names, in that order (repeats allowed), with room for `capacity`
+    /// positions each (at least those held).
+    fn pick(&self, order: &[usize], capacity: usize) -> Self {
+        let w = self.width;
+        let capacity = capacity.max(self.len);
+        let take = |buffer: &[f32]| {
+            let mut out = vec![0.0f32; order.len() * capacity * w];
+            for (to, &b) in order.iter().enumerate() {
+                out[to * capacity * w..][..self.len * w]
+                    .copy_from_slice(&buffer[b * self.capacity * w..][..self.len * w]);
+            }
+            out
+        };
+        Self {
+            keys: take(&self.keys),
+            values: take(&self.values),
+            batch: order.len(),
+            capacity,
+            width: w,
+            len: self.len,
+        }
+    }
+}
+
 /// Keys and values per layer, and how many positions they hold.
 #[derive(Debug, Default)]
 pub struct KvCache<B: Backend> {
     layers: Vec<LayerCache<B>>,
     len: usize,
     reserve: usize,
+    /// Leading padding positions per sequence, never attended to (empty: none).
+    pads: Vec<usize>,
 }
 
 impl<B: Backend> KvCache<B> {
     /// An empty cache.
     pub fn new() -> Self {
-        Self { layers: Vec::new(), len: 0, reserve: 0 }
+        Self { layers: Vec::new(), len: 0, reserve: 0, pads: Vec::new() }
     }
 
     /// An empty cache that will hold up to `positions` positions per sequence: host buffers are
     /// sized for them at their first growth, instead of growing by doubling.
     pub fn with_reserve(positions: usize) -> Self {
-        Self { layers: Vec::new(), len: 0, reserve: positions }
+        Self { layers: Vec::new(), len: 0, reserve: positions, pads: Vec::new() }
+    }
+
+    /// An empty cache for a batch of left-padded sequences: sequence `b`'s first `pads[b]`
+    /// positions are padding that attention never reads, so contexts of different lengths,
+    /// right-aligned, share one batch (rotary positions are relative: the shift changes
+    /// nothing). Room for `positions` positions as in [`KvCache::with_reserve`].
+    pub fn left_padded(pads: Vec<usize>, positions: usize) -> Self {
+        Self { layers: Vec::new(), len: 0, reserve: positions, pads }
+    }
+
+    /// Leading padding positions per sequence (empty: none).
+    pub fn pads(&self) -> &[usize] {
+        &self.pads
     }
 
     /// Positions held.
@@ -136,7 +179,41 @@ impl<B: Backend> KvCache<B> {
                 LayerCache::Host(kv) => LayerCache::Host(kv.repeat(n)),
             })
             .collect();
-        Self { layers, len: self.len, reserve: self.reserve }
+        let pads = if self.pads.is_empty() { Vec::new() } else { self.pads.repeat(n) };
+        Self { layers, len: self.len, reserve: self.reserve, pads }
+    }
+
+    /// Sequence `i` repeated `counts[i]` times, the copies next to each other: several contexts'
+    /// futures generated in one batch, each context prefilled once.
+    pub fn repeat_each(&self, counts: &[usize]) -> Self {
+        let order: Vec<usize> = counts.iter().enumerate().flat_map(|(i, &n)| std::iter::repeat_n(i, n)).collect();
+        self.select(&order)
+    }
+
+    /// The sequences `order` names, in that order (repeats allowed): the batch regrouped, or
+    /// shrunk to the sequences still generating.
+    pub fn select(&self, order: &[usize]) -> Self {
+        let layers = self
+            .layers
+            .iter()
+            .map(|layer| match layer {
+                LayerCache::Empty => LayerCache::Empty,
+                LayerCache::Tensors { keys, values } => {
+                    let device = keys.device();
+                    let index = Tensor::<B, 1, Int>::from_data(
+                        TensorData::new(order.iter().map(|&i| i as i64).collect::<Vec<i64>>(), [order.len()]),
+                        &device,
+                    );
+                    LayerCache::Tensors {
+                        keys: keys.clone().select(0, index.clone()),
+                        values: values.clone().select(0, index),
+                    }
+                }
+                LayerCache::Host(kv) => LayerCache::Host(kv.pick(order, self.reserve)),
+            })
+            .collect();
+        let pads = if self.pads.is_empty() { Vec::new() } else { order.iter().map(|&i| self.pads[i]).collect() };
+        Self { layers, len: self.len, reserve: self.reserve, pads }
     }
 
     pub(crate) fn ensure_layers(&mut self, n: usize) {
@@ -190,6 +267,11 @@ mod tests {
             for r in 0..22 {
                 assert_eq!(kv.keys[(b * kv.capacity + r) * 3], b as f32 + r as f32 / 10.0);
             }
+        }
+        let picked = kv.pick(&[1, 1, 0], 30);
+        assert_eq!((picked.batch, picked.capacity, picked.len), (3, 30, 22));
+        for (b, from) in [1, 1, 0].into_iter().enumerate() {
+            assert_eq!(picked.keys[(b * 30 + 5) * 3], from as f32 + 0.5);
         }
         let three = kv.repeat(3);
         assert_eq!((three.batch, three.capacity, three.len), (6, 22, 22));

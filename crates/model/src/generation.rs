@@ -39,18 +39,19 @@ impl Default for Sampling {
 }
 
 /// Why a trajectory stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum End {
     /// It generated a death.
     Death,
     /// Its clock passed the horizon.
     Horizon,
     /// It used up `max_new_tokens` (or the model's window).
+    #[default]
     Length,
 }
 
 /// One sampled future.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Trajectory {
     /// The generated tokens.
     pub tokens: Vec<u32>,
@@ -114,6 +115,19 @@ fn sample(logits: &[f32], g: &Grammar, previous: Option<u32>, s: &Sampling, rng:
     candidates.last().map_or(PAD, |c| c.0 as u32)
 }
 
+/// One context to continue in a batched [`generate_batch`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Prompt<'a> {
+    /// Prefix and event tokens up to the prediction time (see [`crate::embedding::context`]).
+    pub context: &'a [u32],
+    /// The prediction time (µs) the futures' clocks start from.
+    pub start: i64,
+    /// Futures to sample.
+    pub futures: usize,
+    /// Seed of this prompt's futures (future `i` draws from its own stream).
+    pub seed: u64,
+}
+
 /// Samples `n` futures continuing `context` (prefix and event tokens up to the prediction time,
 /// see [`crate::embedding::context`]) from `start` (µs, the prediction time), all in one batch.
 /// At most `sampling.max_seq_len - context.len()` tokens are generated per trajectory.
@@ -126,40 +140,86 @@ pub fn generate<B: Backend>(
     sampling: &Sampling,
     device: &B::Device,
 ) -> Vec<Trajectory> {
+    let prompt = Prompt { context, start, futures: n, seed: sampling.seed };
+    generate_batch(model, tokenizer, &[prompt], sampling, device).pop().unwrap_or_default()
+}
+
+/// The futures of several contexts in one batch: each context is prefilled once (left-padded to
+/// the longest, the padding never attended to), its cache repeated for its futures, and every
+/// future of every prompt advances one token per model call — dozens of rows per matrix product
+/// instead of one prompt's handful. Each prompt's futures are what [`generate`] gives it alone
+/// with `seed = prompt.seed` (same random streams; floating-point sums may round differently).
+/// `sampling.seed` is unused here.
+pub fn generate_batch<B: Backend>(
+    model: &Model<B>,
+    tokenizer: &Tokenizer,
+    prompts: &[Prompt<'_>],
+    sampling: &Sampling,
+    device: &B::Device,
+) -> Vec<Vec<Trajectory>> {
     let g = Grammar::new(tokenizer);
     let max_seq_len = sampling.max_seq_len;
+    let width = prompts.iter().map(|p| p.context.len()).max().unwrap_or(0);
+    if prompts.is_empty() || width == 0 {
+        return prompts.iter().map(|_| Vec::new()).collect();
+    }
     // The context is never cut here (its front is the prefix): callers leave room for the
     // future by building it with `max_len = max_seq_len - max_new_tokens`.
-    let budget = sampling.max_new_tokens.min(max_seq_len.saturating_sub(context.len()));
-    let mut rngs: Vec<ChaCha8Rng> = (0..n as u64)
-        .map(|i| ChaCha8Rng::seed_from_u64(sampling.seed ^ i.wrapping_mul(0xA24B_AED4_963E_E407)))
+    let budgets: Vec<usize> =
+        prompts.iter().map(|p| sampling.max_new_tokens.min(max_seq_len.saturating_sub(p.context.len()))).collect();
+    let counts: Vec<usize> = prompts.iter().map(|p| p.futures).collect();
+    // Row r of the batch: prompt `owner[r]`, its future `index[r]`.
+    let owner: Vec<usize> = counts.iter().enumerate().flat_map(|(i, &n)| std::iter::repeat_n(i, n)).collect();
+    let index: Vec<u64> = counts.iter().flat_map(|&n| 0..n as u64).collect();
+    let n = owner.len();
+    let mut rngs: Vec<ChaCha8Rng> = owner
+        .iter()
+        .zip(&index)
+        .map(|(&p, &i)| ChaCha8Rng::seed_from_u64(prompts[p].seed ^ i.wrapping_mul(0xA24B_AED4_963E_E407)))
         .collect();
-    let mut out: Vec<Trajectory> = (0..n)
-        .map(|_| Trajectory { tokens: Vec::new(), events: Vec::new(), end: End::Length, value_seed: 0 })
-        .collect();
-    let mut done = vec![false; n];
+    let mut out: Vec<Trajectory> = (0..n).map(|_| Trajectory::default()).collect();
+    let mut done: Vec<bool> = owner.iter().map(|&p| budgets[p] == 0).collect();
     let mut clock = vec![0i64; n];
-    // One prefill of the context, its cache and last logits repeated for the `n` futures.
-    let t = context.len();
-    let mut prefill = KvCache::with_reserve(t + budget);
-    let flat: Vec<i64> = context.iter().map(|&x| i64::from(x)).collect();
-    let first =
-        model.forward_cached(Tensor::<B, 2, Int>::from_data(TensorData::new(flat, [1, t]), device), &mut prefill);
-    let [_, steps, v] = first.dims();
-    let mut logits = first.slice([0..1, steps - 1..steps, 0..v]).repeat_dim(0, n);
-    let mut cache = prefill.repeat(n);
-    let mut previous: Vec<Option<u32>> = vec![context.last().copied(); n];
-    for _ in 0..budget {
-        let [_, steps, v] = logits.dims();
-        let last = logits.slice([0..n, steps - 1..steps, 0..v]).reshape([n, v]);
+    // One prefill of the right-aligned contexts; each one's cache and last logits repeated for
+    // its futures.
+    let pads: Vec<usize> = prompts.iter().map(|p| width - p.context.len()).collect();
+    let mut flat = Vec::with_capacity(prompts.len() * width);
+    for (p, &pad) in prompts.iter().zip(&pads) {
+        flat.extend(std::iter::repeat_n(i64::from(PAD), pad));
+        flat.extend(p.context.iter().map(|&x| i64::from(x)));
+    }
+    let most = budgets.iter().copied().max().unwrap_or(0);
+    let mut prefill = KvCache::left_padded(pads, width + most);
+    let first = model.forward_cached(
+        Tensor::<B, 2, Int>::from_data(TensorData::new(flat, [prompts.len(), width]), device),
+        &mut prefill,
+    );
+    let v = first.dims()[2];
+    let rows = Tensor::<B, 1, Int>::from_data(
+        TensorData::new(owner.iter().map(|&p| p as i64).collect::<Vec<i64>>(), [n]),
+        device,
+    );
+    let mut logits = first.slice([0..prompts.len(), width - 1..width, 0..v]).select(0, rows);
+    let mut cache = prefill.repeat_each(&counts);
+    let mut previous: Vec<Option<u32>> = owner.iter().map(|&p| prompts[p].context.last().copied()).collect();
+    // The rows still in the batch (a finished future leaves it once enough have finished, so
+    // the model stops spending attention on its cache).
+    let mut live: Vec<usize> = (0..n).collect();
+    for step in 0..most {
+        let [rows, steps, v] = logits.dims();
+        let last = logits.slice([0..rows, steps - 1..steps, 0..v]).reshape([rows, v]);
         let values: Vec<f32> = last.into_data().convert::<f32>().to_vec::<f32>().unwrap_or_default();
-        let mut next = Vec::with_capacity(n);
-        for i in 0..n {
+        let mut next = Vec::with_capacity(rows);
+        for (slot, &i) in live.iter().enumerate() {
+            if !done[i] && step >= budgets[owner[i]] {
+                // The model's window is full (out[i].end stays Length).
+                done[i] = true;
+            }
             if done[i] {
                 next.push(i64::from(PAD));
                 continue;
             }
-            let token = sample(&values[i * v..(i + 1) * v], &g, previous[i], sampling, &mut rngs[i]);
+            let token = sample(&values[slot * v..(slot + 1) * v], &g, previous[i], sampling, &mut rngs[i]);
             if let Some(rung) = tokenizer.rung_of(token) {
                 clock[i] += tokenizer.intervals().typical[rung];
             }
@@ -180,14 +240,24 @@ pub fn generate<B: Backend>(
         if done.iter().all(|&d| d) {
             break;
         }
+        let finished = live.iter().filter(|&&i| done[i]).count();
+        if finished * 4 >= live.len() {
+            let keep: Vec<usize> = (0..live.len()).filter(|&slot| !done[live[slot]]).collect();
+            cache = cache.select(&keep);
+            next = keep.iter().map(|&slot| next[slot]).collect();
+            live = keep.iter().map(|&slot| live[slot]).collect();
+        }
+        let rows = live.len();
         logits =
-            model.forward_cached(Tensor::<B, 2, Int>::from_data(TensorData::new(next, [n, 1]), device), &mut cache);
+            model.forward_cached(Tensor::<B, 2, Int>::from_data(TensorData::new(next, [rows, 1]), device), &mut cache);
     }
     // A generated bin decodes to a draw from that bin's train values, not its median: futures are
     // samples, and a threshold inside a bin must be crossed in the share of them the data says.
-    for (i, tr) in out.iter_mut().enumerate() {
-        tr.value_seed = sampling.seed ^ (i as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03);
-        tr.events = tokenizer.decode_sampled(&tr.tokens, start, tr.value_seed).events;
+    let mut grouped: Vec<Vec<Trajectory>> = counts.iter().map(|&c| Vec::with_capacity(c)).collect();
+    for ((mut tr, &p), &i) in out.into_iter().zip(&owner).zip(&index) {
+        tr.value_seed = prompts[p].seed ^ (i + 1).wrapping_mul(0xD1B5_4A32_D192_ED03);
+        tr.events = tokenizer.decode_sampled(&tr.tokens, prompts[p].start, tr.value_seed).events;
+        grouped[p].push(tr);
     }
-    out
+    grouped
 }

@@ -352,6 +352,7 @@ impl<B: Backend> Block<B> {
         n_heads: usize,
         rope: &Rotary<B>,
         cache: Option<(&mut LayerCache<B>, usize)>,
+        pads: &[usize],
     ) -> Tensor<B, 3> {
         let d = x.dims()[2];
         let k = d / n_heads;
@@ -360,9 +361,9 @@ impl<B: Backend> Block<B> {
         let key = rope.project(h.clone(), &self.wk);
         let value = linear(h, &self.wv);
         let a = if on_host_cpu::<B>() && attention::supports(k) {
-            host_attention(q, key, value, n_heads, rope.start, cache)
+            host_attention(q, key, value, n_heads, rope.start, cache, pads)
         } else {
-            tensor_attention(q, key, value, n_heads, cache)
+            tensor_attention(q, key, value, n_heads, cache, pads)
         };
         let x = x + linear(a, &self.wo);
         let h = crate::norm::rms_norm(x.clone(), &self.mlp_norm);
@@ -393,6 +394,7 @@ fn host_attention<B: Backend>(
     n_heads: usize,
     start: usize,
     cache: Option<(&mut LayerCache<B>, usize)>,
+    pads: &[usize],
 ) -> Tensor<B, 3> {
     let [b, t, d] = q.dims();
     let device = q.device();
@@ -406,11 +408,11 @@ fn host_attention<B: Backend>(
         head_dim: d / n_heads,
     };
     let out = match cache {
-        None => attention::causal(&q, &key, &value, shape(t, start)),
+        None => attention::causal_padded(&q, &key, &value, shape(t, start), pads),
         Some((slot, reserve)) => {
             let kv = slot.host(b, d);
             kv.append(&key, &value, t, reserve);
-            attention::causal(&q, &kv.keys, &kv.values, shape(kv.capacity, kv.len - t))
+            attention::causal_padded(&q, &kv.keys, &kv.values, shape(kv.capacity, kv.len - t), pads)
         }
     };
     Tensor::from_data(TensorData::new(out, [b, t, d]), &device)
@@ -424,10 +426,11 @@ fn tensor_attention<B: Backend>(
     mut value: Tensor<B, 3>,
     n_heads: usize,
     cache: Option<(&mut LayerCache<B>, usize)>,
+    pads: &[usize],
 ) -> Tensor<B, 3> {
     let [b, t, d] = q.dims();
     // Training on the CPU: the fused attention with its own backward pass.
-    if cache.is_none() && attention::supports(d / n_heads) {
+    if cache.is_none() && pads.is_empty() && attention::supports(d / n_heads) {
         match fused_training_attention(q, key, value, n_heads) {
             Ok(a) => return a,
             Err((qq, kk, vv)) => (q, key, value) = (qq, kk, vv),
@@ -447,11 +450,20 @@ fn tensor_attention<B: Backend>(
     // burn's causal mask hides key j from query i when j > i + (keys − queries), which is the
     // causal rule after a cache as well. Pieces pay off where the scores are materialised for the
     // backward pass (autodiff); fused forward kernels mask cheaply on their own.
-    let a = if !cached && B::ad_enabled(&q.device()) {
+    // Left padding: key j of sequence b is hidden when j < pads[b].
+    let mask = (pads.iter().any(|&p| p > 0)).then(|| {
+        let device = q.device();
+        let keys = key.dims()[2];
+        let pads: Vec<i64> = pads.iter().map(|&p| p as i64).collect();
+        let pads = Tensor::<B, 1, Int>::from_data(TensorData::new(pads, [b]), &device).reshape([b, 1]);
+        let positions = Tensor::<B, 1, Int>::arange(0..keys as i64, &device).reshape([1, keys]);
+        positions.lower(pads).reshape([b, 1, 1, keys]).expand([b, n_heads, t, keys])
+    });
+    let a = if !cached && mask.is_none() && B::ad_enabled(&q.device()) {
         causal_attention(q, key, value)
     } else {
         let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: true };
-        attention(q, key, value, None, None, options)
+        attention(q, key, value, mask, None, options)
     };
     a.swap_dims(1, 2).reshape([b, t, d])
 }
@@ -464,7 +476,7 @@ impl<B: Backend> Model<B> {
         let rope = Rotary::new(0, tokens.dims(), self.n_heads, d, self.rope_theta, &tokens.device());
         let mut x = self.embed.forward(tokens);
         for layer in &self.layers {
-            x = layer.forward(x, self.n_heads, &rope, None);
+            x = layer.forward(x, self.n_heads, &rope, None, &[]);
         }
         crate::norm::rms_norm(x, &self.norm)
     }
@@ -484,8 +496,9 @@ impl<B: Backend> Model<B> {
         let mut x = self.embed.forward(tokens);
         cache.ensure_layers(self.layers.len());
         let reserve = cache.reserve();
+        let pads = cache.pads().to_vec();
         for (layer, slot) in self.layers.iter().zip(cache.layers_mut()) {
-            x = layer.forward(x, self.n_heads, &rope, Some((slot, reserve)));
+            x = layer.forward(x, self.n_heads, &rope, Some((slot, reserve)), &pads);
         }
         cache.advance(t);
         linear(crate::norm::rms_norm(x, &self.norm), &self.head)

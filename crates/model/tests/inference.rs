@@ -4,7 +4,7 @@
 use burn::tensor::backend::Backend;
 use meds::{CodeTable, Timeline};
 use model::embedding::{context, embed, embed_at};
-use model::generation::{End, Sampling, generate};
+use model::generation::{End, Prompt, Sampling, generate, generate_batch};
 use model::{Cpu, ModelConfig};
 use synth::{SynthConfig, simulate_patient, vocab};
 use tokenizer::{Tokenizer, TokenizerConfig};
@@ -120,4 +120,52 @@ fn generated_trajectories_are_valid_timelines() {
     }
     let again = generate(&m, &tok, &ctx, start, 16, &sampling, &device);
     assert_eq!(again, trajectories, "same seed, same futures");
+}
+
+#[test]
+fn futures_of_several_contexts_in_one_batch_are_each_contexts_own() {
+    let (codes, timelines, tok) = setup();
+    let device = Default::default();
+    Cpu::seed(&device, 7);
+    let m = ModelConfig::tiny(tok.len()).init::<Cpu>(&device);
+    let mut enc = tok.encoder(&codes);
+    // A horizon ends futures at different steps, so finished rows leave the batch part-way.
+    let sampling =
+        Sampling { max_new_tokens: 24, max_seq_len: 256, horizon: Some(30 * 86_400_000_000), ..Default::default() };
+    // Contexts of different lengths (left-padded to the longest in the batch).
+    let prompts: Vec<(Vec<u32>, i64)> = timelines
+        .iter()
+        .filter(|t| t.len() > 10)
+        .take(3)
+        .enumerate()
+        .map(|(i, t)| {
+            let at = t.times[t.len() * (i + 1) / 4];
+            (context(&enc.encode(t), &tok, at, 256 - 24), at)
+        })
+        .collect();
+    let lengths: Vec<usize> = prompts.iter().map(|p| p.0.len()).collect();
+    assert!(lengths.iter().min() < lengths.iter().max(), "{lengths:?}");
+    let batch: Vec<Prompt> = prompts
+        .iter()
+        .enumerate()
+        .map(|(i, (c, at))| Prompt { context: c, start: *at, futures: 3 + i, seed: 100 + i as u64 })
+        .collect();
+    let together = generate_batch(&m, &tok, &batch, &sampling, &device);
+    assert_eq!(together.iter().map(Vec::len).collect::<Vec<_>>(), vec![3, 4, 5]);
+    let lengths: Vec<usize> = together.iter().flatten().map(|t| t.tokens.len()).collect();
+    let early = lengths.iter().filter(|&&l| l < 24).count();
+    assert!(early * 4 >= lengths.len() && early < lengths.len(), "futures end part-way: {lengths:?}");
+    for (p, got) in batch.iter().zip(&together) {
+        let alone =
+            generate(&m, &tok, p.context, p.start, p.futures, &Sampling { seed: p.seed, ..sampling.clone() }, &device);
+        assert_eq!(got, &alone, "a prompt's futures do not depend on its batch");
+    }
+    // burn's own attention (the GPU path) masks the padding the same way.
+    let tensors = ModelConfig::tiny(tok.len()).init::<model::CpuTrain>(&device);
+    let together = generate_batch(&tensors, &tok, &batch, &sampling, &device);
+    for (p, got) in batch.iter().zip(&together) {
+        let sampling = Sampling { seed: p.seed, ..sampling.clone() };
+        let alone = generate(&tensors, &tok, p.context, p.start, p.futures, &sampling, &device);
+        assert_eq!(got, &alone, "tensor attention: a prompt's futures do not depend on its batch");
+    }
 }
