@@ -192,6 +192,7 @@ pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress
         meds: synth_meds,
         candidate: "counts_gbm".into(),
         resamples: 1_000,
+        chronic: Vec::new(),
         title: "Longitude validation report (demo, synthetic data)".into(),
         out: report.clone(),
     })?;

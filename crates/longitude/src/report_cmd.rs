@@ -34,6 +34,10 @@ pub struct ReportArgs {
     /// Patient-level bootstrap resamples.
     #[arg(long, default_value_t = 1_000)]
     pub resamples: usize,
+    /// The chronic-disease tasks (comma-separated), held to the oracle target [default: the
+    /// built-in suite's].
+    #[arg(long, value_delimiter = ',')]
+    pub chronic: Vec<String>,
     /// Title of the report.
     #[arg(long, default_value = "Longitude validation report")]
     pub title: String,
@@ -201,14 +205,21 @@ pub fn run(args: &ReportArgs) -> Result<ExitCode> {
     let meta = meds::metadata::DatasetMetadata::read(&args.meds).ok();
     let subjects = demographics.len();
     let dataset_name = meta.map_or_else(|| args.meds.display().to_string(), |m| m.dataset_name.unwrap_or_default());
-    let report = Report {
+    let chronic: Vec<&str> = if args.chronic.is_empty() {
+        tasks::suite::CHRONIC.to_vec()
+    } else {
+        args.chronic.iter().map(String::as_str).collect()
+    };
+    let mut report = Report {
         title: args.title.clone(),
         generated: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
         dataset: format!("{dataset_name} ({subjects} subjects)"),
         candidate: args.candidate.clone(),
         external: report_external(&args.adapt),
         tasks,
+        targets: Vec::new(),
     };
+    report.targets = report::targets::targets(&report, &chronic);
     let card = model_card(&report, &CardInfo::default());
     std::fs::create_dir_all(&args.out)?;
     let write = |name: &str, bytes: &[u8]| -> Result<()> {
@@ -230,6 +241,10 @@ pub fn run(args: &ReportArgs) -> Result<ExitCode> {
             let auroc = e.metrics.auroc.map_or("—".into(), |a| format!("{a:.3}{ci}"));
             outln!("{:<9} {:<24} {:<16} {:>8} {:>24}", setting, t.task, m.method, e.n, auroc);
         }
+    }
+    outln!("targets (internal split):");
+    for t in &report.targets {
+        outln!("  {:<13} {} — {}", format!("{:?}", t.status).to_lowercase(), t.asked, t.measured);
     }
     outln!(
         "report.html, report.json, model_card.json, chai_model_card.json in {} ({:.1} s)",

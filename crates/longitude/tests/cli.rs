@@ -959,6 +959,14 @@ fn label_adapt_evaluate_report_from_labels_to_a_page_a_browser_renders() {
     for external in ["<script", "<link", "src=", "url(", "@import"] {
         assert!(!html.contains(external), "the report fetches nothing and runs nothing: found {external}");
     }
+    // The validation targets are judged in the report; without a model, the probe's are not measured.
+    let judged: Value =
+        serde_json::from_slice(&std::fs::read(report.join("report.json")).expect("report.json")).expect("json");
+    let targets = judged["targets"].as_array().expect("targets");
+    assert_eq!(targets.len(), 5, "{targets:?}");
+    assert_eq!(targets[0]["status"], "not_measured", "no probe in this run: {}", targets[0]);
+    assert_eq!(targets[4]["status"], "met", "the subgroup audit is there: {}", targets[4]);
+    assert!(html.contains("id=targets") && html.contains("not measured"));
     let card: Value =
         serde_json::from_slice(&std::fs::read(report.join("model_card.json")).expect("card")).expect("json");
     let attributes = card["attributes"].as_array().expect("attributes");

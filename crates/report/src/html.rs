@@ -9,12 +9,13 @@ use eval::{Evaluation, Interval};
 
 use crate::card::ModelCard;
 use crate::svg::{Bar, Chart, Series, bars};
+use crate::targets::Status;
 use crate::{Report, TaskResult, escape};
 
 const CSS: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:1180px;color:#1d1d1f;line-height:1.45;padding:0 1rem}
 h1{font-size:1.7rem;margin-bottom:.2rem}h2{margin-top:2.4rem;border-bottom:2px solid #0072B2;padding-bottom:.2rem}h3{margin-top:1.4rem}
 table{border-collapse:collapse;margin:.6rem 0;font-size:.86rem}th,td{border:1px solid #d0d0d0;padding:.28rem .5rem;text-align:right}
-th{background:#f2f5f8}td.l,th.l{text-align:left}.best{font-weight:700;background:#eaf4ea}.flag{color:#b00020;font-weight:600}
+th{background:#f2f5f8}td.l,th.l{text-align:left}.best{font-weight:700;background:#eaf4ea}.flag{color:#b00020;font-weight:600}.met{color:#1b7a1b;font-weight:600}
 .muted{color:#666;font-size:.85rem}.charts{display:flex;flex-wrap:wrap;gap:14px}.charts svg{border:1px solid #eee;background:#fff}
 .card td{text-align:left;vertical-align:top}.src{font-size:.75rem;color:#555}nav a{margin-right:.8rem}
 @media print{.charts{page-break-inside:avoid}h2{page-break-before:always}}";
@@ -60,14 +61,50 @@ pub fn render(report: &Report, card: &ModelCard) -> String {
     for t in &report.tasks {
         let _ = write!(s, "<a href='#{}'>{} ({})</a>", anchor(t), escape(&t.task), escape(setting_name(t)));
     }
-    s.push_str("<a href='#model-card'>model card</a></nav>");
+    s.push_str("<a href='#targets'>targets</a><a href='#model-card'>model card</a></nav>");
     summary(&mut s, report);
+    targets_section(&mut s, report);
     for t in &report.tasks {
         task_section(&mut s, t, &report.candidate);
     }
     card_section(&mut s, card);
     s.push_str("<p class=muted>Metrics: AUROC with ties counted half; AUPRC as average precision; calibration slope and intercept from logistic recalibration on logit(p); ECE over ten equal-width bins weighted by size; 95% intervals by patient-level bootstrap (percentile). Fairness ratios compare each group's rate with the largest group's at the operating threshold (90% specificity unless stated) and are flagged outside [0.8, 1.25].</p></body></html>");
     s
+}
+
+/// The validation targets: each with its verdict, the measurement, and the per-task figures.
+fn targets_section(s: &mut String, report: &Report) {
+    if report.targets.is_empty() {
+        return;
+    }
+    s.push_str("<h2 id=targets>Validation targets (internal split)</h2><table><tr><th class=l>target</th><th class=l>verdict</th><th class=l>measured</th><th class=l>per task</th></tr>");
+    for t in &report.targets {
+        let verdict = match t.status {
+            Status::Met => "<span class=met>met</span>",
+            Status::Missed => "<span class=flag>missed</span>",
+            Status::NotMeasured => "<span class=muted>not measured</span>",
+        };
+        let rows: Vec<String> = t
+            .rows
+            .iter()
+            .map(|r| {
+                let mark = match r.holds {
+                    Some(true) => "✓ ",
+                    Some(false) => "✗ ",
+                    None => "",
+                };
+                format!("{mark}{}: {}", escape(&r.task), escape(&r.measured))
+            })
+            .collect();
+        let _ = write!(
+            s,
+            "<tr><td class=l>{}</td><td class=l>{verdict}</td><td class=l>{}</td><td class=l><small>{}</small></td></tr>",
+            escape(&t.asked),
+            escape(&t.measured),
+            rows.join("<br>")
+        );
+    }
+    s.push_str("</table>");
 }
 
 fn summary(s: &mut String, report: &Report) {

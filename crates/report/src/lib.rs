@@ -8,6 +8,7 @@
 pub mod card;
 pub mod html;
 pub mod svg;
+pub mod targets;
 
 use serde::Serialize;
 
@@ -64,6 +65,8 @@ pub struct Report {
     pub external: Option<String>,
     /// Tasks.
     pub tasks: Vec<TaskResult>,
+    /// The validation targets, each checked on these results ([`targets::targets`]).
+    pub targets: Vec<targets::Target>,
 }
 
 /// Escapes text for HTML and SVG.

@@ -23,6 +23,10 @@ pub const SUITE: &[(&str, &str)] = &[
     ("mortality_1y", include_str!("../suite/mortality_1y.yaml")),
 ];
 
+/// The built-in tasks that predict the onset of a chronic disease (the validation report holds
+/// the foundation model to the oracle on these).
+pub const CHRONIC: &[&str] = &["new_t2d_1y", "new_ckd3_1y", "new_heart_failure_1y"];
+
 /// Names of the built-in tasks.
 pub fn names() -> impl Iterator<Item = &'static str> {
     SUITE.iter().map(|(n, _)| *n)

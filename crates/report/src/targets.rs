@@ -1,0 +1,352 @@
+//! The validation targets a board approves against, each checked on the report's own numbers:
+//! what was asked, what was measured, and whether it holds — a miss shown as plainly as a hit.
+//!
+//! The targets are those the foundation model is built to meet (against the internal split):
+//! its linear probe beats the count-feature GBM on most tasks, by the widest margin in the
+//! few-shot rows; on the chronic-disease tasks some adaptation of it comes within 0.03 AUROC of
+//! the oracle; the probe's calibration slope is within 0.9–1.1; and the subgroup gaps are
+//! reported for every task.
+
+use serde::Serialize;
+
+use crate::{MethodResult, Report, TaskResult};
+
+/// Held-out positives a task needs before its calibration slope is judged (with fewer, the
+/// slope's interval spans most of the range and says nothing).
+pub const SLOPE_MIN_POSITIVES: f64 = 20.0;
+
+/// Whether a target holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// It holds.
+    Met,
+    /// It does not.
+    Missed,
+    /// The report lacks what it needs (no probe, no oracle, no few-shot curves).
+    NotMeasured,
+}
+
+/// One task's part in a target.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetRow {
+    /// The task.
+    pub task: String,
+    /// What was measured there, in words and figures.
+    pub measured: String,
+    /// Whether the task meets the target (`None`: not judged, `measured` says why).
+    pub holds: Option<bool>,
+}
+
+/// One target.
+#[derive(Debug, Clone, Serialize)]
+pub struct Target {
+    /// What is asked.
+    pub asked: String,
+    /// The verdict.
+    pub status: Status,
+    /// The measurement behind it, in one line.
+    pub measured: String,
+    /// Per task.
+    pub rows: Vec<TargetRow>,
+}
+
+fn method<'a>(t: &'a TaskResult, name: &str) -> Option<&'a MethodResult> {
+    t.methods.iter().find(|m| m.method == name)
+}
+
+fn auroc(t: &TaskResult, name: &str) -> Option<f64> {
+    method(t, name).and_then(|m| m.evaluation.metrics.auroc)
+}
+
+fn internal(report: &Report) -> impl Iterator<Item = &TaskResult> {
+    report.tasks.iter().filter(|t| t.setting.starts_with("internal"))
+}
+
+/// Every target, checked on `report`'s internal-split results. `chronic` names the
+/// chronic-disease tasks (the oracle target applies to them).
+pub fn targets(report: &Report, chronic: &[&str]) -> Vec<Target> {
+    vec![
+        probe_beats_gbm(report),
+        few_shot_margin(report),
+        near_oracle(report, chronic),
+        calibration(report),
+        subgroups(report),
+    ]
+}
+
+fn probe_beats_gbm(report: &Report) -> Target {
+    let mut rows = Vec::new();
+    for t in internal(report) {
+        let (Some(p), Some(g)) = (auroc(t, "fm_probe"), auroc(t, "counts_gbm")) else { continue };
+        rows.push(TargetRow {
+            task: t.task.clone(),
+            measured: format!("fm_probe {p:.3} vs counts_gbm {g:.3} ({:+.3})", p - g),
+            holds: Some(p > g),
+        });
+    }
+    let wins = rows.iter().filter(|r| r.holds == Some(true)).count();
+    let status = match rows.len() {
+        0 => Status::NotMeasured,
+        n if 2 * wins > n => Status::Met,
+        _ => Status::Missed,
+    };
+    Target {
+        asked: "The foundation model's linear probe beats the count-feature GBM on most tasks (held-out AUROC)".into(),
+        status,
+        measured: format!("higher on {wins} of {} tasks", rows.len()),
+        rows,
+    }
+}
+
+fn few_shot_margin(report: &Report) -> Target {
+    // Mean (probe − GBM) AUROC over tasks at each k both curves reach; `None`: all of train.
+    let mut margins: Vec<(Option<usize>, Vec<f64>)> = Vec::new();
+    let mut rows = Vec::new();
+    for t in internal(report) {
+        let curve = |name: &str| t.few_shot.iter().find(|c| c.method == name);
+        let (Some(p), Some(g)) = (curve("fm_probe"), curve("counts_gbm")) else { continue };
+        let mut cells = Vec::new();
+        for &(k, a) in &p.points {
+            let Some(a) = a else { continue };
+            let Some(b) = g.points.iter().find(|(kk, _)| *kk == k).and_then(|(_, b)| *b) else { continue };
+            match margins.iter_mut().find(|(kk, _)| *kk == k) {
+                Some((_, v)) => v.push(a - b),
+                None => margins.push((k, vec![a - b])),
+            }
+            cells.push(format!("{}: {:+.3}", k.map_or("all".into(), |k| format!("k={k}")), a - b));
+        }
+        rows.push(TargetRow { task: t.task.clone(), measured: cells.join(", "), holds: None });
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let widest = margins.iter().filter(|(k, _)| k.is_some()).max_by(|a, b| mean(&a.1).total_cmp(&mean(&b.1)));
+    let all = margins.iter().find(|(k, _)| k.is_none());
+    let (status, measured) = match (widest, all) {
+        (Some((Some(k), w)), Some((_, a))) => {
+            let (w, a) = (mean(w), mean(a));
+            let status = if w > a && w > 0.0 { Status::Met } else { Status::Missed };
+            (status, format!("widest mean margin {w:+.3} at k = {k} per class; {a:+.3} with all of train"))
+        }
+        _ => (Status::NotMeasured, "no few-shot curves for both the probe and the GBM".into()),
+    };
+    Target {
+        asked: "The probe's margin over the GBM is widest in the few-shot rows (mean AUROC difference over tasks)"
+            .into(),
+        status,
+        measured,
+        rows,
+    }
+}
+
+fn near_oracle(report: &Report, chronic: &[&str]) -> Target {
+    let mut rows = Vec::new();
+    for t in internal(report).filter(|t| chronic.contains(&t.task.as_str())) {
+        let best = t
+            .methods
+            .iter()
+            .filter(|m| m.method.starts_with("fm_"))
+            .filter_map(|m| m.evaluation.metrics.auroc.map(|a| (a, m.method.as_str())))
+            .max_by(|a, b| a.0.total_cmp(&b.0));
+        let row = match (best, auroc(t, "oracle")) {
+            (Some((a, name)), Some(o)) => TargetRow {
+                task: t.task.clone(),
+                measured: format!("best FM {name} {a:.3} vs oracle {o:.3} (gap {:.3})", o - a),
+                holds: Some(o - a <= 0.03),
+            },
+            (None, _) => TargetRow { task: t.task.clone(), measured: "no foundation-model row".into(), holds: None },
+            (_, None) => TargetRow { task: t.task.clone(), measured: "no oracle".into(), holds: None },
+        };
+        rows.push(row);
+    }
+    let judged: Vec<bool> = rows.iter().filter_map(|r| r.holds).collect();
+    let within = judged.iter().filter(|&&h| h).count();
+    let status = if judged.is_empty() {
+        Status::NotMeasured
+    } else if within == judged.len() {
+        Status::Met
+    } else {
+        Status::Missed
+    };
+    Target {
+        asked: "On the chronic-disease tasks the foundation model comes within 0.03 AUROC of the oracle".into(),
+        status,
+        measured: format!("within 0.03 on {within} of {} chronic-disease tasks", judged.len()),
+        rows,
+    }
+}
+
+fn calibration(report: &Report) -> Target {
+    let mut rows = Vec::new();
+    for t in internal(report) {
+        let Some(m) = method(t, "fm_probe") else { continue };
+        let e = &m.evaluation.metrics;
+        let positives = e.positives;
+        let row = match e.calibration_slope {
+            Some(slope) if positives >= SLOPE_MIN_POSITIVES => TargetRow {
+                task: t.task.clone(),
+                measured: format!("slope {slope:.2} ({positives:.0} positives)"),
+                holds: Some((0.9..=1.1).contains(&slope)),
+            },
+            Some(slope) => TargetRow {
+                task: t.task.clone(),
+                measured: format!("slope {slope:.2}, not judged: {positives:.0} positives"),
+                holds: None,
+            },
+            None => TargetRow { task: t.task.clone(), measured: "no slope (one class)".into(), holds: None },
+        };
+        rows.push(row);
+    }
+    let judged: Vec<bool> = rows.iter().filter_map(|r| r.holds).collect();
+    let within = judged.iter().filter(|&&h| h).count();
+    let status = if judged.is_empty() {
+        Status::NotMeasured
+    } else if within == judged.len() {
+        Status::Met
+    } else {
+        Status::Missed
+    };
+    Target {
+        asked: format!(
+            "The probe's calibration slope is within 0.9–1.1 (tasks with at least {SLOPE_MIN_POSITIVES:.0} held-out positives)"
+        ),
+        status,
+        measured: format!("within on {within} of {} judged tasks", judged.len()),
+        rows,
+    }
+}
+
+fn subgroups(report: &Report) -> Target {
+    let mut rows = Vec::new();
+    for t in internal(report) {
+        // The candidate's audit where it has one, else the first method's.
+        let m = method(t, &report.candidate).or_else(|| t.methods.first());
+        let Some(m) = m else { continue };
+        let audit = &m.evaluation.fairness;
+        let widest = audit
+            .iter()
+            .filter_map(|a| a.auroc_gap.map(|g| (g, a.attribute.as_str())))
+            .max_by(|a, b| a.0.total_cmp(&b.0));
+        let flags: usize = audit.iter().flat_map(|a| &a.groups).map(|g| g.flagged.len()).sum();
+        let measured = match widest {
+            Some((g, attribute)) => format!(
+                "{}: widest AUROC gap {g:.3} ({attribute}), {flags} ratio(s) outside [0.8, 1.25] across {} attribute(s)",
+                m.method,
+                audit.len()
+            ),
+            None => format!("{}: no subgroup had both classes", m.method),
+        };
+        rows.push(TargetRow { task: t.task.clone(), measured, holds: Some(!audit.is_empty()) });
+    }
+    let reported = rows.iter().filter(|r| r.holds == Some(true)).count();
+    let status = match rows.len() {
+        0 => Status::NotMeasured,
+        n if reported == n => Status::Met,
+        _ => Status::Missed,
+    };
+    Target {
+        asked: "Subgroup gaps (sex, age band, race/ethnicity, site) are reported for every task".into(),
+        status,
+        measured: format!("audited on {reported} of {} tasks", rows.len()),
+        rows,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::FewShot;
+
+    fn evaluation(scores: &[(f32, bool)]) -> eval::Evaluation {
+        let predictions: Vec<meds::labels::BooleanPrediction> = scores
+            .iter()
+            .enumerate()
+            .map(|(i, &(p, value))| meds::labels::BooleanPrediction {
+                label: meds::labels::BooleanLabel { subject_id: i as i64, prediction_time: 0, value },
+                predicted_value: p >= 0.5,
+                probability: p,
+            })
+            .collect();
+        eval::evaluate(&predictions, &[], &eval::Options { resamples: 0, ..Default::default() }).expect("evaluates")
+    }
+
+    fn ranked(quality: usize) -> eval::Evaluation {
+        // 20 positives, 20 negatives; `quality` of the positives are scored above every negative.
+        let mut scores = Vec::new();
+        for i in 0..20 {
+            let p = if i < quality { 0.9 } else { 0.1 };
+            scores.push((p, true));
+            scores.push((0.5, false));
+        }
+        evaluation(&scores)
+    }
+
+    fn task(name: &str, methods: &[(&str, usize)]) -> TaskResult {
+        TaskResult {
+            task: name.into(),
+            setting: "internal: subject".into(),
+            description: None,
+            methods: methods
+                .iter()
+                .map(|(m, q)| MethodResult { method: (*m).into(), evaluation: ranked(*q), lead_times: Vec::new() })
+                .collect(),
+            few_shot: Vec::new(),
+            not_run: Default::default(),
+        }
+    }
+
+    fn report(tasks: Vec<TaskResult>) -> Report {
+        Report {
+            title: "t".into(),
+            generated: "now".into(),
+            dataset: "d".into(),
+            candidate: "fm_probe".into(),
+            external: None,
+            tasks,
+            targets: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_probe_behind_the_gbm_on_most_tasks_is_a_miss_and_says_so() {
+        let r = report(vec![
+            task("a", &[("counts_gbm", 15), ("fm_probe", 18), ("oracle", 20)]),
+            task("b", &[("counts_gbm", 15), ("fm_probe", 10), ("oracle", 20)]),
+            task("c", &[("counts_gbm", 15), ("fm_probe", 12), ("oracle", 20)]),
+        ]);
+        let t = targets(&r, &["a", "b"]);
+        assert_eq!(t[0].status, Status::Missed);
+        assert_eq!(t[0].measured, "higher on 1 of 3 tasks");
+        assert_eq!(t[0].rows[0].holds, Some(true));
+        // No few-shot curves: not measured, not met.
+        assert_eq!(t[1].status, Status::NotMeasured);
+        // Oracle gap: "a" has probe AUROC below the oracle's 1.0 by more than 0.03.
+        assert_eq!(t[2].rows.len(), 2, "only the chronic tasks");
+        assert_eq!(t[2].status, Status::Missed);
+        let r = report(vec![task("a", &[("counts_gbm", 15), ("fm_probe", 20), ("oracle", 20)])]);
+        let t = targets(&r, &["a"]);
+        assert_eq!(t[0].status, Status::Met);
+        assert_eq!(t[2].status, Status::Met, "{:?}", t[2]);
+    }
+
+    #[test]
+    fn the_few_shot_margin_is_compared_with_all_of_train() {
+        let mut a = task("a", &[("counts_gbm", 15), ("fm_probe", 16)]);
+        a.few_shot = vec![
+            FewShot {
+                method: "counts_gbm".into(),
+                points: vec![(Some(8), Some(0.60)), (Some(32), Some(0.70)), (None, Some(0.80))],
+            },
+            FewShot {
+                method: "fm_probe".into(),
+                points: vec![(Some(8), Some(0.66)), (Some(32), Some(0.72)), (None, Some(0.78))],
+            },
+        ];
+        let t = targets(&report(vec![a.clone()]), &[]);
+        assert_eq!(t[1].status, Status::Met, "{:?}", t[1]);
+        assert!(t[1].measured.contains("k = 8"), "{}", t[1].measured);
+        a.few_shot[1].points[0].1 = Some(0.50);
+        a.few_shot[1].points[1].1 = Some(0.60);
+        let t = targets(&report(vec![a]), &[]);
+        assert_eq!(t[1].status, Status::Missed);
+    }
+}
