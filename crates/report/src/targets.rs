@@ -100,34 +100,52 @@ fn probe_beats_gbm(report: &Report) -> Target {
 }
 
 fn few_shot_margin(report: &Report) -> Target {
-    // Mean (probe − GBM) AUROC over tasks at each k both curves reach; `None`: all of train.
-    let mut margins: Vec<(Option<usize>, Vec<f64>)> = Vec::new();
+    // Per task, the (probe − GBM) AUROC margin at each k both curves reach (`None`: all of
+    // train). The probe's curve stops earlier on rare tasks, so each k is compared with all of
+    // train on the same tasks, not with every task's.
+    let mut per_task: Vec<Vec<(Option<usize>, f64)>> = Vec::new();
     let mut rows = Vec::new();
     for t in internal(report) {
         let curve = |name: &str| t.few_shot.iter().find(|c| c.method == name);
         let (Some(p), Some(g)) = (curve("fm_probe"), curve("counts_gbm")) else { continue };
-        let mut cells = Vec::new();
+        let mut margins = Vec::new();
         for &(k, a) in &p.points {
             let Some(a) = a else { continue };
             let Some(b) = g.points.iter().find(|(kk, _)| *kk == k).and_then(|(_, b)| *b) else { continue };
-            match margins.iter_mut().find(|(kk, _)| *kk == k) {
-                Some((_, v)) => v.push(a - b),
-                None => margins.push((k, vec![a - b])),
-            }
-            cells.push(format!("{}: {:+.3}", k.map_or("all".into(), |k| format!("k={k}")), a - b));
+            margins.push((k, a - b));
         }
+        let cells: Vec<String> =
+            margins.iter().map(|(k, m)| format!("{}: {m:+.3}", k.map_or("all".into(), |k| format!("k={k}")))).collect();
         rows.push(TargetRow { task: t.task.clone(), measured: cells.join(", "), holds: None });
+        per_task.push(margins);
     }
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
-    let widest = margins.iter().filter(|(k, _)| k.is_some()).max_by(|a, b| mean(&a.1).total_cmp(&mean(&b.1)));
-    let all = margins.iter().find(|(k, _)| k.is_none());
-    let (status, measured) = match (widest, all) {
-        (Some((Some(k), w)), Some((_, a))) => {
-            let (w, a) = (mean(w), mean(a));
-            let status = if w > a && w > 0.0 { Status::Met } else { Status::Missed };
-            (status, format!("widest mean margin {w:+.3} at k = {k} per class; {a:+.3} with all of train"))
+    let at = |margins: &[(Option<usize>, f64)], k: Option<usize>| margins.iter().find(|(kk, _)| *kk == k).map(|m| m.1);
+    let mut ks: Vec<usize> = per_task.iter().flatten().filter_map(|(k, _)| *k).collect();
+    ks.sort_unstable();
+    ks.dedup();
+    // (k, tasks, mean margin at k, the same tasks' mean margin with all of train)
+    let widest = ks
+        .iter()
+        .filter_map(|&k| {
+            let pairs: Vec<(f64, f64)> =
+                per_task.iter().filter_map(|m| Some((at(m, Some(k))?, at(m, None)?))).collect();
+            (!pairs.is_empty()).then(|| {
+                let n = pairs.len() as f64;
+                (k, pairs.len(), pairs.iter().map(|p| p.0).sum::<f64>() / n, pairs.iter().map(|p| p.1).sum::<f64>() / n)
+            })
+        })
+        .max_by(|a, b| a.2.total_cmp(&b.2));
+    let (status, measured) = match widest {
+        Some((k, n, w, all)) => {
+            let status = if w > all && w > 0.0 { Status::Met } else { Status::Missed };
+            (
+                status,
+                format!(
+                    "widest mean margin {w:+.3} at k = {k} per class ({n} tasks); the same tasks with all of train: {all:+.3}"
+                ),
+            )
         }
-        _ => (Status::NotMeasured, "no few-shot curves for both the probe and the GBM".into()),
+        None => (Status::NotMeasured, "no few-shot curves for both the probe and the GBM".into()),
     };
     Target {
         asked: "The probe's margin over the GBM is widest in the few-shot rows (mean AUROC difference over tasks)"
@@ -343,10 +361,31 @@ mod tests {
         ];
         let t = targets(&report(vec![a.clone()]), &[]);
         assert_eq!(t[1].status, Status::Met, "{:?}", t[1]);
-        assert!(t[1].measured.contains("k = 8"), "{}", t[1].measured);
+        assert!(t[1].measured.contains("k = 8") && t[1].measured.contains("-0.020"), "{}", t[1].measured);
         a.few_shot[1].points[0].1 = Some(0.50);
         a.few_shot[1].points[1].1 = Some(0.60);
         let t = targets(&report(vec![a]), &[]);
         assert_eq!(t[1].status, Status::Missed);
+    }
+
+    #[test]
+    fn each_k_is_compared_with_all_of_train_on_the_same_tasks() {
+        let curves = |probe: [(Option<usize>, f64); 2], gbm: [(Option<usize>, f64); 2]| {
+            vec![
+                FewShot { method: "counts_gbm".into(), points: gbm.iter().map(|&(k, a)| (k, Some(a))).collect() },
+                FewShot { method: "fm_probe".into(), points: probe.iter().map(|&(k, a)| (k, Some(a))).collect() },
+            ]
+        };
+        // Task a: +0.02 at k = 8, +0.05 with all of train (the margin grows: a miss).
+        let mut a = task("a", &[("counts_gbm", 15)]);
+        a.few_shot = curves([(Some(8), 0.62), (None, 0.85)], [(Some(8), 0.60), (None, 0.80)]);
+        // Task b never reaches k = 8 (the probe's curve stops) and trails with all of train.
+        let mut b = task("b", &[("counts_gbm", 15)]);
+        b.few_shot = curves([(Some(1), 0.50), (None, 0.60)], [(Some(1), 0.55), (None, 0.90)]);
+        let t = targets(&report(vec![a, b]), &[]);
+        // Against every task's all-of-train mean (−0.125) k = 8 would look widest; against task
+        // a's own (+0.05) it is not.
+        assert_eq!(t[1].status, Status::Missed, "{:?}", t[1]);
+        assert!(t[1].measured.contains("(1 tasks)") && t[1].measured.contains("+0.050"), "{}", t[1].measured);
     }
 }
