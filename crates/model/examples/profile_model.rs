@@ -64,7 +64,7 @@ fn main() {
                 let t = Instant::now();
                 let mut cache = model::KvCache::new();
                 let _ = m.forward_cached(toks::<Cpu>(1, 100, 4096, &device), &mut cache).into_data();
-                let mut cache = cache.repeat(100);
+                let mut cache = cache.repeat_each(&[100]);
                 let mut next = toks::<Cpu>(100, 1, 4096, &device);
                 let mut t_logits = 0.0;
                 for _ in 0..200 {

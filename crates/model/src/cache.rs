@@ -73,29 +73,6 @@ impl HostKv {
         self.len += rows;
     }
 
-    /// The whole batch repeated `n` times along the batch (sequence `i` of the result is
-    /// sequence `i % batch` of this one), with no spare capacity.
-    fn repeat(&self, n: usize) -> Self {
-        let w = self.width;
-        let mut one = Vec::with_capacity(2 * self.batch * self.len * w);
-        for buffer in [&self.keys, &self.values] {
-            for b in 0..self.batch {
-                one.extend_from_slice(&buffer[b * self.capacity * w..][..self.len * w]);
-            }
-        }
-        let (keys, values) = one.split_at(self.batch * self.len * w);
-        Self {
-            keys: keys.repeat(n),
-            values: values.repeat(n),
-            batch: self.batch * n,
-            capacity: self.len,
-            width: w,
-            len: self.len,
-        }
-    }
-}
-
-impl HostKv {
     /// The sequences `order` names, in that order (repeats allowed), with room for `capacity`
     /// positions each (at least those held).
     fn pick(&self, order: &[usize], capacity: usize) -> Self {
@@ -163,24 +140,6 @@ impl<B: Backend> KvCache<B> {
     /// Whether nothing is cached yet.
     pub fn is_empty(&self) -> bool {
         self.len == 0
-    }
-
-    /// The cache of a batch of one, repeated `n` times along the batch: `n` futures of one
-    /// context share a single prefill.
-    pub fn repeat(&self, n: usize) -> Self {
-        let layers = self
-            .layers
-            .iter()
-            .map(|layer| match layer {
-                LayerCache::Empty => LayerCache::Empty,
-                LayerCache::Tensors { keys, values } => {
-                    LayerCache::Tensors { keys: keys.clone().repeat_dim(0, n), values: values.clone().repeat_dim(0, n) }
-                }
-                LayerCache::Host(kv) => LayerCache::Host(kv.repeat(n)),
-            })
-            .collect();
-        let pads = if self.pads.is_empty() { Vec::new() } else { self.pads.repeat(n) };
-        Self { layers, len: self.len, reserve: self.reserve, pads }
     }
 
     /// Sequence `i` repeated `counts[i]` times, the copies next to each other: several contexts'
@@ -273,7 +232,8 @@ mod tests {
         for (b, from) in [1, 1, 0].into_iter().enumerate() {
             assert_eq!(picked.keys[(b * 30 + 5) * 3], from as f32 + 0.5);
         }
-        let three = kv.repeat(3);
+        // The whole batch three times over, as generation repeats one prefill for its futures.
+        let three = kv.pick(&[0, 1, 0, 1, 0, 1], 22);
         assert_eq!((three.batch, three.capacity, three.len), (6, 22, 22));
         for b in 0..6 {
             assert_eq!(three.values[(b * 22 + 21) * 3 + 2], (b % 2) as f32 + 2.1);

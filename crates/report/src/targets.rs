@@ -59,6 +59,20 @@ fn auroc(t: &TaskResult, name: &str) -> Option<f64> {
     method(t, name).and_then(|m| m.evaluation.metrics.auroc)
 }
 
+/// Rows that hold, and rows judged at all.
+fn tally(rows: &[TargetRow]) -> (usize, usize) {
+    (rows.iter().filter(|r| r.holds == Some(true)).count(), rows.iter().filter(|r| r.holds.is_some()).count())
+}
+
+/// Met when every judged row holds; not measured when none was judged.
+fn every(holding: usize, judged: usize) -> Status {
+    match judged {
+        0 => Status::NotMeasured,
+        n if holding == n => Status::Met,
+        _ => Status::Missed,
+    }
+}
+
 fn internal(report: &Report) -> impl Iterator<Item = &TaskResult> {
     report.tasks.iter().filter(|t| t.setting.starts_with("internal"))
 }
@@ -176,19 +190,12 @@ fn near_oracle(report: &Report, chronic: &[&str]) -> Target {
         };
         rows.push(row);
     }
-    let judged: Vec<bool> = rows.iter().filter_map(|r| r.holds).collect();
-    let within = judged.iter().filter(|&&h| h).count();
-    let status = if judged.is_empty() {
-        Status::NotMeasured
-    } else if within == judged.len() {
-        Status::Met
-    } else {
-        Status::Missed
-    };
+    let (within, judged) = tally(&rows);
+    let status = every(within, judged);
     Target {
         asked: "On the chronic-disease tasks the foundation model comes within 0.03 AUROC of the oracle".into(),
         status,
-        measured: format!("within 0.03 on {within} of {} chronic-disease tasks", judged.len()),
+        measured: format!("within 0.03 on {within} of {judged} chronic-disease tasks"),
         rows,
     }
 }
@@ -214,21 +221,14 @@ fn calibration(report: &Report) -> Target {
         };
         rows.push(row);
     }
-    let judged: Vec<bool> = rows.iter().filter_map(|r| r.holds).collect();
-    let within = judged.iter().filter(|&&h| h).count();
-    let status = if judged.is_empty() {
-        Status::NotMeasured
-    } else if within == judged.len() {
-        Status::Met
-    } else {
-        Status::Missed
-    };
+    let (within, judged) = tally(&rows);
+    let status = every(within, judged);
     Target {
         asked: format!(
             "The probe's calibration slope is within 0.9–1.1 (tasks with at least {SLOPE_MIN_POSITIVES:.0} held-out positives)"
         ),
         status,
-        measured: format!("within on {within} of {} judged tasks", judged.len()),
+        measured: format!("within on {within} of {judged} judged tasks"),
         rows,
     }
 }
@@ -255,16 +255,12 @@ fn subgroups(report: &Report) -> Target {
         };
         rows.push(TargetRow { task: t.task.clone(), measured, holds: Some(!audit.is_empty()) });
     }
-    let reported = rows.iter().filter(|r| r.holds == Some(true)).count();
-    let status = match rows.len() {
-        0 => Status::NotMeasured,
-        n if reported == n => Status::Met,
-        _ => Status::Missed,
-    };
+    let (reported, audited) = tally(&rows);
+    let status = every(reported, audited);
     Target {
         asked: "Subgroup gaps (sex, age band, race/ethnicity, site) are reported for every task".into(),
         status,
-        measured: format!("audited on {reported} of {} tasks", rows.len()),
+        measured: format!("audited on {reported} of {audited} tasks"),
         rows,
     }
 }
