@@ -71,13 +71,15 @@ report=("$lg" -q report --adapt adapt --adapt adapt-temporal --adapt adapt-site 
 # A first report with everything but the slow methods, so there is one to read early.
 stage report-early report/report.html sh -c '"$@" > report.txt' report "${report[@]}"
 
-# Zero-shot, one task at a time, filed into adapt/ with its sample design.
+# Zero-shot, one task at a time, then filed into adapt/ with its sample design. Filing is cheap
+# and idempotent, so it runs every time: an adapt/ redone after the zero-shot stage (a new probe,
+# a new oracle) gets the zero-shot rows back without generating the futures again.
 for labels_file in labels/*.parquet; do
   task=$(basename "$labels_file" .parquet)
-  stage "zero-shot $task" "zs/$task/.merged" sh -c "
-    '$lg' -q adapt --meds s/meds --labels labels --model run/model --no-probe \
-      --zero-shot '$zero_shot' --zero-shot-max '$zero_shot_max' --only '$task' --out 'zs/$task' &&
-    python3 - '$task' <<'PY'
+  stage "zero-shot $task" "zs/$task/adapt_report.json" \
+    "$lg" -q adapt --meds s/meds --labels labels --model run/model --no-probe \
+      --zero-shot "$zero_shot" --zero-shot-max "$zero_shot_max" --only "$task" --out "zs/$task"
+  python3 - "$task" <<'PY'
 import json, os, shutil, sys
 task = sys.argv[1]
 src = json.load(open(f'zs/{task}/adapt_report.json'))
@@ -95,8 +97,7 @@ json.dump(dst, open(dst_path + '.partial', 'w'), indent=2)
 shutil.move(dst_path + '.partial', dst_path)
 if os.path.exists(f'zs/{task}/{task}/fm_zero_shot.parquet'):
     shutil.copy(f'zs/{task}/{task}/fm_zero_shot.parquet', f'adapt/{task}/fm_zero_shot.parquet')
-open(f'zs/{task}/.merged', 'w').close()
-PY"
+PY
 done
 
 # MEDS-Tab needs no model: with MEDS_TAB_FROM=OTHER_WORK, a run of the same population (the same

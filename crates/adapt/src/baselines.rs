@@ -18,6 +18,7 @@ use serde::Serialize;
 use crate::featurizers::{Featurizer, SparseRow};
 use crate::gbm::{Gbm, GbmError};
 use crate::logistic::Logistic;
+use crate::recalibration::Recalibration;
 use crate::scorer::{Fitting, TaskModel};
 
 /// L2 strengths tried for logistic regression.
@@ -80,13 +81,17 @@ pub struct Fitted {
     pub tuning_auroc: Option<f64>,
     /// Seconds to fit (including the search).
     pub seconds: f64,
+    /// The log-odds map fitted on tuning after the model (the probe), if one was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recalibration: Option<Recalibration>,
     /// The fitted model, to save for scoring elsewhere (none for the oracle and zero-shot).
     #[serde(skip)]
     pub model: Option<TaskModel>,
 }
 
 /// The foundation model's linear probe: L2 logistic regression on the embedding at each
-/// prediction time, λ chosen on tuning log-loss. `embeddings` gives each example's vector (same
+/// prediction time, λ chosen on tuning log-loss, then recalibrated on tuning
+/// ([`Recalibration`]) where it has enough positives. `embeddings` gives each example's vector (same
 /// order as `examples`). When the train examples are a [`case_control`](crate::case_control)
 /// sample, `log_odds_shift` is its [`TrainSample::log_odds_shift`](crate::case_control::TrainSample)
 /// (0 for all of train): the probe is shifted back by it before it scores tuning or held-out.
@@ -98,6 +103,11 @@ pub fn fit_probe(examples: &[Example], embeddings: &[SparseRow], width: usize, l
     let ys = |ix: &[usize]| ix.iter().map(|&i| examples[i].label.value).collect::<Vec<bool>>();
     let (m, a) =
         tuned_sampled_logistic((&rows(&train), &ys(&train)), (&rows(&tuning), &ys(&tuning)), width, log_odds_shift);
+    let recalibration = Recalibration::fit(&m.log_odds(&rows(&tuning)), &ys(&tuning));
+    let m = match &recalibration {
+        Some(r) => m.recalibrated(r),
+        None => m,
+    };
     let ho: Vec<&Example> = held_out.iter().map(|&i| &examples[i]).collect();
     Fitted {
         method: "fm_probe".into(),
@@ -105,6 +115,7 @@ pub fn fit_probe(examples: &[Example], embeddings: &[SparseRow], width: usize, l
         lambda: Some(m.lambda),
         tuning_auroc: a,
         seconds: started.elapsed().as_secs_f64(),
+        recalibration,
         model: Some(TaskModel::new("", "fm_probe", Fitting::Probe { model: m })),
     }
 }
@@ -308,6 +319,7 @@ pub fn fit_baselines(featurizer: &Featurizer, examples: &[Example], seed: u64) -
         lambda: Some(m.lambda),
         tuning_auroc: a,
         seconds: started.elapsed().as_secs_f64(),
+        recalibration: None,
         model: Some(TaskModel::new(
             "",
             "demographics_lr",
@@ -323,6 +335,7 @@ pub fn fit_baselines(featurizer: &Featurizer, examples: &[Example], seed: u64) -
         lambda: Some(m.lambda),
         tuning_auroc: a,
         seconds: started.elapsed().as_secs_f64(),
+        recalibration: None,
         model: Some(TaskModel::new(
             "",
             "counts_lr",
@@ -338,6 +351,7 @@ pub fn fit_baselines(featurizer: &Featurizer, examples: &[Example], seed: u64) -
         lambda: None,
         tuning_auroc: auroc(&g.predict(&xtu), &ytu),
         seconds: started.elapsed().as_secs_f64(),
+        recalibration: None,
         model: TaskModel::from_gbm("", "counts_gbm", featurizer.clone(), &g).ok(),
     });
 
@@ -405,7 +419,9 @@ mod tests {
 
     /// A probe fitted on a case-control sample of a rare outcome (1 in 60) predicts on the
     /// population's scale once shifted back: the held-out mean probability matches the held-out
-    /// rate, where the unshifted fit predicts several times too much.
+    /// rate, where the unshifted fit predicts several times too much. The probe as `fit_probe`
+    /// returns it is also recalibrated on tuning, which alone would bring even an unshifted fit
+    /// back (its intercept absorbs the shift), and must keep the ranking.
     #[test]
     fn a_probe_on_a_case_control_sample_is_shifted_back_to_the_population() {
         let mut rng = ChaCha8Rng::seed_from_u64(11);
@@ -421,21 +437,37 @@ mod tests {
         }
         let (sub_examples, sample) = crate::case_control::with_train_sample(&examples, 1_000, 3);
         assert!(sample.log_odds_shift > 2.0, "a rare outcome's sample is enriched: {sample:?}");
+        let of = |split: &str| sub_examples.iter().filter(|e| e.split == split).collect::<Vec<&Example>>();
+        let (train, tuning, held_out) = (of("train"), of("tuning"), of("held_out"));
+        fn rows<'a>(es: &[&'a Example]) -> Vec<&'a SparseRow> {
+            es.iter().map(|e| &e.row).collect()
+        }
+        let ys = |es: &[&Example]| es.iter().map(|e| e.label.value).collect::<Vec<bool>>();
+        let rate = ys(&held_out).iter().filter(|&&b| b).count() as f64 / held_out.len() as f64;
+        let mean = |p: &[f64]| p.iter().sum::<f64>() / p.len() as f64;
+        let fit = |shift: f64| {
+            let (m, _) = tuned_sampled_logistic((&rows(&train), &ys(&train)), (&rows(&tuning), &ys(&tuning)), 4, shift);
+            mean(&m.predict(&rows(&held_out)))
+        };
+        let (shifted, unshifted) = (fit(sample.log_odds_shift), fit(0.0));
+        assert!((shifted / rate - 1.0).abs() < 0.2, "shifted mean {shifted:.4} vs rate {rate:.4}");
+        assert!(unshifted > 3.0 * rate, "unshifted mean {unshifted:.4} vs rate {rate:.4}");
         let sub_rows: Vec<SparseRow> = sub_examples.iter().map(|e| e.row.clone()).collect();
-        let mean = |f: &Fitted| {
+        let probe_mean = |f: &Fitted| {
             f.predictions.iter().map(|p| f64::from(p.probability)).sum::<f64>() / f.predictions.len() as f64
         };
-        let held_out = sub_examples.iter().filter(|e| e.split == "held_out");
-        let rate = held_out.clone().filter(|e| e.label.value).count() as f64 / held_out.count() as f64;
-        let shifted = fit_probe(&sub_examples, &sub_rows, 4, sample.log_odds_shift);
-        let unshifted = fit_probe(&sub_examples, &sub_rows, 4, 0.0);
-        assert!((mean(&shifted) / rate - 1.0).abs() < 0.2, "shifted mean {:.4} vs rate {rate:.4}", mean(&shifted));
-        assert!(mean(&unshifted) > 3.0 * rate, "unshifted mean {:.4} vs rate {rate:.4}", mean(&unshifted));
+        let probe = fit_probe(&sub_examples, &sub_rows, 4, sample.log_odds_shift);
+        let unshifted_probe = fit_probe(&sub_examples, &sub_rows, 4, 0.0);
+        assert!(probe.recalibration.is_some(), "tuning has enough positives to recalibrate");
+        for (name, f) in [("probe", &probe), ("unshifted probe", &unshifted_probe)] {
+            assert!((probe_mean(f) / rate - 1.0).abs() < 0.2, "{name}: mean {:.4} vs rate {rate:.4}", probe_mean(f));
+        }
         let ranks = |f: &Fitted| {
             let p: Vec<f64> = f.predictions.iter().map(|p| f64::from(p.probability)).collect();
             let y: Vec<bool> = f.predictions.iter().map(|p| p.label.value).collect();
             auroc(&p, &y).unwrap_or(0.0)
         };
+        let shifted = probe;
         assert!(ranks(&shifted) > 0.75, "held-out AUROC {:.3}", ranks(&shifted));
     }
 }

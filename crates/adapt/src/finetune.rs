@@ -104,6 +104,7 @@ pub fn fit_fine_tuned(
         lambda: None,
         tuning_auroc: tuned.epochs.get(tuned.best_epoch).map(|e| e.tuning).filter(|a| a.is_finite()),
         seconds: started.elapsed().as_secs_f64(),
+        recalibration: None,
         model: Some(task_model),
     };
     Ok(FineTuneRun { fitted, classifier, epochs: tuned.epochs, best_epoch: tuned.best_epoch, sample })

@@ -10,6 +10,7 @@
 //!   choose regularisation on tuning, predict held-out prediction times; few-shot curves.
 //! - [`case_control`]: case-control samples of train for the probe and fine-tuning, and the
 //!   log-odds shift that takes their models back to the population's scale.
+//! - [`recalibration`]: logistic recalibration of a fitted model's log-odds on the tuning split.
 //! - [`scorer`]: fitted task models as versioned JSON files that score another site's MEDS data.
 //! - [`zero_shot`]: risk as the share of generated futures in which the task's outcome happens,
 //!   each future read by the task's own ACES windows.
@@ -21,6 +22,7 @@ pub mod finetune;
 pub mod foundation;
 pub mod gbm;
 pub mod logistic;
+pub mod recalibration;
 pub mod scorer;
 pub mod splits;
 pub mod zero_shot;

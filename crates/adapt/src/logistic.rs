@@ -95,16 +95,30 @@ impl Logistic {
 
     /// The predicted probability of each row.
     pub fn predict(&self, rows: &[&SparseRow]) -> Vec<f64> {
+        self.log_odds(rows).into_iter().map(sigmoid).collect()
+    }
+
+    /// The predicted log-odds of each row.
+    pub fn log_odds(&self, rows: &[&SparseRow]) -> Vec<f64> {
         rows.iter()
             .map(|r| {
-                let z = self.intercept
+                self.intercept
                     + r.iter()
                         .filter(|(j, _)| (*j as usize) < self.weights.len())
                         .map(|&(j, v)| self.weights[j as usize] * f64::from(v) * self.scale[j as usize])
-                        .sum::<f64>();
-                sigmoid(z)
+                        .sum::<f64>()
             })
             .collect()
+    }
+
+    /// The same model with its log-odds mapped by `r` (the weights and intercept scaled by the
+    /// slope, the intercept shifted), so it predicts what `r` applied to its output would.
+    pub fn recalibrated(mut self, r: &crate::recalibration::Recalibration) -> Logistic {
+        for w in &mut self.weights {
+            *w *= r.slope;
+        }
+        self.intercept = r.apply(self.intercept);
+        self
     }
 
     /// The same model with `delta` added to its log-odds (the intercept): how a model fitted on a

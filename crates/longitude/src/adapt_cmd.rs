@@ -109,30 +109,34 @@ pub struct AdaptArgs {
     pub out: PathBuf,
 }
 
-/// The simulator's outcome behind each built-in task whose label it can replay: the label's own
-/// codes recorded in the horizon (so the oracle is the ceiling for the label as coded, rule-out
-/// and miscoded entries included), or, for tasks settled inside one hospital stay or lab draw,
-/// that course's own outcome. 30-day readmission has no oracle yet.
-fn oracle_outcome(task: &str) -> Option<synth::oracle::Outcome> {
-    use synth::oracle::Outcome::{InHospitalDeath, PotassiumAtLeast, Recorded, StayLongerThan};
+/// The simulator's outcome behind each built-in task, and its horizon: the label's own codes
+/// recorded in the horizon (so the oracle is the ceiling for the label as coded, rule-out and
+/// miscoded entries included); for tasks settled inside one hospital stay or lab draw, that
+/// course's own outcome; for 30-day readmission, the discharge's scheduled readmission and the
+/// re-drawn other admissions ([`synth::oracle::Outcome::Readmission`]).
+fn oracle_outcome(task: &str) -> Option<(synth::oracle::Outcome, i64)> {
+    use synth::oracle::ONE_YEAR;
+    use synth::oracle::Outcome::{InHospitalDeath, PotassiumAtLeast, Readmission, Recorded, StayLongerThan};
+    const THIRTY_DAYS: i64 = 30 * 86_400_000_000;
     Some(match task {
-        "inhospital_mortality" => InHospitalDeath,
-        "long_los_7d" => StayLongerThan { days: 7 },
-        "hyperkalemia_next_lab" => PotassiumAtLeast { tenths: 55 },
-        "new_t2d_1y" => Recorded(&["ICD10CM/E11"]),
-        "new_ckd3_1y" => Recorded(&["ICD10CM/N18.3", "ICD10CM/N18.4", "ICD10CM/N18.5", "ICD10CM/N18.6"]),
-        "new_heart_failure_1y" => Recorded(&["ICD10CM/I50"]),
-        "stroke_in_af_1y" => Recorded(&["ICD10CM/I63"]),
-        "mi_1y" => Recorded(&["ICD10CM/I21", "ICD10CM/I22"]),
-        "colorectal_cancer_1y" => Recorded(&["ICD10CM/C18", "ICD10CM/C19", "ICD10CM/C20"]),
-        "mortality_1y" => Recorded(&["MEDS_DEATH"]),
+        "inhospital_mortality" => (InHospitalDeath, ONE_YEAR),
+        "long_los_7d" => (StayLongerThan { days: 7 }, ONE_YEAR),
+        "hyperkalemia_next_lab" => (PotassiumAtLeast { tenths: 55 }, ONE_YEAR),
+        "readmission_30d" => (Readmission, THIRTY_DAYS),
+        "new_t2d_1y" => (Recorded(&["ICD10CM/E11"]), ONE_YEAR),
+        "new_ckd3_1y" => (Recorded(&["ICD10CM/N18.3", "ICD10CM/N18.4", "ICD10CM/N18.5", "ICD10CM/N18.6"]), ONE_YEAR),
+        "new_heart_failure_1y" => (Recorded(&["ICD10CM/I50"]), ONE_YEAR),
+        "stroke_in_af_1y" => (Recorded(&["ICD10CM/I63"]), ONE_YEAR),
+        "mi_1y" => (Recorded(&["ICD10CM/I21", "ICD10CM/I22"]), ONE_YEAR),
+        "colorectal_cancer_1y" => (Recorded(&["ICD10CM/C18", "ICD10CM/C19", "ICD10CM/C20"]), ONE_YEAR),
+        "mortality_1y" => (Recorded(&["MEDS_DEATH"]), ONE_YEAR),
         _ => return None,
     })
 }
 
 /// Why a task without an [`oracle_outcome`] has no oracle row.
-const NO_ORACLE: &str = "the simulator's oracle cannot replay this task yet: it re-draws the whole month of the \
-     prediction time, and what follows a discharge is not settled by the stay's own course";
+const NO_ORACLE: &str = "the simulator's oracle answers the built-in suite's tasks: this task is not one of them, \
+     so which simulated outcome its label stands for is unknown";
 
 /// `subject`, `temporal:YYYY-MM-DD` or `site:NAME` (with a sites table).
 fn parse_split(text: &str, sites: Option<PathBuf>) -> Result<adapt::splits::Scheme> {
@@ -188,7 +192,7 @@ fn task_definitions(
 fn oracle_predictions(
     config: &synth::SynthConfig,
     codes: &meds::CodeTable,
-    outcome: synth::oracle::Outcome,
+    (outcome, horizon): (synth::oracle::Outcome, i64),
     held_out: &[meds::labels::BooleanLabel],
     samples: u32,
 ) -> Vec<meds::labels::BooleanPrediction> {
@@ -197,7 +201,7 @@ fn oracle_predictions(
         .par_iter()
         .filter_map(|l| {
             let patient = synth::oracle::patient_index(l.subject_id)?;
-            let q = synth::oracle::Query { patient, at: l.prediction_time, horizon: synth::oracle::ONE_YEAR, outcome };
+            let q = synth::oracle::Query { patient, at: l.prediction_time, horizon, outcome };
             // NaN: no recorded stay or draw at that time (answered below as a count).
             let p = synth::oracle::risk(config, codes, &q, samples).clamp(0.0, 1.0);
             if p.is_nan() {
@@ -437,6 +441,7 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
                     lambda: None,
                     tuning_auroc: None,
                     seconds: started.elapsed().as_secs_f64(),
+                    recalibration: None,
                     model: None,
                 });
             }
@@ -459,6 +464,7 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
                 lambda: None,
                 tuning_auroc: None,
                 seconds: started.elapsed().as_secs_f64(),
+                recalibration: None,
                 model: None,
             });
         }
@@ -478,6 +484,9 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
                 model.fitted_on.insert("positives".into(), json!(run.positives));
                 model.fitted_on.insert("tuning_auroc".into(), json!(m.tuning_auroc));
                 model.fitted_on.insert("lambda".into(), json!(m.lambda));
+                if let Some(r) = &m.recalibration {
+                    model.fitted_on.insert("recalibration".into(), json!(r));
+                }
                 if m.method == "fm_probe" || m.method == "fm_finetune" {
                     model.fitted_on.insert("model_bundle".into(), json!(args.model));
                 }

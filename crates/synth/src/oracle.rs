@@ -15,7 +15,7 @@
 use meds::CodeTable;
 use rayon::prelude::*;
 
-use crate::calendar::YEAR;
+use crate::calendar::{DAY, HOUR, YEAR};
 use crate::conditions::Condition;
 use crate::config::SynthConfig;
 use crate::simulate::{Ctx, Intervention};
@@ -47,6 +47,9 @@ pub enum Outcome {
         /// The threshold in tenths of a mmol/L (55 for 5.5).
         tenths: u32,
     },
+    /// An inpatient admission within `horizon` after the hospital discharge at the query time
+    /// (see [`readmission_risk`]).
+    Readmission,
 }
 
 impl Outcome {
@@ -95,8 +98,11 @@ fn happened(future: &Ctx, codes: &CodeTable, outcome: Outcome, from: i64, to: i6
         Outcome::Onset(c) => truth.onset[c.index()].is_some_and(inside),
         Outcome::Diagnosis(c) => truth.diagnosed[c.index()].is_some_and(inside),
         Outcome::Death => truth.death.is_some_and(inside),
-        // Answered by `course_risk`, never by re-drawn futures.
-        Outcome::InHospitalDeath | Outcome::StayLongerThan { .. } | Outcome::PotassiumAtLeast { .. } => false,
+        // Answered by `course_risk` and `readmission_risk`, never by re-drawn futures alone.
+        Outcome::InHospitalDeath
+        | Outcome::StayLongerThan { .. }
+        | Outcome::PotassiumAtLeast { .. }
+        | Outcome::Readmission => false,
     }
 }
 
@@ -111,7 +117,10 @@ pub fn already(config: &SynthConfig, codes: &CodeTable, q: &Query) -> bool {
         Outcome::Recorded(prefixes) => (0..p.timeline.len()).any(|i| {
             p.timeline.times[i] <= q.at && prefixes.iter().any(|x| codes.name(p.timeline.codes[i]).starts_with(x))
         }),
-        Outcome::InHospitalDeath | Outcome::StayLongerThan { .. } | Outcome::PotassiumAtLeast { .. } => false,
+        Outcome::InHospitalDeath
+        | Outcome::StayLongerThan { .. }
+        | Outcome::PotassiumAtLeast { .. }
+        | Outcome::Readmission => false,
     }
 }
 
@@ -196,6 +205,9 @@ pub fn risks(
         // time does not change it.
         return vec![course_risk(config, codes, q).unwrap_or(f64::NAN); arms.len()];
     }
+    if q.outcome == Outcome::Readmission {
+        return readmission_risks(config, codes, q, arms, samples);
+    }
     let branch = month_of(q.at);
     let stop = month_of(q.at + q.horizon) + 1;
     let mut history = Ctx::new(config, codes, q.patient);
@@ -229,6 +241,88 @@ pub fn risks(
                 })
                 .sum();
             f64::from(hits) / f64::from(samples.max(1))
+        })
+        .collect()
+}
+
+/// The probability that the readmission a stay's discharge may schedule falls within `horizon`
+/// of the discharge at `discharged`, given that one is scheduled: its whole-day delay `k`
+/// ([`READMIT_DAYS`](crate::simulate::READMIT_DAYS)) puts it on a day, and the admission then
+/// draws `u` more days and `h` hours from that day's start, so it lands at
+/// `floor_day(discharged) + (k + u) days + h hours`. Counted exactly over the uniform grid.
+pub fn scheduled_readmission_within(discharged: i64, horizon: i64) -> f64 {
+    use crate::simulate::{ADMISSION_DAYS, ADMISSION_HOURS, READMIT_DAYS};
+    let day_start = discharged - discharged.rem_euclid(DAY);
+    let (mut inside, mut all) = (0u64, 0u64);
+    for k in READMIT_DAYS {
+        for u in ADMISSION_DAYS {
+            for h in ADMISSION_HOURS {
+                let at = day_start + (k + u) * DAY + h * HOUR;
+                all += 1;
+                inside += u64::from(at > discharged && at <= discharged + horizon);
+            }
+        }
+    }
+    inside as f64 / all.max(1) as f64
+}
+
+/// The oracle of [`Outcome::Readmission`] for each arm; `NaN` when no stay of the patient was
+/// discharged alive at the query time.
+///
+/// A readmission within the horizon comes two ways in the simulator. The stay's own course
+/// schedules one with its [`Stay::readmission`](crate::Stay) probability, whose timing is
+/// uniform ([`scheduled_readmission_within`]): that part is exact. Any other admission (a new MI,
+/// an exacerbation, sepsis…) comes from the month-by-month hazards: those are re-drawn as
+/// `samples` futures branching at the month after the discharge's — the recorded world's month
+/// of the discharge is replayed, its scheduled readmission forgotten, and only stays the futures
+/// draw count. The month of the discharge itself holds no second acute admission (one per month),
+/// so its remainder adds nothing. The two ways are treated as independent:
+/// `1 − (1 − scheduled)(1 − other)`. Not modelled: a background admission that pre-empts the
+/// scheduled one (the stay is then already counted), and the mess model's recording noise.
+fn readmission_risks(
+    config: &SynthConfig,
+    codes: &CodeTable,
+    q: &Query,
+    arms: &[Option<Intervention>],
+    samples: u32,
+) -> Vec<f64> {
+    let recorded = crate::simulate::simulate_patient(config, codes, q.patient);
+    let Some(stay) = recorded.truth.stays.iter().find(|s| s.ended == q.at && !s.died) else {
+        return vec![f64::NAN; arms.len()];
+    };
+    let scheduled = stay.readmission * scheduled_readmission_within(q.at, q.horizon);
+    let branch = month_of(q.at) + 1;
+    let stop = month_of(q.at + q.horizon) + 1;
+    let mut history = Ctx::new(config, codes, q.patient);
+    let (first, _) = history.begin();
+    for m in first..branch.max(first) {
+        if !history.step_month(m, 0) {
+            // Died by the end of the discharge's month: nothing more to re-draw.
+            return vec![scheduled; arms.len()];
+        }
+    }
+    history.forget_readmission(q.at);
+    let drawn_before = history.truth().stays.len();
+    arms.iter()
+        .map(|arm| {
+            let hits: u32 = (1..=u64::from(samples))
+                .into_par_iter()
+                .map(|replica| {
+                    let mut future = history.clone();
+                    if let Some(intervention) = arm {
+                        future.intervene(q.at, *intervention);
+                    }
+                    for m in branch..stop {
+                        if !future.step_month(m, replica) {
+                            break;
+                        }
+                    }
+                    let stays = &future.truth().stays[drawn_before.min(future.truth().stays.len())..];
+                    u32::from(stays.iter().any(|s| s.admitted > q.at && s.admitted <= q.at + q.horizon))
+                })
+                .sum();
+            let other = f64::from(hits) / f64::from(samples.max(1));
+            1.0 - (1.0 - scheduled) * (1.0 - other)
         })
         .collect()
 }

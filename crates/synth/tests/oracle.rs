@@ -136,3 +136,58 @@ fn stay_and_draw_oracles_are_calibrated_against_the_recorded_courses() {
         assert!(auc > min_auc, "{name}: oracle AUROC {auc:.3}");
     }
 }
+
+/// The readmission oracle (the stay's scheduled readmission counted exactly, other admissions
+/// re-drawn) against what the recorded world did after each discharge followed for 30 days.
+#[test]
+fn readmission_oracle_is_calibrated_against_the_recorded_discharges() {
+    const DAY: i64 = 86_400_000_000;
+    let config = SynthConfig::new(4000, 2, 34);
+    let codes = vocab::code_table();
+    let mut scored = Vec::new();
+    for i in 0..4000u64 {
+        let p = simulate_patient(&config, &codes, i);
+        for stay in p.truth.stays.iter().filter(|s| !s.died) {
+            let (d, end) = (stay.ended, stay.ended + 30 * DAY);
+            // Followed for the whole window: registered and alive through it (the task's censoring).
+            if p.person.registered_until <= end || p.truth.death.is_some_and(|x| x <= end) {
+                continue;
+            }
+            let q = Query { patient: i, at: d, horizon: 30 * DAY, outcome: Outcome::Readmission };
+            let happened = p.truth.stays.iter().any(|s| s.admitted > d && s.admitted <= end);
+            scored.push((risk(&config, &codes, &q, 16), happened));
+        }
+    }
+    let n = scored.len() as f64;
+    let positives = scored.iter().filter(|s| s.1).count();
+    let predicted = scored.iter().map(|s| s.0).sum::<f64>() / n;
+    let observed = positives as f64 / n;
+    let auc = auroc(&scored);
+    eprintln!(
+        "readmission 30d: n={n}, positives {positives}, predicted {predicted:.4}, observed {observed:.4}, AUROC {auc:.3}"
+    );
+    assert!(positives >= 20, "too few readmissions ({positives} of {n})");
+    assert!(scored.iter().all(|s| (0.0..=1.0).contains(&s.0)), "a risk outside [0, 1]");
+    let se = (predicted * (1.0 - predicted) / n).sqrt();
+    assert!(
+        (predicted - observed).abs() < (3.0 * se).max(0.15 * observed),
+        "predicted {predicted:.4}, observed {observed:.4}"
+    );
+    assert!(auc > 0.55, "oracle AUROC {auc:.3}");
+    // No stay discharged alive at a time that is not a discharge.
+    let q = Query { patient: 0, at: 1, horizon: 30 * DAY, outcome: Outcome::Readmission };
+    assert!(risk(&config, &codes, &q, 4).is_nan());
+}
+
+/// The scheduled readmission's timing, counted over its grid: never before 3 days, always by 57.
+#[test]
+fn a_scheduled_readmission_lands_between_three_and_fifty_seven_days() {
+    use synth::oracle::scheduled_readmission_within;
+    const DAY: i64 = 86_400_000_000;
+    let discharged = date(2019, 3, 4) + 13 * 3_600_000_000;
+    assert_eq!(scheduled_readmission_within(discharged, 2 * DAY), 0.0);
+    assert_eq!(scheduled_readmission_within(discharged, 57 * DAY), 1.0);
+    let month = scheduled_readmission_within(discharged, 30 * DAY);
+    // k + u ≤ 30 days for about 405 of the 756 day pairs.
+    assert!((month - 405.0 / 756.0).abs() < 0.03, "{month}");
+}

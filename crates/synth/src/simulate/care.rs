@@ -11,6 +11,16 @@ pub(crate) const POTASSIUM_SD: f64 = 0.3;
 pub(crate) const LOS_SIGMA: f64 = 0.5;
 /// The shortest and longest stay, days.
 pub(crate) const LOS_DAYS: (f64, f64) = (1.0, 40.0);
+/// A scheduled readmission falls this many whole days after the discharge (uniform).
+pub(crate) const READMIT_DAYS: std::ops::Range<i64> = 3..30;
+/// A scheduled readmission is admitted in the first month whose start is less than this before it
+/// (after that month's other events), on a day and hour the admission draws from the start of its
+/// scheduled day: 0..28 days and 0..24 hours later (shared with the readmission oracle).
+pub(crate) const READMIT_PROCESSED_BEFORE: i64 = 31 * DAY;
+/// The days and hours an admission draws after the start of the period it is placed in.
+pub(crate) const ADMISSION_DAYS: std::ops::Range<i64> = 0..28;
+/// See [`ADMISSION_DAYS`].
+pub(crate) const ADMISSION_HOURS: std::ops::Range<i64> = 0..24;
 
 impl Ctx<'_> {
     pub(super) fn visit_time(&self, t: i64, rng: &mut ChaCha8Rng) -> i64 {
@@ -510,7 +520,7 @@ impl Ctx<'_> {
     /// An acute admission through the emergency department, with a length of stay, labs,
     /// procedures, in-hospital death with probability `fatality`, and a possible readmission.
     pub(super) fn admission(&mut self, month: i64, c: Condition, rng: &mut ChaCha8Rng, fatality: f64) {
-        let t = month + rng.random_range(0..28) * DAY + rng.random_range(0..24) * HOUR;
+        let t = month + rng.random_range(ADMISSION_DAYS) * DAY + rng.random_range(ADMISSION_HOURS) * HOUR;
         let mean_los = match c {
             Condition::MyocardialInfarction => 4.0,
             Condition::Stroke => 5.0,
@@ -534,7 +544,21 @@ impl Ctx<'_> {
         }
         self.encounter(t - 3 * HOUR, encounter::EMERGENCY, cpt::ED_VISIT);
         self.encounter(t, encounter::INPATIENT, cpt::ADMISSION);
-        self.truth.stays.push(super::Stay { admitted: t, mean_los_days: mean_los, fatality });
+        let readmission = match c {
+            Condition::HeartFailure => 0.2,
+            Condition::Sepsis => 0.15,
+            Condition::Copd => 0.18,
+            Condition::MyocardialInfarction => 0.12,
+            _ => 0.1,
+        };
+        self.truth.stays.push(super::Stay {
+            admitted: t,
+            mean_los_days: mean_los,
+            fatality,
+            ended: discharge,
+            died: false,
+            readmission,
+        });
         self.vitals(t, rng);
         self.dx(t, c, rng);
         if c == Condition::Copd {
@@ -561,6 +585,9 @@ impl Ctx<'_> {
             let at = t + ((discharge - t) / 60_000_000) * rng.random_range(0..60) / 60 * 60_000_000;
             // The stay ends with the death.
             self.h.busy_until = at;
+            if let Some(stay) = self.truth.stays.last_mut() {
+                (stay.ended, stay.died) = (at, true);
+            }
             self.record(at, encounter::INPATIENT_END, None);
             self.die(at);
             return;
@@ -569,15 +596,8 @@ impl Ctx<'_> {
         self.encounter(discharge, encounter::INPATIENT_END, cpt::DISCHARGE);
         self.treat(discharge, None, None, None, rng);
         self.write_note(discharge, note::DISCHARGE, rng);
-        let readmit = match c {
-            Condition::HeartFailure => 0.2,
-            Condition::Sepsis => 0.15,
-            Condition::Copd => 0.18,
-            Condition::MyocardialInfarction => 0.12,
-            _ => 0.1,
-        };
-        if rng.random_bool(readmit) {
-            self.h.readmit = Some((discharge + rng.random_range(3..30) * DAY, c));
+        if rng.random_bool(readmission) {
+            self.h.readmit = Some((discharge + rng.random_range(READMIT_DAYS) * DAY, c));
         }
         self.schedule_followup(discharge, rng);
     }

@@ -17,7 +17,9 @@ use crate::patient::{Person, Traits, draw_person, draw_traits, normal};
 use crate::vocab::{Code, cpt, demographics, dx, encounter, lab, note};
 
 mod care;
-pub(crate) use care::{LOS_DAYS, LOS_SIGMA, POTASSIUM_SD};
+pub(crate) use care::{
+    ADMISSION_DAYS, ADMISSION_HOURS, LOS_DAYS, LOS_SIGMA, POTASSIUM_SD, READMIT_DAYS, READMIT_PROCESSED_BEFORE,
+};
 mod events;
 mod physiology;
 
@@ -73,6 +75,14 @@ pub struct Stay {
     pub mean_los_days: f64,
     /// The probability of dying in this stay.
     pub fatality: f64,
+    /// When the stay ends: the discharge as drawn, or the death that ends it.
+    pub ended: i64,
+    /// Whether the stay ended in death.
+    pub died: bool,
+    /// The probability, drawn at discharge, that a readmission for the same condition is
+    /// scheduled: it falls `k` whole days after the discharge (`k` uniform in 3..30), where the
+    /// admission then draws its own day (0..28 on) and hour (0..24) from the start of that day.
+    pub readmission: f64,
 }
 
 /// A change made to a patient's treatment at the prediction time, for counterfactual questions.
@@ -363,7 +373,7 @@ impl Ctx<'_> {
                 return false;
             }
             if let Some((at, c)) = self.h.readmit
-                && at < t + 31 * DAY
+                && at < t + READMIT_PROCESSED_BEFORE
             {
                 self.h.readmit = None;
                 if at >= self.h.busy_until {
@@ -392,6 +402,13 @@ impl Ctx<'_> {
             }
         }
         self.h.alive
+    }
+
+    /// Forgets a readmission the recorded world scheduled, and any stay it held after `discharged`:
+    /// the readmission oracle weighs the scheduled one exactly and re-draws only the rest.
+    pub(crate) fn forget_readmission(&mut self, discharged: i64) {
+        self.h.readmit = None;
+        self.h.busy_until = self.h.busy_until.min(discharged);
     }
 
     /// The intervention of a counterfactual branch, applied at `at`.
