@@ -247,65 +247,79 @@ fn block_of_rows<const K: usize>(
                 kt[c * KEY_TILE + j] = *x;
             }
         }
-        // Rows two at a time: each transposed key (and value) load feeds two rows, and the two
-        // rows' multiply-adds are independent chains the processor can overlap.
-        for pair in (0..rows).step_by(2) {
-            let both = pair + 1 < rows;
-            // Keys this tile gives each row (0: the row ends before the tile).
-            let seen = |r: usize| (shape.offset + first + r + 1).saturating_sub(start).min(n);
-            let (m0, m1) = (seen(pair), if both { seen(pair + 1) } else { 0 });
-            if m0 == 0 && m1 == 0 {
-                continue;
-            }
-            let mut t0 = [0.0f32; KEY_TILE];
-            let mut t1 = [0.0f32; KEY_TILE];
-            let q0 = &q[pair * d + col..pair * d + col + K];
-            let q1 = if both { &q[(pair + 1) * d + col..(pair + 1) * d + col + K] } else { q0 };
-            for c in 0..K {
-                let (x0, x1) = (q0[c] * scale, q1[c] * scale);
-                let kc = &kt[c * KEY_TILE..(c + 1) * KEY_TILE];
-                for j in 0..KEY_TILE {
-                    t0[j] = x0.mul_add(kc[j], t0[j]);
-                    t1[j] = x1.mul_add(kc[j], t1[j]);
-                }
-            }
-            let (head, tail) = state.split_at_mut(pair + 1);
-            let r0 = &mut head[pair];
-            if m0 > 0 {
-                r0.softmax_step(&mut t0[..m0]);
-            }
-            if both && m1 > 0 {
-                let r1 = &mut tail[0];
-                r1.softmax_step(&mut t1[..m1]);
-                // Zero weights past a row's last key, so both rows can run over the same keys.
-                t0[m0..].fill(0.0);
-                let (mut a0, mut a1) = (r0.acc, r1.acc);
-                for j in 0..m1 {
-                    let row = (start + j) * d + col;
-                    let vj = &v[row..row + K];
-                    let (p0, p1) = (t0[j], t1[j]);
-                    for c in 0..K {
-                        a0[c] = p0.mul_add(vj[c], a0[c]);
-                        a1[c] = p1.mul_add(vj[c], a1[c]);
-                    }
-                }
-                r0.acc = a0;
-                r1.acc = a1;
-            } else if m0 > 0 {
-                let mut a0 = r0.acc;
-                for (j, &p0) in t0[..m0].iter().enumerate() {
-                    let row = (start + j) * d + col;
-                    for (a, x) in a0.iter_mut().zip(&v[row..row + K]) {
-                        *a = p0.mul_add(*x, *a);
-                    }
-                }
-                r0.acc = a0;
-            }
+        // Rows four at a time: each transposed key (and value) load feeds four rows, and their
+        // multiply-adds are independent chains the processor can overlap.
+        let last0 = shape.offset + first;
+        let mut g = 0;
+        while g + 4 <= rows {
+            group::<K, 4>(q, &kt, v, &mut state[g..g + 4], (g, last0 + g), (start, n), (d, col, scale));
+            g += 4;
+        }
+        while g < rows {
+            group::<K, 1>(q, &kt, v, &mut state[g..g + 1], (g, last0 + g), (start, n), (d, col, scale));
+            g += 1;
         }
         start += n;
     }
     for (r, row) in state.iter().enumerate() {
         row.write(&mut out[r * d + col..r * d + col + K], &mut lse[r * shape.heads + h]);
+    }
+}
+
+/// `R` consecutive rows of a block against one key tile (`kt`, transposed: `[K, KEY_TILE]`, the
+/// tile's first key at `start`, `n` keys in it): scores, the online-softmax step, and the
+/// weighted values, each key's row of values loaded once for all `R` rows. `row` is the first
+/// row's index in the piece and `last` the last key it may see; row `r` sees one more.
+#[inline(always)]
+#[allow(clippy::needless_range_loop)]
+fn group<const K: usize, const R: usize>(
+    q: &[f32],
+    kt: &[f32],
+    v: &[f32],
+    state: &mut [Row<K>],
+    (row, last): (usize, usize),
+    (start, n): (usize, usize),
+    (d, col, scale): (usize, usize, f32),
+) {
+    // Keys this tile gives each row (0: the row ends before the tile); the last row sees most.
+    let seen: [usize; R] = std::array::from_fn(|r| (last + r + 1).saturating_sub(start).min(n));
+    if seen[R - 1] == 0 {
+        return;
+    }
+    let mut scores = [[0.0f32; KEY_TILE]; R];
+    let queries: [[f32; K]; R] = std::array::from_fn(|r| {
+        let at = (row + r) * d + col;
+        std::array::from_fn(|c| q[at + c] * scale)
+    });
+    for c in 0..K {
+        let kc = &kt[c * KEY_TILE..(c + 1) * KEY_TILE];
+        for r in 0..R {
+            let x = queries[r][c];
+            for j in 0..KEY_TILE {
+                scores[r][j] = x.mul_add(kc[j], scores[r][j]);
+            }
+        }
+    }
+    for r in 0..R {
+        if seen[r] > 0 {
+            state[r].softmax_step(&mut scores[r][..seen[r]]);
+        }
+        // Zero weights past a row's last key, so every row can run over the same keys.
+        scores[r][seen[r]..].fill(0.0);
+    }
+    let mut acc: [[f32; K]; R] = std::array::from_fn(|r| state[r].acc);
+    for j in 0..seen[R - 1] {
+        let at = (start + j) * d + col;
+        let vj = &v[at..at + K];
+        for r in 0..R {
+            let p = scores[r][j];
+            for c in 0..K {
+                acc[r][c] = p.mul_add(vj[c], acc[r][c]);
+            }
+        }
+    }
+    for r in 0..R {
+        state[r].acc = acc[r];
     }
 }
 
