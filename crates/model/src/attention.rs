@@ -72,6 +72,161 @@ pub(crate) fn causal_with_lse(queries: &[f32], keys: &[f32], values: &[f32], sha
     attend(queries, keys, values, shape, &[])
 }
 
+/// Keys and values that groups of sequences share before their own: `[groups, len, D]` each;
+/// sequence `b` reads group `group_of[b]` (a group's sequences next to each other).
+pub(crate) struct Prefix<'a> {
+    pub keys: &'a [f32],
+    pub values: &'a [f32],
+    pub len: usize,
+    pub group_of: &'a [usize],
+}
+
+/// [`causal_padded`] where every sequence first reads a shared prefix (the futures of one prompt
+/// continuing its prefill): query `i` of sequence `b` sees its group's prefix keys from
+/// `pads[b]` on, then its own keys `0..=offset + i` (`keys`, `values` `[B, key_stride, D]`).
+/// The prefix is read once per group and head for all of the group's query rows, four rows per
+/// key load, which is what decoding many futures of few prompts is bound by.
+pub(crate) fn causal_shared(
+    queries: &[f32],
+    prefix: Prefix<'_>,
+    keys: &[f32],
+    values: &[f32],
+    shape: Shape,
+    pads: &[usize],
+) -> Vec<f32> {
+    let d = shape.heads * shape.head_dim;
+    assert_eq!(queries.len(), shape.batch * shape.queries * d, "query buffer");
+    assert!(keys.len() >= shape.batch * shape.key_stride * d && values.len() == keys.len(), "key buffers");
+    assert!(shape.offset + shape.queries <= shape.key_stride, "more rows than stored");
+    assert!(pads.is_empty() || pads.len() == shape.batch, "one pad count per sequence");
+    assert_eq!(prefix.group_of.len(), shape.batch, "one group per sequence");
+    let groups = prefix.group_of.iter().map(|&g| g + 1).max().unwrap_or(0);
+    assert!(prefix.keys.len() >= groups * prefix.len * d && prefix.values.len() == prefix.keys.len(), "prefix");
+    let mut out = vec![0.0f32; queries.len()];
+    if out.is_empty() {
+        return out;
+    }
+    // Runs of consecutive sequences reading the same group, each one parallel piece.
+    let rows_per_sequence = shape.queries * d;
+    let mut pieces = Vec::new();
+    let mut rest = out.as_mut_slice();
+    let mut b0 = 0;
+    for b in 1..=shape.batch {
+        if b == shape.batch || prefix.group_of[b] != prefix.group_of[b0] {
+            let (run, tail) = rest.split_at_mut((b - b0) * rows_per_sequence);
+            pieces.push((b0, b, run));
+            rest = tail;
+            b0 = b;
+        }
+    }
+    pieces.into_par_iter().for_each(|(b0, b1, out)| {
+        let g = prefix.group_of[b0];
+        let span = prefix.len * d;
+        let piece = SharedPiece {
+            q: &queries[b0 * rows_per_sequence..b1 * rows_per_sequence],
+            prefix_keys: &prefix.keys[g * span..(g + 1) * span],
+            prefix_values: &prefix.values[g * span..(g + 1) * span],
+            prefix_start: pads.get(b0).copied().unwrap_or(0),
+            keys: &keys[b0 * shape.key_stride * d..b1 * shape.key_stride * d],
+            values: &values[b0 * shape.key_stride * d..b1 * shape.key_stride * d],
+            out,
+            shape,
+        };
+        match shape.head_dim {
+            16 => Arch::new().dispatch(SharedKernel::<16>(piece)),
+            32 => Arch::new().dispatch(SharedKernel::<32>(piece)),
+            64 => Arch::new().dispatch(SharedKernel::<64>(piece)),
+            128 => Arch::new().dispatch(SharedKernel::<128>(piece)),
+            k => panic!("attention kernel called with unsupported head width {k}"),
+        }
+    });
+    out
+}
+
+/// The sequences of one group: their queries, the group's prefix, their own keys and values.
+struct SharedPiece<'a> {
+    q: &'a [f32],
+    prefix_keys: &'a [f32],
+    prefix_values: &'a [f32],
+    /// The first prefix row the group may see (its left padding).
+    prefix_start: usize,
+    keys: &'a [f32],
+    values: &'a [f32],
+    out: &'a mut [f32],
+    shape: Shape,
+}
+
+/// [`causal_shared`] for head width `K`.
+struct SharedKernel<'a, const K: usize>(SharedPiece<'a>);
+
+impl<const K: usize> WithSimd for SharedKernel<'_, K> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _simd: S) {
+        let SharedPiece { q, prefix_keys, prefix_values, prefix_start, keys, values, out, shape } = self.0;
+        let d = shape.heads * K;
+        let rows = q.len() / d;
+        let plen = prefix_keys.len() / d;
+        let scale = 1.0 / (K as f32).sqrt();
+        let mut kt = vec![0.0f32; K * KEY_TILE];
+        let mut scores = [0.0f32; KEY_TILE];
+        for h in 0..shape.heads {
+            let col = h * K;
+            let mut state: Vec<Row<K>> = (0..rows).map(|_| Row::new()).collect();
+            // The prefix: every query row sees all of it, so one transposed tile serves them all.
+            let mut start = prefix_start;
+            while start < plen {
+                let n = (plen - start).min(KEY_TILE);
+                transpose_tile::<K>(prefix_keys, &mut kt, start, n, d, col);
+                let mut r = 0;
+                while r + 4 <= rows {
+                    group::<K, 4>(q, &kt, prefix_values, &mut state[r..r + 4], (r, plen), (start, n), (d, col, scale));
+                    r += 4;
+                }
+                while r < rows {
+                    group::<K, 1>(q, &kt, prefix_values, &mut state[r..r + 1], (r, plen), (start, n), (d, col, scale));
+                    r += 1;
+                }
+                start += n;
+            }
+            // Each row's own keys, causal within the sequence.
+            for (r, row) in state.iter_mut().enumerate() {
+                let (b, i) = (r / shape.queries, r % shape.queries);
+                let (own_k, own_v) = (&keys[b * shape.key_stride * d..], &values[b * shape.key_stride * d..]);
+                let last = shape.offset + i;
+                let mut qr = [0.0f32; K];
+                for (x, y) in qr.iter_mut().zip(&q[r * d + col..r * d + col + K]) {
+                    *x = y * scale;
+                }
+                let mut start = 0;
+                while start <= last {
+                    let n = (last + 1 - start).min(KEY_TILE);
+                    for (j, s) in scores[..n].iter_mut().enumerate() {
+                        let at = (start + j) * d + col;
+                        *s = dot::<K>(&qr, &own_k[at..at + K]);
+                    }
+                    row.absorb(&mut scores[..n], own_v, start * d + col, d);
+                    start += n;
+                }
+                let mut lse = 0.0;
+                row.write(&mut out[r * d + col..r * d + col + K], &mut lse);
+            }
+        }
+    }
+}
+
+/// Keys `start..start + n` of head column `col` transposed into `kt` (`[K, KEY_TILE]`).
+#[inline(always)]
+fn transpose_tile<const K: usize>(k: &[f32], kt: &mut [f32], start: usize, n: usize, d: usize, col: usize) {
+    for j in 0..n {
+        let at = (start + j) * d + col;
+        for (c, x) in k[at..at + K].iter().enumerate() {
+            kt[c * KEY_TILE + j] = *x;
+        }
+    }
+}
+
 /// The kernel behind [`causal_with_lse`] and [`causal_padded`].
 fn attend(queries: &[f32], keys: &[f32], values: &[f32], shape: Shape, pads: &[usize]) -> (Vec<f32>, Vec<f32>) {
     let d = shape.heads * shape.head_dim;
@@ -241,12 +396,7 @@ fn block_of_rows<const K: usize>(
     let mut start = key_start;
     while start < keys {
         let n = (keys - start).min(KEY_TILE);
-        for j in 0..n {
-            let at = (start + j) * d + col;
-            for (c, x) in k[at..at + K].iter().enumerate() {
-                kt[c * KEY_TILE + j] = *x;
-            }
-        }
+        transpose_tile::<K>(k, &mut kt, start, n, d, col);
         // Rows four at a time: each transposed key (and value) load feeds four rows, and their
         // multiply-adds are independent chains the processor can overlap.
         let last0 = shape.offset + first;
@@ -528,6 +678,42 @@ pub(crate) mod tests {
         check_padded(100, 100, 0, [0, 69]);
         // One new row each after a padded cache.
         check_padded(1, 128, 100, [3, 69]);
+    }
+
+    /// Sequences reading a shared prefix attend exactly as each does over its own copy of it:
+    /// five sequences continuing two left-padded prompts, one new row and several.
+    #[test]
+    fn a_shared_prefix_is_read_as_each_sequences_own_copy() {
+        let (heads, head_dim, plen) = (2, 64, 150);
+        let d = heads * head_dim;
+        let group_of = [0usize, 0, 0, 1, 1];
+        let pads = [0usize, 0, 0, 37, 37];
+        let prefix_keys = noise(2 * plen * d, 7);
+        let prefix_values = noise(2 * plen * d, 8);
+        for (queries, offset, key_stride) in [(1, 0, 16), (1, 11, 16), (3, 5, 12)] {
+            let batch = group_of.len();
+            let shape = Shape { batch, queries, key_stride, offset, heads, head_dim };
+            let q = noise(batch * queries * d, 9);
+            let k = noise(batch * key_stride * d, 10);
+            let v = noise(batch * key_stride * d, 11);
+            let prefix = Prefix { keys: &prefix_keys, values: &prefix_values, len: plen, group_of: &group_of };
+            let got = causal_shared(&q, prefix, &k, &v, shape, &pads);
+            // The same sequences with the prefix copied in front of their own rows.
+            let stride = plen + key_stride;
+            let copy = |shared: &[f32], own: &[f32]| {
+                let mut out = vec![0.0f32; batch * stride * d];
+                for (b, &g) in group_of.iter().enumerate() {
+                    out[b * stride * d..][..plen * d].copy_from_slice(&shared[g * plen * d..][..plen * d]);
+                    out[(b * stride + plen) * d..][..key_stride * d]
+                        .copy_from_slice(&own[b * key_stride * d..][..key_stride * d]);
+                }
+                out
+            };
+            let whole = Shape { key_stride: stride, offset: plen + offset, ..shape };
+            let want = causal_padded(&q, &copy(&prefix_keys, &k), &copy(&prefix_values, &v), whole, &pads);
+            let worst = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            assert!(worst < 1e-5, "{queries} rows at {offset}: max abs difference {worst}");
+        }
     }
 
     #[test]

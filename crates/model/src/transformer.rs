@@ -412,7 +412,18 @@ fn host_attention<B: Backend>(
         Some((slot, reserve)) => {
             let kv = slot.host(b, d);
             kv.append(&key, &value, t, reserve);
-            attention::causal_padded(&q, &kv.keys, &kv.values, shape(kv.capacity, kv.len - t), pads)
+            match &kv.prefix {
+                Some(prefix) => {
+                    let shared = attention::Prefix {
+                        keys: &prefix.keys,
+                        values: &prefix.values,
+                        len: prefix.len,
+                        group_of: &kv.group_of,
+                    };
+                    attention::causal_shared(&q, shared, &kv.keys, &kv.values, shape(kv.capacity, kv.len - t), pads)
+                }
+                None => attention::causal_padded(&q, &kv.keys, &kv.values, shape(kv.capacity, kv.len - t), pads),
+            }
         }
     };
     Tensor::from_data(TensorData::new(out, [b, t, d]), &device)
