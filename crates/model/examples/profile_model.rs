@@ -1,4 +1,5 @@
-//! Profiling harness (not shipped): `cargo run --release -p model --example profile_model -- MODE N`.
+//! Profiling harness (not shipped): `cargo run --release -p model --example profile_model -- MODE N`
+//! (`gen N CONTEXT FUTURES`: one prompt of CONTEXT tokens, FUTURES futures of 200 tokens).
 // The shipped binary's allocator, so profiles see what users run.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -60,12 +61,14 @@ fn main() {
         }
         "gen" => {
             let m: Model<Cpu> = config.init(&device);
+            let context: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(100);
+            let futures: usize = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(100);
             for _ in 0..n {
                 let t = Instant::now();
                 let mut cache = model::KvCache::new();
-                let _ = m.forward_cached(toks::<Cpu>(1, 100, 4096, &device), &mut cache).into_data();
-                let mut cache = cache.repeat_each(&[100]);
-                let mut next = toks::<Cpu>(100, 1, 4096, &device);
+                let _ = m.forward_cached(toks::<Cpu>(1, context, 4096, &device), &mut cache).into_data();
+                let mut cache = cache.repeat_each(&[futures]);
+                let mut next = toks::<Cpu>(futures, 1, 4096, &device);
                 let mut t_logits = 0.0;
                 for _ in 0..200 {
                     let s = Instant::now();
@@ -82,7 +85,7 @@ fn main() {
                                 + 3
                         })
                         .collect();
-                    next = Tensor::from_data(TensorData::new(ids, [100, 1]), &device);
+                    next = Tensor::from_data(TensorData::new(ids, [futures, 1]), &device);
                 }
                 eprintln!("gen {:.2} s (model {:.2} s)", t.elapsed().as_secs_f64(), t_logits);
             }
