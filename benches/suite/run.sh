@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole validation of issue #7 as one coherent run: one synthetic population, one pretrained
 # model, every built-in task, every method (baselines, MEDS-Tab, FM probe, FM zero-shot, oracle),
-# internal, temporal and cross-site settings, one report.
+# internal, temporal and cross-site settings (baselines, FM probe and oracle there), one report.
 #
 #   benches/suite/run.sh WORK_DIR
 #
@@ -53,18 +53,22 @@ stage() {
 stage synth s/meds/metadata/dataset.json \
   "$lg" -q synth --patients "$patients" --sites 2 --seed "$seed" --format meds --out s
 stage tokenize t/tokenizer.json "$lg" -q tokenize --meds s/meds --out t
+# A pretraining stopped part-way goes on from its last checkpoint (exactly: see `--resume`).
+resume=()
+[ -e run/checkpoints/latest ] && resume=(--resume)
 stage pretrain run/model/pretrain.json \
-  "$lg" -q pretrain --tokens t --out run --config small --steps "$steps" --eval-every 50 --checkpoint-every 100
+  "$lg" -q pretrain --tokens t --out run --config small --steps "$steps" --eval-every 50 --checkpoint-every 100 \
+  "${resume[@]}"
 stage label labels/.done sh -c "'$lg' -q label --meds s/meds --suite --out labels && touch labels/.done"
 stage adapt adapt/adapt_report.json \
   "$lg" -q adapt --meds s/meds --labels labels --truth s/truth --oracle-samples "$oracle" \
   --model run/model --probe-train-max "$probe_max" --few-shot --out adapt
 stage temporal adapt-temporal/adapt_report.json \
   "$lg" -q adapt --meds s/meds --labels labels --truth s/truth --oracle-samples "$oracle" \
-  --split "temporal:$temporal" --out adapt-temporal
+  --model run/model --probe-train-max "$probe_max" --split "temporal:$temporal" --out adapt-temporal
 stage site adapt-site/adapt_report.json \
   "$lg" -q adapt --meds s/meds --labels labels --truth s/truth --oracle-samples "$oracle" \
-  --split "site:$site" --out adapt-site
+  --model run/model --probe-train-max "$probe_max" --split "site:$site" --out adapt-site
 
 report=("$lg" -q report --adapt adapt --adapt adapt-temporal --adapt adapt-site --meds s/meds
   --truth s/truth --sites s/truth/subjects.parquet --out report)
