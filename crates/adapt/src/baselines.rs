@@ -105,7 +105,7 @@ pub fn fit_probe(examples: &[Example], embeddings: &[SparseRow], width: usize, l
         tuned_sampled_logistic((&rows(&train), &ys(&train)), (&rows(&tuning), &ys(&tuning)), width, log_odds_shift);
     let recalibration = Recalibration::fit(&m.log_odds(&rows(&tuning)), &ys(&tuning));
     let m = match &recalibration {
-        Some(r) => m.recalibrated(r),
+        Some(r) => m.map_log_odds(r.slope, r.intercept),
         None => m,
     };
     let ho: Vec<&Example> = held_out.iter().map(|&i| &examples[i]).collect();

@@ -111,13 +111,13 @@ impl Logistic {
             .collect()
     }
 
-    /// The same model with its log-odds mapped by `r` (the weights and intercept scaled by the
-    /// slope, the intercept shifted), so it predicts what `r` applied to its output would.
-    pub fn recalibrated(mut self, r: &crate::recalibration::Recalibration) -> Logistic {
+    /// The same model with its log-odds `z` mapped to `slope · z + shift` (the weights and the
+    /// intercept scaled, the intercept shifted): how a recalibration is folded into the model.
+    pub fn map_log_odds(mut self, slope: f64, shift: f64) -> Logistic {
         for w in &mut self.weights {
-            *w *= r.slope;
+            *w *= slope;
         }
-        self.intercept = r.apply(self.intercept);
+        self.intercept = slope * self.intercept + shift;
         self
     }
 
