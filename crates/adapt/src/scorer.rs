@@ -21,8 +21,9 @@ use crate::logistic::Logistic;
 
 /// The file format's name and version.
 pub const FORMAT: &str = "longitude-task-model";
-/// The version this build writes and reads.
-pub const VERSION: u32 = 1;
+/// The newest version this build reads. It writes version 1, or 2 for a model carrying a
+/// [`SiteRecalibration`] (so a build that would ignore the map refuses the file instead).
+pub const VERSION: u32 = 2;
 
 /// How a task model turns a prediction time into a probability.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -70,7 +71,7 @@ pub enum Fitting {
 pub struct TaskModel {
     /// Always [`FORMAT`].
     pub format: String,
-    /// [`VERSION`] when written.
+    /// 1, or 2 with a [`SiteRecalibration`] (see [`VERSION`]).
     pub version: u32,
     /// The task it predicts (the label file's name).
     pub task: String,
@@ -81,9 +82,27 @@ pub struct TaskModel {
     /// Free-form facts about the fit (split sizes, tuning AUROC, λ), for the reader.
     #[serde(default)]
     pub fitted_on: BTreeMap<String, serde_json::Value>,
+    /// A receiving site's recalibration, applied to every probability the model scores (such a
+    /// file is version 2: builds from before it refuse it rather than ignore the map).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site_recalibration: Option<SiteRecalibration>,
     /// The directory the file was read from (files it names are found there).
     #[serde(skip)]
     pub origin: Option<PathBuf>,
+}
+
+/// A recalibration a receiving site fitted on its own labelled prediction times
+/// (`longitude evaluate --task-model … --recalibrate-out`): the model's log-odds `z` become
+/// `slope · z + intercept`, which keeps its ranking and moves its probabilities to the site's
+/// outcome rates.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SiteRecalibration {
+    /// The map.
+    pub map: crate::recalibration::Recalibration,
+    /// Prediction times it was fitted on.
+    pub examples: usize,
+    /// Positives among them.
+    pub positives: usize,
 }
 
 /// Why a task model could not be saved, read or used.
@@ -118,11 +137,12 @@ impl TaskModel {
     pub fn new(task: &str, method: &str, fitting: Fitting) -> TaskModel {
         TaskModel {
             format: FORMAT.into(),
-            version: VERSION,
+            version: 1,
             task: task.into(),
             method: method.into(),
             fitting,
             fitted_on: BTreeMap::new(),
+            site_recalibration: None,
             origin: None,
         }
     }
@@ -131,6 +151,13 @@ impl TaskModel {
     pub fn from_gbm(task: &str, method: &str, featurizer: Featurizer, gbm: &Gbm) -> Result<TaskModel, ScorerError> {
         let booster = gbm.to_json().map_err(|e| ScorerError::Gbm(e.to_string()))?;
         Ok(TaskModel::new(task, method, Fitting::Gbm { featurizer, defaults: gbm.defaults().to_vec(), booster }))
+    }
+
+    /// The same model with a site's recalibration, applied after everything it computes.
+    pub fn with_site_recalibration(mut self, site: SiteRecalibration) -> TaskModel {
+        self.site_recalibration = Some(site);
+        self.version = self.version.max(2);
+        self
     }
 
     /// Writes the file atomically (a temporary file renamed into place).
@@ -230,6 +257,10 @@ impl TaskModel {
                 classifier.predict(&ordered, 32, &device).into_iter().map(f64::from).collect()
             }
         };
+        let probabilities: Vec<f64> = match &self.site_recalibration {
+            Some(site) => probabilities.into_iter().map(|p| sigmoid(site.map.apply(log_odds(p)))).collect(),
+            None => probabilities,
+        };
         let predictions = scored
             .iter()
             .zip(probabilities)
@@ -251,4 +282,14 @@ mod nan_as_null {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
         Ok(Vec::<Option<f64>>::deserialize(d)?.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect())
     }
+}
+
+/// `log(p / (1 − p))`, with `p` kept inside (1e-7, 1 − 1e-7) so certainty stays finite.
+pub fn log_odds(p: f64) -> f64 {
+    let p = p.clamp(1e-7, 1.0 - 1e-7);
+    (p / (1.0 - p)).ln()
+}
+
+fn sigmoid(z: f64) -> f64 {
+    1.0 / (1.0 + (-z).exp())
 }

@@ -47,6 +47,12 @@ pub struct EvaluateArgs {
     /// Write the whole evaluation as JSON here.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// With --task-model: fit a recalibration of the model to this site on the labels scored
+    /// (its log-odds mapped by `a·z + b`, ranking unchanged) and write the recalibrated task
+    /// model here. The evaluation printed is of the model as received, on the labels it was
+    /// fitted on: judge the recalibrated model on other labels (a later period, other patients).
+    #[arg(long, requires = "task_model")]
+    pub recalibrate_out: Option<PathBuf>,
 }
 
 /// Reads predictions and evaluates them. A file `longitude adapt` wrote for a method it scored
@@ -113,7 +119,54 @@ fn score(args: &EvaluateArgs, model_path: &Path) -> Result<PathBuf> {
         missing,
         out.display()
     );
+    if let Some(path) = &args.recalibrate_out {
+        recalibrate(model, &predictions, path)?;
+    }
     Ok(out)
+}
+
+/// Fits the site's recalibration on the scored `predictions` and writes the recalibrated model.
+fn recalibrate(
+    model: adapt::scorer::TaskModel,
+    predictions: &[meds::labels::BooleanPrediction],
+    path: &Path,
+) -> Result<()> {
+    use adapt::recalibration::{MIN_EXAMPLES_PER_CLASS, Recalibration};
+    if model.site_recalibration.is_some() {
+        anyhow::bail!(
+            "--recalibrate-out: this task model already carries a site's recalibration; start from the received model"
+        );
+    }
+    if let adapt::scorer::Fitting::FineTuned { weights, .. } = &model.fitting {
+        let beside = model.origin.as_deref().map(|o| o.join(weights));
+        let out_dir = path.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p });
+        if out_dir.map(|d| d.join(weights)) != beside && !out_dir.is_some_and(|d| d.join(weights).exists()) {
+            anyhow::bail!(
+                "--recalibrate-out: a fine-tuned model reads its weights ({weights}) from its own directory; write the \
+                 recalibrated model beside them"
+            );
+        }
+    }
+    let z: Vec<f64> = predictions.iter().map(|p| adapt::scorer::log_odds(f64::from(p.probability))).collect();
+    let y: Vec<bool> = predictions.iter().map(|p| p.label.value).collect();
+    let positives = y.iter().filter(|&&b| b).count();
+    let Some(map) = Recalibration::fit(&z, &y) else {
+        anyhow::bail!(
+            "--recalibrate-out: no recalibration fitted on {} prediction times ({positives} positive): it needs at \
+             least {MIN_EXAMPLES_PER_CLASS} of each class and a model that ranks them better than chance",
+            y.len()
+        );
+    };
+    let site = adapt::scorer::SiteRecalibration { map, examples: y.len(), positives };
+    model.with_site_recalibration(site).save(path)?;
+    outln!(
+        "recalibrated to this site on {} prediction times ({positives} positive): log-odds × {:.3} {:+.3}; written to {}",
+        y.len(),
+        map.slope,
+        map.intercept,
+        path.display()
+    );
+    Ok(())
 }
 
 pub fn run(args: &EvaluateArgs) -> Result<ExitCode> {

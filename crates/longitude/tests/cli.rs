@@ -924,6 +924,80 @@ fn label_adapt_evaluate_report_from_labels_to_a_page_a_browser_renders() {
     let e: Value = serde_json::from_slice(&std::fs::read(&external).expect("evaluation")).expect("json");
     let auroc = e["metrics"]["auroc"].as_f64().expect("auroc");
     assert!(auroc > 0.7, "the received model still ranks the other site's draws: AUROC {auroc}");
+    // Recalibrating to a site needs enough of its outcomes: the other site's handful of
+    // positives is refused with the reason, nothing written.
+    let recalibrated = d.join("recalibrated.model.json");
+    let o = longitude(&[
+        "evaluate",
+        "--task-model",
+        model.to_str().expect("p"),
+        "--labels",
+        other_labels.join("hyperkalemia_next_lab.parquet").to_str().expect("p"),
+        "--meds",
+        other_meds.to_str().expect("p"),
+        "--recalibrate-out",
+        recalibrated.to_str().expect("p"),
+    ]);
+    let positives = e["metrics"]["positives"].as_f64().expect("positives");
+    if positives < 10.0 {
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(stderr(&o).contains("at least 10 of each class"), "{}", stderr(&o));
+        assert!(!recalibrated.exists());
+    } else {
+        assert!(o.status.success() && recalibrated.exists(), "{}", stderr(&o));
+        std::fs::remove_file(&recalibrated).expect("remove");
+    }
+    // With enough of them (here new T2D's labels at the first site, all splits, and its count
+    // model), the written model carries the map (version 2), ranks exactly as before, and is
+    // calibrated on the labels it was fitted on (the map is their maximum-likelihood slope and
+    // intercept).
+    let t2d_model = adapt.join("new_t2d_1y/counts_lr.model.json");
+    let t2d_labels = labels.join("new_t2d_1y.parquet");
+    let score_all = |model: &Path, out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "evaluate",
+            "--task-model",
+            model.to_str().expect("p"),
+            "--labels",
+            t2d_labels.to_str().expect("p"),
+            "--meds",
+            meds,
+            "--resamples",
+            "20",
+            "--out",
+            out.to_str().expect("p"),
+        ];
+        args.extend_from_slice(extra);
+        let o = longitude(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        (stdout(&o), serde_json::from_slice::<Value>(&std::fs::read(out).expect("evaluation")).expect("json"))
+    };
+    let (said, before) =
+        score_all(&t2d_model, &d.join("before.json"), &["--recalibrate-out", recalibrated.to_str().expect("p")]);
+    assert!(said.contains("recalibrated to this site"), "{said}");
+    let written: Value =
+        serde_json::from_slice(&std::fs::read(&recalibrated).expect("recalibrated model")).expect("json");
+    assert_eq!(written["version"], 2, "{}", written["site_recalibration"]);
+    assert!(written["site_recalibration"]["map"]["slope"].as_f64().is_some_and(|a| a > 0.0));
+    let (_, after) = score_all(&recalibrated, &d.join("after.json"), &[]);
+    let metric = |e: &Value, k: &str| e["metrics"][k].as_f64().unwrap_or_else(|| panic!("{k}"));
+    assert!((metric(&after, "auroc") - metric(&before, "auroc")).abs() < 1e-6, "a recalibration keeps the ranking");
+    let (slope, intercept) = (metric(&after, "calibration_slope"), metric(&after, "calibration_intercept"));
+    assert!((slope - 1.0).abs() < 0.02 && intercept.abs() < 0.05, "slope {slope}, intercept {intercept}");
+    // A recalibrated model is not recalibrated again on top.
+    let o = longitude(&[
+        "evaluate",
+        "--task-model",
+        recalibrated.to_str().expect("p"),
+        "--labels",
+        t2d_labels.to_str().expect("p"),
+        "--meds",
+        meds,
+        "--recalibrate-out",
+        d.join("twice.model.json").to_str().expect("p"),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("already carries"), "{}", stderr(&o));
     // Something that is not a task model is refused with a clear error, not a panic.
     let bogus = d.join("bogus.model.json");
     std::fs::write(&bogus, r#"{"format": "something-else"}"#).expect("write");
