@@ -208,20 +208,42 @@ pub fn risks(
     if q.outcome == Outcome::Readmission {
         return readmission_risks(config, codes, q, arms, samples);
     }
-    let branch = month_of(q.at);
-    let stop = month_of(q.at + q.horizon) + 1;
-    let mut history = Ctx::new(config, codes, q.patient);
-    let (first, _) = history.begin();
-    let mut alive = true;
-    for m in first..branch.max(first) {
-        if !history.step_month(m, 0) {
-            alive = false;
-            break;
-        }
-    }
+    let (history, alive, branch) = replay(config, codes, q.patient, month_of(q.at));
     if !alive || history.truth().death.is_some_and(|d| d <= q.at) {
         return vec![0.0; arms.len()];
     }
+    let span = (branch, month_of(q.at + q.horizon) + 1);
+    share_of_futures(&history, arms, q.at, span, samples, |future| {
+        happened(future, codes, q.outcome, q.at, q.at + q.horizon)
+    })
+}
+
+/// The recorded world (replica 0) replayed from the patient's first month up to, not including,
+/// month `branch`; whether the patient is still alive then; and the month futures branch at
+/// (`branch`, or the first month if that is later).
+fn replay<'a>(config: &'a SynthConfig, codes: &'a CodeTable, patient: u64, branch: i64) -> (Ctx<'a>, bool, i64) {
+    let mut history = Ctx::new(config, codes, patient);
+    let (first, _) = history.begin();
+    let branch = branch.max(first);
+    for m in first..branch {
+        if !history.step_month(m, 0) {
+            return (history, false, branch);
+        }
+    }
+    (history, true, branch)
+}
+
+/// For each arm (an intervention at `at`, or none), the share of `samples` futures of `history`
+/// — months `span.0..span.1` drawn afresh, replica by replica, the arms sharing their random
+/// streams — in which `hit` holds.
+fn share_of_futures(
+    history: &Ctx<'_>,
+    arms: &[Option<Intervention>],
+    at: i64,
+    (branch, stop): (i64, i64),
+    samples: u32,
+    hit: impl Fn(&Ctx<'_>) -> bool + Sync,
+) -> Vec<f64> {
     arms.iter()
         .map(|arm| {
             let hits: u32 = (1..=u64::from(samples))
@@ -230,14 +252,14 @@ pub fn risks(
                     let mut future = history.clone();
                     future.occurrences.clear();
                     if let Some(intervention) = arm {
-                        future.intervene(q.at, *intervention);
+                        future.intervene(at, *intervention);
                     }
-                    for m in branch.max(first)..stop {
+                    for m in branch..stop {
                         if !future.step_month(m, replica) {
                             break;
                         }
                     }
-                    u32::from(happened(&future, codes, q.outcome, q.at, q.at + q.horizon))
+                    u32::from(hit(&future))
                 })
                 .sum();
             f64::from(hits) / f64::from(samples.max(1))
@@ -286,45 +308,26 @@ fn readmission_risks(
     arms: &[Option<Intervention>],
     samples: u32,
 ) -> Vec<f64> {
-    let recorded = crate::simulate::simulate_patient(config, codes, q.patient);
-    let Some(stay) = recorded.truth.stays.iter().find(|s| s.ended == q.at && !s.died) else {
+    // The discharge's month replayed holds the stay (admitted then or before).
+    let (mut history, alive, branch) = replay(config, codes, q.patient, month_of(q.at) + 1);
+    let Some(stay) = history.truth().stays.iter().find(|s| s.ended == q.at && !s.died) else {
         return vec![f64::NAN; arms.len()];
     };
     let scheduled = stay.readmission * scheduled_readmission_within(q.at, q.horizon);
-    let branch = month_of(q.at) + 1;
-    let stop = month_of(q.at + q.horizon) + 1;
-    let mut history = Ctx::new(config, codes, q.patient);
-    let (first, _) = history.begin();
-    for m in first..branch.max(first) {
-        if !history.step_month(m, 0) {
-            // Died by the end of the discharge's month: nothing more to re-draw.
-            return vec![scheduled; arms.len()];
-        }
+    if !alive {
+        // Died by the end of the discharge's month: nothing more to re-draw.
+        return vec![scheduled; arms.len()];
     }
     history.forget_readmission(q.at);
     let drawn_before = history.truth().stays.len();
-    arms.iter()
-        .map(|arm| {
-            let hits: u32 = (1..=u64::from(samples))
-                .into_par_iter()
-                .map(|replica| {
-                    let mut future = history.clone();
-                    if let Some(intervention) = arm {
-                        future.intervene(q.at, *intervention);
-                    }
-                    for m in branch..stop {
-                        if !future.step_month(m, replica) {
-                            break;
-                        }
-                    }
-                    let stays = &future.truth().stays[drawn_before.min(future.truth().stays.len())..];
-                    u32::from(stays.iter().any(|s| s.admitted > q.at && s.admitted <= q.at + q.horizon))
-                })
-                .sum();
-            let other = f64::from(hits) / f64::from(samples.max(1));
-            1.0 - (1.0 - scheduled) * (1.0 - other)
-        })
-        .collect()
+    let span = (branch, month_of(q.at + q.horizon) + 1);
+    share_of_futures(&history, arms, q.at, span, samples, |future| {
+        let stays = &future.truth().stays[drawn_before.min(future.truth().stays.len())..];
+        stays.iter().any(|s| s.admitted > q.at && s.admitted <= q.at + q.horizon)
+    })
+    .into_iter()
+    .map(|other| 1.0 - (1.0 - scheduled) * (1.0 - other))
+    .collect()
 }
 
 /// The oracle risk of `q`'s outcome: [`course_risk`] for outcomes inside one recorded course
