@@ -170,7 +170,6 @@ impl<const K: usize> WithSimd for SharedKernel<'_, K> {
         let plen = prefix_keys.len() / d;
         let scale = 1.0 / (K as f32).sqrt();
         let mut kt = vec![0.0f32; K * KEY_TILE];
-        let mut scores = [0.0f32; KEY_TILE];
         for h in 0..shape.heads {
             let col = h * K;
             let mut state: Vec<Row<K>> = (0..rows).map(|_| Row::new()).collect();
@@ -194,21 +193,7 @@ impl<const K: usize> WithSimd for SharedKernel<'_, K> {
             for (r, row) in state.iter_mut().enumerate() {
                 let (b, i) = (r / shape.queries, r % shape.queries);
                 let (own_k, own_v) = (&keys[b * shape.key_stride * d..], &values[b * shape.key_stride * d..]);
-                let last = shape.offset + i;
-                let mut qr = [0.0f32; K];
-                for (x, y) in qr.iter_mut().zip(&q[r * d + col..r * d + col + K]) {
-                    *x = y * scale;
-                }
-                let mut start = 0;
-                while start <= last {
-                    let n = (last + 1 - start).min(KEY_TILE);
-                    for (j, s) in scores[..n].iter_mut().enumerate() {
-                        let at = (start + j) * d + col;
-                        *s = dot::<K>(&qr, &own_k[at..at + K]);
-                    }
-                    row.absorb(&mut scores[..n], own_v, start * d + col, d);
-                    start += n;
-                }
+                row.see_keys(&q[r * d + col..r * d + col + K], (own_k, own_v), 0..shape.offset + i + 1, (d, col));
                 let mut lse = 0.0;
                 row.write(&mut out[r * d + col..r * d + col + K], &mut lse);
             }
@@ -355,6 +340,34 @@ impl<const K: usize> Row<K> {
         self.max = new_max;
     }
 
+    /// Folds in the keys `keys` (rows of `k`/`v`, `d` apart, this head's columns from `col`) for
+    /// the unscaled query `q`, a tile of scores by dot products at a time.
+    #[inline(always)]
+    fn see_keys(
+        &mut self,
+        q: &[f32],
+        (k, v): (&[f32], &[f32]),
+        keys: std::ops::Range<usize>,
+        (d, col): (usize, usize),
+    ) {
+        let scale = 1.0 / (K as f32).sqrt();
+        let mut qr = [0.0f32; K];
+        for (x, y) in qr.iter_mut().zip(q) {
+            *x = y * scale;
+        }
+        let mut scores = [0.0f32; KEY_TILE];
+        let mut start = keys.start;
+        while start < keys.end {
+            let n = (keys.end - start).min(KEY_TILE);
+            for (j, s) in scores[..n].iter_mut().enumerate() {
+                let at = (start + j) * d + col;
+                *s = dot::<K>(&qr, &k[at..at + K]);
+            }
+            self.absorb(&mut scores[..n], v, start * d + col, d);
+            start += n;
+        }
+    }
+
     #[inline(always)]
     fn write(&self, out: &mut [f32], lse: &mut f32) {
         if self.sum == 0.0 {
@@ -489,24 +502,8 @@ fn one_row<const K: usize>(
 ) {
     let d = shape.heads * K;
     let col = h * K;
-    let scale = 1.0 / (K as f32).sqrt();
-    let last = shape.offset + first + r;
-    let mut qr = [0.0f32; K];
-    for (x, y) in qr.iter_mut().zip(&q[r * d + col..r * d + col + K]) {
-        *x = y * scale;
-    }
     let mut row = Row::<K>::new();
-    let mut scores = [0.0f32; KEY_TILE];
-    let mut start = key_start;
-    while start <= last {
-        let n = (last + 1 - start).min(KEY_TILE);
-        for (j, s) in scores[..n].iter_mut().enumerate() {
-            let at = (start + j) * d + col;
-            *s = dot::<K>(&qr, &k[at..at + K]);
-        }
-        row.absorb(&mut scores[..n], v, start * d + col, d);
-        start += n;
-    }
+    row.see_keys(&q[r * d + col..r * d + col + K], (k, v), key_start..shape.offset + first + r + 1, (d, col));
     row.write(&mut out[r * d + col..r * d + col + K], &mut lse[r * shape.heads + h]);
 }
 
