@@ -138,9 +138,9 @@ fn recalibrate(
         );
     }
     if let adapt::scorer::Fitting::FineTuned { weights, .. } = &model.fitting {
-        let beside = model.origin.as_deref().map(|o| o.join(weights));
-        let out_dir = path.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p });
-        if out_dir.map(|d| d.join(weights)) != beside && !out_dir.is_some_and(|d| d.join(weights).exists()) {
+        // The file names its weights relative to its own directory.
+        let out_dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if !out_dir.join(weights).exists() {
             anyhow::bail!(
                 "--recalibrate-out: a fine-tuned model reads its weights ({weights}) from its own directory; write the \
                  recalibrated model beside them"
