@@ -355,6 +355,12 @@ pub fn continued(codes: &Mutex<CodeTable>, timeline: &Timeline, prediction_time:
 }
 
 /// Reads every future of one prediction time with the task.
+///
+/// A negative settles only through the whole label window. A positive settles as soon as the
+/// future shows it — unless the history alone, with nothing generated after the prediction time,
+/// already reads positive: that label rests on something *not* happening (no discharge in seven
+/// days), and a future that ran out of tokens on day three has not shown it; it settles only
+/// through the whole label window too.
 pub fn judge(
     task: &Task,
     codes: &Mutex<CodeTable>,
@@ -363,15 +369,19 @@ pub fn judge(
     futures: &[Future],
 ) -> Risk {
     let mut risk = Risk { drawn: futures.iter().map(|f| f.readings).sum(), ..Risk::default() };
+    let nothing = Future { events: Vec::new(), end: End::Length, covered_until: prediction_time, readings: 0 };
+    let by_absence = task
+        .judge(codes, &continued(codes, timeline, prediction_time, &nothing), prediction_time)
+        .is_some_and(|j| j.value);
     for f in futures {
         let continued = continued(codes, timeline, prediction_time, f);
-        match task.judge(codes, &continued, prediction_time) {
-            Some(j) if j.value => {
-                risk.positives += f.readings;
-                risk.resolved += f.readings;
-            }
-            Some(j) if j.label_window_end <= f.covered_until => risk.resolved += f.readings,
-            _ => {}
+        let Some(j) = task.judge(codes, &continued, prediction_time) else { continue };
+        let covered = j.label_window_end <= f.covered_until;
+        if j.value && (covered || !by_absence) {
+            risk.positives += f.readings;
+            risk.resolved += f.readings;
+        } else if !j.value && covered {
+            risk.resolved += f.readings;
         }
     }
     risk
@@ -568,6 +578,38 @@ mod tests {
         let risk = judge(&task, &codes, &t, t0, &futures);
         assert_eq!(risk, Risk { positives: 3, resolved: 6, drawn: 7 });
         assert!((risk.probability() - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_label_that_rests_on_an_absence_settles_only_through_its_window() {
+        let codes = Mutex::new(CodeTable::new());
+        let stay = tasks::suite::task("long_los_7d").expect("in the suite").expect("compiles");
+        let t0 = 1_420_070_400_000_000; // 2015-01-01
+        let mut t = Timeline::new(1);
+        {
+            let mut table = codes.lock().expect("lock");
+            t.push(None, table.intern("MEDS_BIRTH"), None, None);
+            t.push(Some(t0), table.intern("ENCOUNTER/IMP"), None, None);
+        }
+        let futures = vec![
+            // Still in hospital when the week is over: positive.
+            future(&[(t0 + DAY, "LOINC/2823-3")], End::Horizon, t0 + 366 * DAY),
+            // Discharged on day 3 and the future goes on: negative.
+            future(&[(t0 + 3 * DAY, "ENCOUNTER_END/IMP")], End::Horizon, t0 + 366 * DAY),
+            // Out of tokens on day 2, no discharge yet: cannot say (the record reads positive
+            // only because nothing follows).
+            future(&[(t0 + DAY, "LOINC/2823-3")], End::Length, t0 + 2 * DAY),
+            // Out of tokens on day 9, never discharged: positive.
+            future(&[(t0 + 8 * DAY, "LOINC/2823-3")], End::Length, t0 + 9 * DAY),
+            // Died in hospital on day 2: the stay ended before the week did (negative).
+            future(&[(t0 + 2 * DAY, "MEDS_DEATH"), (t0 + 2 * DAY, "ENCOUNTER_END/IMP")], End::Death, i64::MAX),
+        ];
+        assert_eq!(judge(&stay, &codes, &t, t0, &futures), Risk { positives: 2, resolved: 4, drawn: 5 });
+        // An outcome the future shows still settles early (the diabetes test above: the
+        // history alone reads negative).
+        let (h, h0) = history(&codes);
+        let early = future(&[(h0 + 10 * DAY, "ICD10CM/E11")], End::Length, h0 + 11 * DAY);
+        assert_eq!(judge(&task(), &codes, &h, h0, &[early]), Risk { positives: 1, resolved: 1, drawn: 1 });
     }
 
     #[test]
