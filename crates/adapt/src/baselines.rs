@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use meds::labels::{BooleanLabel, BooleanPrediction};
 use meds::{CodeTable, Timeline};
+use model::embedding::Pooling;
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -95,7 +96,13 @@ pub struct Fitted {
 /// order as `examples`). When the train examples are a [`case_control`](crate::case_control)
 /// sample, `log_odds_shift` is its [`TrainSample::log_odds_shift`](crate::case_control::TrainSample)
 /// (0 for all of train): the probe is shifted back by it before it scores tuning or held-out.
-pub fn fit_probe(examples: &[Example], embeddings: &[SparseRow], width: usize, log_odds_shift: f64) -> Fitted {
+pub fn fit_probe(
+    examples: &[Example],
+    embeddings: &[SparseRow],
+    width: usize,
+    pooling: Pooling,
+    log_odds_shift: f64,
+) -> Fitted {
     let started = Instant::now();
     let idx = |split: &str| (0..examples.len()).filter(|&i| examples[i].split == split).collect::<Vec<usize>>();
     let (train, tuning, held_out) = (idx("train"), idx("tuning"), idx("held_out"));
@@ -116,7 +123,7 @@ pub fn fit_probe(examples: &[Example], embeddings: &[SparseRow], width: usize, l
         tuning_auroc: a,
         seconds: started.elapsed().as_secs_f64(),
         recalibration,
-        model: Some(TaskModel::new("", "fm_probe", Fitting::Probe { model: m })),
+        model: Some(TaskModel::new("", "fm_probe", Fitting::Probe { model: m, pooling })),
     }
 }
 
@@ -456,8 +463,8 @@ mod tests {
         let probe_mean = |f: &Fitted| {
             f.predictions.iter().map(|p| f64::from(p.probability)).sum::<f64>() / f.predictions.len() as f64
         };
-        let probe = fit_probe(&sub_examples, &sub_rows, 4, sample.log_odds_shift);
-        let unshifted_probe = fit_probe(&sub_examples, &sub_rows, 4, 0.0);
+        let probe = fit_probe(&sub_examples, &sub_rows, 4, Pooling::Last, sample.log_odds_shift);
+        let unshifted_probe = fit_probe(&sub_examples, &sub_rows, 4, Pooling::Last, 0.0);
         assert!(probe.recalibration.is_some(), "tuning has enough positives to recalibrate");
         for (name, f) in [("probe", &probe), ("unshifted probe", &unshifted_probe)] {
             assert!((probe_mean(f) / rate - 1.0).abs() < 0.2, "{name}: mean {:.4} vs rate {rate:.4}", probe_mean(f));

@@ -16,6 +16,7 @@ use std::time::Instant;
 
 use meds::{CodeTable, Timeline};
 use model::Cpu;
+use model::embedding::Pooling;
 use model::finetune::{Classifier, Epoch, FineTuneConfig, fine_tune};
 
 use crate::baselines::{Example, Fitted, auroc, predictions};
@@ -44,8 +45,9 @@ pub struct FineTuneRun {
 }
 
 /// Fine-tunes `foundation` for the task of `examples` (train, tuning and held-out), starting the
-/// head from the fitted `probe`, on a [`case_control`](crate::case_control) sample of at most `train_max` train
-/// examples. `progress(done, total)` counts optimizer steps.
+/// head from the fitted `probe` (on the embedding `pooling` reads), on a
+/// [`case_control`](crate::case_control) sample of at most `train_max` train examples.
+/// `progress(done, total)` counts optimizer steps.
 #[allow(clippy::too_many_arguments)]
 pub fn fit_fine_tuned(
     foundation: &Foundation,
@@ -53,6 +55,7 @@ pub fn fit_fine_tuned(
     codes: &CodeTable,
     examples: &[Example],
     probe: &Logistic,
+    pooling: Pooling,
     train_max: usize,
     config: &FineTuneConfig,
     progress: impl FnMut(usize, usize),
@@ -79,7 +82,7 @@ pub fn fit_fine_tuned(
     let weights: Vec<f32> = weights.iter().map(|&w| w as f32).collect();
     let device = Default::default();
     let shift = sample.log_odds_shift as f32;
-    let start = Classifier::new(foundation.trainable()?, &weights, bias as f32 + shift, &device);
+    let start = Classifier::new(foundation.trainable()?, pooling, &weights, bias as f32 + shift, &device);
     let criterion = |p: &[f32]| {
         let p: Vec<f64> = p.iter().map(|&x| f64::from(x)).collect();
         auroc(&p, &tuning_labels).unwrap_or(f64::NAN)
@@ -93,7 +96,7 @@ pub fn fit_fine_tuned(
     let held: Vec<&Example> = held_out.iter().map(|(_, e)| *e).collect();
     let (head, bias) = classifier.head_parameters();
     let mut task_model =
-        TaskModel::new("", "fm_finetune", Fitting::FineTuned { weights: WEIGHTS_FILE.into(), head, bias });
+        TaskModel::new("", "fm_finetune", Fitting::FineTuned { weights: WEIGHTS_FILE.into(), head, bias, pooling });
     task_model.fitted_on.insert("best_epoch".into(), tuned.best_epoch.into());
     task_model.fitted_on.insert("epochs".into(), serde_json::to_value(&tuned.epochs).unwrap_or_default());
     task_model.fitted_on.insert("config".into(), serde_json::to_value(config).unwrap_or_default());

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use meds::{CodeTable, Timeline};
+use model::embedding::Pooling;
 use model::{Cpu, CpuTrain, Model, ModelConfig};
 use tokenizer::Tokenizer;
 
@@ -60,9 +61,9 @@ impl Foundation {
         (&self.tokenizer, &self.model, &self.config)
     }
 
-    /// The embedding width.
-    pub fn width(&self) -> usize {
-        self.config.d_model
+    /// The width of the embedding `pooling` reads.
+    pub fn width(&self, pooling: Pooling) -> usize {
+        pooling.width(self.config.d_model)
     }
 
     /// The model's shape.
@@ -97,15 +98,16 @@ impl Foundation {
         contexts
     }
 
-    /// Embeddings for every requested (subject, prediction time) whose subject has a timeline.
-    /// Up to `batch` model passes run at once; a subject's earlier times whose contexts are
-    /// prefixes of a later one's are read from that one's pass (see [`shared_passes`]).
-    /// `progress` gets the number of embeddings done.
+    /// Embeddings (as `pooling` reads them) for every requested (subject, prediction time) whose
+    /// subject has a timeline. Up to `batch` model passes run at once; a subject's earlier times
+    /// whose contexts are prefixes of a later one's are read from that one's pass (see
+    /// [`shared_passes`]). `progress` gets the number of embeddings done.
     pub fn embed(
         &self,
         timelines: &[&Timeline],
         codes: &CodeTable,
         requests: &[(i64, i64)],
+        pooling: Pooling,
         batch: usize,
         mut progress: impl FnMut(usize),
     ) -> HashMap<(i64, i64), Vec<f32>> {
@@ -117,7 +119,7 @@ impl Foundation {
             let positions: Vec<Vec<usize>> = chunk.iter().map(|p| p.reads.iter().map(|r| r.1).collect()).collect();
             let inputs: Vec<(&[u32], &[usize])> =
                 chunk.iter().zip(&positions).map(|(p, at)| (p.tokens.as_slice(), at.as_slice())).collect();
-            let vectors = model::embedding::embed_at(&self.model, &inputs, &device);
+            let vectors = model::embedding::embed_at(&self.model, &inputs, pooling, &device);
             for (pass, vs) in chunk.iter().zip(vectors) {
                 for ((key, _), v) in pass.reads.iter().zip(vs) {
                     out.insert(*key, v);

@@ -128,6 +128,11 @@ impl Logistic {
         self
     }
 
+    /// The number of features it weighs.
+    pub fn width(&self) -> usize {
+        self.weights.len()
+    }
+
     /// Coefficients on the original (unscaled) features, and the intercept.
     pub fn coefficients(&self) -> (Vec<f64>, f64) {
         (self.weights.iter().zip(&self.scale).map(|(w, s)| w * s).collect(), self.intercept)

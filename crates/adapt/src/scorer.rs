@@ -18,12 +18,15 @@ use crate::featurizers::{Featurizer, SparseRow};
 use crate::foundation::Foundation;
 use crate::gbm::Gbm;
 use crate::logistic::Logistic;
+use model::embedding::Pooling;
 
 /// The file format's name and version.
 pub const FORMAT: &str = "longitude-task-model";
-/// The newest version this build reads. It writes version 1, or 2 for a model carrying a
-/// [`SiteRecalibration`] (so a build that would ignore the map refuses the file instead).
-pub const VERSION: u32 = 2;
+/// The newest version this build reads. It writes version 1; 2 for a model carrying a
+/// [`SiteRecalibration`]; 3 for a probe or fine-tuned model on a pooled embedding other than the
+/// last token's ([`Pooling`]) — so a build that would ignore the map, or read the embedding
+/// differently, refuses the file instead of scoring it wrongly.
+pub const VERSION: u32 = 3;
 
 /// How a task model turns a prediction time into a probability.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -53,6 +56,9 @@ pub enum Fitting {
     Probe {
         /// The fitted probe.
         model: Logistic,
+        /// The embedding it reads (files from before pooling was a choice read the last token's).
+        #[serde(default, skip_serializing_if = "is_last")]
+        pooling: Pooling,
     },
     /// The foundation model fine-tuned for the task: a logistic head on the embedding of the
     /// fine-tuned transformer (needs the model bundle, for its tokenizer and shape).
@@ -63,7 +69,24 @@ pub enum Fitting {
         head: Vec<f32>,
         /// The head's bias.
         bias: f32,
+        /// The embedding the head reads.
+        #[serde(default, skip_serializing_if = "is_last")]
+        pooling: Pooling,
     },
+}
+
+fn is_last(pooling: &Pooling) -> bool {
+    *pooling == Pooling::Last
+}
+
+impl Fitting {
+    /// The oldest file version that holds this fitting faithfully.
+    fn version(&self) -> u32 {
+        match self {
+            Fitting::Probe { pooling, .. } | Fitting::FineTuned { pooling, .. } if !is_last(pooling) => 3,
+            _ => 1,
+        }
+    }
 }
 
 /// A fitted task model.
@@ -71,7 +94,7 @@ pub enum Fitting {
 pub struct TaskModel {
     /// Always [`FORMAT`].
     pub format: String,
-    /// 1, or 2 with a [`SiteRecalibration`] (see [`VERSION`]).
+    /// 1, 2 with a [`SiteRecalibration`], 3 with a pooled embedding (see [`VERSION`]).
     pub version: u32,
     /// The task it predicts (the label file's name).
     pub task: String,
@@ -137,7 +160,7 @@ impl TaskModel {
     pub fn new(task: &str, method: &str, fitting: Fitting) -> TaskModel {
         TaskModel {
             format: FORMAT.into(),
-            version: 1,
+            version: fitting.version(),
             task: task.into(),
             method: method.into(),
             fitting,
@@ -229,17 +252,28 @@ impl TaskModel {
                 let gbm = Gbm::from_json(booster, defaults.clone()).map_err(|e| ScorerError::Gbm(e.to_string()))?;
                 gbm.predict(&rows.iter().collect::<Vec<_>>())
             }
-            Fitting::Probe { model } => {
+            Fitting::Probe { model, pooling } => {
                 let Some(f) = foundation else { return Err(ScorerError::NeedsFoundation(self.method.clone())) };
+                let width = f.width(*pooling);
+                if model.width() != width {
+                    return Err(ScorerError::Format {
+                        path: self.origin.clone().unwrap_or_default().display().to_string(),
+                        message: format!(
+                            "the probe weighs {} embedding dimensions; the given model bundle's {pooling:?} \
+                             embedding has {width}",
+                            model.width()
+                        ),
+                    });
+                }
                 let requests: Vec<(i64, i64)> = scored.iter().map(|l| (l.subject_id, l.prediction_time)).collect();
-                let embedded = f.embed(&needed, codes, &requests, 32, |_| {});
+                let embedded = f.embed(&needed, codes, &requests, *pooling, 32, |_| {});
                 let rows: Vec<SparseRow> = requests
                     .iter()
                     .map(|k| crate::featurizers::dense_row(embedded.get(k).map_or(&[][..], Vec::as_slice)))
                     .collect();
                 model.predict(&rows.iter().collect::<Vec<_>>())
             }
-            Fitting::FineTuned { weights, head, bias } => {
+            Fitting::FineTuned { weights, head, bias, pooling } => {
                 let Some(f) = foundation else { return Err(ScorerError::NeedsFoundation(self.method.clone())) };
                 let path = self.origin.clone().unwrap_or_default().join(weights);
                 let format = |message: String| ScorerError::Format { path: path.display().to_string(), message };
@@ -249,7 +283,14 @@ impl TaskModel {
                     return Err(format("the fine-tuned weights are not of the given model bundle's shape".into()));
                 }
                 let device = Default::default();
-                let classifier = model::finetune::Classifier::new(body, head, *bias, &device);
+                if head.len() != pooling.width(config.d_model) {
+                    return Err(format(format!(
+                        "the head weighs {} embedding dimensions; the fine-tuned model's {pooling:?} embedding has {}",
+                        head.len(),
+                        pooling.width(config.d_model)
+                    )));
+                }
+                let classifier = model::finetune::Classifier::new(body, *pooling, head, *bias, &device);
                 let requests: Vec<(i64, i64)> = scored.iter().map(|l| (l.subject_id, l.prediction_time)).collect();
                 let contexts = f.contexts(&needed, codes, &requests);
                 let ordered: Vec<Vec<u32>> =
@@ -292,4 +333,47 @@ pub fn log_odds(p: f64) -> f64 {
 
 fn sigmoid(z: f64) -> f64 {
     1.0 / (1.0 + (-z).exp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probe(pooling: Pooling) -> TaskModel {
+        let rows = [vec![(0u32, 1.0f32)], vec![(1, 1.0)], vec![(0, 0.5)], vec![(1, 0.2)]];
+        let refs: Vec<&SparseRow> = rows.iter().collect();
+        let model = Logistic::fit(&refs, &[true, false, true, false], 2, 1.0);
+        TaskModel::new("t", "fm_probe", Fitting::Probe { model, pooling })
+    }
+
+    #[test]
+    fn a_probe_file_says_which_embedding_it_reads_and_older_files_read_the_last_token() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // The last token's embedding: the version-1 file older builds wrote, no pooling key.
+        let last = probe(Pooling::Last);
+        let text = serde_json::to_value(&last).expect("json");
+        assert_eq!(text["version"], 1);
+        assert!(text["fitting"].get("pooling").is_none(), "{text}");
+        let path = dir.path().join("last.json");
+        last.save(&path).expect("save");
+        let read = TaskModel::load(&path).expect("load");
+        assert!(matches!(read.fitting, Fitting::Probe { pooling: Pooling::Last, .. }));
+        // The pooled embedding needs a build that knows it: version 3, which this one reads.
+        let pooled = probe(Pooling::LastAndMean);
+        let text = serde_json::to_value(&pooled).expect("json");
+        assert_eq!(text["version"], 3);
+        assert_eq!(text["fitting"]["pooling"], "last_and_mean");
+        let path = dir.path().join("pooled.json");
+        pooled.save(&path).expect("save");
+        let read = TaskModel::load(&path).expect("load");
+        assert!(matches!(read.fitting, Fitting::Probe { pooling: Pooling::LastAndMean, .. }));
+        // A site's recalibration never lowers the version.
+        let site = SiteRecalibration {
+            map: crate::recalibration::Recalibration { slope: 1.0, intercept: 0.0 },
+            examples: 10,
+            positives: 5,
+        };
+        assert_eq!(probe(Pooling::LastAndMean).with_site_recalibration(site).version, 3);
+        assert_eq!(probe(Pooling::Last).with_site_recalibration(site).version, 2);
+    }
 }

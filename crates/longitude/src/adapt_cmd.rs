@@ -39,6 +39,10 @@ pub struct AdaptArgs {
     /// With --model, skip the linear probe (zero-shot only: no embeddings are computed).
     #[arg(long)]
     pub no_probe: bool,
+    /// The embedding the probe (and fine-tuning) reads: `last-and-mean` (the last token's state
+    /// and the mean of every state up to it) or `last` (the last token's state alone).
+    #[arg(long, default_value = "last-and-mean", value_parser = ["last", "last-and-mean"])]
+    pub probe_pooling: String,
     /// At most this many train examples per task are embedded for the probe: every positive up to
     /// half of them, negatives filling the rest (a case-control sample whose log-odds shift is
     /// undone after fitting); tuning and held-out are always embedded in full.
@@ -257,6 +261,10 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
         }
         None => None,
     };
+    let pooling = match args.probe_pooling.as_str() {
+        "last" => model::embedding::Pooling::Last,
+        _ => model::embedding::Pooling::LastAndMean,
+    };
     let mut embedded: HashMap<(i64, i64), Vec<f32>> = HashMap::new();
     if args.zero_shot > 0 && foundation.is_none() {
         bail!("--zero-shot generates futures with a model: give --model BUNDLE");
@@ -329,7 +337,7 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
             let needed: Vec<&meds::Timeline> = timelines.iter().filter(|t| subjects.contains(&t.subject_id)).collect();
             let total = missing.len();
             let mut last = 0;
-            let fresh = f.embed(&needed, &codes, &missing, 32, |done| {
+            let fresh = f.embed(&needed, &codes, &missing, pooling, 32, |done| {
                 if done >= last + 2_000 {
                     last = done;
                     tracing::info!(
@@ -351,14 +359,15 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
                     )
                 })
                 .collect();
-            let mut fitted = adapt::baselines::fit_probe(&probe_examples, &rows, f.width(), sample.log_odds_shift);
+            let mut fitted =
+                adapt::baselines::fit_probe(&probe_examples, &rows, f.width(pooling), pooling, sample.log_odds_shift);
             if let Some(m) = fitted.model.as_mut() {
                 m.fitted_on.insert("train_sample".into(), serde_json::to_value(&sample)?);
             }
             train_samples.insert("fm_probe".to_string(), json!(sample));
             fitted.seconds += started.elapsed().as_secs_f64();
             let probe = match fitted.model.as_ref().map(|m| &m.fitting) {
-                Some(adapt::scorer::Fitting::Probe { model }) => Some(model.clone()),
+                Some(adapt::scorer::Fitting::Probe { model, .. }) => Some(model.clone()),
                 _ => None,
             };
             run.methods.push(fitted);
@@ -378,6 +387,7 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
                     &codes,
                     &examples,
                     &probe,
+                    pooling,
                     args.fine_tune_train_max,
                     &config,
                     |done, total| {
@@ -399,7 +409,7 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
                 run.methods.push(tuned.fitted);
             }
             if args.few_shot {
-                let lr = adapt::baselines::logistic_fitter(f.width());
+                let lr = adapt::baselines::logistic_fitter(f.width(pooling));
                 curves.push(adapt::baselines::few_shot("fm_probe", &probe_examples, &rows, &*lr, 3, args.seed));
             }
         }

@@ -150,6 +150,7 @@ pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress
         // and age, so the date shift does not matter.
         model: Some(pretrained.join("model")),
         no_probe: false,
+        probe_pooling: "last-and-mean".into(),
         probe_train_max: 5_000,
         fine_tune: true,
         fine_tune_train_max: 400,

@@ -22,7 +22,7 @@ use rand::seq::SliceRandom;
 use serde::Serialize;
 
 use crate::Model;
-use crate::embedding::last_hidden;
+use crate::embedding::{Pooling, pooled_hidden};
 
 /// How to fine-tune.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -52,20 +52,24 @@ impl Default for FineTuneConfig {
 pub struct Classifier<B: Backend> {
     /// The transformer (its output head is not used).
     pub body: Model<B>,
-    /// `D → 1`, with a bias.
+    /// `pooling.width(D) → 1`, with a bias.
     pub head: Linear<B>,
+    /// How the head's input is read from the transformer's states.
+    #[module(skip)]
+    pub pooling: Pooling,
 }
 
 impl<B: Backend> Classifier<B> {
-    /// `body` with a head of `weights` (`D` of them) and `bias`.
-    pub fn new(body: Model<B>, weights: &[f32], bias: f32, device: &B::Device) -> Self {
-        let d = body.embed.weight.dims()[1];
+    /// `body` with a head of `weights` (`pooling.width(D)` of them) and `bias`, on the embedding
+    /// `pooling` reads.
+    pub fn new(body: Model<B>, pooling: Pooling, weights: &[f32], bias: f32, device: &B::Device) -> Self {
+        let d = pooling.width(body.embed.weight.dims()[1]);
         let mut head = LinearConfig::new(d, 1).with_bias(true).init::<B>(device);
         let mut w = weights.to_vec();
         w.resize(d, 0.0);
         head.weight = Param::from_tensor(Tensor::from_data(TensorData::new(w, [d, 1]), device));
         head.bias = Some(Param::from_tensor(Tensor::from_data(TensorData::new(vec![bias], [1]), device)));
-        Self { body, head }
+        Self { body, head, pooling }
     }
 
     /// The same classifier with `delta` added to the head's bias (the log-odds of every
@@ -87,7 +91,7 @@ impl<B: Backend> Classifier<B> {
     /// Log-odds `[N]` for each context.
     pub fn logits(&self, contexts: &[&[u32]], device: &B::Device) -> Tensor<B, 1> {
         let n = contexts.len();
-        self.head.forward(last_hidden(&self.body, contexts, device)).reshape([n])
+        self.head.forward(pooled_hidden(&self.body, contexts, self.pooling, device)).reshape([n])
     }
 
     /// Probabilities for `contexts`, `batch` at a time, batched by similar length.

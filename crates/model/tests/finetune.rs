@@ -2,6 +2,7 @@
 //! on tuning data (the starting point included), and padding never changes a context's score.
 
 use burn::tensor::backend::Backend;
+use model::embedding::Pooling;
 use model::finetune::{Classifier, FineTuneConfig, fine_tune};
 use model::{Cpu, CpuTrain, ModelConfig};
 
@@ -55,7 +56,7 @@ fn fine_tuning_learns_what_the_starting_head_cannot_and_keeps_the_best_epoch() {
     CpuTrain::seed(&device, 5);
     let body = ModelConfig::tiny(40).init::<CpuTrain>(&device);
     let d = body.embed.weight.dims()[1];
-    let start = Classifier::new(body, &vec![0.0; d], 0.0, &device);
+    let start = Classifier::new(body, Pooling::Last, &vec![0.0; d], 0.0, &device);
     let train = examples(320, 1);
     let tuning = examples(48, 2);
     let tuning_contexts: Vec<Vec<u32>> = tuning.iter().map(|(c, _)| c.clone()).collect();
@@ -91,16 +92,18 @@ fn fine_tuning_learns_what_the_starting_head_cannot_and_keeps_the_best_epoch() {
 #[test]
 fn a_context_scores_the_same_alone_or_padded_in_a_batch() {
     let device = Default::default();
-    Cpu::seed(&device, 6);
-    let body = ModelConfig::tiny(40).init::<Cpu>(&device);
-    let d = body.embed.weight.dims()[1];
-    let head: Vec<f32> = (0..d).map(|i| ((i * 7) % 11) as f32 / 10.0 - 0.5).collect();
-    let classifier = Classifier::new(body, &head, 0.3, &device);
-    let contexts: Vec<Vec<u32>> = examples(10, 4).into_iter().map(|(c, _)| c).collect();
-    let batched = classifier.predict(&contexts, 10, &device);
-    for (c, p) in contexts.iter().zip(&batched) {
-        let alone = classifier.predict(std::slice::from_ref(c), 1, &device)[0];
-        assert!((alone - p).abs() < 1e-5, "{alone} alone vs {p} in a batch");
+    for pooling in [Pooling::Last, Pooling::LastAndMean] {
+        Cpu::seed(&device, 6);
+        let body = ModelConfig::tiny(40).init::<Cpu>(&device);
+        let d = pooling.width(body.embed.weight.dims()[1]);
+        let head: Vec<f32> = (0..d).map(|i| ((i * 7) % 11) as f32 / 10.0 - 0.5).collect();
+        let classifier = Classifier::new(body, pooling, &head, 0.3, &device);
+        let contexts: Vec<Vec<u32>> = examples(10, 4).into_iter().map(|(c, _)| c).collect();
+        let batched = classifier.predict(&contexts, 10, &device);
+        for (c, p) in contexts.iter().zip(&batched) {
+            let alone = classifier.predict(std::slice::from_ref(c), 1, &device)[0];
+            assert!((alone - p).abs() < 1e-5, "{pooling:?}: {alone} alone vs {p} in a batch");
+        }
+        assert!(batched.iter().any(|&p| (p - batched[0]).abs() > 1e-4), "scores depend on the context");
     }
-    assert!(batched.iter().any(|&p| (p - batched[0]).abs() > 1e-4), "scores depend on the context");
 }

@@ -3,7 +3,7 @@
 
 use burn::tensor::backend::Backend;
 use meds::{CodeTable, Timeline};
-use model::embedding::{context, embed, embed_at};
+use model::embedding::{Pooling, context, embed, embed_at, pooled_hidden};
 use model::generation::{End, Prompt, Sampling, generate, generate_batch};
 use model::{Cpu, ModelConfig};
 use synth::{SynthConfig, simulate_patient, vocab};
@@ -37,13 +37,13 @@ fn an_embedding_never_sees_an_event_after_its_prediction_time() {
     let ctx_b = context(&b, &tok, prediction_time, 256);
     assert_eq!(ctx_a, ctx_b, "the context stops at the prediction time");
     let after = context(&b, &tok, prediction_time + 1, 256);
-    let e = embed(&m, &[ctx_a, ctx_b, after], &device);
+    let e = embed(&m, &[ctx_a, ctx_b, after], Pooling::Last, &device);
     assert_eq!(e.len(), 3);
     assert_eq!(e[0].len(), 64);
     assert_eq!(e[0], e[1], "an event after the prediction time changes nothing");
     assert_ne!(e[1], e[2], "it does change the embedding once it is in the past");
     // Batched with padding gives what one context alone gives.
-    let alone = embed(&m, &[context(&a, &tok, prediction_time, 256)], &device);
+    let alone = embed(&m, &[context(&a, &tok, prediction_time, 256)], Pooling::Last, &device);
     let diff = alone[0].iter().zip(&e[0]).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
     assert!(diff < 1e-5, "{diff}");
 }
@@ -71,8 +71,8 @@ fn one_pass_over_the_latest_context_embeds_every_earlier_time() {
         alone.extend(contexts);
     }
     let inputs: Vec<(&[u32], &[usize])> = passes.iter().map(|(c, at)| (c.as_slice(), at.as_slice())).collect();
-    let shared: Vec<Vec<f32>> = embed_at(&m, &inputs, &device).into_iter().flatten().collect();
-    let separate = embed(&m, &alone, &device);
+    let shared: Vec<Vec<f32>> = embed_at(&m, &inputs, Pooling::Last, &device).into_iter().flatten().collect();
+    let separate = embed(&m, &alone, Pooling::Last, &device);
     assert_eq!(shared.len(), 6);
     for (i, (a, b)) in shared.iter().zip(&separate).enumerate() {
         let diff = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
@@ -80,6 +80,48 @@ fn one_pass_over_the_latest_context_embeds_every_earlier_time() {
     }
     // Earlier times differ from the latest: the reads are taken where asked, not at the end.
     assert_ne!(shared[0], shared[2]);
+}
+
+#[test]
+fn the_mean_pooled_embedding_is_the_last_state_then_the_mean_of_every_state_up_to_it() {
+    let (codes, timelines, tok) = setup();
+    let device = Default::default();
+    Cpu::seed(&device, 8);
+    let m = ModelConfig::tiny(tok.len()).init::<Cpu>(&device);
+    let mut enc = tok.encoder(&codes);
+    let contexts: Vec<Vec<u32>> = timelines
+        .iter()
+        .filter(|t| t.len() > 30)
+        .take(3)
+        .map(|t| context(&enc.encode(t), &tok, t.times[t.len() - 1], 200))
+        .collect();
+    let c = &contexts[0];
+    // Every state of the first context, and three reads from one pass, out of order.
+    let every: Vec<usize> = (0..c.len()).collect();
+    let states = embed_at(&m, &[(c.as_slice(), every.as_slice())], Pooling::Last, &device).remove(0);
+    let at = [c.len() - 1, 3, c.len() / 2];
+    let pooled = embed_at(&m, &[(c.as_slice(), &at[..])], Pooling::LastAndMean, &device).remove(0);
+    let d = states[0].len();
+    for (&p, v) in at.iter().zip(&pooled) {
+        assert_eq!(v.len(), 2 * d);
+        let mean: Vec<f32> =
+            (0..d).map(|j| states[..=p].iter().map(|s| f64::from(s[j])).sum::<f64>() as f32 / (p + 1) as f32).collect();
+        let off = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+        assert!(off(&v[..d], &states[p]) < 1e-5, "the first half is the state at {p}");
+        assert!(off(&v[d..], &mean) < 1e-5, "the second half is the mean of the states up to {p}");
+    }
+    // The differentiable form fine-tuning uses agrees, contexts of unequal length padded in one
+    // batch.
+    let lens: Vec<usize> = contexts.iter().map(Vec::len).collect();
+    assert!(lens.iter().any(|&l| l != lens[0]), "unequal lengths: {lens:?}");
+    let host = embed(&m, &contexts, Pooling::LastAndMean, &device);
+    let refs: Vec<&[u32]> = contexts.iter().map(Vec::as_slice).collect();
+    let tensor = pooled_hidden(&m, &refs, Pooling::LastAndMean, &device);
+    let values: Vec<f32> = tensor.into_data().convert::<f32>().to_vec::<f32>().expect("floats");
+    for (h, t) in host.iter().zip(values.chunks(2 * d)) {
+        let diff = h.iter().zip(t).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+        assert!(diff < 1e-4, "host and tensor pooling differ by {diff}");
+    }
 }
 
 #[test]
