@@ -6,7 +6,7 @@
 #   benches/suite/run.sh WORK_DIR
 #
 # Environment (defaults in brackets): LONGITUDE [the release binary of this checkout],
-# PATIENTS [20000], SEED [7], STEPS (pretraining steps of `small`) [300], ZERO_SHOT (futures per
+# PATIENTS [20000], SEED [7], STEPS (pretraining steps of `small`) [3000], ZERO_SHOT (futures per
 # prediction time) [10], ZERO_SHOT_MAX (case-control sample per task) [400], ORACLE [128],
 # PROBE_MAX (training examples per task for the probe) [2000], TEMPORAL [2021-01-01],
 # SITE [north], MEDS_TAB (1: run benches/meds_tab/run.sh too) [1], MEDS_TAB_TRIALS [5],
@@ -29,7 +29,7 @@ work=$(realpath "$1")
 lg=${LONGITUDE:-${CARGO_TARGET_DIR:-$root/target}/release/longitude}
 patients=${PATIENTS:-20000}
 seed=${SEED:-7}
-steps=${STEPS:-300}
+steps=${STEPS:-3000}
 zero_shot=${ZERO_SHOT:-10}
 zero_shot_max=${ZERO_SHOT_MAX:-400}
 oracle=${ORACLE:-128}
