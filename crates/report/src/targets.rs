@@ -202,16 +202,25 @@ fn near_oracle(report: &Report, chronic: &[&str]) -> Target {
 
 fn calibration(report: &Report) -> Target {
     let mut rows = Vec::new();
+    // Judged tasks whose slope interval holds 1.
+    let mut covering = 0;
     for t in internal(report) {
         let Some(m) = method(t, "fm_probe") else { continue };
         let e = &m.evaluation.metrics;
         let positives = e.positives;
+        // The bootstrap interval beside the point: with a hundred positives a slope moves by
+        // ±0.15 between samples, and the reader should see how far a miss is from noise.
+        let interval = m.evaluation.intervals.calibration_slope;
         let row = match e.calibration_slope {
-            Some(slope) if positives >= SLOPE_MIN_POSITIVES => TargetRow {
-                task: t.task.clone(),
-                measured: format!("slope {slope:.2} ({positives:.0} positives)"),
-                holds: Some((0.9..=1.1).contains(&slope)),
-            },
+            Some(slope) if positives >= SLOPE_MIN_POSITIVES => {
+                covering += usize::from(interval.is_some_and(|i| i.lower <= 1.0 && 1.0 <= i.upper));
+                let shown = interval.map(|i| format!(" [{:.2}, {:.2}]", i.lower, i.upper)).unwrap_or_default();
+                TargetRow {
+                    task: t.task.clone(),
+                    measured: format!("slope {slope:.2}{shown} ({positives:.0} positives)"),
+                    holds: Some((0.9..=1.1).contains(&slope)),
+                }
+            }
             Some(slope) => TargetRow {
                 task: t.task.clone(),
                 measured: format!("slope {slope:.2}, not judged: {positives:.0} positives"),
@@ -228,7 +237,9 @@ fn calibration(report: &Report) -> Target {
             "The probe's calibration slope is within 0.9–1.1 (tasks with at least {SLOPE_MIN_POSITIVES:.0} held-out positives)"
         ),
         status,
-        measured: format!("within on {within} of {judged} judged tasks"),
+        measured: format!(
+            "within on {within} of {judged} judged tasks; the 95% interval holds 1 on {covering} of {judged}"
+        ),
         rows,
     }
 }
@@ -340,6 +351,23 @@ mod tests {
         let t = targets(&r, &["a"]);
         assert_eq!(t[0].status, Status::Met);
         assert_eq!(t[2].status, Status::Met, "{:?}", t[2]);
+    }
+
+    #[test]
+    fn a_judged_slope_shows_its_interval_and_whether_it_holds_one() {
+        let mut a = task("a", &[("fm_probe", 15)]);
+        let e = &mut a.methods[0].evaluation;
+        e.metrics.calibration_slope = Some(1.3);
+        e.intervals.calibration_slope = Some(eval::Interval { lower: 0.95, upper: 1.6 });
+        let mut b = task("b", &[("fm_probe", 15)]);
+        let e = &mut b.methods[0].evaluation;
+        e.metrics.calibration_slope = Some(0.6);
+        e.intervals.calibration_slope = Some(eval::Interval { lower: 0.5, upper: 0.7 });
+        let t = targets(&report(vec![a, b]), &[]);
+        assert_eq!(t[3].status, Status::Missed);
+        assert_eq!(t[3].rows[0].measured, "slope 1.30 [0.95, 1.60] (20 positives)");
+        assert_eq!(t[3].rows[0].holds, Some(false), "judged on the point, as asked");
+        assert_eq!(t[3].measured, "within on 0 of 2 judged tasks; the 95% interval holds 1 on 1 of 2");
     }
 
     #[test]
