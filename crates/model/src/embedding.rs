@@ -76,16 +76,9 @@ pub fn embed_at<B: Backend>(
     if passes.is_empty() {
         return Vec::new();
     }
-    let t = passes.iter().map(|(c, _)| c.len()).max().unwrap_or(1).max(1);
-    let n = passes.len();
-    let mut flat = Vec::with_capacity(n * t);
-    for (c, _) in passes {
-        flat.extend(c.iter().map(|&x| i64::from(x)));
-        flat.extend(std::iter::repeat_n(i64::from(PAD), t - c.len()));
-    }
-    let tokens = Tensor::<B, 2, Int>::from_data(TensorData::new(flat, [n, t]), device);
-    let hidden = model.hidden(tokens); // [N, T, D]
-    let d = hidden.dims()[2];
+    let contexts: Vec<&[u32]> = passes.iter().map(|(c, _)| *c).collect();
+    let hidden = padded_hidden(model, &contexts, device);
+    let [n, t, d] = hidden.dims();
     let clamp = |c: &[u32], p: usize| p.min(c.len().max(1) - 1);
     if pooling == Pooling::Last {
         let rows: Vec<i64> = passes
@@ -144,16 +137,8 @@ pub fn pooled_hidden<B: Backend>(
     pooling: Pooling,
     device: &B::Device,
 ) -> Tensor<B, 2> {
-    let t = contexts.iter().map(|c| c.len()).max().unwrap_or(1).max(1);
-    let n = contexts.len();
-    let mut flat = Vec::with_capacity(n * t);
-    for c in contexts {
-        flat.extend(c.iter().map(|&x| i64::from(x)));
-        flat.extend(std::iter::repeat_n(i64::from(PAD), t - c.len()));
-    }
-    let tokens = Tensor::<B, 2, Int>::from_data(TensorData::new(flat, [n, t]), device);
-    let hidden = model.hidden(tokens); // [N, T, D]
-    let d = hidden.dims()[2];
+    let hidden = padded_hidden(model, contexts, device);
+    let [n, t, d] = hidden.dims();
     let lengths: Vec<usize> = contexts.iter().map(|c| c.len().max(1)).collect();
     let last: Vec<i64> = lengths.iter().map(|&l| l as i64 - 1).collect();
     let index = Tensor::<B, 1, Int>::from_data(TensorData::new(last, [n]), device).reshape([n, 1, 1]).expand([n, 1, d]);
@@ -169,4 +154,17 @@ pub fn pooled_hidden<B: Backend>(
             Tensor::cat(vec![last, mean], 1)
         }
     }
+}
+
+/// The final hidden states `[N, T, D]` of `contexts` run as one batch, right-padded to the
+/// longest (causal attention never looks right, so padding changes no real position).
+fn padded_hidden<B: Backend>(model: &Model<B>, contexts: &[&[u32]], device: &B::Device) -> Tensor<B, 3> {
+    let t = contexts.iter().map(|c| c.len()).max().unwrap_or(1).max(1);
+    let n = contexts.len();
+    let mut flat = Vec::with_capacity(n * t);
+    for c in contexts {
+        flat.extend(c.iter().map(|&x| i64::from(x)));
+        flat.extend(std::iter::repeat_n(i64::from(PAD), t - c.len()));
+    }
+    model.hidden(Tensor::<B, 2, Int>::from_data(TensorData::new(flat, [n, t]), device))
 }
