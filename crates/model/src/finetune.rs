@@ -81,6 +81,18 @@ impl<B: Backend> Classifier<B> {
         self
     }
 
+    /// The same classifier with every log-odds `z` mapped to `slope · z + intercept` (a
+    /// recalibration folded into the head; a positive slope keeps the ranking).
+    pub fn map_log_odds(mut self, slope: f32, intercept: f32) -> Self {
+        self.head.weight = Param::from_tensor(self.head.weight.val() * slope);
+        let bias = match self.head.bias.take() {
+            Some(bias) => bias.val() * slope + intercept,
+            None => Tensor::from_floats([intercept], &self.head.weight.device()),
+        };
+        self.head.bias = Some(Param::from_tensor(bias));
+        self
+    }
+
     /// The head's weights and bias.
     pub fn head_parameters(&self) -> (Vec<f32>, f32) {
         let w = self.head.weight.val().into_data().convert::<f32>().to_vec::<f32>().unwrap_or_default();

@@ -107,3 +107,26 @@ fn a_context_scores_the_same_alone_or_padded_in_a_batch() {
         assert!(batched.iter().any(|&p| (p - batched[0]).abs() > 1e-4), "scores depend on the context");
     }
 }
+
+/// A recalibration folded into the head moves every context's log-odds by the same affine map,
+/// and the head's parameters (what a task-model file carries) say so.
+#[test]
+fn a_log_odds_map_folded_into_the_head_maps_every_score() {
+    let device = Default::default();
+    Cpu::seed(&device, 7);
+    let body = ModelConfig::tiny(40).init::<Cpu>(&device);
+    let d = Pooling::LastAndMean.width(body.embed.weight.dims()[1]);
+    let head: Vec<f32> = (0..d).map(|i| ((i * 5) % 13) as f32 / 10.0 - 0.6).collect();
+    let classifier = Classifier::new(body, Pooling::LastAndMean, &head, -0.2, &device);
+    let contexts: Vec<Vec<u32>> = examples(12, 8).into_iter().map(|(c, _)| c).collect();
+    let logit = |p: f32| (p / (1.0 - p)).ln();
+    let before: Vec<f32> = classifier.predict(&contexts, 12, &device).into_iter().map(logit).collect();
+    let mapped = classifier.map_log_odds(0.7, 0.4);
+    let after: Vec<f32> = mapped.predict(&contexts, 12, &device).into_iter().map(logit).collect();
+    for (b, a) in before.iter().zip(&after) {
+        assert!((0.7 * b + 0.4 - a).abs() < 1e-3, "{b} mapped to {a}");
+    }
+    let (w, bias) = mapped.head_parameters();
+    assert!((bias - (0.7 * -0.2 + 0.4)).abs() < 1e-6, "bias {bias}");
+    assert!(w.iter().zip(&head).all(|(w, h)| (w - 0.7 * h).abs() < 1e-6));
+}
