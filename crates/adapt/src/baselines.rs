@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::featurizers::{Featurizer, SparseRow};
 use crate::gbm::{Gbm, GbmError};
 use crate::logistic::Logistic;
-use crate::recalibration::Recalibration;
+use crate::recalibration::{ClosedTest, Recalibration, Update};
 use crate::scorer::{Fitting, TaskModel};
 
 /// L2 strengths tried for logistic regression.
@@ -82,18 +82,18 @@ pub struct Fitted {
     pub tuning_auroc: Option<f64>,
     /// Seconds to fit (including the search).
     pub seconds: f64,
-    /// The log-odds map fitted after the model (the probe), if one was, and on what.
+    /// The recalibration tested on tuning after the model (the probe, the fine-tuned head): what
+    /// was kept and why; none where tuning had too few positives to test.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub recalibration: Option<FittedRecalibration>,
+    pub recalibration: Option<ClosedTest>,
     /// The fitted model, to save for scoring elsewhere (none for the oracle and zero-shot).
     #[serde(skip)]
     pub model: Option<TaskModel>,
 }
 
 /// The foundation model's linear probe: L2 logistic regression on the embedding at each
-/// prediction time, λ chosen on tuning log-loss, then recalibrated where tuning has enough
-/// positives: the slope from tuning and the train examples scored out of fold, the intercept
-/// from tuning ([`Recalibration::fit_cross_fitted`]). `embeddings` gives each example's vector (same
+/// prediction time, λ chosen on tuning log-loss, then recalibrated as far as tuning calls for
+/// ([`Recalibration::closed_test`]) where it has enough positives. `embeddings` gives each example's vector (same
 /// order as `examples`). When the train examples are a [`case_control`](crate::case_control)
 /// sample, `log_odds_shift` is its [`TrainSample::log_odds_shift`](crate::case_control::TrainSample)
 /// (0 for all of train): the probe is shifted back by it before it scores tuning or held-out.
@@ -111,23 +111,10 @@ pub fn fit_probe(
     let ys = |ix: &[usize]| ix.iter().map(|&i| examples[i].label.value).collect::<Vec<bool>>();
     let (m, a) =
         tuned_sampled_logistic((&rows(&train), &ys(&train)), (&rows(&tuning), &ys(&tuning)), width, log_odds_shift);
-    let out_of_fold = out_of_fold_log_odds(examples, embeddings, &train, width, m.lambda);
-    let train_y: Vec<bool> = out_of_fold.iter().map(|&(i, _)| examples[i].label.value).collect();
-    let train_z: Vec<f64> = out_of_fold.iter().map(|&(_, z)| z).collect();
-    let recalibration =
-        Recalibration::fit_cross_fitted((&train_z, &train_y), (&m.log_odds(&rows(&tuning)), &ys(&tuning))).map(|map| {
-            FittedRecalibration {
-                map,
-                folds: RECALIBRATION_FOLDS,
-                train_examples: train_y.len(),
-                train_positives: train_y.iter().filter(|&&b| b).count(),
-                tuning_examples: tuning.len(),
-                tuning_positives: ys(&tuning).iter().filter(|&&b| b).count(),
-            }
-        });
+    let recalibration = Recalibration::closed_test(&m.log_odds(&rows(&tuning)), &ys(&tuning));
     let m = match &recalibration {
-        Some(r) => m.map_log_odds(r.map.slope, r.map.intercept),
-        None => m,
+        Some(t) if t.update != Update::None => m.map_log_odds(t.map.slope, t.map.intercept),
+        _ => m,
     };
     let ho: Vec<&Example> = held_out.iter().map(|&i| &examples[i]).collect();
     Fitted {
@@ -139,61 +126,6 @@ pub fn fit_probe(
         recalibration,
         model: Some(TaskModel::new("", "fm_probe", Fitting::Probe { model: m, pooling })),
     }
-}
-
-/// Folds of the train examples scored out of fold for the probe's recalibration.
-pub const RECALIBRATION_FOLDS: usize = 5;
-
-/// A recalibration folded into a fitted model (the probe's by [`Recalibration::fit_cross_fitted`],
-/// the fine-tuned head's by [`Recalibration::fit`] on tuning) and what it was fitted on.
-#[derive(Debug, Clone, Serialize)]
-pub struct FittedRecalibration {
-    /// The log-odds map (`slope`, `intercept`).
-    #[serde(flatten)]
-    pub map: Recalibration,
-    /// Folds the train examples were scored out of, by subject (0: the slope is tuning's alone).
-    pub folds: usize,
-    /// Train examples scored out of fold (0: none could be, the slope is tuning's alone).
-    pub train_examples: usize,
-    /// Positives among them.
-    pub train_positives: usize,
-    /// Tuning examples (the intercept is theirs).
-    pub tuning_examples: usize,
-    /// Positives among them.
-    pub tuning_positives: usize,
-}
-
-/// Each train example (indices `train` into `examples`) scored by an L2 logistic regression at
-/// `lambda` fitted on the other [`RECALIBRATION_FOLDS`] − 1 folds; the folds are drawn by a hash of
-/// the subject, so no subject's other prediction times help score it. A fold whose complement
-/// holds one class only is left out. Returns (example index, log-odds) pairs.
-fn out_of_fold_log_odds(
-    examples: &[Example],
-    embeddings: &[SparseRow],
-    train: &[usize],
-    width: usize,
-    lambda: f64,
-) -> Vec<(usize, f64)> {
-    let fold = |i: usize| {
-        (crate::zero_shot::key_hash(0xf01d, examples[i].label.subject_id, 0) % RECALIBRATION_FOLDS as u64) as usize
-    };
-    let scored: Vec<Vec<(usize, f64)>> = (0..RECALIBRATION_FOLDS)
-        .into_par_iter()
-        .map(|k| {
-            let (inside, outside): (Vec<usize>, Vec<usize>) = train.iter().partition(|&&i| fold(i) == k);
-            let y: Vec<bool> = outside.iter().map(|&i| examples[i].label.value).collect();
-            if inside.is_empty() || y.iter().all(|&b| b) || y.iter().all(|&b| !b) {
-                return Vec::new();
-            }
-            let x: Vec<&SparseRow> = outside.iter().map(|&i| &embeddings[i]).collect();
-            let m = Logistic::fit(&x, &y, width, lambda);
-            let z = m.log_odds(&inside.iter().map(|&i| &embeddings[i]).collect::<Vec<_>>());
-            inside.into_iter().zip(z).collect()
-        })
-        .collect();
-    let mut all: Vec<(usize, f64)> = scored.into_iter().flatten().collect();
-    all.sort_unstable_by_key(|&(i, _)| i);
-    all
 }
 
 pub use crate::featurizers::dense_row;
@@ -496,8 +428,9 @@ mod tests {
     /// A probe fitted on a case-control sample of a rare outcome (1 in 60) predicts on the
     /// population's scale once shifted back: the held-out mean probability matches the held-out
     /// rate, where the unshifted fit predicts several times too much. The probe as `fit_probe`
-    /// returns it is also recalibrated (intercept on tuning), which alone would bring even an unshifted fit
-    /// back (its intercept absorbs the shift), and must keep the ranking.
+    /// returns it is also tested for recalibration on tuning, which alone brings even an unshifted
+    /// fit back (the closed test sees it off in the large and updates its intercept), and must keep
+    /// the ranking.
     #[test]
     fn a_probe_on_a_case_control_sample_is_shifted_back_to_the_population() {
         let mut rng = ChaCha8Rng::seed_from_u64(11);
@@ -534,7 +467,9 @@ mod tests {
         };
         let probe = fit_probe(&sub_examples, &sub_rows, 4, Pooling::Last, sample.log_odds_shift);
         let unshifted_probe = fit_probe(&sub_examples, &sub_rows, 4, Pooling::Last, 0.0);
-        assert!(probe.recalibration.is_some(), "tuning has enough positives to recalibrate");
+        assert!(probe.recalibration.is_some(), "tuning has enough positives to test");
+        let update = unshifted_probe.recalibration.map(|t| t.update);
+        assert!(matches!(update, Some(Update::Intercept | Update::InterceptAndSlope)), "{update:?}");
         for (name, f) in [("probe", &probe), ("unshifted probe", &unshifted_probe)] {
             assert!((probe_mean(f) / rate - 1.0).abs() < 0.2, "{name}: mean {:.4} vs rate {rate:.4}", probe_mean(f));
         }

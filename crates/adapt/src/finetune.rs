@@ -5,9 +5,8 @@
 //!
 //! Training runs on a [`case_control`](crate::case_control) sample of train, so the head starts
 //! from the probe shifted by the sample's log-odds shift and is shifted back after training:
-//! probabilities keep the population's scale. The kept epoch is then recalibrated on tuning
-//! ([`Recalibration::fit`]; the out-of-fold slope the probe borrows would take five more
-//! fine-tuning runs).
+//! probabilities keep the population's scale. The kept epoch is then recalibrated as far as
+//! tuning calls for ([`Recalibration::closed_test`], as the probe is).
 //!
 //! The fitted body is a full set of weights (`ADAPT/<task>/fm_finetune.safetensors`, the bundle's
 //! tokenizer unchanged) and the head travels in the task-model file, so a receiving site scores
@@ -22,11 +21,11 @@ use model::Cpu;
 use model::embedding::Pooling;
 use model::finetune::{Classifier, Epoch, FineTuneConfig, fine_tune};
 
-use crate::baselines::{Example, Fitted, FittedRecalibration, auroc, predictions};
+use crate::baselines::{Example, Fitted, auroc, predictions};
 use crate::case_control::{TrainSample, case_control};
 use crate::foundation::{Foundation, FoundationError};
 use crate::logistic::Logistic;
-use crate::recalibration::Recalibration;
+use crate::recalibration::{Recalibration, Update};
 use crate::scorer::{Fitting, TaskModel};
 
 /// The weights file of a fine-tuned body, beside the task-model file.
@@ -104,18 +103,18 @@ pub fn fit_fine_tuned(
     };
     let tuned = fine_tune(start, &train, &tuning_contexts, criterion, config, &device, progress);
     // Back to the population's scale (the ranking, and so every AUROC above, is unchanged), then
-    // recalibrated on tuning: fine-tuning sharpens the head's log-odds well past what the
-    // ranking earns (held-out calibration slope 0.45 on CKD 3+ before this map).
+    // recalibrated as far as tuning calls for: fine-tuning can sharpen the head's log-odds well
+    // past what the ranking earns (held-out calibration slope 0.45 on CKD 3+ without a map).
     let tuning_log_odds: Vec<f64> = scored
         .into_inner()
         .get(tuned.best_epoch)
         .map(|p| p.iter().map(|&p| logit(p) - f64::from(shift)).collect())
         .unwrap_or_default();
-    let recalibration = Recalibration::fit(&tuning_log_odds, &tuning_labels);
+    let recalibration = Recalibration::closed_test(&tuning_log_odds, &tuning_labels);
     let classifier = tuned.classifier.shift_bias(-shift);
     let classifier = match &recalibration {
-        Some(r) => classifier.map_log_odds(r.slope as f32, r.intercept as f32),
-        None => classifier,
+        Some(t) if t.update != Update::None => classifier.map_log_odds(t.map.slope as f32, t.map.intercept as f32),
+        _ => classifier,
     };
 
     let held_contexts: Vec<Vec<u32>> = held_out.iter().map(|(c, _)| c.clone()).collect();
@@ -134,14 +133,7 @@ pub fn fit_fine_tuned(
         lambda: None,
         tuning_auroc: tuned.epochs.get(tuned.best_epoch).map(|e| e.tuning).filter(|a| a.is_finite()),
         seconds: started.elapsed().as_secs_f64(),
-        recalibration: recalibration.map(|map| FittedRecalibration {
-            map,
-            folds: 0,
-            train_examples: 0,
-            train_positives: 0,
-            tuning_examples: tuning_labels.len(),
-            tuning_positives: tuning_labels.iter().filter(|&&b| b).count(),
-        }),
+        recalibration,
         model: Some(task_model),
     };
     Ok(FineTuneRun { fitted, classifier, epochs: tuned.epochs, best_epoch: tuned.best_epoch, sample })
