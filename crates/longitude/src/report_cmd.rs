@@ -92,6 +92,14 @@ pub(crate) fn sample_design_of(predictions: &Path) -> Option<adapt::zero_shot::S
 }
 
 /// How `method`'s predictions for `task` were sampled from the held-out times, when they were
+/// The recalibration adapt kept for `method` on `task` (adapt_report.json's `run.methods`), if
+/// it tested one.
+fn recalibration_kept(adapt_report: &serde_json::Value, task: &str, method: &str) -> Option<report::RecalibrationKept> {
+    let methods = adapt_report[task]["run"]["methods"].as_array()?;
+    let fitted = methods.iter().find(|m| m["method"] == method)?;
+    serde_json::from_value(fitted["recalibration"].clone()).ok()
+}
+
 /// (adapt_report.json's `samples`).
 fn sample_design(adapt_report: &serde_json::Value, task: &str, method: &str) -> Option<adapt::zero_shot::SampleDesign> {
     serde_json::from_value(adapt_report[task]["samples"][method].clone()).ok()
@@ -183,7 +191,8 @@ pub fn run(args: &ReportArgs) -> Result<ExitCode> {
                     lead_times.push(eval::lead_time(&predictions, &coded, point.threshold, "coded diagnosis"));
                     lead_times.push(eval::lead_time(&predictions, &onset, point.threshold, "true onset"));
                 }
-                methods.push(MethodResult { method, evaluation, lead_times });
+                let recalibration = recalibration_kept(&adapt_report, &task, &method);
+                methods.push(MethodResult { method, evaluation, lead_times, recalibration });
             }
             methods
                 .sort_by_key(|m| (ORDER.iter().position(|o| *o == m.method).unwrap_or(ORDER.len()), m.method.clone()));

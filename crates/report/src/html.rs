@@ -212,6 +212,34 @@ fn metric_table(s: &mut String, t: &TaskResult) {
         );
     }
     s.push_str("</table>");
+    let tested: Vec<String> = t
+        .methods
+        .iter()
+        .filter_map(|m| {
+            let r = m.recalibration.as_ref()?;
+            let kept = match r.update.as_str() {
+                "none" => "no update".to_string(),
+                "intercept" => format!("the intercept ({:+.2})", r.intercept),
+                _ => format!("slope {:.2} and intercept {:+.2}", r.slope, r.intercept),
+            };
+            Some(format!(
+                "{}: {kept} (full map's slope {:.2}; LR {:.1} against no update, {:.1} against the intercept alone; {} tuning positives of {})",
+                escape(&m.method),
+                r.full_slope,
+                r.lr_full_vs_none,
+                r.lr_full_vs_intercept,
+                r.positives,
+                r.examples
+            ))
+        })
+        .collect();
+    if !tested.is_empty() {
+        let _ = write!(
+            s,
+            "<p class=muted>Recalibration kept on the tuning split (closed test: no update, the intercept, or intercept and slope; likelihood-ratio tests at 5%). {}.</p>",
+            tested.join("; ")
+        );
+    }
     if t.methods.iter().any(|m| m.evaluation.weighted) {
         s.push_str("<p class=muted>† Scored on a case-control sample of the held-out prediction times (every positive up to half of the sample, negatives to fill it). Every figure is weighted back to the held-out population by the inverse sampling fraction of each class, so calibration, PPV and the subgroup audit are the population's; n counts the sample, positives the population's (weighted).</p>");
     }

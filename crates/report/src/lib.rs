@@ -10,7 +10,29 @@ pub mod html;
 pub mod svg;
 pub mod targets;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+/// The recalibration `longitude adapt` kept for a fitted method after its closed test on the
+/// tuning split (no update, the intercept, or intercept and slope; likelihood-ratio tests at 5%).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecalibrationKept {
+    /// `none`, `intercept` or `intercept_and_slope`.
+    pub update: String,
+    /// The slope kept (1 unless the full map was).
+    pub slope: f64,
+    /// The intercept kept (0 for no update).
+    pub intercept: f64,
+    /// The full map's fitted slope, kept or not.
+    pub full_slope: f64,
+    /// Likelihood-ratio statistic, full map against no update (2 degrees of freedom).
+    pub lr_full_vs_none: f64,
+    /// Likelihood-ratio statistic, full map against the intercept alone (1 degree of freedom).
+    pub lr_full_vs_intercept: f64,
+    /// Tuning examples tested on.
+    pub examples: usize,
+    /// Positives among them.
+    pub positives: usize,
+}
 
 /// One method's evaluation on one task.
 #[derive(Debug, Clone, Serialize)]
@@ -22,6 +44,10 @@ pub struct MethodResult {
     /// For diagnosis tasks with ground truth: how early its alerts (at 90% specificity) precede
     /// the coded diagnosis and the true onset.
     pub lead_times: Vec<eval::LeadTime>,
+    /// The recalibration kept on tuning, for the methods that are tested (the probe, the
+    /// fine-tuned head) where tuning had enough positives.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recalibration: Option<RecalibrationKept>,
 }
 
 /// One task's results.

@@ -312,7 +312,12 @@ mod tests {
             description: None,
             methods: methods
                 .iter()
-                .map(|(m, q)| MethodResult { method: (*m).into(), evaluation: ranked(*q), lead_times: Vec::new() })
+                .map(|(m, q)| MethodResult {
+                    method: (*m).into(),
+                    evaluation: ranked(*q),
+                    lead_times: Vec::new(),
+                    recalibration: None,
+                })
                 .collect(),
             few_shot: Vec::new(),
             not_run: Default::default(),
@@ -368,6 +373,39 @@ mod tests {
         assert_eq!(t[3].rows[0].measured, "slope 1.30 [0.95, 1.60] (20 positives)");
         assert_eq!(t[3].rows[0].holds, Some(false), "judged on the point, as asked");
         assert_eq!(t[3].measured, "within on 0 of 2 judged tasks; the 95% interval holds 1 on 1 of 2");
+    }
+
+    /// The page says, per tested method, which recalibration the closed test kept and why, beside
+    /// the slope the target judges.
+    #[test]
+    fn the_page_says_which_recalibration_each_method_kept() {
+        let mut a = task("a", &[("counts_gbm", 15), ("fm_probe", 16)]);
+        a.methods[1].recalibration = Some(crate::RecalibrationKept {
+            update: "intercept".into(),
+            slope: 1.0,
+            intercept: 0.41,
+            full_slope: 1.01,
+            lr_full_vs_none: 11.86,
+            lr_full_vs_intercept: 0.03,
+            examples: 4604,
+            positives: 98,
+        });
+        let r = report(vec![a]);
+        let html = crate::html::render(&r, &crate::card::model_card(&r, &Default::default()));
+        assert!(
+            html.contains("fm_probe: the intercept (+0.41) (full map's slope 1.01; LR 11.9 against no update, 0.0 against the intercept alone; 98 tuning positives of 4604)"),
+            "{}",
+            &html[html.find("Recalibration kept").unwrap_or(0)..][..400.min(html.len())]
+        );
+        let json = serde_json::to_value(&r).expect("json");
+        assert_eq!(json["tasks"][0]["methods"][1]["recalibration"]["update"], "intercept");
+        assert!(json["tasks"][0]["methods"][0].get("recalibration").is_none(), "untested methods carry none");
+        // Without any tested method the note is left out.
+        let plain = report(vec![task("b", &[("counts_gbm", 15)])]);
+        assert!(
+            !crate::html::render(&plain, &crate::card::model_card(&plain, &Default::default()))
+                .contains("Recalibration kept")
+        );
     }
 
     #[test]
