@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::featurizers::{Featurizer, SparseRow};
 use crate::gbm::{Gbm, GbmError};
 use crate::logistic::Logistic;
-use crate::recalibration::{ClosedTest, Recalibration, Update};
+use crate::recalibration::{ClosedTest, Recalibration};
 use crate::scorer::{Fitting, TaskModel};
 
 /// L2 strengths tried for logistic regression.
@@ -112,9 +112,9 @@ pub fn fit_probe(
     let (m, a) =
         tuned_sampled_logistic((&rows(&train), &ys(&train)), (&rows(&tuning), &ys(&tuning)), width, log_odds_shift);
     let recalibration = Recalibration::closed_test(&m.log_odds(&rows(&tuning)), &ys(&tuning));
-    let m = match &recalibration {
-        Some(t) if t.update != Update::None => m.map_log_odds(t.map.slope, t.map.intercept),
-        _ => m,
+    let m = match recalibration.as_ref().and_then(ClosedTest::kept) {
+        Some(map) => m.map_log_odds(map.slope, map.intercept),
+        None => m,
     };
     let ho: Vec<&Example> = held_out.iter().map(|&i| &examples[i]).collect();
     Fitted {
@@ -469,7 +469,13 @@ mod tests {
         let unshifted_probe = fit_probe(&sub_examples, &sub_rows, 4, Pooling::Last, 0.0);
         assert!(probe.recalibration.is_some(), "tuning has enough positives to test");
         let update = unshifted_probe.recalibration.map(|t| t.update);
-        assert!(matches!(update, Some(Update::Intercept | Update::InterceptAndSlope)), "{update:?}");
+        assert!(
+            matches!(
+                update,
+                Some(crate::recalibration::Update::Intercept | crate::recalibration::Update::InterceptAndSlope)
+            ),
+            "{update:?}"
+        );
         for (name, f) in [("probe", &probe), ("unshifted probe", &unshifted_probe)] {
             assert!((probe_mean(f) / rate - 1.0).abs() < 0.2, "{name}: mean {:.4} vs rate {rate:.4}", probe_mean(f));
         }

@@ -25,18 +25,11 @@ use crate::baselines::{Example, Fitted, auroc, predictions};
 use crate::case_control::{TrainSample, case_control};
 use crate::foundation::{Foundation, FoundationError};
 use crate::logistic::Logistic;
-use crate::recalibration::{Recalibration, Update};
+use crate::recalibration::{ClosedTest, Recalibration};
 use crate::scorer::{Fitting, TaskModel};
 
 /// The weights file of a fine-tuned body, beside the task-model file.
 pub const WEIGHTS_FILE: &str = "fm_finetune.safetensors";
-
-/// Log-odds of a probability, clamped away from 0 and 1 (a single-precision probability of
-/// exactly 0 or 1 would be an infinite log-odds).
-fn logit(p: f64) -> f64 {
-    let p = p.clamp(1e-12, 1.0 - 1e-12);
-    (p / (1.0 - p)).ln()
-}
 
 /// A fine-tuning run: the held-out predictions and task model, the classifier to save, and the
 /// epochs it went through.
@@ -108,13 +101,13 @@ pub fn fit_fine_tuned(
     let tuning_log_odds: Vec<f64> = scored
         .into_inner()
         .get(tuned.best_epoch)
-        .map(|p| p.iter().map(|&p| logit(p) - f64::from(shift)).collect())
+        .map(|p| p.iter().map(|&p| eval::logit(p) - f64::from(shift)).collect())
         .unwrap_or_default();
     let recalibration = Recalibration::closed_test(&tuning_log_odds, &tuning_labels);
     let classifier = tuned.classifier.shift_bias(-shift);
-    let classifier = match &recalibration {
-        Some(t) if t.update != Update::None => classifier.map_log_odds(t.map.slope as f32, t.map.intercept as f32),
-        _ => classifier,
+    let classifier = match recalibration.as_ref().and_then(ClosedTest::kept) {
+        Some(map) => classifier.map_log_odds(map.slope as f32, map.intercept as f32),
+        None => classifier,
     };
 
     let held_contexts: Vec<Vec<u32>> = held_out.iter().map(|(c, _)| c.clone()).collect();

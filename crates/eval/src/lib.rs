@@ -17,7 +17,7 @@ mod metrics;
 pub use bootstrap::{Interval, Intervals, intervals, percentile_interval, resample_metrics, subject_index};
 pub use error::EvalError;
 pub use fairness::{Attribute, AttributeReport, FAIR_BAND, GroupReport, MIN_GROUP, audit};
-pub use metrics::{Metrics, OperatingPoint, Ranked, ReliabilityBin};
+pub use metrics::{Metrics, OperatingPoint, Ranked, ReliabilityBin, logit};
 
 use meds::labels::BooleanPrediction;
 use serde::Serialize;

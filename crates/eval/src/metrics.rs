@@ -20,6 +20,13 @@ use serde::Serialize;
 /// Probabilities are clipped to this distance from 0 and 1 before taking logits.
 const CLIP: f64 = 1e-7;
 
+/// The log-odds of a probability, clipped to [`CLIP`] from 0 and 1 (the log-odds the
+/// calibration slope and intercept are fitted on).
+pub fn logit(p: f64) -> f64 {
+    let p = p.clamp(CLIP, 1.0 - CLIP);
+    (p / (1.0 - p)).ln()
+}
+
 /// Predictions ranked by probability, with their labels, ready for weighted metrics.
 #[derive(Debug, Clone)]
 pub struct Ranked {
@@ -116,13 +123,7 @@ impl Ranked {
             .collect();
         let edges: Vec<f64> = (1..10).map(|i| f64::from(i) / 10.0).collect();
         let bin = probability.iter().map(|&p| edges.iter().filter(|&&e| e < p).count() as u8).collect();
-        let logit = probability
-            .iter()
-            .map(|&p| {
-                let p = p.clamp(CLIP, 1.0 - CLIP);
-                (p / (1.0 - p)).ln()
-            })
-            .collect();
+        let logit = probability.iter().map(|&p| logit(p)).collect();
         Ranked {
             order,
             group_start,
