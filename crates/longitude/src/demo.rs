@@ -98,6 +98,7 @@ pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress
         out: tokens.clone(),
         min_count: tokenizer::TokenizerConfig::default().min_count,
         bins: tokenizer::TokenizerConfig::default().bins,
+        cut_points: "none".to_owned(),
     };
     tokenize_cmd::run(&tokenize, progress)?;
 

@@ -29,6 +29,24 @@ pub struct TokenizeArgs {
     /// Value bins per code (10: deciles).
     #[arg(long, default_value_t = TokenizerConfig::default().bins)]
     pub bins: usize,
+    /// Thresholds added to the value bins' quantile edges: `clinical` (the built-in guideline
+    /// table: eGFR 15/30/45/60/90, HbA1c 5.7/6.5, potassium 3.5/5.0/5.5/6.0…), `none`, or a JSON
+    /// file of code → thresholds (`{"LOINC/2823-3": [5.5, 6.0]}`).
+    #[arg(long, default_value = "none")]
+    pub cut_points: String,
+}
+
+/// The `--cut-points` table.
+fn cut_points(arg: &str) -> Result<BTreeMap<String, Vec<f32>>> {
+    match arg {
+        "none" => Ok(BTreeMap::new()),
+        "clinical" => Ok(tokenizer::cut_points::clinical()),
+        path => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the cut points {path}"))?;
+            serde_json::from_str(&text)
+                .with_context(|| format!("{path} is not a JSON object of code → list of thresholds"))
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -94,7 +112,8 @@ pub fn run(args: &TokenizeArgs, progress: &Progress) -> Result<ExitCode> {
     let Some(train) = splits.get(meds::schema::TRAIN_SPLIT) else {
         bail!("{} has no train split to fit the tokenizer on", args.meds.display());
     };
-    let config = TokenizerConfig { min_count: args.min_count, bins: args.bins };
+    let config =
+        TokenizerConfig { min_count: args.min_count, bins: args.bins, cut_points: cut_points(&args.cut_points)? };
     let tok = Tokenizer::fit(train, &codes, config)?;
     std::fs::create_dir_all(args.out.join("tokens"))?;
     let mut report = Report { vocabulary: tok.len(), fit: tok.fit_summary(), splits: BTreeMap::new() };

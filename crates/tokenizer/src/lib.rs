@@ -6,7 +6,8 @@
 //!   (sex, race, ethnicity, ZIP3…), the age band at the window start, and a start marker;
 //! - per event, **interval tokens** for the time since the previous event ([`intervals`]: a ladder
 //!   from 5 minutes to 6 months, the 6-month rung repeated for longer gaps), the **code** token,
-//!   and for a numeric value its **per-code decile bin** (`Q1`…`Q10`, fitted on train).
+//!   and for a numeric value its **per-code decile bin** (`Q1`…`Q10`, fitted on train), with
+//!   clinical thresholds as extra edges when asked ([`cut_points`]: eGFR 60, HbA1c 6.5%…).
 //!
 //! Events at the same time keep their MEDS order. Birth is carried by the age token (it is not an
 //! event in the stream); text values are not tokenized.
@@ -19,6 +20,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod cut_points;
 pub mod dataset;
 pub mod decode;
 pub mod encode;
@@ -95,11 +97,23 @@ pub struct TokenizerConfig {
     pub min_count: u64,
     /// Value bins per code (10: deciles).
     pub bins: usize,
+    /// Thresholds per code added to its quantile edges where they fall inside its train range
+    /// ([`cut_points`]; [`cut_points::clinical`] is the guideline table). Empty: quantiles only.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cut_points: BTreeMap<String, Vec<f32>>,
 }
 
 impl Default for TokenizerConfig {
     fn default() -> Self {
-        Self { min_count: 5, bins: 10 }
+        Self { min_count: 5, bins: 10, cut_points: BTreeMap::new() }
+    }
+}
+
+impl TokenizerConfig {
+    /// Value-bin tokens (`Q1`…): enough for the code with the most cut points on top of its
+    /// quantile edges.
+    pub fn bin_tokens(&self) -> usize {
+        self.bins + self.cut_points.values().map(Vec::len).max().unwrap_or(0)
     }
 }
 
@@ -252,7 +266,7 @@ impl Tokenizer {
         tokens: Vec<Token>,
     ) -> Self {
         let by_name = tokens.iter().enumerate().map(|(i, t)| (t.name.clone(), i as u32)).collect();
-        let first_interval = FIRST_BIN + config.bins as u32;
+        let first_interval = FIRST_BIN + config.bin_tokens() as u32;
         let first_age = first_interval + intervals::LADDER.len() as u32;
         Self { config, fit, intervals, bins, tokens, by_name, first_interval, first_age }
     }
@@ -265,6 +279,12 @@ impl Tokenizer {
     ) -> Result<Self, TokenizerError> {
         if config.bins < 2 || config.bins > 100 {
             return Err(TokenizerError::Fit(format!("bins must be 2–100, not {}", config.bins)));
+        }
+        if let Some((code, _)) = config.cut_points.iter().find(|(_, cuts)| cuts.iter().any(|c| !c.is_finite())) {
+            return Err(TokenizerError::Fit(format!("the cut points of {code} are not all finite numbers")));
+        }
+        if let Some((code, cuts)) = config.cut_points.iter().find(|(_, cuts)| cuts.len() > 100) {
+            return Err(TokenizerError::Fit(format!("{code} has {} cut points; at most 100", cuts.len())));
         }
         let mut counts = vec![0u64; codes.len()];
         let mut is_static = vec![false; codes.len()];
@@ -318,7 +338,11 @@ impl Tokenizer {
             .iter()
             .map(|n| Token { name: (*n).to_owned(), kind: TokenKind::Special, count: 0 })
             .collect();
-        tokens.extend((1..=config.bins).map(|b| Token { name: format!("Q{b}"), kind: TokenKind::Bin, count: 0 }));
+        tokens.extend((1..=config.bin_tokens()).map(|b| Token {
+            name: format!("Q{b}"),
+            kind: TokenKind::Bin,
+            count: 0,
+        }));
         tokens.extend(intervals::LADDER.iter().map(|(_, n)| Token {
             name: (*n).to_owned(),
             kind: TokenKind::Interval,
@@ -355,6 +379,9 @@ impl Tokenizer {
             edges.dedup();
             // A cut at the minimum would leave the first bin empty.
             edges.retain(|&e| e > v[0]);
+            if let Some(cuts) = config.cut_points.get(name) {
+                cut_points::merge(&mut edges, cuts, v[0], v[v.len() - 1]);
+            }
             let b = ValueBins { typical: Vec::new(), edges, spread: Vec::new() };
             let mut per_bin: Vec<Vec<f32>> = vec![Vec::new(); b.edges.len() + 1];
             for &x in v.iter() {
@@ -406,7 +433,7 @@ impl Tokenizer {
             )));
         }
         let t = Self::assemble(file.config, file.fit, file.intervals, file.bins, file.tokens);
-        let structural = 3 + t.config.bins + intervals::LADDER.len() + AGE_BANDS;
+        let structural = 3 + t.config.bin_tokens() + intervals::LADDER.len() + AGE_BANDS;
         if t.tokens.len() < structural || t.tokens[t.first_age as usize].kind != TokenKind::Age {
             return Err(bad("the token list does not have the expected layout".into()));
         }

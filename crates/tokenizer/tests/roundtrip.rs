@@ -124,8 +124,10 @@ fn unknown_and_rare_codes_fall_back_and_are_counted() {
 #[test]
 fn files_round_trip_and_other_versions_are_refused() {
     let (codes, train, other) = population(200);
-    let tok = Tokenizer::fit(&train, &codes, TokenizerConfig { min_count: 3, bins: 5 }).expect("fit");
-    let again = Tokenizer::fit(&train, &codes, TokenizerConfig { min_count: 3, bins: 5 }).expect("fit");
+    let tok =
+        Tokenizer::fit(&train, &codes, TokenizerConfig { min_count: 3, bins: 5, ..Default::default() }).expect("fit");
+    let again =
+        Tokenizer::fit(&train, &codes, TokenizerConfig { min_count: 3, bins: 5, ..Default::default() }).expect("fit");
     assert_eq!(tok, again, "deterministic");
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("tokenizer.json");
@@ -179,4 +181,55 @@ fn sampled_values_follow_the_train_values_of_their_bin() {
     let drawn = draws.iter().filter(|&&v| v >= 5.5).count() as f64 / draws.len() as f64;
     assert!((drawn - share).abs() < 0.05 + 0.2 * share, "drawn {drawn:.3} past 5.5, train {share:.3}");
     assert_eq!(tok.decode_sampled(&tokens, 0, 9), tok.decode_sampled(&tokens, 0, 9), "a seed decodes one way");
+}
+
+#[test]
+fn clinical_cut_points_are_edges_of_their_own_and_survive_the_round_trip() {
+    let (codes, train, other) = population(600);
+    let config = TokenizerConfig { cut_points: tokenizer::cut_points::clinical(), ..Default::default() };
+    let tok = Tokenizer::fit(&train, &codes, config.clone()).expect("fit");
+    let plain = Tokenizer::fit(&train, &codes, TokenizerConfig::default()).expect("fit");
+    let egfr = tok.bins(vocab::lab::EGFR.0).expect("eGFR has bins");
+    let plain_egfr = plain.bins(vocab::lab::EGFR.0).expect("eGFR has bins");
+    // Stage 3 CKD's threshold is an edge: 59.9 and 60 fall in different bins; with deciles alone
+    // they share one (60 is no decile edge of this population).
+    assert!(egfr.edges.contains(&60.0), "{:?}", egfr.edges);
+    assert_ne!(egfr.bin(59.9), egfr.bin(60.0));
+    assert!(!plain_egfr.edges.contains(&60.0), "{:?}", plain_egfr.edges);
+    assert_eq!(plain_egfr.bin(59.9), plain_egfr.bin(60.0));
+    // Every decile edge is kept; the cuts are added, not swapped in.
+    assert!(plain_egfr.edges.iter().all(|e| egfr.edges.contains(e)));
+    let potassium = tok.bins(vocab::lab::POTASSIUM.0).expect("potassium has bins");
+    assert!(potassium.edges.contains(&5.5), "{:?}", potassium.edges);
+    // Enough bin tokens for the code with the most cuts on top of its deciles.
+    let bin_tokens = (0..tok.len() as u32).filter(|&t| tok.bin_of(t).is_some()).count();
+    assert_eq!(bin_tokens, config.bin_tokens());
+    let widest = codes.names().filter_map(|c| tok.bins(c)).map(|b| b.edges.len() + 1).max().unwrap_or(0);
+    assert!(widest > 10 && widest <= bin_tokens, "{widest} bins against {bin_tokens} tokens");
+
+    // Every value's bin survives tokens → events → tokens with the extra bins too.
+    let mut enc = tok.encoder(&codes);
+    let encoded: Vec<Encoded> = train.iter().chain(&other).map(|t| enc.encode(t)).collect();
+    let mut decoded_codes = CodeTable::new();
+    let rebuilt: Vec<Timeline> =
+        encoded.iter().map(|e| timeline_of(e.subject_id, e, &tok, &mut decoded_codes)).collect();
+    let mut again = tok.encoder(&decoded_codes);
+    for (e, t) in encoded.iter().zip(&rebuilt) {
+        assert_eq!(again.encode(t).tokens, e.tokens, "subject {}", e.subject_id);
+    }
+
+    // The file carries the cut points; a file without them reads as quantiles only.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("tokenizer.json");
+    tok.save(&path).expect("save");
+    assert_eq!(Tokenizer::load(&path).expect("load"), tok);
+    plain.save(&path).expect("save");
+    assert!(!std::fs::read_to_string(&path).expect("read").contains("cut_points"));
+    // A cut that is not a number is refused with the code named.
+    let bad = TokenizerConfig {
+        cut_points: [(vocab::lab::POTASSIUM.0.to_owned(), vec![5.5, f32::NAN])].into(),
+        ..Default::default()
+    };
+    let err = Tokenizer::fit(&train, &codes, bad).expect_err("NaN cut");
+    assert!(err.to_string().contains("LOINC/2823-3"), "{err}");
 }
