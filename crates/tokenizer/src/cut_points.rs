@@ -7,6 +7,12 @@
 //! built-in table ([`CLINICAL`]) keys guideline thresholds by LOINC code; a site can pass its own
 //! table instead (`longitude tokenize --cut-points FILE`, a JSON object of code → thresholds).
 //! Cut points outside a code's train range add nothing (a bin would be empty) and are dropped.
+//!
+//! Not the default. Measured on the synthetic population (docs/benchmarks/validation.md,
+//! "Clinical cut points"), the linear probe gains little, and zero-shot risk of a threshold loses
+//! most of its signal: with 5.5 an edge, "next potassium ≥ 5.5" is true only in futures that
+//! generate the rare bins above it, where with deciles every future that generates the top
+//! decile contributes the share of that decile's train values above 5.5.
 
 use std::collections::BTreeMap;
 
