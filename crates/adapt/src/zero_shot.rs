@@ -42,12 +42,18 @@ pub struct ZeroShotOptions {
     /// Futures per prediction time.
     pub futures: usize,
     /// Each generated future is read this many times, its value bins decoded with a fresh draw
-    /// from the bin's train values each time ([`tokenizer::Tokenizer::decode_sampled`]); the
-    /// risk is the share over every reading. A threshold inside a bin (potassium ≥ 5.5 in the
+    /// from the bin's train values each time ([`tokenizer::Tokenizer::decode_sampled`]; the bins
+    /// themselves are redrawn too, see `redraw_bins`); the risk is the share over every reading. A threshold inside a bin (potassium ≥ 5.5 in the
     /// top decile) is crossed by a few percent of one bin's values: with one reading, ten futures
     /// almost never show it and the risk is a constant; with many, the risk follows how often
     /// the model generates the bin. 1: one reading.
     pub value_draws: usize,
+    /// Readings after the first redraw each value bin from the model's probabilities where it
+    /// generated it ([`tokenizer::Tokenizer::decode_resampled`]) before drawing the value, so a
+    /// bin the model gives a few percent (potassium above 5.5) counts with that weight rather
+    /// than only in the futures that happened to sample it. Off: every reading keeps the sampled
+    /// bins and redraws only the value within them.
+    pub redraw_bins: bool,
     /// Each future stops once its clock passes this many days.
     pub horizon_days: i64,
     /// Each future stops after this many tokens (the context keeps the rest of the window).
@@ -60,7 +66,15 @@ pub struct ZeroShotOptions {
 
 impl Default for ZeroShotOptions {
     fn default() -> Self {
-        Self { futures: 16, value_draws: 1, horizon_days: 366, max_new_tokens: 192, temperature: 1.0, seed: 0 }
+        Self {
+            futures: 16,
+            value_draws: 1,
+            redraw_bins: true,
+            horizon_days: 366,
+            max_new_tokens: 192,
+            temperature: 1.0,
+            seed: 0,
+        }
     }
 }
 
@@ -311,15 +325,22 @@ impl Foundation {
                         // The given event leads the future, with the value generated for it; the
                         // first reading keeps generation's own draw.
                         let seed = if d == 0 { tr.value_seed } else { mix(tr.value_seed ^ d) };
+                        let decode = |tokens: &[u32]| {
+                            if d > 0 && options.redraw_bins {
+                                tokenizer.decode_resampled(tokens, start, seed, &tr.bin_probabilities).events
+                            } else {
+                                tokenizer.decode_sampled(tokens, start, seed).events
+                            }
+                        };
                         let events = match given {
                             Some(token) => {
                                 let mut tokens = Vec::with_capacity(tr.tokens.len() + 1);
                                 tokens.push(token);
                                 tokens.extend_from_slice(&tr.tokens);
-                                tokenizer.decode_sampled(&tokens, start, seed).events
+                                decode(&tokens)
                             }
                             None if d == 0 => tr.events.clone(),
-                            None => tokenizer.decode_sampled(&tr.tokens, start, seed).events,
+                            None => decode(&tr.tokens),
                         };
                         Future { events, end: tr.end, covered_until, readings }
                     })

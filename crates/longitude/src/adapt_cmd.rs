@@ -74,11 +74,16 @@ pub struct AdaptArgs {
     /// windows; the risk is the share with the outcome. 0: off.
     #[arg(long, default_value_t = 0)]
     pub zero_shot: usize,
-    /// Zero-shot reads each generated future this many times, its value bins decoded with a
-    /// fresh draw from the bin's train values each time, so a threshold inside a bin (potassium
-    /// ≥ 5.5 in the top decile) shows as a graded risk rather than almost never.
+    /// Zero-shot reads each generated future this many times: after the first, each reading
+    /// redraws every value's bin from the model's probabilities where it generated it, then the
+    /// value from that bin's train values, so a threshold in or above a rare bin (potassium ≥ 5.5)
+    /// shows as a graded risk rather than almost never.
     #[arg(long, default_value_t = 16)]
     pub zero_shot_value_draws: usize,
+    /// Zero-shot readings keep each future's sampled value bins (redrawing only the value within
+    /// them) instead of redrawing the bin from the model's probabilities where it generated it.
+    #[arg(long)]
+    pub zero_shot_sampled_bins: bool,
     /// Zero-shot scores at most this many held-out prediction times per task: a seeded
     /// case-control sample (every positive up to half of it, negatives to fill it, chosen alike
     /// across tasks that predict at the same times so they share futures). adapt_report.json
@@ -278,6 +283,7 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
         let options = adapt::zero_shot::ZeroShotOptions {
             futures: args.zero_shot,
             value_draws: args.zero_shot_value_draws,
+            redraw_bins: !args.zero_shot_sampled_bins,
             horizon_days: args.zero_shot_days,
             max_new_tokens: args.zero_shot_tokens,
             temperature: 1.0,

@@ -160,6 +160,7 @@ pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress
         few_shot: true,
         zero_shot: 8,
         zero_shot_value_draws: 16,
+        zero_shot_sampled_bins: false,
         zero_shot_max: 150,
         zero_shot_days: 366,
         zero_shot_tokens: 128,

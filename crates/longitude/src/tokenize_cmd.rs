@@ -32,8 +32,8 @@ pub struct TokenizeArgs {
     /// Thresholds added to the value bins' quantile edges: `clinical` (the built-in guideline
     /// table: eGFR 15/30/45/60/90, HbA1c 5.7/6.5, potassium 3.5/5.0/5.5/6.0…), `none`, or a JSON
     /// file of code → thresholds (`{"LOINC/2823-3": [5.5, 6.0]}`). Not the default: a threshold
-    /// that is a bin edge makes zero-shot risk of that threshold a count of rare whole-bin events
-    /// (docs/benchmarks/validation.md, "Clinical cut points").
+    /// that is a bin edge makes zero-shot risk of it rest on the model's probabilities for rare
+    /// bins (docs/benchmarks/validation.md, "Clinical cut points").
     #[arg(long, default_value = "none")]
     pub cut_points: String,
 }

@@ -62,6 +62,12 @@ pub struct Trajectory {
     /// The seed its values were drawn with when decoded ([`Tokenizer::decode_sampled`]): decoding
     /// its tokens again with it gives the same values.
     pub value_seed: u64,
+    /// For each value-bin token in `tokens`, in order, the model's probabilities over the bin
+    /// tokens where it was drawn (`Q1`… in order; the sampling temperature applied, renormalised
+    /// over the bins). A reader can redraw the bin from them
+    /// ([`Tokenizer::decode_resampled`]), so a rare bin counts with its probability rather than
+    /// only when it was the one sampled.
+    pub bin_probabilities: Vec<Vec<f32>>,
 }
 
 /// The token grammar, precomputed over the vocabulary.
@@ -70,6 +76,8 @@ struct Grammar {
     allowed: Vec<bool>,
     /// Value-bin tokens.
     bin: Vec<bool>,
+    /// The value-bin tokens' ids, in order.
+    bin_ids: Vec<usize>,
     /// Codes that carry values (a bin may follow them).
     binned: Vec<bool>,
     death: Option<u32>,
@@ -82,6 +90,7 @@ impl Grammar {
         Self {
             allowed: (0..n).map(|t| tok.is_predictable(t)).collect(),
             binned: (0..n).map(|t| tok.token(t).is_some_and(|x| tok.bins(&x.name).is_some())).collect(),
+            bin_ids: (0..n as usize).filter(|&t| bin[t]).collect(),
             bin,
             death: tok.id(meds::schema::DEATH_CODE),
         }
@@ -91,6 +100,16 @@ impl Grammar {
         self.allowed[t]
             && (!self.bin[t] || previous.is_some_and(|p| self.binned.get(p as usize).copied().unwrap_or(false)))
     }
+}
+
+/// The probabilities of the bin tokens in `logits` at temperature `t`, renormalised over them.
+fn bin_probabilities(logits: &[f32], g: &Grammar, t: f32) -> Vec<f32> {
+    let t = t.max(1e-4);
+    let scaled: Vec<f32> = g.bin_ids.iter().map(|&i| logits[i] / t).collect();
+    let max = scaled.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let weights: Vec<f64> = scaled.iter().map(|&l| f64::from(l - max).exp()).collect();
+    let total: f64 = weights.iter().sum();
+    weights.iter().map(|w| (w / total) as f32).collect()
 }
 
 /// Draws one token from `logits` under the grammar, temperature and top-k.
@@ -230,6 +249,10 @@ pub fn generate_batch<B: Backend>(
                 continue;
             }
             out[i].tokens.push(token);
+            if g.bin[token as usize] {
+                let row = &values[slot * v..(slot + 1) * v];
+                out[i].bin_probabilities.push(bin_probabilities(row, &g, sampling.temperature));
+            }
             previous[i] = Some(token);
             if Some(token) == g.death {
                 done[i] = true;

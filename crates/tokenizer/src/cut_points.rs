@@ -10,9 +10,9 @@
 //!
 //! Not the default. Measured on the synthetic population (docs/benchmarks/validation.md,
 //! "Clinical cut points"), the linear probe gains little, and zero-shot risk of a threshold loses
-//! most of its signal: with 5.5 an edge, "next potassium ≥ 5.5" is true only in futures that
-//! generate the rare bins above it, where with deciles every future that generates the top
-//! decile contributes the share of that decile's train values above 5.5.
+//! signal: with 5.5 an edge, "next potassium ≥ 5.5" rests on the model's probabilities for the
+//! rare bins above it, where with deciles it rests on the well-learned top decile and the share
+//! of that decile's train values above 5.5.
 
 use std::collections::BTreeMap;
 

@@ -249,6 +249,19 @@ pub fn parents(code: &str) -> Vec<&str> {
     out
 }
 
+/// Uniform draws in [0, 1) from SplitMix64 seeded with `seed` (the stream value draws come from).
+fn uniforms(seed: u64) -> impl FnMut() -> f64 {
+    let mut state = seed;
+    move || {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
 fn age_band(years: i64) -> usize {
     (years.max(0) / 5).min(AGE_BANDS as i64 - 1) as usize
 }
@@ -551,21 +564,40 @@ impl Tokenizer {
     /// bin's typical value. Tokens that cannot be decoded where they stand (a bin with no code
     /// before it, a prefix token) are skipped and counted.
     pub fn decode(&self, tokens: &[u32], start: i64) -> Decoded {
-        self.decode_values(tokens, start, |bins, b| bins.typical.get(b).copied())
+        self.decode_values(tokens, start, |bins, b, _| bins.typical.get(b).copied())
     }
 
     /// [`decode`](Self::decode) for a sampled future: each bin token's value is drawn from the
     /// bin's train values ([`ValueBins::draw`]) by a generator seeded with `seed`, so the same
     /// tokens and seed decode the same way.
     pub fn decode_sampled(&self, tokens: &[u32], start: i64, seed: u64) -> Decoded {
-        let mut state = seed;
-        self.decode_values(tokens, start, |bins, b| {
-            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^= z >> 31;
-            bins.draw(b, (z >> 11) as f64 / (1u64 << 53) as f64)
+        let mut uniform = uniforms(seed);
+        self.decode_values(tokens, start, |bins, b, _| bins.draw(b, uniform()))
+    }
+
+    /// [`decode_sampled`](Self::decode_sampled) with each bin redrawn first: the `k`-th bin token
+    /// of `tokens` is replaced by a draw from `probabilities[k]` (weights over `Q1`… in order,
+    /// as the model gave them where it generated that token), among the bins its code has; then
+    /// its value is drawn from that bin. A bin token without probabilities keeps its own bin.
+    /// Reading a future many times this way counts a rare bin with its probability, where
+    /// sampled bins show it only when it was drawn.
+    pub fn decode_resampled(&self, tokens: &[u32], start: i64, seed: u64, probabilities: &[Vec<f32>]) -> Decoded {
+        let mut uniform = uniforms(seed);
+        self.decode_values(tokens, start, |bins, b, k| {
+            let bin = match probabilities.get(k) {
+                Some(p) => {
+                    let p = &p[..p.len().min(bins.typical.len())];
+                    let total: f64 = p.iter().map(|&x| f64::from(x)).sum();
+                    let mut r = uniform() * total;
+                    let drawn = p.iter().position(|&x| {
+                        r -= f64::from(x);
+                        r < 0.0
+                    });
+                    if total > 0.0 { drawn.unwrap_or(p.len() - 1) } else { b }
+                }
+                None => b,
+            };
+            bins.draw(bin, uniform())
         })
     }
 
@@ -573,8 +605,9 @@ impl Tokenizer {
         &self,
         tokens: &[u32],
         start: i64,
-        mut value_of: impl FnMut(&ValueBins, usize) -> Option<f32>,
+        mut value_of: impl FnMut(&ValueBins, usize, usize) -> Option<f32>,
     ) -> Decoded {
+        let mut ordinal = 0;
         let mut out = Decoded::default();
         let mut t = start;
         for &token in tokens {
@@ -583,11 +616,13 @@ impl Tokenizer {
                 continue;
             }
             if let Some(b) = self.bin_of(token) {
+                let k = ordinal;
+                ordinal += 1;
                 let value = out
                     .events
                     .last_mut()
                     .filter(|e| e.numeric_value.is_none())
-                    .and_then(|e| self.bins.get(&e.code).and_then(|bins| value_of(bins, b)).map(|v| (e, v)));
+                    .and_then(|e| self.bins.get(&e.code).and_then(|bins| value_of(bins, b, k)).map(|v| (e, v)));
                 match value {
                     Some((e, v)) => e.numeric_value = Some(v),
                     None => out.skipped += 1,

@@ -183,6 +183,43 @@ fn sampled_values_follow_the_train_values_of_their_bin() {
     assert_eq!(tok.decode_sampled(&tokens, 0, 9), tok.decode_sampled(&tokens, 0, 9), "a seed decodes one way");
 }
 
+/// Redrawn bins: each reading of a generated value draws its bin from the model's probabilities
+/// first, so bins come up in the shares the probabilities give (a rare bin included) and the value
+/// from the bin drawn; a bin beyond what the code has is never drawn; without probabilities the
+/// sampled bin stands, as in `decode_sampled`.
+#[test]
+fn resampled_values_draw_their_bin_from_the_probabilities_given() {
+    let (codes, train, _) = population(600);
+    let tok = Tokenizer::fit(&train, &codes, TokenizerConfig::default()).expect("fit");
+    let code = vocab::lab::POTASSIUM.0;
+    let bins = tok.bins(code).expect("potassium has value bins");
+    let n = bins.edges.len() + 1;
+    let top = n - 1;
+    // The model sampled the lowest bin; it gave the top bin 10%, the second 30%, and a tail of
+    // bin tokens this code does not have the rest (which must be ignored and renormalised away).
+    let mut p = vec![0.0f32; tok.config().bin_tokens()];
+    p[0] = 0.6;
+    p[1] = 0.3;
+    p[top] = 0.1;
+    if let Some(beyond) = p.get_mut(n) {
+        *beyond = 5.0;
+    }
+    let tokens = [tok.id(code).expect("potassium token"), tok.bin_token(0)];
+    let probabilities = vec![p];
+    let readings = 20_000u64;
+    let mut counts = vec![0u64; n];
+    for seed in 0..readings {
+        let v = tok.decode_resampled(&tokens, 0, seed, &probabilities).events[0].numeric_value.expect("a value");
+        counts[bins.bin(v)] += 1;
+    }
+    let share = |b: usize| counts[b] as f64 / readings as f64;
+    assert!((share(0) - 0.6).abs() < 0.02 && (share(1) - 0.3).abs() < 0.02, "{counts:?}");
+    assert!((share(top) - 0.1).abs() < 0.01, "the top bin in its share: {counts:?}");
+    assert_eq!(counts.iter().sum::<u64>(), readings);
+    // No probabilities for the token: its own bin, exactly as the sampled decoding.
+    assert_eq!(tok.decode_resampled(&tokens, 0, 3, &[]), tok.decode_sampled(&tokens, 0, 3));
+}
+
 #[test]
 fn clinical_cut_points_are_edges_of_their_own_and_survive_the_round_trip() {
     let (codes, train, other) = population(600);
