@@ -382,6 +382,7 @@ pub fn fit_baselines(featurizer: &Featurizer, examples: &[Example], seed: u64) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::recalibration::Update;
     use rand::rngs::ChaCha8Rng;
     use rand::{RngExt, SeedableRng};
 
@@ -469,13 +470,7 @@ mod tests {
         let unshifted_probe = fit_probe(&sub_examples, &sub_rows, 4, Pooling::Last, 0.0);
         assert!(probe.recalibration.is_some(), "tuning has enough positives to test");
         let update = unshifted_probe.recalibration.map(|t| t.update);
-        assert!(
-            matches!(
-                update,
-                Some(crate::recalibration::Update::Intercept | crate::recalibration::Update::InterceptAndSlope)
-            ),
-            "{update:?}"
-        );
+        assert!(matches!(update, Some(Update::Intercept | Update::InterceptAndSlope)), "{update:?}");
         for (name, f) in [("probe", &probe), ("unshifted probe", &unshifted_probe)] {
             assert!((probe_mean(f) / rate - 1.0).abs() < 0.2, "{name}: mean {:.4} vs rate {rate:.4}", probe_mean(f));
         }

@@ -43,10 +43,10 @@ pub struct ZeroShotOptions {
     pub futures: usize,
     /// Each generated future is read this many times, its value bins decoded with a fresh draw
     /// from the bin's train values each time ([`tokenizer::Tokenizer::decode_sampled`]; the bins
-    /// themselves are redrawn too, see `redraw_bins`); the risk is the share over every reading. A threshold inside a bin (potassium ≥ 5.5 in the
-    /// top decile) is crossed by a few percent of one bin's values: with one reading, ten futures
-    /// almost never show it and the risk is a constant; with many, the risk follows how often
-    /// the model generates the bin. 1: one reading.
+    /// themselves are redrawn too, see `redraw_bins`); the risk is the share over every reading.
+    /// A threshold inside a bin (potassium ≥ 5.5 in the top decile) is crossed by a few percent
+    /// of one bin's values: with one reading, ten futures almost never show it and the risk is a
+    /// constant; with many, the risk follows how often the model generates the bin. 1: one reading.
     pub value_draws: usize,
     /// Readings after the first redraw each value bin from the model's probabilities where it
     /// generated it ([`tokenizer::Tokenizer::decode_resampled`]) before drawing the value, so a
@@ -311,12 +311,7 @@ impl Foundation {
                         (0..copies).map(move |d| (tr, d, readings))
                     })
                     .map(|(tr, d, readings)| {
-                        let clock: i64 = tr
-                            .tokens
-                            .iter()
-                            .filter_map(|&k| tokenizer.rung_of(k))
-                            .map(|r| tokenizer.intervals().typical[r])
-                            .sum();
+                        let clock = tokenizer.elapsed(&tr.tokens);
                         let covered_until = match tr.end {
                             End::Death => i64::MAX,
                             End::Horizon => start + horizon,

@@ -238,7 +238,8 @@ pub fn generate_batch<B: Backend>(
                 next.push(i64::from(PAD));
                 continue;
             }
-            let token = sample(&values[slot * v..(slot + 1) * v], &g, previous[i], sampling, &mut rngs[i]);
+            let row = &values[slot * v..(slot + 1) * v];
+            let token = sample(row, &g, previous[i], sampling, &mut rngs[i]);
             if let Some(rung) = tokenizer.rung_of(token) {
                 clock[i] += tokenizer.intervals().typical[rung];
             }
@@ -250,7 +251,6 @@ pub fn generate_batch<B: Backend>(
             }
             out[i].tokens.push(token);
             if g.bin[token as usize] {
-                let row = &values[slot * v..(slot + 1) * v];
                 out[i].bin_probabilities.push(bin_probabilities(row, &g, sampling.temperature));
             }
             previous[i] = Some(token);

@@ -202,11 +202,8 @@ fn futures_of_several_contexts_in_one_batch_are_each_contexts_own() {
     // A horizon just under the clock the upper quarter of the open-ended futures reach ends at
     // least that quarter part-way (a future's draws up to its stop do not depend on the horizon),
     // so finished rows leave the batch while others go on, whatever the untrained weights are.
-    let mut clocks: Vec<i64> = generate_batch(&m, &tok, &batch, &open, &device)
-        .iter()
-        .flatten()
-        .map(|t| t.tokens.iter().filter_map(|&x| tok.rung_of(x)).map(|r| tok.intervals().typical[r]).sum())
-        .collect();
+    let mut clocks: Vec<i64> =
+        generate_batch(&m, &tok, &batch, &open, &device).iter().flatten().map(|t| tok.elapsed(&t.tokens)).collect();
     clocks.sort_unstable();
     let upper = clocks[clocks.len() - clocks.len().div_ceil(4)];
     let horizon = clocks.iter().copied().filter(|&c| c < upper).max();

@@ -513,6 +513,12 @@ impl Tokenizer {
         (self.first_interval..self.first_age).contains(&token).then(|| (token - self.first_interval) as usize)
     }
 
+    /// The time (µs) the interval tokens among `tokens` add up to, each its rung's typical gap:
+    /// how far a generated future's clock ran.
+    pub fn elapsed(&self, tokens: &[u32]) -> i64 {
+        tokens.iter().filter_map(|&t| self.rung_of(t)).map(|r| self.intervals.typical[r]).sum()
+    }
+
     /// The age-band token for an age in years.
     pub fn age_token(&self, years: i64) -> u32 {
         self.first_age + age_band(years) as u32
