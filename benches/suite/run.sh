@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole validation of issue #7 as one coherent run: one synthetic population, one pretrained
-# model, every built-in task, every method (baselines, MEDS-Tab, FM probe, FM zero-shot, oracle),
+# model, every built-in task, every method (baselines, MEDS-Tab, FM probe, FM fine-tuned on the
+# chronic tasks, FM zero-shot, oracle),
 # internal, temporal and cross-site settings (baselines, FM probe and oracle there), one report.
 #
 #   benches/suite/run.sh WORK_DIR
@@ -10,7 +11,9 @@
 # prediction time) [10], ZERO_SHOT_MAX (case-control sample per task) [400], ORACLE [128],
 # PROBE_MAX (training examples per task for the probe) [2000], TEMPORAL [2021-01-01],
 # SITE [north], MEDS_TAB (1: run benches/meds_tab/run.sh too) [1], MEDS_TAB_TRIALS [5],
-# MEDS_TAB_FROM (another WORK_DIR of the same population whose MEDS-Tab predictions to reuse).
+# MEDS_TAB_FROM (another WORK_DIR of the same population whose MEDS-Tab predictions to reuse),
+# FINE_TUNE (tasks to fine-tune the model for, internal setting; empty: none)
+# [new_t2d_1y,new_ckd3_1y,new_heart_failure_1y], FINE_TUNE_MAX (train examples each) [1000].
 #
 # Resumable: each stage writes its output under WORK_DIR and is skipped when that output is
 # there, so a run stopped part-way goes on where it stopped. The zero-shot stage runs task by
@@ -19,7 +22,7 @@
 set -euo pipefail
 
 if [ $# -ne 1 ]; then
-  sed -n 2,18p "$0" >&2
+  sed -n 2,21p "$0" >&2
   exit 2
 fi
 here=$(cd "$(dirname "$0")" && pwd)
@@ -37,6 +40,10 @@ probe_max=${PROBE_MAX:-2000}
 temporal=${TEMPORAL:-2021-01-01}
 site=${SITE:-north}
 meds_tab=${MEDS_TAB:-1}
+fine_tune=${FINE_TUNE-new_t2d_1y,new_ckd3_1y,new_heart_failure_1y}
+fine_tune_args=()
+[ -n "$fine_tune" ] &&
+  fine_tune_args=(--fine-tune --fine-tune-tasks "$fine_tune" --fine-tune-train-max "${FINE_TUNE_MAX:-1000}" --fine-tune-epochs 2)
 [ -x "$lg" ] || { echo "no longitude binary at $lg (cargo build --release, or set LONGITUDE)" >&2; exit 2; }
 cd "$work"
 
@@ -62,7 +69,7 @@ stage pretrain run/model/pretrain.json \
 stage label labels/.done sh -c "'$lg' -q label --meds s/meds --suite --out labels && touch labels/.done"
 stage adapt adapt/adapt_report.json \
   "$lg" -q adapt --meds s/meds --labels labels --truth s/truth --oracle-samples "$oracle" \
-  --model run/model --probe-train-max "$probe_max" --few-shot --out adapt
+  --model run/model --probe-train-max "$probe_max" --few-shot "${fine_tune_args[@]}" --out adapt
 stage temporal adapt-temporal/adapt_report.json \
   "$lg" -q adapt --meds s/meds --labels labels --truth s/truth --oracle-samples "$oracle" \
   --model run/model --probe-train-max "$probe_max" --split "temporal:$temporal" --out adapt-temporal

@@ -54,6 +54,10 @@ pub struct AdaptArgs {
     /// written beside the task model (OUT/<task>/fm_finetune.safetensors).
     #[arg(long)]
     pub fine_tune: bool,
+    /// With --fine-tune, fine-tune only these tasks (comma-separated) [default: every task run]:
+    /// an epoch takes minutes per task on a CPU, and the probe already comes close on some.
+    #[arg(long, value_delimiter = ',', requires = "fine_tune")]
+    pub fine_tune_tasks: Vec<String>,
     /// At most this many train examples per task are fine-tuned on: every positive up to half of
     /// them, negatives filling the rest (a case-control sample whose log-odds shift is undone
     /// after training); tuning and held-out are scored in full.
@@ -243,6 +247,15 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
     if tasks.is_empty() {
         bail!("no label files (<task>.parquet) in {}", args.labels.display());
     }
+    if let Some(unknown) = args.fine_tune_tasks.iter().find(|n| !tasks.iter().any(|(t, _)| t == *n)) {
+        bail!(
+            "--fine-tune-tasks names {unknown}, which is not among this run's tasks (label files in {}, --only)",
+            args.labels.display()
+        );
+    }
+    let fine_tunes = |task: &str| {
+        args.fine_tune && (args.fine_tune_tasks.is_empty() || args.fine_tune_tasks.iter().any(|t| t == task))
+    };
     let started = Instant::now();
     let (codes, by_split) = crate::tokenize_cmd::read_by_split(&args.meds)?;
     let mut splits: HashMap<i64, String> = HashMap::new();
@@ -377,7 +390,7 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
                 _ => None,
             };
             run.methods.push(fitted);
-            if let Some(probe) = probe.filter(|_| args.fine_tune) {
+            if let Some(probe) = probe.filter(|_| fine_tunes(task)) {
                 let config = model::finetune::FineTuneConfig {
                     epochs: args.fine_tune_epochs,
                     lr: args.fine_tune_lr,
@@ -542,6 +555,9 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
             (None, _, _) => missing("fm_finetune", "no foundation model was given (--model)".into()),
             (Some(_), true, _) => missing("fm_finetune", "not requested in this run (--no-probe)".into()),
             (Some(_), false, false) => missing("fm_finetune", "not requested in this run (--fine-tune)".into()),
+            (Some(_), false, true) if !fine_tunes(task) => {
+                missing("fm_finetune", "not requested for this task (--fine-tune-tasks)".into())
+            }
             (Some(_), false, true) => {
                 missing("fm_finetune", "the probe fitted no model to start fine-tuning from".into())
             }

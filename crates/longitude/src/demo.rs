@@ -136,7 +136,7 @@ pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress
         out: labels.clone(),
     })?;
     tracing::info!(
-        "step 9/10: baselines, the model's probe, fine-tuning and zero-shot risk, and the oracle on every task"
+        "step 9/10: baselines, the model's probe and zero-shot risk, and the oracle on every task; fine-tuning on the chronic ones"
     );
     let adapt = out.join("adapt");
     let internal = crate::adapt_cmd::AdaptArgs {
@@ -154,6 +154,8 @@ pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress
         probe_pooling: "last-and-mean".into(),
         probe_train_max: 5_000,
         fine_tune: true,
+        // Fine-tuning where the oracle target is judged; the probe stands for the rest.
+        fine_tune_tasks: tasks::suite::CHRONIC.iter().map(|t| t.to_string()).collect(),
         fine_tune_train_max: 400,
         fine_tune_epochs: 1,
         fine_tune_lr: 1e-4,

@@ -98,6 +98,13 @@ fn demo_writes_a_dataset_that_describe_validate_and_show_agree_on() {
         methods,
         ["demographics_lr", "counts_lr", "counts_gbm", "fm_probe", "fm_finetune", "fm_zero_shot", "oracle"]
     );
+    // Fine-tuning ran on the chronic tasks only (--fine-tune-tasks), and the others say so.
+    let mortality = tasks
+        .iter()
+        .find(|t| t["task"] == "mortality_1y" && t["setting"].as_str().is_some_and(|s| s.starts_with("internal")))
+        .expect("mortality_1y");
+    let why = mortality["not_run"]["fm_finetune"].as_str().unwrap_or_default();
+    assert!(why.contains("--fine-tune-tasks"), "mortality_1y's fm_finetune: {why:?}");
     // The fine-tuned model travels too: its task model and weights, given the bundle, re-score
     // the held-out labels with the probabilities adapt wrote.
     let task_dir = dir.path().join("adapt/new_t2d_1y");
@@ -843,6 +850,22 @@ fn label_adapt_evaluate_report_from_labels_to_a_page_a_browser_renders() {
     ]);
     assert_eq!(o.status.code(), Some(2), "a site split without a sites table is a clear error");
     assert!(stderr(&o).contains("--sites"), "{}", stderr(&o));
+    let o = longitude(&[
+        "adapt",
+        "--meds",
+        meds,
+        "--labels",
+        labels.to_str().expect("p"),
+        "--only",
+        "hyperkalemia_next_lab",
+        "--fine-tune",
+        "--fine-tune-tasks",
+        "new_t2d_1y",
+        "--out",
+        temporal.to_str().expect("p"),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "fine-tuning a task the run leaves out is a clear error");
+    assert!(stderr(&o).contains("--fine-tune-tasks names new_t2d_1y"), "{}", stderr(&o));
 
     let e = d.join("evaluation.json");
     let p = adapt.join("hyperkalemia_next_lab/counts_gbm.parquet");
