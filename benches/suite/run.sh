@@ -13,7 +13,8 @@
 # SITE [north], MEDS_TAB (1: run benches/meds_tab/run.sh too) [1], MEDS_TAB_TRIALS [5],
 # MEDS_TAB_FROM (another WORK_DIR of the same population whose MEDS-Tab predictions to reuse),
 # FINE_TUNE (tasks to fine-tune the model for, internal setting; empty: none)
-# [new_t2d_1y,new_ckd3_1y,new_heart_failure_1y], FINE_TUNE_MAX (train examples each) [1000].
+# [new_t2d_1y,new_ckd3_1y,new_heart_failure_1y], FINE_TUNE_MAX (train examples each) [1000],
+# FINE_TUNE_EPOCHS [3] (the epoch kept is chosen on tuning).
 #
 # Resumable: each stage writes its output under WORK_DIR and is skipped when that output is
 # there, so a run stopped part-way goes on where it stopped. The zero-shot stage runs task by
@@ -22,7 +23,7 @@
 set -euo pipefail
 
 if [ $# -ne 1 ]; then
-  sed -n 2,21p "$0" >&2
+  sed -n 2,22p "$0" >&2
   exit 2
 fi
 here=$(cd "$(dirname "$0")" && pwd)
@@ -43,7 +44,7 @@ meds_tab=${MEDS_TAB:-1}
 fine_tune=${FINE_TUNE-new_t2d_1y,new_ckd3_1y,new_heart_failure_1y}
 fine_tune_args=()
 [ -n "$fine_tune" ] &&
-  fine_tune_args=(--fine-tune --fine-tune-tasks "$fine_tune" --fine-tune-train-max "${FINE_TUNE_MAX:-1000}" --fine-tune-epochs 2)
+  fine_tune_args=(--fine-tune --fine-tune-tasks "$fine_tune" --fine-tune-train-max "${FINE_TUNE_MAX:-1000}" --fine-tune-epochs "${FINE_TUNE_EPOCHS:-3}")
 [ -x "$lg" ] || { echo "no longitude binary at $lg (cargo build --release, or set LONGITUDE)" >&2; exit 2; }
 cd "$work"
 
@@ -70,17 +71,11 @@ stage label labels/.done sh -c "'$lg' -q label --meds s/meds --suite --out label
 stage adapt adapt/adapt_report.json \
   "$lg" -q adapt --meds s/meds --labels labels --truth s/truth --oracle-samples "$oracle" \
   --model run/model --probe-train-max "$probe_max" --few-shot "${fine_tune_args[@]}" --out adapt
-stage temporal adapt-temporal/adapt_report.json \
-  "$lg" -q adapt --meds s/meds --labels labels --truth s/truth --oracle-samples "$oracle" \
-  --model run/model --probe-train-max "$probe_max" --split "temporal:$temporal" --out adapt-temporal
-stage site adapt-site/adapt_report.json \
-  "$lg" -q adapt --meds s/meds --labels labels --truth s/truth --oracle-samples "$oracle" \
-  --model run/model --probe-train-max "$probe_max" --split "site:$site" --out adapt-site
 
-report=("$lg" -q report --adapt adapt --adapt adapt-temporal --adapt adapt-site --meds s/meds
-  --truth s/truth --sites s/truth/subjects.parquet --out report)
-# A first report with everything but the slow methods, so there is one to read early.
-stage report-early report/report.html sh -c '"$@" > report.txt' report "${report[@]}"
+report=("$lg" -q report --meds s/meds --truth s/truth --sites s/truth/subjects.parquet --out report)
+# A first report of the internal setting without zero-shot, so there is one to read early (the
+# later stages take hours on a 2-core CPU, and a session may end before them).
+stage report-early report/report.html sh -c '"$@" > report.txt' report "${report[@]}" --adapt adapt
 
 # Zero-shot, one task at a time, then filed into adapt/ with its sample design. Filing is cheap
 # and idempotent, so it runs every time: an adapt/ redone after the zero-shot stage (a new probe,
@@ -111,6 +106,14 @@ if os.path.exists(f'zs/{task}/{task}/fm_zero_shot.parquet'):
 PY
 done
 
+# Temporal and cross-site validation: the same methods but zero-shot and fine-tuning.
+stage temporal adapt-temporal/adapt_report.json \
+  "$lg" -q adapt --meds s/meds --labels labels --truth s/truth --oracle-samples "$oracle" \
+  --model run/model --probe-train-max "$probe_max" --split "temporal:$temporal" --out adapt-temporal
+stage site adapt-site/adapt_report.json \
+  "$lg" -q adapt --meds s/meds --labels labels --truth s/truth --oracle-samples "$oracle" \
+  --model run/model --probe-train-max "$probe_max" --split "site:$site" --out adapt-site
+
 # MEDS-Tab needs no model: with MEDS_TAB_FROM=OTHER_WORK, a run of the same population (the same
 # label files, byte for byte) lends its MEDS-Tab predictions instead of an hour of tabularising.
 reuse_meds_tab() {
@@ -140,5 +143,6 @@ if [ "$meds_tab" = 1 ]; then
 fi
 
 # The final report replaces the early one.
-stage report report/.final sh -c '"$@" > report.txt && touch report/.final' report "${report[@]}"
+stage report report/.final sh -c '"$@" > report.txt && touch report/.final' report "${report[@]}" \
+  --adapt adapt --adapt adapt-temporal --adapt adapt-site
 cat report.txt
