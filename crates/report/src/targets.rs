@@ -204,6 +204,9 @@ fn calibration(report: &Report) -> Target {
     let mut rows = Vec::new();
     // Judged tasks whose slope interval holds 1.
     let mut covering = 0;
+    // For each judged task with an interval, the chance that a perfectly calibrated probe's
+    // slope, estimated with that spread, lands within the target.
+    let mut chances = Vec::new();
     for t in internal(report) {
         let Some(m) = method(t, "fm_probe") else { continue };
         let e = &m.evaluation.metrics;
@@ -214,11 +217,12 @@ fn calibration(report: &Report) -> Target {
         let row = match e.calibration_slope {
             Some(slope) if positives >= SLOPE_MIN_POSITIVES => {
                 covering += usize::from(interval.is_some_and(|i| i.lower <= 1.0 && 1.0 <= i.upper));
+                chances.extend(interval.map(|i| chance_within(i.upper - i.lower, SLOPE_TOLERANCE)));
                 let shown = interval.map(|i| format!(" [{:.2}, {:.2}]", i.lower, i.upper)).unwrap_or_default();
                 TargetRow {
                     task: t.task.clone(),
                     measured: format!("slope {slope:.2}{shown} ({positives:.0} positives)"),
-                    holds: Some((0.9..=1.1).contains(&slope)),
+                    holds: Some(((1.0 - SLOPE_TOLERANCE)..=(1.0 + SLOPE_TOLERANCE)).contains(&slope)),
                 }
             }
             Some(slope) => TargetRow {
@@ -232,16 +236,41 @@ fn calibration(report: &Report) -> Target {
     }
     let (within, judged) = tally(&rows);
     let status = every(within, judged);
+    // What chance alone allows: the reader should see whether a miss says anything about the
+    // probe or only about how few held-out positives the tasks have.
+    let chance = if chances.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; a perfectly calibrated probe, its slopes as uncertain as these, would land within on {:.1} of {} on average and on all of them with probability {:.0}%",
+            chances.iter().sum::<f64>(),
+            chances.len(),
+            100.0 * chances.iter().product::<f64>()
+        )
+    };
     Target {
         asked: format!(
             "The probe's calibration slope is within 0.9–1.1 (tasks with at least {SLOPE_MIN_POSITIVES:.0} held-out positives)"
         ),
         status,
         measured: format!(
-            "within on {within} of {judged} judged tasks; the 95% interval holds 1 on {covering} of {judged}"
+            "within on {within} of {judged} judged tasks; the 95% interval holds 1 on {covering} of {judged}{chance}"
         ),
         rows,
     }
+}
+
+/// How far from 1 a calibration slope may lie and still meet the target.
+const SLOPE_TOLERANCE: f64 = 0.1;
+
+/// The probability that an estimate whose 95% interval is `width` wide (normal: 2 · 1.96
+/// standard errors), of a quantity truly at the target's centre, falls within `± tolerance` of it.
+fn chance_within(width: f64, tolerance: f64) -> f64 {
+    let se = width / (2.0 * 1.959_963_984_540_054);
+    if se <= 0.0 || !se.is_finite() {
+        return 1.0;
+    }
+    libm::erf(tolerance / (se * std::f64::consts::SQRT_2))
 }
 
 fn subgroups(report: &Report) -> Target {
@@ -372,7 +401,22 @@ mod tests {
         assert_eq!(t[3].status, Status::Missed);
         assert_eq!(t[3].rows[0].measured, "slope 1.30 [0.95, 1.60] (20 positives)");
         assert_eq!(t[3].rows[0].holds, Some(false), "judged on the point, as asked");
-        assert_eq!(t[3].measured, "within on 0 of 2 judged tasks; the 95% interval holds 1 on 1 of 2");
+        assert_eq!(
+            t[3].measured,
+            "within on 0 of 2 judged tasks; the 95% interval holds 1 on 1 of 2; a perfectly calibrated probe, \
+             its slopes as uncertain as these, would land within on 1.4 of 2 on average and on all of them \
+             with probability 43%"
+        );
+    }
+
+    /// An estimate whose 95% interval is 0.2 wide has a standard error of 0.1 / 1.96, so it lands
+    /// within ±0.1 of the truth 95% of the time; a wider interval less often, a degenerate one always.
+    #[test]
+    fn the_chance_of_landing_within_follows_the_interval_width() {
+        assert!((chance_within(0.2, 0.1) - 0.95).abs() < 1e-9, "{}", chance_within(0.2, 0.1));
+        assert!((chance_within(0.65, 0.1) - 0.4535).abs() < 1e-4, "{}", chance_within(0.65, 0.1));
+        assert!(chance_within(2.5, 0.1) < 0.13);
+        assert_eq!(chance_within(0.0, 0.1), 1.0);
     }
 
     /// The page says, per tested method, which recalibration the closed test kept and why, beside
