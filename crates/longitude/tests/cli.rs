@@ -792,19 +792,15 @@ fn label_adapt_evaluate_report_from_labels_to_a_page_a_browser_renders() {
 
     // Baselines on two tasks, predictions in the meds-evaluation schema, then evaluation.
     let adapt = d.join("adapt");
-    let o = longitude(&[
-        "adapt",
-        "--meds",
-        meds,
-        "--labels",
-        labels.to_str().expect("p"),
-        "--only",
-        "new_t2d_1y,hyperkalemia_next_lab",
-        "--min-subjects",
-        "5",
-        "--out",
-        adapt.to_str().expect("p"),
-    ]);
+    // `adapt` on this dataset and its labels, with `extra` options, into `out`.
+    let run_adapt = |extra: &[&str], out: &Path| {
+        let labels = labels.to_str().expect("p");
+        let mut args = vec!["adapt", "--meds", meds, "--labels", labels];
+        args.extend_from_slice(extra);
+        args.extend(["--out", out.to_str().expect("p")]);
+        longitude(&args)
+    };
+    let o = run_adapt(&["--only", "new_t2d_1y,hyperkalemia_next_lab", "--min-subjects", "5"], &adapt);
     assert!(o.status.success(), "{}", stderr(&o));
     for method in ["demographics_lr", "counts_lr", "counts_gbm"] {
         let p = adapt.join("hyperkalemia_next_lab").join(format!("{method}.parquet"));
@@ -817,53 +813,20 @@ fn label_adapt_evaluate_report_from_labels_to_a_page_a_browser_renders() {
     }
     // A temporal split: every held-out prediction time is on or after the cutoff.
     let temporal = d.join("adapt-temporal");
-    let o = longitude(&[
-        "adapt",
-        "--meds",
-        meds,
-        "--labels",
-        labels.to_str().expect("p"),
-        "--only",
-        "hyperkalemia_next_lab",
-        "--min-subjects",
-        "5",
-        "--split",
-        "temporal:2018-01-01",
-        "--out",
-        temporal.to_str().expect("p"),
-    ]);
+    let o = run_adapt(
+        &["--only", "hyperkalemia_next_lab", "--min-subjects", "5", "--split", "temporal:2018-01-01"],
+        &temporal,
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let held_out = meds::labels::read_boolean_predictions(&temporal.join("hyperkalemia_next_lab/counts_lr.parquet"))
         .expect("read");
     let cutoff = 1_514_764_800_000_000; // 2018-01-01
     assert!(!held_out.is_empty() && held_out.iter().all(|p| p.label.prediction_time >= cutoff));
-    let o = longitude(&[
-        "adapt",
-        "--meds",
-        meds,
-        "--labels",
-        labels.to_str().expect("p"),
-        "--split",
-        "site:north",
-        "--out",
-        temporal.to_str().expect("p"),
-    ]);
+    let o = run_adapt(&["--split", "site:north"], &temporal);
     assert_eq!(o.status.code(), Some(2), "a site split without a sites table is a clear error");
     assert!(stderr(&o).contains("--sites"), "{}", stderr(&o));
-    let o = longitude(&[
-        "adapt",
-        "--meds",
-        meds,
-        "--labels",
-        labels.to_str().expect("p"),
-        "--only",
-        "hyperkalemia_next_lab",
-        "--fine-tune",
-        "--fine-tune-tasks",
-        "new_t2d_1y",
-        "--out",
-        temporal.to_str().expect("p"),
-    ]);
+    let o =
+        run_adapt(&["--only", "hyperkalemia_next_lab", "--fine-tune", "--fine-tune-tasks", "new_t2d_1y"], &temporal);
     assert_eq!(o.status.code(), Some(2), "fine-tuning a task the run leaves out is a clear error");
     assert!(stderr(&o).contains("--fine-tune-tasks names new_t2d_1y"), "{}", stderr(&o));
 

@@ -217,7 +217,12 @@ fn calibration(report: &Report) -> Target {
         let row = match e.calibration_slope {
             Some(slope) if positives >= SLOPE_MIN_POSITIVES => {
                 covering += usize::from(interval.is_some_and(|i| i.lower <= 1.0 && 1.0 <= i.upper));
-                chances.extend(interval.map(|i| chance_within(i.upper - i.lower, SLOPE_TOLERANCE)));
+                chances.extend(
+                    interval
+                        .map(|i| i.upper - i.lower)
+                        .filter(|w| w.is_finite())
+                        .map(|w| chance_within(w, SLOPE_TOLERANCE)),
+                );
                 let shown = interval.map(|i| format!(" [{:.2}, {:.2}]", i.lower, i.upper)).unwrap_or_default();
                 TargetRow {
                     task: t.task.clone(),
@@ -264,12 +269,10 @@ fn calibration(report: &Report) -> Target {
 const SLOPE_TOLERANCE: f64 = 0.1;
 
 /// The probability that an estimate whose 95% interval is `width` wide (normal: 2 · 1.96
-/// standard errors), of a quantity truly at the target's centre, falls within `± tolerance` of it.
+/// standard errors), of a quantity truly at the target's centre, falls within `± tolerance` of it
+/// (a zero-width interval: certainly).
 fn chance_within(width: f64, tolerance: f64) -> f64 {
     let se = width / (2.0 * 1.959_963_984_540_054);
-    if se <= 0.0 || !se.is_finite() {
-        return 1.0;
-    }
     libm::erf(tolerance / (se * std::f64::consts::SQRT_2))
 }
 
