@@ -3,11 +3,12 @@
 Reads the safetensors our `model` crate writes (PyTorch names and layouts, config in the file's
 metadata) and computes the same next-token logits:
 
-- `forward_numpy(weights, config, tokens)`: plain numpy, float32 (the parity check in `cargo test`);
+- `forward_numpy(weights, config, tokens, values)`: plain numpy, float32 (the parity check in `cargo test`);
 - `Transformer` (PyTorch, imported only if torch is installed): the same architecture as an
   `nn.Module`, for the PyTorch world to use our weights and for the speed comparison.
 
-Architecture: token embedding; per block, x += Wo·attn(RoPE(Wq·n(x)), RoPE(Wk·n(x)), Wv·n(x)) with
+Architecture: token embedding (plus, in a model with the value channel, `value_embed[token] *
+value`, the value's position inside its bin in [-1/2, 1/2], 0 for tokens without one); per block, x += Wo·attn(RoPE(Wq·n(x)), RoPE(Wk·n(x)), Wv·n(x)) with
 a causal mask, then x += Wdown·(silu(Wgate·n(x)) * Wup·n(x)), n = RMSNorm (eps inside the sqrt);
 final RMSNorm; untied head. RoPE rotates dimension i with i + K/2 ("rotate half").
 """
@@ -51,14 +52,22 @@ def softmax(x, axis=-1):
     return e / e.sum(axis=axis, keepdims=True)
 
 
-def forward_numpy(w, c, tokens):
-    """Logits [B, T, V] for int tokens [B, T]."""
+def embed_numpy(w, c, tokens, values=None):
+    """The input embedding [B, T, D] of int tokens [B, T] and their float value positions [B, T]."""
+    x = w["embed.weight"][tokens]
+    if c.get("value_channel") and values is not None:
+        x = x + w["value_embed.weight"][tokens] * values.astype(np.float32)[..., None]
+    return x
+
+
+def forward_numpy(w, c, tokens, values=None):
+    """Logits [B, T, V] for int tokens [B, T] (and value positions [B, T], or none)."""
     b, t = tokens.shape
     d, h = c["d_model"], c["n_heads"]
     k = d // h
     eps = np.float32(c["norm_eps"])
     cos, sin = rope_tables(0, t, k, c["rope_theta"])
-    x = w["embed.weight"][tokens]
+    x = embed_numpy(w, c, tokens, values)
     mask = np.triu(np.full((t, t), -np.inf, dtype=np.float32), 1)
     for i in range(c["n_layers"]):
         p = lambda n: w[f"layers.{i}.{n}.weight"]
@@ -124,6 +133,7 @@ try:
             super().__init__()
             self.c = c
             self.embed = nn.Embedding(c["vocab_size"], c["d_model"])
+            self.value_embed = nn.Embedding(c["vocab_size"], c["d_model"]) if c.get("value_channel") else None
             self.layers = nn.ModuleList(Block(c) for _ in range(c["n_layers"]))
             self.norm = nn.RMSNorm(c["d_model"], eps=c["norm_eps"])
             self.head = nn.Linear(c["d_model"], c["vocab_size"], bias=False)
@@ -135,11 +145,13 @@ try:
             model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
             return model
 
-        def forward(self, tokens, caches=None, start=0):
+        def forward(self, tokens, caches=None, start=0, values=None):
             t = tokens.shape[1]
             k = self.c["d_model"] // self.c["n_heads"]
             cos, sin = (torch.from_numpy(a) for a in rope_tables(start, t, k, self.c["rope_theta"]))
             x = self.embed(tokens)
+            if self.value_embed is not None and values is not None:
+                x = x + self.value_embed(tokens) * values.unsqueeze(-1)
             for i, layer in enumerate(self.layers):
                 x = layer(x, cos, sin, None if caches is None else caches[i])
             return self.head(self.norm(x))

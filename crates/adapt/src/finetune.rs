@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use meds::{CodeTable, Timeline};
 use model::Cpu;
-use model::embedding::Pooling;
+use model::embedding::{Context, Pooling};
 use model::finetune::{Classifier, Epoch, FineTuneConfig, fine_tune};
 
 use crate::baselines::{Example, Fitted, auroc, predictions};
@@ -68,8 +68,8 @@ pub fn fit_fine_tuned(
     let examples: Vec<&Example> =
         kept.iter().map(|&i| &examples[i]).chain(examples.iter().filter(|e| e.split != "train")).collect();
     let requests: Vec<(i64, i64)> = examples.iter().map(|e| (e.label.subject_id, e.label.prediction_time)).collect();
-    let contexts: HashMap<(i64, i64), Vec<u32>> = foundation.contexts(timelines, codes, &requests);
-    let split = |name: &str| -> Vec<(Vec<u32>, &Example)> {
+    let contexts: HashMap<(i64, i64), Context> = foundation.contexts(timelines, codes, &requests);
+    let split = |name: &str| -> Vec<(Context, &Example)> {
         examples
             .iter()
             .filter(|e| e.split == name)
@@ -77,8 +77,8 @@ pub fn fit_fine_tuned(
             .collect()
     };
     let (train, tuning, held_out) = (split("train"), split("tuning"), split("held_out"));
-    let train: Vec<(Vec<u32>, bool)> = train.into_iter().map(|(c, e)| (c, e.label.value)).collect();
-    let tuning_contexts: Vec<Vec<u32>> = tuning.iter().map(|(c, _)| c.clone()).collect();
+    let train: Vec<(Context, bool)> = train.into_iter().map(|(c, e)| (c, e.label.value)).collect();
+    let tuning_contexts: Vec<Context> = tuning.iter().map(|(c, _)| c.clone()).collect();
     let tuning_labels: Vec<bool> = tuning.iter().map(|(_, e)| e.label.value).collect();
 
     let (weights, bias) = probe.coefficients();
@@ -110,7 +110,7 @@ pub fn fit_fine_tuned(
         None => classifier,
     };
 
-    let held_contexts: Vec<Vec<u32>> = held_out.iter().map(|(c, _)| c.clone()).collect();
+    let held_contexts: Vec<Context> = held_out.iter().map(|(c, _)| c.clone()).collect();
     let probability: Vec<f64> = classifier.predict(&held_contexts, 32, &device).into_iter().map(f64::from).collect();
     let held: Vec<&Example> = held_out.iter().map(|(_, e)| *e).collect();
     let (head, bias) = classifier.head_parameters();

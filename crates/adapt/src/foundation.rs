@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use meds::{CodeTable, Timeline};
-use model::embedding::Pooling;
+use model::embedding::{Context, Pooling};
 use model::{Cpu, CpuTrain, Model, ModelConfig};
 use tokenizer::Tokenizer;
 
@@ -78,7 +78,7 @@ impl Foundation {
         timelines: &[&Timeline],
         codes: &CodeTable,
         requests: &[(i64, i64)],
-    ) -> HashMap<(i64, i64), Vec<u32>> {
+    ) -> HashMap<(i64, i64), Context> {
         let mut wanted: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
         for &(s, t) in requests {
             wanted.entry(s).or_default().push(t);
@@ -112,13 +112,13 @@ impl Foundation {
         mut progress: impl FnMut(usize),
     ) -> HashMap<(i64, i64), Vec<f32>> {
         let mut passes = shared_passes(self.contexts(timelines, codes, requests));
-        passes.sort_by_key(|p| (p.tokens.len(), p.reads.first().map(|r| r.0)));
+        passes.sort_by_key(|p| (p.context.len(), p.reads.first().map(|r| r.0)));
         let mut out = HashMap::with_capacity(requests.len());
         let device = Default::default();
         for chunk in passes.chunks(batch.max(1)) {
             let positions: Vec<Vec<usize>> = chunk.iter().map(|p| p.reads.iter().map(|r| r.1).collect()).collect();
-            let inputs: Vec<(&[u32], &[usize])> =
-                chunk.iter().zip(&positions).map(|(p, at)| (p.tokens.as_slice(), at.as_slice())).collect();
+            let inputs: Vec<(&Context, &[usize])> =
+                chunk.iter().zip(&positions).map(|(p, at)| (&p.context, at.as_slice())).collect();
             let vectors = model::embedding::embed_at(&self.model, &inputs, pooling, &device);
             for (pass, vs) in chunk.iter().zip(vectors) {
                 for ((key, _), v) in pass.reads.iter().zip(vs) {
@@ -135,8 +135,8 @@ impl Foundation {
 /// at the position of its own context's last token.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pass {
-    /// The tokens the model reads.
-    pub tokens: Vec<u32>,
+    /// What the model reads.
+    pub context: Context,
     /// `((subject, time), position)` pairs read from the pass.
     pub reads: Vec<((i64, i64), usize)>,
 }
@@ -145,21 +145,21 @@ pub struct Pass {
 /// longer one of the same subject (the usual case — the same window start, fewer events) is read
 /// from the longer one's pass; a context whose window slid (a history longer than the model's
 /// window) gets its own. Token-for-token comparison, so a shared read is never an approximation.
-pub fn shared_passes(contexts: HashMap<(i64, i64), Vec<u32>>) -> Vec<Pass> {
-    let mut by_subject: BTreeMap<i64, Vec<(i64, Vec<u32>)>> = BTreeMap::new();
-    for ((subject, time), tokens) in contexts {
-        by_subject.entry(subject).or_default().push((time, tokens));
+pub fn shared_passes(contexts: HashMap<(i64, i64), Context>) -> Vec<Pass> {
+    let mut by_subject: BTreeMap<i64, Vec<(i64, Context)>> = BTreeMap::new();
+    for ((subject, time), context) in contexts {
+        by_subject.entry(subject).or_default().push((time, context));
     }
     let mut passes = Vec::new();
     for (subject, mut these) in by_subject {
         // Longest first, so every context meets the passes it could be a prefix of.
         these.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(b.0.cmp(&a.0)));
         let first = passes.len();
-        for (time, tokens) in these {
-            let at = tokens.len().max(1) - 1;
-            match passes[first..].iter_mut().find(|p: &&mut Pass| p.tokens.starts_with(&tokens)) {
+        for (time, context) in these {
+            let at = context.len().max(1) - 1;
+            match passes[first..].iter_mut().find(|p: &&mut Pass| p.context.starts_with(&context)) {
                 Some(pass) => pass.reads.push(((subject, time), at)),
-                None => passes.push(Pass { tokens, reads: vec![((subject, time), at)] }),
+                None => passes.push(Pass { context, reads: vec![((subject, time), at)] }),
             }
         }
     }
@@ -171,21 +171,30 @@ mod tests {
 
     #[test]
     fn prefixes_share_a_pass_and_a_slid_window_gets_its_own() {
+        let valued = |tokens: Vec<u32>| {
+            let values = tokens.iter().map(|&t| if t == 2 { 0.25 } else { 0.0 }).collect();
+            Context { tokens, values }
+        };
+        let mut slid_values = valued(vec![9, 9, 1, 2]);
+        slid_values.values[3] = -0.25;
         let contexts = HashMap::from([
-            ((1, 30), vec![9, 9, 1, 2, 3, 4]),
-            ((1, 10), vec![9, 9, 1, 2]),
-            ((1, 20), vec![9, 9, 1, 2, 3]),
+            ((1, 30), valued(vec![9, 9, 1, 2, 3, 4])),
+            ((1, 10), valued(vec![9, 9, 1, 2])),
+            ((1, 20), valued(vec![9, 9, 1, 2, 3])),
             // The window slid: not a prefix of the longest.
-            ((1, 40), vec![9, 9, 3, 4, 5]),
-            ((2, 10), vec![9, 8, 1]),
+            ((1, 40), valued(vec![9, 9, 3, 4, 5])),
+            // The same tokens with another value: not a prefix either.
+            ((1, 50), slid_values),
+            ((2, 10), valued(vec![9, 8, 1])),
         ]);
         let mut passes = shared_passes(contexts);
         passes.sort_by_key(|p| p.reads[0].0);
-        assert_eq!(passes.len(), 3);
-        assert_eq!(passes[0].tokens, vec![9, 9, 1, 2, 3, 4]);
+        assert_eq!(passes.len(), 4);
+        assert_eq!(passes[0].context.tokens, vec![9, 9, 1, 2, 3, 4]);
         assert_eq!(passes[0].reads, vec![((1, 30), 5), ((1, 20), 4), ((1, 10), 3)]);
-        assert_eq!(passes[1].tokens, vec![9, 9, 3, 4, 5]);
+        assert_eq!(passes[1].context.tokens, vec![9, 9, 3, 4, 5]);
         assert_eq!(passes[1].reads, vec![((1, 40), 4)]);
-        assert_eq!(passes[2].reads, vec![((2, 10), 2)], "another subject never shares");
+        assert_eq!(passes[2].reads, vec![((1, 50), 3)], "a different value is a different context");
+        assert_eq!(passes[3].reads, vec![((2, 10), 2)], "another subject never shares");
     }
 }

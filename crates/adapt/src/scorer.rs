@@ -293,7 +293,7 @@ impl TaskModel {
                 let classifier = model::finetune::Classifier::new(body, *pooling, head, *bias, &device);
                 let requests: Vec<(i64, i64)> = scored.iter().map(|l| (l.subject_id, l.prediction_time)).collect();
                 let contexts = f.contexts(&needed, codes, &requests);
-                let ordered: Vec<Vec<u32>> =
+                let ordered: Vec<model::embedding::Context> =
                     requests.iter().map(|k| contexts.get(k).cloned().unwrap_or_default()).collect();
                 classifier.predict(&ordered, 32, &device).into_iter().map(f64::from).collect()
             }

@@ -269,7 +269,7 @@ impl Foundation {
                         }
                         prompted.push(Some(at), code, None, None);
                         let context = model::embedding::context(&encoder.encode(&prompted), tokenizer, at, budget);
-                        let last = context.last().copied();
+                        let last = context.tokens.last().copied();
                         (context, at, last)
                     }
                 };

@@ -86,7 +86,7 @@ fn ours(config: &ModelConfig, steps: usize, threads: usize) -> Result<Figures> {
         let mut times = Vec::new();
         for step in 0..steps + 2 {
             let started = Instant::now();
-            let loss = m.loss(inputs.clone(), targets.clone(), weights.clone());
+            let loss = m.loss(inputs.clone(), None, targets.clone(), weights.clone());
             let grads = GradientsParams::from_grads(loss.backward(), &m);
             m = optim.step(1e-3, m, grads);
             // Wait for the work: reading the loss syncs.
@@ -106,7 +106,7 @@ fn ours(config: &ModelConfig, steps: usize, threads: usize) -> Result<Figures> {
         let mut times = Vec::new();
         for _ in 0..=REPEATS {
             let started = Instant::now();
-            let _ = m.hidden(seq.clone()).into_data();
+            let _ = m.hidden(seq.clone(), None).into_data();
             times.push(started.elapsed().as_secs_f64());
         }
         median(times[1..].to_vec())
@@ -114,7 +114,7 @@ fn ours(config: &ModelConfig, steps: usize, threads: usize) -> Result<Figures> {
     // The probe's default embedding: every state of the pass read back for the mean.
     let embed_pooled = pool(1)?.install(|| {
         let history: Vec<u32> = (0..EMBED_LEN).map(|_| rng.random_range(3..config.vocab_size as u32)).collect();
-        let contexts = [history];
+        let contexts = [model::embedding::Context::from_tokens(history)];
         let mut times = Vec::new();
         for _ in 0..=REPEATS {
             let started = Instant::now();
@@ -125,7 +125,9 @@ fn ours(config: &ModelConfig, steps: usize, threads: usize) -> Result<Figures> {
     });
     let tokenizer = generation_vocabulary(config.vocab_size)?;
     let generate_s = pool(threads)?.install(|| {
-        let prompt: Vec<u32> = (0..GEN_PROMPT).map(|_| rng.random_range(3..config.vocab_size as u32)).collect();
+        let prompt = model::embedding::Context::from_tokens(
+            (0..GEN_PROMPT).map(|_| rng.random_range(3..config.vocab_size as u32)).collect(),
+        );
         let sampling = Sampling {
             max_new_tokens: GEN_TOKENS,
             max_seq_len: GEN_PROMPT + GEN_TOKENS,

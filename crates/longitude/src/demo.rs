@@ -115,6 +115,7 @@ pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress
         batch_size: 8,
         accumulation: 1,
         seq_len: None,
+        value_channel: false,
         lr: Some(3e-3),
         seed: 42,
         eval_every: None,

@@ -35,6 +35,10 @@ pub struct PretrainArgs {
     /// Tokens per window, prefix included [default: the model's maximum].
     #[arg(long)]
     pub seq_len: Option<usize>,
+    /// Give the model the continuous value channel: where in its bin each lab value fell, beside
+    /// the bin token (docs/benchmarks/validation.md measures what it buys).
+    #[arg(long)]
+    pub value_channel: bool,
     /// Peak learning rate [default: by model size].
     #[arg(long)]
     pub lr: Option<f64>,
@@ -77,6 +81,7 @@ pub fn run(args: &PretrainArgs, progress: &Progress) -> Result<ExitCode> {
     if let Some(n) = args.seq_len {
         shape.max_seq_len = n;
     }
+    shape.value_channel = args.value_channel;
     let mut config = PretrainConfig::for_model(shape, args.steps);
     config.batch_size = args.batch_size;
     config.accumulation = args.accumulation.max(1);

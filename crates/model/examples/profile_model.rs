@@ -25,7 +25,7 @@ fn main() {
             let seq = toks::<Cpu>(1, 1000, 4096, &device);
             for _ in 0..n {
                 let t = Instant::now();
-                let _ = m.hidden(seq.clone()).into_data();
+                let _ = m.hidden(seq.clone(), None).into_data();
                 eprintln!("embed {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
             }
         }
@@ -41,7 +41,7 @@ fn main() {
             let w = Tensor::<CpuTrain, 2>::ones([8, 511], &device);
             for _ in 0..n {
                 let t = Instant::now();
-                let loss = m.loss(inputs.clone(), targets.clone(), w.clone());
+                let loss = m.loss(inputs.clone(), None, targets.clone(), w.clone());
                 let t1 = t.elapsed().as_secs_f64();
                 let grads = loss.backward();
                 let t2 = t.elapsed().as_secs_f64();
@@ -66,13 +66,13 @@ fn main() {
             for _ in 0..n {
                 let t = Instant::now();
                 let mut cache = model::KvCache::new();
-                let _ = m.forward_cached(toks::<Cpu>(1, context, 4096, &device), &mut cache).into_data();
+                let _ = m.forward_cached(toks::<Cpu>(1, context, 4096, &device), None, &mut cache).into_data();
                 let mut cache = cache.repeat_each(&[futures]);
                 let mut next = toks::<Cpu>(futures, 1, 4096, &device);
                 let mut t_logits = 0.0;
                 for _ in 0..200 {
                     let s = Instant::now();
-                    let logits = m.forward_cached(next, &mut cache);
+                    let logits = m.forward_cached(next, None, &mut cache);
                     let d = logits.into_data();
                     t_logits += s.elapsed().as_secs_f64();
                     let v = d.as_slice::<f32>().expect("f32");

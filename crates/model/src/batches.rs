@@ -22,6 +22,8 @@ pub struct Batch {
     pub len: usize,
     /// Input tokens.
     pub inputs: Vec<i64>,
+    /// The input tokens' value positions (the value channel; 0 for the prefix and padding).
+    pub values: Vec<f32>,
     /// The next token at each position.
     pub targets: Vec<i64>,
     /// 1 where the target counts in the loss.
@@ -69,19 +71,23 @@ impl<'a> Windows<'a> {
         self.subjects.is_empty()
     }
 
-    /// The window of `subject` starting at event token `start`, padded: `(tokens, weights)` of
-    /// length `seq_len`, where `weights[i]` says whether token `i` is a prediction target.
-    pub fn window(&self, subject: &Encoded, start: usize) -> (Vec<u32>, Vec<f32>) {
+    /// The window of `subject` starting at event token `start`, padded: `(tokens, values,
+    /// weights)` of length `seq_len`, where `values[i]` is token `i`'s value position and
+    /// `weights[i]` says whether token `i` is a prediction target.
+    pub fn window(&self, subject: &Encoded, start: usize) -> (Vec<u32>, Vec<f32>, Vec<f32>) {
         let mut tokens = subject.prefix_within(self.tokenizer, start, self.seq_len);
         let prefix = tokens.len();
         let body = (self.seq_len - prefix).min(subject.tokens.len().saturating_sub(start));
         tokens.extend_from_slice(&subject.tokens[start..start + body]);
+        let mut values = vec![0.0; prefix];
+        values.extend((start..start + body).map(|i| subject.value(i)));
+        values.resize(self.seq_len, 0.0);
         let mut weights = vec![0.0; prefix];
         weights
             .extend(subject.tokens[start..start + body].iter().map(|&t| f32::from(self.tokenizer.is_predictable(t))));
         tokens.resize(self.seq_len, PAD);
         weights.resize(self.seq_len, 0.0);
-        (tokens, weights)
+        (tokens, values, weights)
     }
 
     /// The batch of `rows` windows for `(seed, step, micro)`.
@@ -93,12 +99,13 @@ impl<'a> Windows<'a> {
             rows,
             len: t,
             inputs: Vec::with_capacity(rows * t),
+            values: Vec::with_capacity(rows * t),
             targets: Vec::with_capacity(rows * t),
             weights: Vec::with_capacity(rows * t),
         };
         for _ in 0..rows {
-            let (tokens, weights) = if self.is_empty() {
-                (vec![PAD; self.seq_len], vec![0.0; self.seq_len])
+            let (tokens, values, weights) = if self.is_empty() {
+                (vec![PAD; self.seq_len], vec![0.0; self.seq_len], vec![0.0; self.seq_len])
             } else {
                 let at = rng.random_range(0..self.tokens());
                 let i = self.cumulative.partition_point(|&c| c <= at);
@@ -109,6 +116,7 @@ impl<'a> Windows<'a> {
                 self.window(subject, start)
             };
             batch.inputs.extend(tokens[..t].iter().map(|&x| i64::from(x)));
+            batch.values.extend_from_slice(&values[..t]);
             batch.targets.extend(tokens[1..].iter().map(|&x| i64::from(x)));
             batch.weights.extend_from_slice(&weights[1..]);
         }

@@ -36,50 +36,85 @@ impl Pooling {
     }
 }
 
-/// The tokens the model sees for a prediction at time `t` (µs): prefix plus the latest event
-/// tokens at or before `t`, at most `max_len` in all.
-pub fn context(encoded: &Encoded, tokenizer: &Tokenizer, t: i64, max_len: usize) -> Vec<u32> {
+/// What the model reads: tokens and, beside each, its value position (the value channel,
+/// [`tokenizer::Encoded::values`]; 0 for the prefix and for tokens without a value).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Context {
+    /// Prefix and event tokens.
+    pub tokens: Vec<u32>,
+    /// One value position per token.
+    pub values: Vec<f32>,
+}
+
+impl Context {
+    /// Tokens read with no values (every value at its bin's middle).
+    pub fn from_tokens(tokens: Vec<u32>) -> Self {
+        let values = vec![0.0; tokens.len()];
+        Self { tokens, values }
+    }
+
+    /// Tokens.
+    pub fn len(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// Whether there are no tokens.
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    /// Whether `other` is this context's beginning, token for token and value for value.
+    pub fn starts_with(&self, other: &Context) -> bool {
+        self.tokens.starts_with(&other.tokens) && self.values.starts_with(&other.values)
+    }
+}
+
+/// What the model sees for a prediction at time `t` (µs): prefix plus the latest event tokens at
+/// or before `t`, at most `max_len` in all, with their value positions.
+pub fn context(encoded: &Encoded, tokenizer: &Tokenizer, t: i64, max_len: usize) -> Context {
     let end = encoded.len_until(t);
     let prefix_len = encoded.statics.len() + 2;
     let body = max_len.saturating_sub(prefix_len).max(1);
     let start = end.saturating_sub(body);
     let mut tokens = encoded.prefix_within(tokenizer, start, max_len);
+    let mut values = vec![0.0; tokens.len()];
     tokens.extend_from_slice(&encoded.tokens[start..end]);
-    tokens
+    values.extend((start..end).map(|i| encoded.value(i)));
+    Context { tokens, values }
 }
 
 /// The embedding of each context (see [`Pooling`]). Contexts are batched, right-padded (causal
 /// attention never looks right).
 pub fn embed<B: Backend>(
     model: &Model<B>,
-    contexts: &[Vec<u32>],
+    contexts: &[Context],
     pooling: Pooling,
     device: &B::Device,
 ) -> Vec<Vec<f32>> {
     let last: Vec<[usize; 1]> = contexts.iter().map(|c| [c.len().max(1) - 1]).collect();
-    let passes: Vec<(&[u32], &[usize])> = contexts.iter().zip(&last).map(|(c, at)| (c.as_slice(), &at[..])).collect();
+    let passes: Vec<(&Context, &[usize])> = contexts.iter().zip(&last).map(|(c, at)| (c, &at[..])).collect();
     embed_at(model, &passes, pooling, device).into_iter().flatten().collect()
 }
 
-/// The embeddings at several positions of each of `passes` — `(tokens, positions)`: the
-/// [`Pooling`] of the final (normalised) hidden states of `tokens[..=p]` for each `p` in
+/// The embeddings at several positions of each of `passes` — `(context, positions)`: the
+/// [`Pooling`] of the final (normalised) hidden states of `context[..=p]` for each `p` in
 /// `positions`, grouped per pass. One run of the model over a subject's latest context serves
 /// every earlier prediction time whose context is a prefix of it (attention is causal: the state
 /// at `p` never depends on a later token), which costs one pass instead of one per time.
 /// Positions beyond a pass's tokens are read at its last token.
 pub fn embed_at<B: Backend>(
     model: &Model<B>,
-    passes: &[(&[u32], &[usize])],
+    passes: &[(&Context, &[usize])],
     pooling: Pooling,
     device: &B::Device,
 ) -> Vec<Vec<Vec<f32>>> {
     if passes.is_empty() {
         return Vec::new();
     }
-    let contexts: Vec<&[u32]> = passes.iter().map(|(c, _)| *c).collect();
+    let contexts: Vec<&Context> = passes.iter().map(|(c, _)| *c).collect();
     let hidden = padded_hidden(model, &contexts, device);
     let [n, t, d] = hidden.dims();
-    let clamp = |c: &[u32], p: usize| p.min(c.len().max(1) - 1);
+    let clamp = |c: &Context, p: usize| p.min(c.len().max(1) - 1);
     if pooling == Pooling::Last {
         let rows: Vec<i64> = passes
             .iter()
@@ -133,7 +168,7 @@ pub fn embed_at<B: Backend>(
 /// [`embed`] computes it but differentiable on an autodiff backend (fine-tuning reads it).
 pub fn pooled_hidden<B: Backend>(
     model: &Model<B>,
-    contexts: &[&[u32]],
+    contexts: &[&Context],
     pooling: Pooling,
     device: &B::Device,
 ) -> Tensor<B, 2> {
@@ -158,13 +193,16 @@ pub fn pooled_hidden<B: Backend>(
 
 /// The final hidden states `[N, T, D]` of `contexts` run as one batch, right-padded to the
 /// longest (causal attention never looks right, so padding changes no real position).
-fn padded_hidden<B: Backend>(model: &Model<B>, contexts: &[&[u32]], device: &B::Device) -> Tensor<B, 3> {
+fn padded_hidden<B: Backend>(model: &Model<B>, contexts: &[&Context], device: &B::Device) -> Tensor<B, 3> {
     let t = contexts.iter().map(|c| c.len()).max().unwrap_or(1).max(1);
     let n = contexts.len();
     let mut flat = Vec::with_capacity(n * t);
+    let mut values = Vec::with_capacity(n * t);
     for c in contexts {
-        flat.extend(c.iter().map(|&x| i64::from(x)));
+        flat.extend(c.tokens.iter().map(|&x| i64::from(x)));
         flat.extend(std::iter::repeat_n(i64::from(PAD), t - c.len()));
+        values.extend((0..t).map(|i| c.values.get(i).copied().unwrap_or(0.0)));
     }
-    model.hidden(Tensor::<B, 2, Int>::from_data(TensorData::new(flat, [n, t]), device))
+    let values = Tensor::<B, 2>::from_data(TensorData::new(values, [n, t]), device);
+    model.hidden(Tensor::<B, 2, Int>::from_data(TensorData::new(flat, [n, t]), device), Some(values))
 }

@@ -22,7 +22,7 @@ use rand::seq::SliceRandom;
 use serde::Serialize;
 
 use crate::Model;
-use crate::embedding::{Pooling, pooled_hidden};
+use crate::embedding::{Context, Pooling, pooled_hidden};
 
 /// How to fine-tune.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -101,16 +101,16 @@ impl<B: Backend> Classifier<B> {
     }
 
     /// Log-odds `[N]` for each context.
-    pub fn logits(&self, contexts: &[&[u32]], device: &B::Device) -> Tensor<B, 1> {
+    pub fn logits(&self, contexts: &[&Context], device: &B::Device) -> Tensor<B, 1> {
         let n = contexts.len();
         self.head.forward(pooled_hidden(&self.body, contexts, self.pooling, device)).reshape([n])
     }
 
     /// Probabilities for `contexts`, `batch` at a time, batched by similar length.
-    pub fn predict(&self, contexts: &[Vec<u32>], batch: usize, device: &B::Device) -> Vec<f32> {
+    pub fn predict(&self, contexts: &[Context], batch: usize, device: &B::Device) -> Vec<f32> {
         let mut out = vec![0.0; contexts.len()];
         for group in by_length(contexts, batch.max(1)) {
-            let picked: Vec<&[u32]> = group.iter().map(|&i| contexts[i].as_slice()).collect();
+            let picked: Vec<&Context> = group.iter().map(|&i| &contexts[i]).collect();
             let z = burn::tensor::activation::sigmoid(self.logits(&picked, device));
             let values = z.into_data().convert::<f32>().to_vec::<f32>().unwrap_or_default();
             for (&i, p) in group.iter().zip(values) {
@@ -122,7 +122,7 @@ impl<B: Backend> Classifier<B> {
 }
 
 /// Indices of `contexts` in groups of at most `batch`, each group of similar length.
-fn by_length(contexts: &[Vec<u32>], batch: usize) -> Vec<Vec<usize>> {
+fn by_length(contexts: &[Context], batch: usize) -> Vec<Vec<usize>> {
     let mut order: Vec<usize> = (0..contexts.len()).collect();
     order.sort_by_key(|&i| (contexts[i].len(), i));
     order.chunks(batch).map(<[usize]>::to_vec).collect()
@@ -162,8 +162,8 @@ fn bce<B: Backend>(z: Tensor<B, 1>, labels: &[bool], device: &B::Device) -> Tens
 /// epoch's classifier. `progress(done, total)` counts optimizer steps.
 pub fn fine_tune<B: AutodiffBackend>(
     start: Classifier<B>,
-    train: &[(Vec<u32>, bool)],
-    tuning: &[Vec<u32>],
+    train: &[(Context, bool)],
+    tuning: &[Context],
     criterion: impl Fn(&[f32]) -> f64,
     config: &FineTuneConfig,
     device: &B::Device,
@@ -176,7 +176,7 @@ pub fn fine_tune<B: AutodiffBackend>(
     let mut epochs = vec![Epoch { epoch: 0, train_loss: None, tuning: best_score }];
     let mut best_epoch = 0;
 
-    let contexts: Vec<Vec<u32>> = train.iter().map(|(c, _)| c.clone()).collect();
+    let contexts: Vec<Context> = train.iter().map(|(c, _)| c.clone()).collect();
     let mut batches = by_length(&contexts, config.batch_size.max(1));
     let total = batches.len() * config.epochs;
     let mut optim = AdamWConfig::new()
@@ -191,7 +191,7 @@ pub fn fine_tune<B: AutodiffBackend>(
         batches.shuffle(&mut rng);
         let (mut loss_sum, mut count) = (0.0, 0usize);
         for group in &batches {
-            let picked: Vec<&[u32]> = group.iter().map(|&i| contexts[i].as_slice()).collect();
+            let picked: Vec<&Context> = group.iter().map(|&i| &contexts[i]).collect();
             let labels: Vec<bool> = group.iter().map(|&i| train[i].1).collect();
             let loss = bce(classifier.logits(&picked, device), &labels, device);
             let value: f64 = loss.clone().into_scalar().elem();

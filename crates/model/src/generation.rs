@@ -13,6 +13,7 @@ use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
 use tokenizer::{DecodedEvent, PAD, Tokenizer};
 
+use crate::embedding::Context;
 use crate::{KvCache, Model};
 
 /// How to sample.
@@ -137,8 +138,10 @@ fn sample(logits: &[f32], g: &Grammar, previous: Option<u32>, s: &Sampling, rng:
 /// One context to continue in a batched [`generate_batch`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Prompt<'a> {
-    /// Prefix and event tokens up to the prediction time (see [`crate::embedding::context`]).
-    pub context: &'a [u32],
+    /// Prefix and event tokens up to the prediction time, with their value positions (see
+    /// [`crate::embedding::context`]). Generated bins are read at their bin's middle (value
+    /// position 0): a future carries bins, not values, until it is decoded.
+    pub context: &'a Context,
     /// The prediction time (µs) the futures' clocks start from.
     pub start: i64,
     /// Futures to sample.
@@ -153,7 +156,7 @@ pub struct Prompt<'a> {
 pub fn generate<B: Backend>(
     model: &Model<B>,
     tokenizer: &Tokenizer,
-    context: &[u32],
+    context: &Context,
     start: i64,
     n: usize,
     sampling: &Sampling,
@@ -203,14 +206,18 @@ pub fn generate_batch<B: Backend>(
     // its futures.
     let pads: Vec<usize> = prompts.iter().map(|p| width - p.context.len()).collect();
     let mut flat = Vec::with_capacity(prompts.len() * width);
+    let mut values = Vec::with_capacity(prompts.len() * width);
     for (p, &pad) in prompts.iter().zip(&pads) {
         flat.extend(std::iter::repeat_n(i64::from(PAD), pad));
-        flat.extend(p.context.iter().map(|&x| i64::from(x)));
+        flat.extend(p.context.tokens.iter().map(|&x| i64::from(x)));
+        values.extend(std::iter::repeat_n(0.0, pad));
+        values.extend((0..p.context.len()).map(|i| p.context.values.get(i).copied().unwrap_or(0.0)));
     }
     let most = budgets.iter().copied().max().unwrap_or(0);
     let mut prefill = KvCache::left_padded(pads, width + most);
     let first = model.forward_cached(
         Tensor::<B, 2, Int>::from_data(TensorData::new(flat, [prompts.len(), width]), device),
+        Some(Tensor::<B, 2>::from_data(TensorData::new(values, [prompts.len(), width]), device)),
         &mut prefill,
     );
     let v = first.dims()[2];
@@ -220,7 +227,7 @@ pub fn generate_batch<B: Backend>(
     );
     let mut logits = first.slice([0..prompts.len(), width - 1..width, 0..v]).select(0, rows);
     let mut cache = prefill.repeat_each(&counts);
-    let mut previous: Vec<Option<u32>> = owner.iter().map(|&p| prompts[p].context.last().copied()).collect();
+    let mut previous: Vec<Option<u32>> = owner.iter().map(|&p| prompts[p].context.tokens.last().copied()).collect();
     // The rows still in the batch (a finished future leaves it once enough have finished, so
     // the model stops spending attention on its cache).
     let mut live: Vec<usize> = (0..n).collect();
@@ -271,8 +278,8 @@ pub fn generate_batch<B: Backend>(
             live = keep.iter().map(|&slot| live[slot]).collect();
         }
         let rows = live.len();
-        logits =
-            model.forward_cached(Tensor::<B, 2, Int>::from_data(TensorData::new(next, [rows, 1]), device), &mut cache);
+        let next = Tensor::<B, 2, Int>::from_data(TensorData::new(next, [rows, 1]), device);
+        logits = model.forward_cached(next, None, &mut cache);
     }
     // A generated bin decodes to a draw from that bin's train values, not its median: futures are
     // samples, and a threshold inside a bin must be crossed in the share of them the data says.

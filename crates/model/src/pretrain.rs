@@ -149,10 +149,14 @@ fn recorder() -> NamedMpkFileRecorder<FullPrecisionSettings> {
     NamedMpkFileRecorder::new()
 }
 
-fn tensors<B: Backend>(batch: &Batch, device: &B::Device) -> (Tensor<B, 2, Int>, Tensor<B, 2, Int>, Tensor<B, 2>) {
+/// A batch as `(inputs, value positions, targets, weights)` tensors.
+type BatchTensors<B> = (Tensor<B, 2, Int>, Option<Tensor<B, 2>>, Tensor<B, 2, Int>, Tensor<B, 2>);
+
+fn tensors<B: Backend>(batch: &Batch, device: &B::Device) -> BatchTensors<B> {
     let shape = [batch.rows, batch.len];
     (
         Tensor::from_data(TensorData::new(batch.inputs.clone(), shape), device),
+        Some(Tensor::from_data(TensorData::new(batch.values.clone(), shape), device)),
         Tensor::from_data(TensorData::new(batch.targets.clone(), shape), device),
         Tensor::from_data(TensorData::new(batch.weights.clone(), shape), device),
     )
@@ -171,8 +175,8 @@ fn evaluate<B: Backend>(model: &Model<B>, batches: &[Batch], device: &B::Device)
         if n == 0.0 {
             continue;
         }
-        let (x, y, w) = tensors::<B>(b, device);
-        let loss: f64 = model.loss(x, y, w).into_scalar().elem();
+        let (x, v, y, w) = tensors::<B>(b, device);
+        let loss: f64 = model.loss(x, v, y, w).into_scalar().elem();
         total += loss * n;
         count += n;
     }
@@ -308,8 +312,8 @@ pub fn pretrain<B: AutodiffBackend>(
         let mut train_loss = 0.0;
         for micro in 0..config.accumulation as u64 {
             let batch = windows.batch(config.batch_size, config.seed, step, micro);
-            let (x, y, w) = tensors::<B>(&batch, device);
-            let loss = model.loss(x, y, w) / config.accumulation as f64;
+            let (x, v, y, w) = tensors::<B>(&batch, device);
+            let loss = model.loss(x, v, y, w) / config.accumulation as f64;
             let value: f64 = loss.clone().into_scalar().elem();
             train_loss += value;
             let grads = GradientsParams::from_grads(loss.backward(), &model);

@@ -44,6 +44,13 @@ pub struct ModelConfig {
     /// RMSNorm epsilon.
     #[config(default = 1e-5)]
     pub norm_eps: f64,
+    /// The continuous value channel: a second `[V, D]` table whose row for a token, times the
+    /// token's value position ([`tokenizer::Encoded::values`], in [−½, ½]; 0 for tokens without
+    /// a value), is added to the token's embedding — so the model reads where in its bin a lab
+    /// value fell, not only the bin. Input only: the model still predicts bins. Off in models
+    /// saved before it existed.
+    #[config(default = false)]
+    pub value_channel: bool,
 }
 
 impl ModelConfig {
@@ -89,12 +96,14 @@ impl ModelConfig {
     /// Weights in the model.
     pub fn parameters(&self) -> usize {
         let (d, f, v, l) = (self.d_model, self.d_ff, self.vocab_size, self.n_layers);
-        2 * v * d + d + l * (4 * d * d + 3 * d * f + 2 * d)
+        let tables = if self.value_channel { 3 } else { 2 };
+        tables * v * d + d + l * (4 * d * d + 3 * d * f + 2 * d)
     }
 
-    /// Weights that multiply: all but the input embedding table, which is a lookup.
+    /// Weights that multiply: all but the input embedding tables, which are lookups.
     pub fn non_embedding_parameters(&self) -> usize {
-        self.parameters() - self.vocab_size * self.d_model
+        let tables = if self.value_channel { 2 } else { 1 };
+        self.parameters() - tables * self.vocab_size * self.d_model
     }
 
     /// Training FLOPs per token (forward + backward ≈ 3 × forward), as model-FLOPs utilisation
@@ -130,6 +139,11 @@ impl ModelConfig {
             .collect();
         Model {
             embed: EmbeddingConfig::new(self.vocab_size, d).with_initializer(std.clone()).init(device),
+            // Zeros: a fresh model reads values exactly as one without the channel, and learns
+            // how much of them to use.
+            value_embed: self
+                .value_channel
+                .then(|| EmbeddingConfig::new(self.vocab_size, d).with_initializer(Initializer::Zeros).init(device)),
             layers,
             norm: norm(),
             head: linear(d, self.vocab_size, &std),
@@ -144,6 +158,8 @@ impl ModelConfig {
 pub struct Model<B: Backend> {
     /// Token embedding `[V, D]`.
     pub embed: Embedding<B>,
+    /// The value channel's table `[V, D]` ([`ModelConfig::value_channel`]).
+    pub value_embed: Option<Embedding<B>>,
     /// The blocks.
     pub layers: Vec<Block<B>>,
     /// Final norm.
@@ -480,31 +496,53 @@ fn tensor_attention<B: Backend>(
 }
 
 impl<B: Backend> Model<B> {
-    /// The final hidden states `[B, T, D]` (after the last norm) of `tokens` `[B, T]` at positions
-    /// `0..T`.
-    pub fn hidden(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 3> {
+    /// The input embedding `[B, T, D]` of `tokens` `[B, T]` and their value positions `values`
+    /// `[B, T]` (see [`ModelConfig::value_channel`]; `None` reads every value at its bin's middle,
+    /// and a model without the channel ignores them).
+    pub fn input(&self, tokens: Tensor<B, 2, Int>, values: Option<Tensor<B, 2>>) -> Tensor<B, 3> {
+        match (&self.value_embed, values) {
+            (Some(table), Some(values)) => {
+                let [b, t] = tokens.dims();
+                let d = self.embed.weight.dims()[1];
+                let scale = values.reshape([b, t, 1]).expand([b, t, d]);
+                self.embed.forward(tokens.clone()) + table.forward(tokens) * scale
+            }
+            _ => self.embed.forward(tokens),
+        }
+    }
+
+    /// The final hidden states `[B, T, D]` (after the last norm) of `tokens` `[B, T]` (with their
+    /// value positions, see [`input`](Self::input)) at positions `0..T`.
+    pub fn hidden(&self, tokens: Tensor<B, 2, Int>, values: Option<Tensor<B, 2>>) -> Tensor<B, 3> {
         let d = self.embed.weight.dims()[1];
         let rope = Rotary::new(0, tokens.dims(), self.n_heads, d, self.rope_theta, &tokens.device());
-        let mut x = self.embed.forward(tokens);
+        let mut x = self.input(tokens, values);
         for layer in &self.layers {
             x = layer.forward(x, self.n_heads, &rope, None, &[]);
         }
         crate::norm::rms_norm(x, &self.norm)
     }
 
-    /// Next-token logits `[B, T, V]` for `tokens` `[B, T]`.
-    pub fn forward(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 3> {
-        linear(self.hidden(tokens), &self.head)
+    /// Next-token logits `[B, T, V]` for `tokens` `[B, T]` (and their value positions, see
+    /// [`input`](Self::input)).
+    pub fn forward(&self, tokens: Tensor<B, 2, Int>, values: Option<Tensor<B, 2>>) -> Tensor<B, 3> {
+        linear(self.hidden(tokens, values), &self.head)
     }
 
     /// Logits `[B, T, V]` for `tokens` that continue what `cache` holds: the first call fills it
-    /// with a whole prompt, later calls add one token per sequence.
-    pub fn forward_cached(&self, tokens: Tensor<B, 2, Int>, cache: &mut KvCache<B>) -> Tensor<B, 3> {
+    /// with a whole prompt, later calls add one token per sequence. `values` as in
+    /// [`input`](Self::input).
+    pub fn forward_cached(
+        &self,
+        tokens: Tensor<B, 2, Int>,
+        values: Option<Tensor<B, 2>>,
+        cache: &mut KvCache<B>,
+    ) -> Tensor<B, 3> {
         let [_, t] = tokens.dims();
         let d = self.embed.weight.dims()[1];
         let start = cache.len();
         let rope = Rotary::new(start, tokens.dims(), self.n_heads, d, self.rope_theta, &tokens.device());
-        let mut x = self.embed.forward(tokens);
+        let mut x = self.input(tokens, values);
         cache.ensure_layers(self.layers.len());
         let reserve = cache.reserve();
         let pads = cache.pads().to_vec();
@@ -515,7 +553,8 @@ impl<B: Backend> Model<B> {
         linear(crate::norm::rms_norm(x, &self.norm), &self.head)
     }
 
-    /// Mean cross-entropy of predicting `targets` `[B, T]` from `tokens` `[B, T]`, counting only
+    /// Mean cross-entropy of predicting `targets` `[B, T]` from `tokens` `[B, T]` (and their value
+    /// positions, see [`input`](Self::input)), counting only
     /// positions whose `weights` `[B, T]` are 1 (0 for padding and the static prefix). Returns
     /// the loss (a scalar) to differentiate.
     ///
@@ -523,8 +562,14 @@ impl<B: Backend> Model<B> {
     /// `[B·T, V]` logits of a training batch (67 MB for 8 × 511 positions and 4,096 tokens) are
     /// never allocated at once, which keeps every buffer of the step small enough for the
     /// allocator to reuse instead of mapping fresh, zeroed pages from the kernel each time.
-    pub fn loss(&self, tokens: Tensor<B, 2, Int>, targets: Tensor<B, 2, Int>, weights: Tensor<B, 2>) -> Tensor<B, 1> {
-        let hidden = self.hidden(tokens);
+    pub fn loss(
+        &self,
+        tokens: Tensor<B, 2, Int>,
+        values: Option<Tensor<B, 2>>,
+        targets: Tensor<B, 2, Int>,
+        weights: Tensor<B, 2>,
+    ) -> Tensor<B, 1> {
+        let hidden = self.hidden(tokens, values);
         let [b, t, d] = hidden.dims();
         let n = b * t;
         let hidden = hidden.reshape([n, d]);

@@ -1,7 +1,8 @@
 //! Portable weights: safetensors with PyTorch's names and layouts, so the PyTorch world reads our
 //! model as it is (`benches/reference/` does) — `embed.weight` `[V, D]`, `layers.{i}.wq.weight`
 //! `[out, in]` (burn keeps linear weights as `[in, out]`: they are transposed on the way),
-//! `layers.{i}.attn_norm.weight` `[D]`, …, `norm.weight`, `head.weight`. The model's config
+//! `layers.{i}.attn_norm.weight` `[D]`, …, `norm.weight`, `head.weight`, and `value_embed.weight`
+//! `[V, D]` in a model with the value channel. The model's config
 //! travels in the file's metadata, under one key (`longitude`: `{"format", "version", "config"}`)
 //! so that the header, and so the file, is byte-identical for identical weights.
 
@@ -34,6 +35,9 @@ pub fn named_weights<B: Backend>(model: &Model<B>) -> BTreeMap<String, (Vec<usiz
     let mut out = BTreeMap::new();
     let linear = |l: &Linear<B>| floats(l.weight.val().transpose());
     out.insert("embed.weight".into(), floats(model.embed.weight.val()));
+    if let Some(table) = &model.value_embed {
+        out.insert("value_embed.weight".into(), floats(table.weight.val()));
+    }
     for (i, b) in model.layers.iter().enumerate() {
         let p = |n: &str| format!("layers.{i}.{n}.weight");
         out.insert(p("attn_norm"), floats(b.attn_norm.gamma.val()));
@@ -117,6 +121,9 @@ pub fn load<B: Backend>(path: &Path, device: &B::Device) -> Result<(Model<B>, Mo
     let (d, f, v) = (config.d_model, config.d_ff, config.vocab_size);
     let mut model = config.init::<B>(device);
     model.embed.weight = Param::from_tensor(matrix("embed.weight", v, d)?);
+    if let Some(table) = model.value_embed.as_mut() {
+        table.weight = Param::from_tensor(matrix("value_embed.weight", v, d)?);
+    }
     for (i, b) in model.layers.iter_mut().enumerate() {
         let p = |n: &str| format!("layers.{i}.{n}.weight");
         b.attn_norm.gamma = vector(&p("attn_norm"), d)?;

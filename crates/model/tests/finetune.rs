@@ -2,7 +2,7 @@
 //! on tuning data (the starting point included), and padding never changes a context's score.
 
 use burn::tensor::backend::Backend;
-use model::embedding::Pooling;
+use model::embedding::{Context, Pooling};
 use model::finetune::{Classifier, FineTuneConfig, fine_tune};
 use model::{Cpu, CpuTrain, ModelConfig};
 
@@ -28,7 +28,7 @@ fn auroc(scores: &[f32], labels: &[bool]) -> f64 {
 
 /// Contexts of 6–20 tokens drawn from 4..40; the label is whether token 3 occurs — anywhere, so
 /// the model has to carry it to the last position through attention.
-fn examples(n: usize, seed: u64) -> Vec<(Vec<u32>, bool)> {
+fn examples(n: usize, seed: u64) -> Vec<(Context, bool)> {
     let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let mut next = move || {
         state ^= state << 13;
@@ -45,7 +45,7 @@ fn examples(n: usize, seed: u64) -> Vec<(Vec<u32>, bool)> {
                 let at = (next() as usize) % (len - 1);
                 c[at] = 3;
             }
-            (c, positive)
+            (Context::from_tokens(c), positive)
         })
         .collect()
 }
@@ -59,7 +59,7 @@ fn fine_tuning_learns_what_the_starting_head_cannot_and_keeps_the_best_epoch() {
     let start = Classifier::new(body, Pooling::Last, &vec![0.0; d], 0.0, &device);
     let train = examples(320, 1);
     let tuning = examples(48, 2);
-    let tuning_contexts: Vec<Vec<u32>> = tuning.iter().map(|(c, _)| c.clone()).collect();
+    let tuning_contexts: Vec<Context> = tuning.iter().map(|(c, _)| c.clone()).collect();
     let tuning_labels: Vec<bool> = tuning.iter().map(|(_, y)| *y).collect();
     let config = FineTuneConfig { epochs: 8, batch_size: 16, lr: 3e-3, ..FineTuneConfig::default() };
     let mut steps = 0;
@@ -83,7 +83,7 @@ fn fine_tuning_learns_what_the_starting_head_cannot_and_keeps_the_best_epoch() {
     assert!((again - best.tuning).abs() < 1e-9, "{again} vs {}", best.tuning);
     // Held-out examples it never saw.
     let held_out = examples(64, 3);
-    let contexts: Vec<Vec<u32>> = held_out.iter().map(|(c, _)| c.clone()).collect();
+    let contexts: Vec<Context> = held_out.iter().map(|(c, _)| c.clone()).collect();
     let labels: Vec<bool> = held_out.iter().map(|(_, y)| *y).collect();
     let held = auroc(&tuned.classifier.predict(&contexts, 32, &device), &labels);
     assert!(held > 0.8, "held-out AUROC {held}");
@@ -98,7 +98,7 @@ fn a_context_scores_the_same_alone_or_padded_in_a_batch() {
         let d = pooling.width(body.embed.weight.dims()[1]);
         let head: Vec<f32> = (0..d).map(|i| ((i * 7) % 11) as f32 / 10.0 - 0.5).collect();
         let classifier = Classifier::new(body, pooling, &head, 0.3, &device);
-        let contexts: Vec<Vec<u32>> = examples(10, 4).into_iter().map(|(c, _)| c).collect();
+        let contexts: Vec<Context> = examples(10, 4).into_iter().map(|(c, _)| c).collect();
         let batched = classifier.predict(&contexts, 10, &device);
         for (c, p) in contexts.iter().zip(&batched) {
             let alone = classifier.predict(std::slice::from_ref(c), 1, &device)[0];
@@ -118,7 +118,7 @@ fn a_log_odds_map_folded_into_the_head_maps_every_score() {
     let d = Pooling::LastAndMean.width(body.embed.weight.dims()[1]);
     let head: Vec<f32> = (0..d).map(|i| ((i * 5) % 13) as f32 / 10.0 - 0.6).collect();
     let classifier = Classifier::new(body, Pooling::LastAndMean, &head, -0.2, &device);
-    let contexts: Vec<Vec<u32>> = examples(12, 8).into_iter().map(|(c, _)| c).collect();
+    let contexts: Vec<Context> = examples(12, 8).into_iter().map(|(c, _)| c).collect();
     let logit = |p: f32| (p / (1.0 - p)).ln();
     let before: Vec<f32> = classifier.predict(&contexts, 12, &device).into_iter().map(logit).collect();
     let mapped = classifier.map_log_odds(0.7, 0.4);

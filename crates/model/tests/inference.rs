@@ -1,11 +1,13 @@
 //! Using the model: embeddings see nothing after the prediction time, and generated trajectories
 //! are valid timelines.
 
+use burn::module::Param;
 use burn::tensor::backend::Backend;
+use burn::tensor::{Distribution, Tensor};
 use meds::{CodeTable, Timeline};
-use model::embedding::{Pooling, context, embed, embed_at, pooled_hidden};
+use model::embedding::{Context, Pooling, context, embed, embed_at, pooled_hidden};
 use model::generation::{End, Prompt, Sampling, Trajectory, generate, generate_batch};
-use model::{Cpu, ModelConfig};
+use model::{Cpu, Model, ModelConfig};
 use synth::{SynthConfig, simulate_patient, vocab};
 use tokenizer::{Tokenizer, TokenizerConfig};
 
@@ -15,6 +17,15 @@ fn setup() -> (CodeTable, Vec<Timeline>, Tokenizer) {
     let timelines: Vec<Timeline> = (0..150).map(|i| simulate_patient(&config, &codes, i).timeline).collect();
     let tok = Tokenizer::fit(&timelines, &codes, TokenizerConfig::default()).expect("fit");
     (codes, timelines, tok)
+}
+
+/// A value table as training leaves it (a fresh one is zeros, which would hide the values).
+fn with_value_table<B: Backend>(mut m: Model<B>, device: &B::Device) -> Model<B> {
+    if let Some(table) = m.value_embed.as_mut() {
+        let shape = table.weight.dims();
+        table.weight = Param::from_tensor(Tensor::random(shape, Distribution::Normal(0.0, 0.5), device));
+    }
+    m
 }
 
 #[test]
@@ -36,6 +47,12 @@ fn an_embedding_never_sees_an_event_after_its_prediction_time() {
     let ctx_a = context(&a, &tok, prediction_time, 256);
     let ctx_b = context(&b, &tok, prediction_time, 256);
     assert_eq!(ctx_a, ctx_b, "the context stops at the prediction time");
+    assert_eq!(ctx_a.values.len(), ctx_a.tokens.len(), "one value position per token");
+    for (&token, &v) in ctx_a.tokens.iter().zip(&ctx_a.values) {
+        assert!((-0.5..=0.5).contains(&v), "a position inside its bin: {v}");
+        assert!(v == 0.0 || tok.bin_of(token).is_some(), "only value bins carry a position");
+    }
+    assert!(ctx_a.values.iter().any(|&v| v != 0.0), "the labs' positions travel with the context");
     let after = context(&b, &tok, prediction_time + 1, 256);
     let e = embed(&m, &[ctx_a, ctx_b, after], Pooling::Last, &device);
     assert_eq!(e.len(), 3);
@@ -53,7 +70,7 @@ fn one_pass_over_the_latest_context_embeds_every_earlier_time() {
     let (codes, timelines, tok) = setup();
     let device = Default::default();
     Cpu::seed(&device, 6);
-    let m = ModelConfig::tiny(tok.len()).init::<Cpu>(&device);
+    let m = with_value_table(ModelConfig::tiny(tok.len()).with_value_channel(true).init::<Cpu>(&device), &device);
     let long: Vec<&Timeline> = timelines.iter().filter(|t| t.len() > 40).take(2).collect();
     assert_eq!(long.len(), 2, "two long timelines");
     let mut enc = tok.encoder(&codes);
@@ -62,7 +79,7 @@ fn one_pass_over_the_latest_context_embeds_every_earlier_time() {
     for t in &long {
         let e = enc.encode(t);
         let times = [t.times[t.len() / 4], t.times[t.len() / 2], t.times[t.len() - 1]];
-        let contexts: Vec<Vec<u32>> = times.iter().map(|&at| context(&e, &tok, at, 4096)).collect();
+        let contexts: Vec<Context> = times.iter().map(|&at| context(&e, &tok, at, 4096)).collect();
         let latest = contexts[2].clone();
         for c in &contexts {
             assert!(latest.starts_with(c), "a whole history fits the window: earlier contexts are prefixes");
@@ -70,7 +87,7 @@ fn one_pass_over_the_latest_context_embeds_every_earlier_time() {
         passes.push((latest, contexts.iter().map(|c| c.len() - 1).collect::<Vec<usize>>()));
         alone.extend(contexts);
     }
-    let inputs: Vec<(&[u32], &[usize])> = passes.iter().map(|(c, at)| (c.as_slice(), at.as_slice())).collect();
+    let inputs: Vec<(&Context, &[usize])> = passes.iter().map(|(c, at)| (c, at.as_slice())).collect();
     let shared: Vec<Vec<f32>> = embed_at(&m, &inputs, Pooling::Last, &device).into_iter().flatten().collect();
     let separate = embed(&m, &alone, Pooling::Last, &device);
     assert_eq!(shared.len(), 6);
@@ -87,9 +104,9 @@ fn the_mean_pooled_embedding_is_the_last_state_then_the_mean_of_every_state_up_t
     let (codes, timelines, tok) = setup();
     let device = Default::default();
     Cpu::seed(&device, 8);
-    let m = ModelConfig::tiny(tok.len()).init::<Cpu>(&device);
+    let m = with_value_table(ModelConfig::tiny(tok.len()).with_value_channel(true).init::<Cpu>(&device), &device);
     let mut enc = tok.encoder(&codes);
-    let contexts: Vec<Vec<u32>> = timelines
+    let contexts: Vec<Context> = timelines
         .iter()
         .filter(|t| t.len() > 30)
         .take(3)
@@ -98,9 +115,9 @@ fn the_mean_pooled_embedding_is_the_last_state_then_the_mean_of_every_state_up_t
     let c = &contexts[0];
     // Every state of the first context, and three reads from one pass, out of order.
     let every: Vec<usize> = (0..c.len()).collect();
-    let states = embed_at(&m, &[(c.as_slice(), every.as_slice())], Pooling::Last, &device).remove(0);
+    let states = embed_at(&m, &[(c, every.as_slice())], Pooling::Last, &device).remove(0);
     let at = [c.len() - 1, 3, c.len() / 2];
-    let pooled = embed_at(&m, &[(c.as_slice(), &at[..])], Pooling::LastAndMean, &device).remove(0);
+    let pooled = embed_at(&m, &[(c, &at[..])], Pooling::LastAndMean, &device).remove(0);
     let d = states[0].len();
     for (&p, v) in at.iter().zip(&pooled) {
         assert_eq!(v.len(), 2 * d);
@@ -112,10 +129,10 @@ fn the_mean_pooled_embedding_is_the_last_state_then_the_mean_of_every_state_up_t
     }
     // The differentiable form fine-tuning uses agrees, contexts of unequal length padded in one
     // batch.
-    let lens: Vec<usize> = contexts.iter().map(Vec::len).collect();
+    let lens: Vec<usize> = contexts.iter().map(Context::len).collect();
     assert!(lens.iter().any(|&l| l != lens[0]), "unequal lengths: {lens:?}");
     let host = embed(&m, &contexts, Pooling::LastAndMean, &device);
-    let refs: Vec<&[u32]> = contexts.iter().map(Vec::as_slice).collect();
+    let refs: Vec<&Context> = contexts.iter().collect();
     let tensor = pooled_hidden(&m, &refs, Pooling::LastAndMean, &device);
     let values: Vec<f32> = tensor.into_data().convert::<f32>().to_vec::<f32>().expect("floats");
     for (h, t) in host.iter().zip(values.chunks(2 * d)) {
@@ -182,7 +199,7 @@ fn futures_of_several_contexts_in_one_batch_are_each_contexts_own() {
     let mut enc = tok.encoder(&codes);
     let open = Sampling { max_new_tokens: 24, max_seq_len: 256, horizon: None, ..Default::default() };
     // Contexts of different lengths (left-padded to the longest in the batch).
-    let prompts: Vec<(Vec<u32>, i64)> = timelines
+    let prompts: Vec<(Context, i64)> = timelines
         .iter()
         .filter(|t| t.len() > 10)
         .take(3)

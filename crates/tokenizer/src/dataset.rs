@@ -1,14 +1,15 @@
 //! Tokenized splits on disk: one parquet file per split (`tokens/train.parquet`, …) that pyarrow,
 //! polars or a PyTorch data loader read as they are. Columns: `subject_id` (int64), `birth`
 //! (timestamp µs, nullable), `statics` (list<int32>), `tokens` (list<int32>), `times` (list<int64>,
-//! µs since the epoch, one per token).
+//! µs since the epoch, one per token), `values` (list<float32>, one per token: the value channel,
+//! [`Encoded::values`]; files written before it existed lack the column and read as all 0).
 
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow_array::builder::{Int32Builder, Int64Builder, ListBuilder};
+use arrow_array::builder::{Float32Builder, Int32Builder, Int64Builder, ListBuilder};
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Int32Type, Int64Type, TimestampMicrosecondType};
+use arrow_array::types::{Float32Type, Int32Type, Int64Type, TimestampMicrosecondType};
 use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch, TimestampMicrosecondArray};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use parquet::arrow::ArrowWriter;
@@ -26,6 +27,7 @@ fn schema() -> Arc<Schema> {
         list("statics", DataType::Int32),
         list("tokens", DataType::Int32),
         list("times", DataType::Int64),
+        list("values", DataType::Float32),
     ]))
 }
 
@@ -49,6 +51,7 @@ pub fn write_split(path: &Path, subjects: &[Encoded]) -> Result<(), TokenizerErr
         let mut statics = ListBuilder::new(Int32Builder::new());
         let mut tokens = ListBuilder::new(Int32Builder::new());
         let mut times = ListBuilder::new(Int64Builder::new());
+        let mut values = ListBuilder::new(Float32Builder::new());
         for s in chunk {
             statics.values().append_slice(&s.statics.iter().map(|&t| t as i32).collect::<Vec<_>>());
             statics.append(true);
@@ -56,6 +59,11 @@ pub fn write_split(path: &Path, subjects: &[Encoded]) -> Result<(), TokenizerErr
             tokens.append(true);
             times.values().append_slice(&s.times);
             times.append(true);
+            match s.values.len() {
+                0 => values.values().append_slice(&vec![0.0; s.tokens.len()]),
+                _ => values.values().append_slice(&s.values),
+            }
+            values.append(true);
         }
         let columns: Vec<ArrayRef> = vec![
             Arc::new(ids),
@@ -63,6 +71,7 @@ pub fn write_split(path: &Path, subjects: &[Encoded]) -> Result<(), TokenizerErr
             Arc::new(statics.finish()),
             Arc::new(tokens.finish()),
             Arc::new(times.finish()),
+            Arc::new(values.finish()),
         ];
         let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| parquet_error(path, e))?;
         writer.write(&batch).map_err(|e| parquet_error(path, e))?;
@@ -91,6 +100,10 @@ pub fn read_split(path: &Path) -> Result<Vec<Encoded>, TokenizerError> {
         let statics = statics.as_list_opt::<i32>().ok_or_else(|| wrong("statics"))?;
         let tokens = tokens.as_list_opt::<i32>().ok_or_else(|| wrong("tokens"))?;
         let times = times.as_list_opt::<i32>().ok_or_else(|| wrong("times"))?;
+        let values = match batch.column_by_name("values") {
+            Some(v) => Some(v.as_list_opt::<i32>().ok_or_else(|| wrong("values"))?),
+            None => None,
+        };
         let ints = |a: ArrayRef, name: &str| -> Result<Vec<u32>, TokenizerError> {
             let a = a.as_primitive_opt::<Int32Type>().ok_or_else(|| wrong(name))?;
             Ok(a.values().iter().map(|&t| t as u32).collect())
@@ -104,9 +117,19 @@ pub fn read_split(path: &Path) -> Result<Vec<Encoded>, TokenizerError> {
                 statics: ints(statics.value(i), "statics")?,
                 tokens: ints(tokens.value(i), "tokens")?,
                 times: time_values.values().to_vec(),
+                values: match values {
+                    Some(v) => {
+                        let v = v.value(i);
+                        v.as_primitive_opt::<Float32Type>().ok_or_else(|| wrong("values"))?.values().to_vec()
+                    }
+                    None => Vec::new(),
+                },
             };
             if e.tokens.len() != e.times.len() {
                 return Err(parquet_error(path, format!("row {i}: tokens and times differ in length")));
+            }
+            if !e.values.is_empty() && e.values.len() != e.tokens.len() {
+                return Err(parquet_error(path, format!("row {i}: tokens and values differ in length")));
             }
             out.push(e);
         }

@@ -74,6 +74,10 @@ pub struct Encoded {
     /// The time of the event each token belongs to (an interval token takes the time of the event
     /// it leads to), so that "everything up to time t" is a prefix of the sequence.
     pub times: Vec<i64>,
+    /// Per event token, where its value sits inside its bin ([`ValueBins::position`], in
+    /// [−½, ½]) for a value-bin token, 0 for every other token: the model's continuous value
+    /// channel. Empty when read from a file written before it existed (read as all 0).
+    pub values: Vec<f32>,
 }
 
 impl Encoded {
@@ -97,6 +101,11 @@ impl Encoded {
         p
     }
 
+    /// The value channel of event token `i` (0 where [`values`](Self::values) is empty).
+    pub fn value(&self, i: usize) -> f32 {
+        self.values.get(i).copied().unwrap_or(0.0)
+    }
+
     /// The number of event tokens at or before time `t`.
     pub fn len_until(&self, t: i64) -> usize {
         self.times.partition_point(|&x| x <= t)
@@ -118,6 +127,7 @@ impl Encoder<'_> {
             subject_id: t.subject_id,
             tokens: Vec::with_capacity(t.len() * 3 / 2),
             times: Vec::with_capacity(t.len() * 3 / 2),
+            values: Vec::with_capacity(t.len() * 3 / 2),
             ..Default::default()
         };
         let interval0 = self.tokenizer.first_interval;
@@ -151,17 +161,21 @@ impl Encoder<'_> {
                 intervals::rungs(time - prev, |rung| {
                     out.tokens.push(interval0 + rung as u32);
                     out.times.push(time);
+                    out.values.push(0.0);
                 });
             }
             last = Some(time);
             out.tokens.push(m.token);
             out.times.push(time);
+            out.values.push(0.0);
             let v = t.numeric_values[i];
             if !v.is_nan() {
                 match m.bins {
                     Some(bins) => {
-                        out.tokens.push(FIRST_BIN + bins.bin(v) as u32);
+                        let b = bins.bin(v);
+                        out.tokens.push(FIRST_BIN + b as u32);
                         out.times.push(time);
+                        out.values.push(bins.position(b, v));
                     }
                     None => self.stats.values_without_bins += 1,
                 }

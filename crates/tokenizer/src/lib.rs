@@ -173,6 +173,21 @@ impl ValueBins {
         self.edges.partition_point(|&e| e <= v)
     }
 
+    /// Where `v` sits inside its bin `b`, in [−½, ½]: its mid-rank among the bin's
+    /// [`spread`](Self::spread) values, centred, so −½ is the bin's lowest train values and ½ its
+    /// highest. What the bin token alone cannot say (eGFR 58 against 53 in one decile) travels
+    /// beside it to the model as this number. 0 (the bin's middle) where there is no spread.
+    pub fn position(&self, b: usize, v: f32) -> f32 {
+        match self.spread.get(b).filter(|s| !s.is_empty()) {
+            Some(s) => {
+                let below = s.partition_point(|&x| x < v);
+                let at_or_below = s.partition_point(|&x| x <= v);
+                (below + at_or_below) as f32 / (2 * s.len()) as f32 - 0.5
+            }
+            None => 0.0,
+        }
+    }
+
     /// The value bin `b` decodes to for the uniform draw `u` in [0, 1): a value from the bin's
     /// spread, or its typical value where there is no spread.
     pub fn draw(&self, b: usize, u: f64) -> Option<f32> {

@@ -270,3 +270,43 @@ fn clinical_cut_points_are_edges_of_their_own_and_survive_the_round_trip() {
     let err = Tokenizer::fit(&train, &codes, bad).expect_err("NaN cut");
     assert!(err.to_string().contains("LOINC/2823-3"), "{err}");
 }
+
+/// The value channel: beside each value-bin token, where in its bin the value fell — its mid-rank
+/// among the bin's train values, centred to [−½, ½] — so two eGFRs in one decile still differ;
+/// every other token carries 0.
+#[test]
+fn each_value_bin_token_says_where_in_its_bin_the_value_fell() {
+    let (mut codes, train, _) = population(1_500);
+    let tok = Tokenizer::fit(&train, &codes, TokenizerConfig::default()).expect("fit");
+    let code = vocab::lab::EGFR.0;
+    let bins = tok.bins(code).expect("eGFR has value bins");
+    // Values spread across one middle bin, in increasing order, and one at each extreme.
+    let b = bins.edges.len() / 2;
+    let (low, high) = (bins.edges[b - 1], bins.edges[b]);
+    let inside: Vec<f32> = (0..5).map(|i| low + (high - low) * (i as f32 + 0.5) / 5.0).collect();
+    let k = codes.intern(code);
+    let mut t = Timeline::new(1);
+    for (i, &v) in inside.iter().chain(&[-1e6, 1e6]).enumerate() {
+        t.push(Some(1_000_000 * 86_400 * i as i64), k, Some(v), None);
+    }
+    let e = tok.encoder(&codes).encode(&t);
+    assert_eq!(e.values.len(), e.tokens.len(), "one position per token");
+    let positions: Vec<(usize, f32)> =
+        e.tokens.iter().zip(&e.values).filter_map(|(&x, &v)| tok.bin_of(x).map(|bin| (bin, v))).collect();
+    assert_eq!(positions.len(), 7);
+    for (&x, &v) in e.tokens.iter().zip(&e.values) {
+        assert!(tok.bin_of(x).is_some() || v == 0.0, "only value bins carry a position");
+        assert!((-0.5..=0.5).contains(&v), "{v}");
+    }
+    let middle: Vec<f32> = positions[..5]
+        .iter()
+        .map(|&(bin, v)| {
+            assert_eq!(bin, b, "the five values share one bin");
+            v
+        })
+        .collect();
+    assert!(middle.windows(2).all(|w| w[0] <= w[1]), "higher values sit higher: {middle:?}");
+    assert!(middle[4] - middle[0] > 0.3, "and the bin's width is used: {middle:?}");
+    assert_eq!(positions[5].1, -0.5, "below every train value: the bin's bottom");
+    assert_eq!(positions[6].1, 0.5, "above every train value: the top");
+}
