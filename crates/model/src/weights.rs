@@ -19,8 +19,12 @@ use crate::{Model, ModelConfig, ModelError};
 
 /// The `format` metadata value of a Longitude weights file.
 pub const FORMAT: &str = "longitude-model";
-/// Its version.
-pub const VERSION: &str = "1";
+/// Its version: "2" for a model with the value channel, which builds that predate the channel
+/// must refuse rather than load without it; "1" otherwise, as before it existed. This build
+/// reads both.
+pub const VERSION: &str = "2";
+/// The version of a model without the value channel.
+pub const VERSION_PLAIN: &str = "1";
 /// The metadata key that holds format, version and config.
 pub const METADATA_KEY: &str = "longitude";
 
@@ -67,7 +71,8 @@ pub fn save<B: Backend>(model: &Model<B>, config: &ModelConfig, path: &Path) -> 
         let view = TensorView::new(Dtype::F32, shape.clone(), data).map_err(|e| ModelError::format(path, e))?;
         views.push((name.clone(), view));
     }
-    let header = serde_json::json!({ "format": FORMAT, "version": VERSION, "config": config });
+    let version = if config.value_channel { VERSION } else { VERSION_PLAIN };
+    let header = serde_json::json!({ "format": FORMAT, "version": version, "config": config });
     let metadata = HashMap::from([(METADATA_KEY.to_owned(), header.to_string())]);
     let buffer = safetensors::serialize(views, Some(metadata)).map_err(|e| ModelError::format(path, e))?;
     let partial = path.with_extension("safetensors.partial");
@@ -88,14 +93,17 @@ pub fn load<B: Backend>(path: &Path, device: &B::Device) -> Result<(Model<B>, Mo
     if ours["format"] != FORMAT {
         return Err(ModelError::format(path, "not a Longitude model"));
     }
-    if ours["version"] != VERSION {
+    if ours["version"] != VERSION && ours["version"] != VERSION_PLAIN {
         return Err(ModelError::format(
             path,
-            format!("weights version {}; this build reads {VERSION}", ours["version"]),
+            format!("weights version {}; this build reads {VERSION_PLAIN} and {VERSION}", ours["version"]),
         ));
     }
     let config: ModelConfig =
         serde_json::from_value(ours["config"].clone()).map_err(|e| ModelError::format(path, format!("config: {e}")))?;
+    if config.value_channel && ours["version"] != VERSION {
+        return Err(ModelError::format(path, format!("a value-channel model must be version {VERSION}")));
+    }
     config.check().map_err(|e| ModelError::format(path, e))?;
     let tensors = SafeTensors::deserialize(&buffer).map_err(|e| ModelError::format(path, e))?;
     let get = |name: &str, shape: &[usize]| -> Result<Vec<f32>, ModelError> {

@@ -91,3 +91,25 @@ fn files_that_are_not_our_weights_are_refused() {
     let err = weights::load::<Cpu>(&dir.path().join("missing"), &Default::default()).expect_err("missing");
     assert!(err.to_string().contains("missing"));
 }
+
+/// A model with the value channel is written as version 2, so a build that predates the channel
+/// refuses it instead of loading it without its value table; a plain model stays version 1,
+/// readable by every build.
+#[test]
+fn the_weights_version_says_whether_the_value_channel_is_there() {
+    let device = Default::default();
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (channel, version) in [(false, "1"), (true, "2")] {
+        let config = ModelConfig::tiny(40).with_value_channel(channel);
+        let path = dir.path().join(format!("{channel}.safetensors"));
+        weights::save(&config.init::<Cpu>(&device), &config, &path).expect("save");
+        let bytes = std::fs::read(&path).expect("read");
+        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).expect("header");
+        let ours: serde_json::Value =
+            serde_json::from_str(&header.metadata().clone().unwrap_or_default()[weights::METADATA_KEY]).expect("json");
+        assert_eq!(ours["version"], version);
+        let (loaded, loaded_config) = weights::load::<Cpu>(&path, &device).expect("load");
+        assert_eq!(loaded_config.value_channel, channel);
+        assert_eq!(loaded.value_embed.is_some(), channel);
+    }
+}
