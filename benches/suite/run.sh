@@ -14,7 +14,8 @@
 # MEDS_TAB_FROM (another WORK_DIR of the same population whose MEDS-Tab predictions to reuse),
 # FINE_TUNE (tasks to fine-tune the model for, internal setting; empty: none)
 # [new_t2d_1y,new_ckd3_1y,new_heart_failure_1y], FINE_TUNE_MAX (train examples each) [1000],
-# FINE_TUNE_EPOCHS [3] (the epoch kept is chosen on tuning).
+# FINE_TUNE_EPOCHS [3] (the epoch kept is chosen on tuning), VALUE_CHANNEL (1: pretrain with
+# `--value-channel`) [0].
 #
 # Resumable: each stage writes its output under WORK_DIR and is skipped when that output is
 # there, so a run stopped part-way goes on where it stopped. The zero-shot stage runs task by
@@ -23,7 +24,7 @@
 set -euo pipefail
 
 if [ $# -ne 1 ]; then
-  sed -n 2,22p "$0" >&2
+  sed -n 2,23p "$0" >&2
   exit 2
 fi
 here=$(cd "$(dirname "$0")" && pwd)
@@ -62,11 +63,12 @@ stage synth s/meds/metadata/dataset.json \
   "$lg" -q synth --patients "$patients" --sites 2 --seed "$seed" --format meds --out s
 stage tokenize t/tokenizer.json "$lg" -q tokenize --meds s/meds --out t
 # A pretraining stopped part-way goes on from its last checkpoint (exactly: see `--resume`).
-resume=()
-[ -e run/checkpoints/latest ] && resume=(--resume)
+pretrain_args=()
+[ -e run/checkpoints/latest ] && pretrain_args+=(--resume)
+[ "${VALUE_CHANNEL:-0}" = 1 ] && pretrain_args+=(--value-channel)
 stage pretrain run/model/pretrain.json \
   "$lg" -q pretrain --tokens t --out run --config small --steps "$steps" --eval-every 50 --checkpoint-every 100 \
-  "${resume[@]}"
+  "${pretrain_args[@]}"
 stage label labels/.done sh -c "'$lg' -q label --meds s/meds --suite --out labels && touch labels/.done"
 stage adapt adapt/adapt_report.json \
   "$lg" -q adapt --meds s/meds --labels labels --truth s/truth --oracle-samples "$oracle" \
