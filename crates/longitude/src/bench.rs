@@ -368,6 +368,9 @@ fn bench_tokenize(patients: usize) -> Result<()> {
     let seconds = started.elapsed().as_secs_f64();
     outln!("| fit (train) | 1 | {seconds:.2} | {:.2e} | {} in vocabulary |", train_events as f64 / seconds, tok.len());
     let threads = rayon::current_num_threads();
+    // One untimed pass first: the first pass over fresh memory swings from run to run with how
+    // the kernel hands out pages, which says nothing about the encoder.
+    drop(crate::tokenize_cmd::encode_all(&tok, &codes, &timelines));
     for (label, pool) in [(1, one_thread()?), (threads, rayon::ThreadPoolBuilder::new().build()?)] {
         let started = Instant::now();
         let (_, stats) = pool.install(|| crate::tokenize_cmd::encode_all(&tok, &codes, &timelines));
