@@ -1,8 +1,9 @@
 //! Tokenized splits on disk: one parquet file per split (`tokens/train.parquet`, …) that pyarrow,
 //! polars or a PyTorch data loader read as they are. Columns: `subject_id` (int64), `birth`
-//! (timestamp µs, nullable), `statics` (list<int32>), `tokens` (list<int32>), `times` (list<int64>,
-//! µs since the epoch, one per token), `values` (list<float32>, one per token: the value channel,
-//! [`Encoded::values`]; files written before it existed lack the column and read as all 0).
+//! (timestamp µs, nullable), `statics` (`list<int32>`), `tokens` (`list<int32>`), `times`
+//! (`list<int64>`, µs since the epoch, one per token), `values` (`list<float32>`, one per token:
+//! the value channel, [`Encoded::values`]; files written before it existed lack the column and
+//! read as all 0).
 
 use std::path::Path;
 use std::sync::Arc;

@@ -12,7 +12,7 @@ pub struct DecodedEvent {
     pub numeric_value: Option<f32>,
 }
 
-/// The result of [`Tokenizer::decode`].
+/// The result of [`Tokenizer::decode`](crate::Tokenizer::decode).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Decoded {
     /// The events.
