@@ -13,7 +13,7 @@
 # SITE [north], MEDS_TAB (1: run benches/meds_tab/run.sh too) [1], MEDS_TAB_TRIALS [5],
 # MEDS_TAB_FROM (another WORK_DIR of the same population whose MEDS-Tab predictions to reuse),
 # FINE_TUNE (tasks to fine-tune the model for, internal setting; empty: none)
-# [new_t2d_1y,new_ckd3_1y,new_heart_failure_1y], FINE_TUNE_MAX (train examples each) [1000],
+# [new_t2d_1y,new_ckd3_1y,new_heart_failure_1y], FINE_TUNE_MAX (train examples each) [3000],
 # FINE_TUNE_EPOCHS [3] (the epoch kept is chosen on tuning), VALUE_CHANNEL (1: pretrain with
 # `--value-channel`) [0].
 #
@@ -45,7 +45,7 @@ meds_tab=${MEDS_TAB:-1}
 fine_tune=${FINE_TUNE-new_t2d_1y,new_ckd3_1y,new_heart_failure_1y}
 fine_tune_args=()
 [ -n "$fine_tune" ] &&
-  fine_tune_args=(--fine-tune --fine-tune-tasks "$fine_tune" --fine-tune-train-max "${FINE_TUNE_MAX:-1000}" --fine-tune-epochs "${FINE_TUNE_EPOCHS:-3}")
+  fine_tune_args=(--fine-tune --fine-tune-tasks "$fine_tune" --fine-tune-train-max "${FINE_TUNE_MAX:-3000}" --fine-tune-epochs "${FINE_TUNE_EPOCHS:-3}")
 [ -x "$lg" ] || { echo "no longitude binary at $lg (cargo build --release, or set LONGITUDE)" >&2; exit 2; }
 cd "$work"
 
