@@ -63,6 +63,11 @@ impl Context {
         self.tokens.is_empty()
     }
 
+    /// The value position of token `i` (0 beyond [`values`](Self::values), as for padding).
+    pub fn value(&self, i: usize) -> f32 {
+        self.values.get(i).copied().unwrap_or(0.0)
+    }
+
     /// Whether `other` is this context's beginning, token for token and value for value.
     pub fn starts_with(&self, other: &Context) -> bool {
         self.tokens.starts_with(&other.tokens) && self.values.starts_with(&other.values)
@@ -201,7 +206,7 @@ fn padded_hidden<B: Backend>(model: &Model<B>, contexts: &[&Context], device: &B
     for c in contexts {
         flat.extend(c.tokens.iter().map(|&x| i64::from(x)));
         flat.extend(std::iter::repeat_n(i64::from(PAD), t - c.len()));
-        values.extend((0..t).map(|i| c.values.get(i).copied().unwrap_or(0.0)));
+        values.extend((0..t).map(|i| c.value(i)));
     }
     let values = Tensor::<B, 2>::from_data(TensorData::new(values, [n, t]), device);
     model.hidden(Tensor::<B, 2, Int>::from_data(TensorData::new(flat, [n, t]), device), Some(values))

@@ -211,7 +211,7 @@ pub fn generate_batch<B: Backend>(
         flat.extend(std::iter::repeat_n(i64::from(PAD), pad));
         flat.extend(p.context.tokens.iter().map(|&x| i64::from(x)));
         values.extend(std::iter::repeat_n(0.0, pad));
-        values.extend((0..p.context.len()).map(|i| p.context.values.get(i).copied().unwrap_or(0.0)));
+        values.extend((0..p.context.len()).map(|i| p.context.value(i)));
     }
     let most = budgets.iter().copied().max().unwrap_or(0);
     let mut prefill = KvCache::left_padded(pads, width + most);
