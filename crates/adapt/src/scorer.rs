@@ -24,9 +24,10 @@ use model::embedding::Pooling;
 pub const FORMAT: &str = "longitude-task-model";
 /// The newest version this build reads. It writes version 1; 2 for a model carrying a
 /// [`SiteRecalibration`]; 3 for a probe or fine-tuned model on a pooled embedding other than the
-/// last token's ([`Pooling`]) — so a build that would ignore the map, or read the embedding
-/// differently, refuses the file instead of scoring it wrongly.
-pub const VERSION: u32 = 3;
+/// last token's ([`Pooling`]); 4 for one on [`Pooling::LastMeanMax`] — so a build that would
+/// ignore the map, or read the embedding differently, refuses the file instead of scoring it
+/// wrongly.
+pub const VERSION: u32 = 4;
 
 /// How a task model turns a prediction time into a probability.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -83,7 +84,11 @@ impl Fitting {
     /// The oldest file version that holds this fitting faithfully.
     fn version(&self) -> u32 {
         match self {
-            Fitting::Probe { pooling, .. } | Fitting::FineTuned { pooling, .. } if !is_last(pooling) => 3,
+            Fitting::Probe { pooling, .. } | Fitting::FineTuned { pooling, .. } => match pooling {
+                Pooling::Last => 1,
+                Pooling::LastAndMean => 3,
+                Pooling::LastMeanMax => 4,
+            },
             _ => 1,
         }
     }
@@ -94,7 +99,7 @@ impl Fitting {
 pub struct TaskModel {
     /// Always [`FORMAT`].
     pub format: String,
-    /// 1, 2 with a [`SiteRecalibration`], 3 with a pooled embedding (see [`VERSION`]).
+    /// 1, 2 with a [`SiteRecalibration`], 3 or 4 with a pooled embedding (see [`VERSION`]).
     pub version: u32,
     /// The task it predicts (the label file's name).
     pub task: String,
@@ -367,6 +372,15 @@ mod tests {
         pooled.save(&path).expect("save");
         let read = TaskModel::load(&path).expect("load");
         assert!(matches!(read.fitting, Fitting::Probe { pooling: Pooling::LastAndMean, .. }));
+        // The maximum too: version 4, which a build that knows only the mean refuses.
+        let with_max = probe(Pooling::LastMeanMax);
+        let text = serde_json::to_value(&with_max).expect("json");
+        assert_eq!(text["version"], 4);
+        assert_eq!(text["fitting"]["pooling"], "last_mean_max");
+        let path = dir.path().join("max.json");
+        with_max.save(&path).expect("save");
+        let read = TaskModel::load(&path).expect("load");
+        assert!(matches!(read.fitting, Fitting::Probe { pooling: Pooling::LastMeanMax, .. }));
         // A site's recalibration never lowers the version.
         let site = SiteRecalibration {
             map: crate::recalibration::Recalibration { slope: 1.0, intercept: 0.0 },

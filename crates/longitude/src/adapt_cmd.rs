@@ -39,9 +39,10 @@ pub struct AdaptArgs {
     /// With --model, skip the linear probe (zero-shot only: no embeddings are computed).
     #[arg(long)]
     pub no_probe: bool,
-    /// The embedding the probe (and fine-tuning) reads: `last-and-mean` (the last token's state
-    /// and the mean of every state up to it) or `last` (the last token's state alone).
-    #[arg(long, default_value = "last-and-mean", value_parser = ["last", "last-and-mean"])]
+    /// The embedding the probe (and fine-tuning) reads: `last-mean-max` (the last token's state,
+    /// then the mean and the maximum of every state up to it), `last-and-mean` (without the
+    /// maximum) or `last` (the last token's state alone).
+    #[arg(long, default_value = "last-mean-max", value_parser = ["last", "last-and-mean", "last-mean-max"])]
     pub probe_pooling: String,
     /// At most this many train examples per task are embedded for the probe: every positive up to
     /// half of them, negatives filling the rest (a case-control sample whose log-odds shift is
@@ -281,7 +282,8 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
     };
     let pooling = match args.probe_pooling.as_str() {
         "last" => model::embedding::Pooling::Last,
-        _ => model::embedding::Pooling::LastAndMean,
+        "last-and-mean" => model::embedding::Pooling::LastAndMean,
+        _ => model::embedding::Pooling::LastMeanMax,
     };
     let mut embedded: HashMap<(i64, i64), Vec<f32>> = HashMap::new();
     if args.zero_shot > 0 && foundation.is_none() {

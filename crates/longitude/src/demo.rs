@@ -152,7 +152,7 @@ pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress
         // and age, so the date shift does not matter.
         model: Some(pretrained.join("model")),
         no_probe: false,
-        probe_pooling: "last-and-mean".into(),
+        probe_pooling: "last-mean-max".into(),
         probe_train_max: 5_000,
         fine_tune: true,
         // Fine-tuning where the oracle target is judged; the probe stands for the rest.

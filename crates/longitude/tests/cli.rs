@@ -112,9 +112,10 @@ fn demo_writes_a_dataset_that_describe_validate_and_show_agree_on() {
         serde_json::from_slice(&std::fs::read(task_dir.join("fm_finetune.model.json")).expect("task model"))
             .expect("json");
     assert_eq!(tuned["fitting"]["kind"], "fine_tuned", "{tuned}");
-    // The head reads the pooled embedding, which an older build could not: version 3.
-    assert_eq!(tuned["fitting"]["pooling"], "last_and_mean", "{tuned}");
-    assert_eq!(tuned["version"], 3, "{tuned}");
+    // The head reads the pooled embedding with its maximum, which an older build could not:
+    // version 4.
+    assert_eq!(tuned["fitting"]["pooling"], "last_mean_max", "{tuned}");
+    assert_eq!(tuned["version"], 4, "{tuned}");
     let epochs = tuned["fitted_on"]["epochs"].as_array().expect("epochs");
     assert_eq!(epochs.len(), 2, "epoch 0 (the probe) and one epoch of fine-tuning: {tuned}");
     assert!(epochs[1]["train_loss"].as_f64().is_some_and(f64::is_finite), "{tuned}");

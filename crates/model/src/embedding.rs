@@ -24,6 +24,11 @@ pub enum Pooling {
     /// the last state, shaped to predict the next token, has let it fade; on the 20,000-patient
     /// suite it lifts the probe by 0.01–0.035 AUROC (docs/benchmarks/validation.md).
     LastAndMean,
+    /// [`LastAndMean`](Self::LastAndMean), then the largest value each feature reached at any
+    /// token up to the last: `3·D` floats. A mean dilutes one event among hundreds of tokens; the
+    /// maximum keeps that it happened (a single low eGFR, one infarction), as the count features'
+    /// "ever" aggregates do.
+    LastMeanMax,
 }
 
 impl Pooling {
@@ -32,6 +37,7 @@ impl Pooling {
         match self {
             Pooling::Last => d_model,
             Pooling::LastAndMean => 2 * d_model,
+            Pooling::LastMeanMax => 3 * d_model,
         }
     }
 }
@@ -138,8 +144,9 @@ pub fn embed_at<B: Backend>(
         let mut vectors = values.chunks(d).map(<[f32]>::to_vec);
         return passes.iter().map(|(_, at)| vectors.by_ref().take(at.len()).collect()).collect();
     }
-    // Every state is needed for the means: one sweep per pass, a running sum read at each
-    // position in increasing order.
+    // Every state is needed for the means and maxima: one sweep per pass, a running sum (and
+    // maximum) read at each position in increasing order.
+    let with_max = pooling == Pooling::LastMeanMax;
     let states: Vec<f32> = hidden.into_data().convert::<f32>().to_vec::<f32>().unwrap_or_default();
     let state = |i: usize, q: usize| &states[(i * t + q) * d..(i * t + q + 1) * d];
     passes
@@ -150,18 +157,23 @@ pub fn embed_at<B: Backend>(
             order.sort_by_key(|&k| clamp(c, at[k]));
             let mut out = vec![Vec::new(); at.len()];
             let mut sum = vec![0f64; d];
+            let mut max = vec![f32::NEG_INFINITY; d];
             let mut summed = 0;
             for k in order {
                 let p = clamp(c, at[k]);
                 while summed <= p {
-                    for (s, &x) in sum.iter_mut().zip(state(i, summed)) {
+                    for ((s, m), &x) in sum.iter_mut().zip(max.iter_mut()).zip(state(i, summed)) {
                         *s += f64::from(x);
+                        *m = m.max(x);
                     }
                     summed += 1;
                 }
-                let mut v = Vec::with_capacity(2 * d);
+                let mut v = Vec::with_capacity(pooling.width(d));
                 v.extend_from_slice(state(i, p));
                 v.extend(sum.iter().map(|s| (s / summed as f64) as f32));
+                if with_max {
+                    v.extend_from_slice(&max);
+                }
                 out[k] = v;
             }
             out
@@ -183,17 +195,22 @@ pub fn pooled_hidden<B: Backend>(
     let last: Vec<i64> = lengths.iter().map(|&l| l as i64 - 1).collect();
     let index = Tensor::<B, 1, Int>::from_data(TensorData::new(last, [n]), device).reshape([n, 1, 1]).expand([n, 1, d]);
     let last = hidden.clone().gather(1, index).reshape([n, d]);
-    match pooling {
-        Pooling::Last => last,
-        Pooling::LastAndMean => {
-            // Each row's states up to its last token, averaged: padding weighs nothing.
-            let weights: Vec<f32> =
-                lengths.iter().flat_map(|&l| (0..t).map(move |q| if q < l { 1.0 / l as f32 } else { 0.0 })).collect();
-            let weights = Tensor::<B, 2>::from_data(TensorData::new(weights, [n, t]), device).reshape([n, t, 1]);
-            let mean = (hidden * weights.expand([n, t, d])).sum_dim(1).reshape([n, d]);
-            Tensor::cat(vec![last, mean], 1)
-        }
+    if pooling == Pooling::Last {
+        return last;
     }
+    // Each row's states up to its last token, averaged: padding weighs nothing.
+    let weights: Vec<f32> =
+        lengths.iter().flat_map(|&l| (0..t).map(move |q| if q < l { 1.0 / l as f32 } else { 0.0 })).collect();
+    let weights = Tensor::<B, 2>::from_data(TensorData::new(weights, [n, t]), device).reshape([n, t, 1]);
+    let mean = (hidden.clone() * weights.expand([n, t, d])).sum_dim(1).reshape([n, d]);
+    if pooling == Pooling::LastAndMean {
+        return Tensor::cat(vec![last, mean], 1);
+    }
+    // The maximum over real tokens: padding is pushed far below any state first.
+    let floor: Vec<f32> = lengths.iter().flat_map(|&l| (0..t).map(move |q| if q < l { 0.0 } else { -1e9 })).collect();
+    let floor = Tensor::<B, 2>::from_data(TensorData::new(floor, [n, t]), device).reshape([n, t, 1]);
+    let max = (hidden + floor.expand([n, t, d])).max_dim(1).reshape([n, d]);
+    Tensor::cat(vec![last, mean, max], 1)
 }
 
 /// The final hidden states `[N, T, D]` of `contexts` run as one batch, right-padded to the

@@ -92,7 +92,7 @@ fn fine_tuning_learns_what_the_starting_head_cannot_and_keeps_the_best_epoch() {
 #[test]
 fn a_context_scores_the_same_alone_or_padded_in_a_batch() {
     let device = Default::default();
-    for pooling in [Pooling::Last, Pooling::LastAndMean] {
+    for pooling in [Pooling::Last, Pooling::LastAndMean, Pooling::LastMeanMax] {
         Cpu::seed(&device, 6);
         let body = ModelConfig::tiny(40).init::<Cpu>(&device);
         let d = pooling.width(body.embed.weight.dims()[1]);

@@ -100,7 +100,7 @@ fn one_pass_over_the_latest_context_embeds_every_earlier_time() {
 }
 
 #[test]
-fn the_mean_pooled_embedding_is_the_last_state_then_the_mean_of_every_state_up_to_it() {
+fn pooled_embeddings_are_the_last_state_then_the_mean_and_the_maximum_of_every_state_up_to_it() {
     let (codes, timelines, tok) = setup();
     let device = Default::default();
     Cpu::seed(&device, 8);
@@ -117,27 +117,41 @@ fn the_mean_pooled_embedding_is_the_last_state_then_the_mean_of_every_state_up_t
     let every: Vec<usize> = (0..c.len()).collect();
     let states = embed_at(&m, &[(c, every.as_slice())], Pooling::Last, &device).remove(0);
     let at = [c.len() - 1, 3, c.len() / 2];
-    let pooled = embed_at(&m, &[(c, &at[..])], Pooling::LastAndMean, &device).remove(0);
     let d = states[0].len();
-    for (&p, v) in at.iter().zip(&pooled) {
+    let off = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+    let pooled = embed_at(&m, &[(c, &at[..])], Pooling::LastAndMean, &device).remove(0);
+    let with_max = embed_at(&m, &[(c, &at[..])], Pooling::LastMeanMax, &device).remove(0);
+    for ((&p, v), w) in at.iter().zip(&pooled).zip(&with_max) {
         assert_eq!(v.len(), 2 * d);
+        assert_eq!(w.len(), 3 * d);
         let mean: Vec<f32> =
             (0..d).map(|j| states[..=p].iter().map(|s| f64::from(s[j])).sum::<f64>() as f32 / (p + 1) as f32).collect();
-        let off = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
-        assert!(off(&v[..d], &states[p]) < 1e-5, "the first half is the state at {p}");
-        assert!(off(&v[d..], &mean) < 1e-5, "the second half is the mean of the states up to {p}");
+        let max: Vec<f32> =
+            (0..d).map(|j| states[..=p].iter().map(|s| s[j]).fold(f32::NEG_INFINITY, f32::max)).collect();
+        assert!(off(&v[..d], &states[p]) < 1e-5, "the first part is the state at {p}");
+        assert!(off(&v[d..], &mean) < 1e-5, "the second part is the mean of the states up to {p}");
+        assert!(off(&w[..2 * d], v) < 1e-6, "the maximum is read after the same state and mean");
+        assert!(off(&w[2 * d..], &max) < 1e-5, "the third part is the maximum of the states up to {p}");
+        if p < c.len() - 1 {
+            let later: Vec<f32> =
+                (0..d).map(|j| states[..].iter().map(|s| s[j]).fold(f32::NEG_INFINITY, f32::max)).collect();
+            assert_ne!(max, later, "the maximum at {p} never reads a later state");
+        }
     }
     // The differentiable form fine-tuning uses agrees, contexts of unequal length padded in one
     // batch.
     let lens: Vec<usize> = contexts.iter().map(Context::len).collect();
     assert!(lens.iter().any(|&l| l != lens[0]), "unequal lengths: {lens:?}");
-    let host = embed(&m, &contexts, Pooling::LastAndMean, &device);
     let refs: Vec<&Context> = contexts.iter().collect();
-    let tensor = pooled_hidden(&m, &refs, Pooling::LastAndMean, &device);
-    let values: Vec<f32> = tensor.into_data().convert::<f32>().to_vec::<f32>().expect("floats");
-    for (h, t) in host.iter().zip(values.chunks(2 * d)) {
-        let diff = h.iter().zip(t).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
-        assert!(diff < 1e-4, "host and tensor pooling differ by {diff}");
+    for pooling in [Pooling::LastAndMean, Pooling::LastMeanMax] {
+        let host = embed(&m, &contexts, pooling, &device);
+        let tensor = pooled_hidden(&m, &refs, pooling, &device);
+        let values: Vec<f32> = tensor.into_data().convert::<f32>().to_vec::<f32>().expect("floats");
+        assert_eq!(values.len(), contexts.len() * pooling.width(d));
+        for (h, t) in host.iter().zip(values.chunks(pooling.width(d))) {
+            let diff = off(h, t);
+            assert!(diff < 1e-4, "{pooling:?}: host and tensor pooling differ by {diff}");
+        }
     }
 }
 
