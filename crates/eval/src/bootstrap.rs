@@ -60,6 +60,19 @@ fn stream_seed(seed: u64, resample: u64) -> u64 {
 
 /// Metrics of `resamples` subject-level bootstrap resamples.
 pub fn resample_metrics(ranked: &Ranked, subjects: &[i64], resamples: usize, seed: u64) -> Vec<Metrics> {
+    resample_with(subjects, resamples, seed, |weights| ranked.metrics(Some(weights)))
+}
+
+/// `f` of each of `resamples` subject-level bootstrap resamples, given the resample's
+/// multiplicity of every prediction (input order). Resample `b` draws the same subjects for every
+/// caller with the same `subjects` and `seed`, so two methods scored on the same rows are
+/// resampled alike — the paired comparison ([`crate::paired`]) rests on it.
+pub(crate) fn resample_with<T: Send>(
+    subjects: &[i64],
+    resamples: usize,
+    seed: u64,
+    f: impl Fn(&[u32]) -> T + Sync,
+) -> Vec<T> {
     let (index, n_subjects) = subject_index(subjects);
     (0..resamples)
         .into_par_iter()
@@ -74,7 +87,7 @@ pub fn resample_metrics(ranked: &Ranked, subjects: &[i64], resamples: usize, see
                 for (w, &s) in weights.iter_mut().zip(&index) {
                     *w = counts[s as usize];
                 }
-                ranked.metrics(Some(weights))
+                f(weights)
             },
         )
         .collect()

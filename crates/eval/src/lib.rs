@@ -13,6 +13,7 @@ mod bootstrap;
 mod error;
 mod fairness;
 mod metrics;
+pub mod paired;
 
 pub use bootstrap::{Interval, Intervals, intervals, percentile_interval, resample_metrics, subject_index};
 pub use error::EvalError;

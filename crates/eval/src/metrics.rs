@@ -213,6 +213,17 @@ impl Ranked {
         }
     }
 
+    /// The AUROC alone (as [`metrics`](Self::metrics) computes it, without the rest); `None`
+    /// unless both classes have weight.
+    pub fn auroc(&self, weights: Option<&[u32]>) -> Option<f64> {
+        let (mut pos, mut neg) = (0.0, 0.0);
+        for i in 0..self.len() {
+            let wi = self.weight(i, weights);
+            if self.label[i] { pos += wi } else { neg += wi }
+        }
+        if pos > 0.0 && neg > 0.0 { self.ranking_metrics(weights, pos, neg).0 } else { None }
+    }
+
     fn ranking_metrics(&self, weights: Option<&[u32]>, pos: f64, neg: f64) -> (Option<f64>, Option<f64>) {
         // Positive and negative weight of each group of tied probabilities, ascending.
         let mut groups: Vec<(f64, f64)> = Vec::new();

@@ -128,6 +128,32 @@ fn read_few_shot(path: &Path) -> Result<Vec<report::FewShot>> {
         .collect())
 }
 
+/// The method every foundation-model method is paired against.
+const PAIRED_BASELINE: &str = "counts_gbm";
+/// The methods paired against it.
+const PAIRED_CANDIDATES: [&str; 2] = ["fm_probe", "fm_finetune"];
+
+/// Each of [`PAIRED_CANDIDATES`] present against [`PAIRED_BASELINE`], on the times both scored.
+fn paired_comparisons(
+    predictions: &HashMap<String, Vec<meds::labels::BooleanPrediction>>,
+    options: &eval::Options,
+) -> Vec<report::Comparison> {
+    let Some(baseline) = predictions.get(PAIRED_BASELINE) else { return Vec::new() };
+    PAIRED_CANDIDATES
+        .iter()
+        .filter_map(|&candidate| {
+            let paired = eval::paired::paired_auroc(
+                baseline,
+                predictions.get(candidate)?,
+                options.resamples,
+                options.seed,
+                options.level,
+            )?;
+            Some(report::Comparison { candidate: candidate.into(), baseline: PAIRED_BASELINE.into(), paired })
+        })
+        .collect()
+}
+
 pub fn run(args: &ReportArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let dataset = meds::Dataset::open(&args.meds)?;
@@ -170,6 +196,9 @@ pub fn run(args: &ReportArgs) -> Result<ExitCode> {
         for task_dir in entries(adapt_dir)?.into_iter().filter(|p| p.is_dir()) {
             let task = task_dir.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
             let mut methods = Vec::new();
+            // The predictions the paired comparisons need: the count GBM's and the foundation
+            // model's, each scored on every held-out time (not a weighted sample).
+            let mut paired_inputs: HashMap<String, Vec<meds::labels::BooleanPrediction>> = HashMap::new();
             for file in entries(&task_dir)?.into_iter().filter(|p| p.extension().is_some_and(|x| x == "parquet")) {
                 let method = file.file_stem().and_then(|n| n.to_str()).unwrap_or_default().to_string();
                 let predictions = meds::labels::read_boolean_predictions(&file)?;
@@ -192,8 +221,12 @@ pub fn run(args: &ReportArgs) -> Result<ExitCode> {
                     lead_times.push(eval::lead_time(&predictions, &onset, point.threshold, "true onset"));
                 }
                 let recalibration = recalibration_kept(&adapt_report, &task, &method);
+                if design.is_none() && (method == PAIRED_BASELINE || PAIRED_CANDIDATES.contains(&method.as_str())) {
+                    paired_inputs.insert(method.clone(), predictions);
+                }
                 methods.push(MethodResult { method, evaluation, lead_times, recalibration });
             }
+            let comparisons = paired_comparisons(&paired_inputs, &options);
             methods
                 .sort_by_key(|m| (ORDER.iter().position(|o| *o == m.method).unwrap_or(ORDER.len()), m.method.clone()));
             if methods.is_empty() {
@@ -205,7 +238,15 @@ pub fn run(args: &ReportArgs) -> Result<ExitCode> {
                 .as_object()
                 .map(|o| o.iter().filter_map(|(m, why)| Some((m.clone(), why.as_str()?.to_string()))).collect())
                 .unwrap_or_default();
-            tasks.push(TaskResult { task, setting: setting.clone(), description, methods, few_shot, not_run });
+            tasks.push(TaskResult {
+                task,
+                setting: setting.clone(),
+                description,
+                methods,
+                few_shot,
+                not_run,
+                comparisons,
+            });
         }
     }
     if tasks.is_empty() {

@@ -240,6 +240,36 @@ fn metric_table(s: &mut String, t: &TaskResult) {
             tested.join("; ")
         );
     }
+    let paired: Vec<String> = t
+        .comparisons
+        .iter()
+        .filter_map(|c| {
+            let d = &c.paired;
+            let i = d.interval?;
+            let verdict = match d.verdict()? {
+                eval::paired::Verdict::Ahead => "ahead",
+                eval::paired::Verdict::Level => "level",
+                eval::paired::Verdict::Behind => "behind",
+            };
+            Some(format!(
+                "{} − {}: {:+.3} [{:+.3}, {:+.3}], {verdict} ({} times, {} positives)",
+                escape(&c.candidate),
+                escape(&c.baseline),
+                d.difference,
+                i.lower,
+                i.upper,
+                d.rows,
+                d.positives
+            ))
+        })
+        .collect();
+    if !paired.is_empty() {
+        let _ = write!(
+            s,
+            "<p class=muted>Paired AUROC differences on the same held-out times (each bootstrap resample scores both methods on the same patients, so the interval is that of the difference itself): {}.</p>",
+            paired.join("; ")
+        );
+    }
     if t.methods.iter().any(|m| m.evaluation.weighted) {
         s.push_str("<p class=muted>† Scored on a case-control sample of the held-out prediction times (every positive up to half of the sample, negatives to fill it). Every figure is weighted back to the held-out population by the inverse sampling fraction of each class, so calibration, PPV and the subgroup audit are the population's; n counts the sample, positives the population's (weighted).</p>");
     }

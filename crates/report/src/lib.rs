@@ -65,6 +65,28 @@ pub struct TaskResult {
     pub few_shot: Vec<FewShot>,
     /// Why a method has no results for this task (method → reason), as the run recorded it.
     pub not_run: std::collections::BTreeMap<String, String>,
+    /// The foundation model's methods paired against the count GBM on the same held-out times.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub comparisons: Vec<Comparison>,
+}
+
+/// One method against another on the prediction times both scored (a paired subject-level
+/// bootstrap: each resample scores both on the same subjects).
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    /// The method compared (`fm_probe`, `fm_finetune`).
+    pub candidate: String,
+    /// What it is compared with (`counts_gbm`).
+    pub baseline: String,
+    /// Candidate's AUROC minus the baseline's, with its interval.
+    pub paired: eval::paired::PairedDifference,
+}
+
+impl TaskResult {
+    /// The paired comparison of `candidate` against `baseline`, if measured.
+    pub fn comparison(&self, candidate: &str, baseline: &str) -> Option<&eval::paired::PairedDifference> {
+        self.comparisons.iter().find(|c| c.candidate == candidate && c.baseline == baseline).map(|c| &c.paired)
+    }
 }
 
 /// A few-shot curve: held-out AUROC by examples per class (`None`: all of train).

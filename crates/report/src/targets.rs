@@ -90,12 +90,22 @@ pub fn targets(report: &Report, chronic: &[&str]) -> Vec<Target> {
 }
 
 fn probe_beats_gbm(report: &Report) -> Target {
+    use eval::paired::Verdict;
     let mut rows = Vec::new();
+    let mut verdicts = Vec::new();
     for t in internal(report) {
         let (Some(p), Some(g)) = (auroc(t, "fm_probe"), auroc(t, "counts_gbm")) else { continue };
+        let paired = t.comparison("fm_probe", "counts_gbm");
+        let paired_text = match paired.and_then(|d| Some((d, d.interval?))) {
+            Some((d, i)) => {
+                format!("; paired {:+.3} [{:+.3}, {:+.3}] over {} times", d.difference, i.lower, i.upper, d.rows)
+            }
+            None => String::new(),
+        };
+        verdicts.extend(paired.and_then(|d| d.verdict()));
         rows.push(TargetRow {
             task: t.task.clone(),
-            measured: format!("fm_probe {p:.3} vs counts_gbm {g:.3} ({:+.3})", p - g),
+            measured: format!("fm_probe {p:.3} vs counts_gbm {g:.3} ({:+.3}{paired_text})", p - g),
             holds: Some(p > g),
         });
     }
@@ -105,10 +115,22 @@ fn probe_beats_gbm(report: &Report) -> Target {
         n if 2 * wins > n => Status::Met,
         _ => Status::Missed,
     };
+    let count = |v: Verdict| verdicts.iter().filter(|&&x| x == v).count();
+    let paired = if verdicts.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; by the paired 95% interval of the difference, ahead on {}, level on {}, behind on {} of {}",
+            count(Verdict::Ahead),
+            count(Verdict::Level),
+            count(Verdict::Behind),
+            verdicts.len()
+        )
+    };
     Target {
         asked: "The foundation model's linear probe beats the count-feature GBM on most tasks (held-out AUROC)".into(),
         status,
-        measured: format!("higher on {wins} of {} tasks", rows.len()),
+        measured: format!("higher on {wins} of {} tasks{paired}", rows.len()),
         rows,
     }
 }
@@ -311,6 +333,7 @@ fn subgroups(report: &Report) -> Target {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Comparison;
     use crate::FewShot;
 
     fn evaluation(scores: &[(f32, bool)]) -> eval::Evaluation {
@@ -353,6 +376,7 @@ mod tests {
                 .collect(),
             few_shot: Vec::new(),
             not_run: Default::default(),
+            comparisons: Vec::new(),
         }
     }
 
@@ -388,6 +412,44 @@ mod tests {
         let t = targets(&r, &["a"]);
         assert_eq!(t[0].status, Status::Met);
         assert_eq!(t[2].status, Status::Met, "{:?}", t[2]);
+    }
+
+    #[test]
+    fn the_paired_intervals_say_how_many_tasks_the_probe_is_ahead_level_and_behind_on() {
+        let paired = |difference: f64, lower: f64, upper: f64| Comparison {
+            candidate: "fm_probe".into(),
+            baseline: "counts_gbm".into(),
+            paired: eval::paired::PairedDifference {
+                rows: 100,
+                positives: 10,
+                baseline_auroc: 0.7,
+                candidate_auroc: 0.7 + difference,
+                difference,
+                interval: Some(eval::Interval { lower, upper }),
+                resamples: 200,
+                level: 0.95,
+            },
+        };
+        let mut a = task("a", &[("counts_gbm", 15), ("fm_probe", 18)]);
+        a.comparisons.push(paired(0.04, 0.01, 0.07));
+        let mut b = task("b", &[("counts_gbm", 15), ("fm_probe", 16)]);
+        b.comparisons.push(paired(0.01, -0.02, 0.04));
+        let mut c = task("c", &[("counts_gbm", 15), ("fm_probe", 10)]);
+        c.comparisons.push(paired(-0.05, -0.08, -0.02));
+        // A task without a paired comparison counts for the point estimates only.
+        let d = task("d", &[("counts_gbm", 15), ("fm_probe", 12)]);
+        let t = targets(&report(vec![a, b, c, d]), &[]);
+        assert_eq!(
+            t[0].measured,
+            "higher on 2 of 4 tasks; by the paired 95% interval of the difference, ahead on 1, level on 1, behind on 1 of 3"
+        );
+        assert_eq!(t[0].status, Status::Missed, "two of four is not most");
+        assert!(
+            t[0].rows[0].measured.ends_with("; paired +0.040 [+0.010, +0.070] over 100 times)"),
+            "{:?}",
+            t[0].rows[0]
+        );
+        assert!(!t[0].rows[3].measured.contains("paired"), "{:?}", t[0].rows[3]);
     }
 
     #[test]
