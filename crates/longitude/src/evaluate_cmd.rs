@@ -53,6 +53,12 @@ pub struct EvaluateArgs {
     /// fitted on: judge the recalibrated model on other labels (a later period, other patients).
     #[arg(long, requires = "task_model")]
     pub recalibrate_out: Option<PathBuf>,
+    /// Another method's predictions of the same labels (the model in use, a baseline): the AUROC
+    /// difference on the prediction times both scored, with a paired patient-level bootstrap
+    /// interval (each resample scores both on the same patients) — whether the evaluated model
+    /// is ahead of it, level or behind. Both must score every time, not a case-control sample.
+    #[arg(long)]
+    pub compare_with: Option<PathBuf>,
 }
 
 /// Reads predictions and evaluates them. A file `longitude adapt` wrote for a method it scored
@@ -169,6 +175,54 @@ fn recalibrate(
     Ok(())
 }
 
+/// Refuses a paired comparison of a case-control sample (before anything is evaluated).
+fn check_pairable(files: [&Path; 2]) -> Result<()> {
+    for file in files {
+        if crate::report_cmd::sample_design_of(file).is_some() {
+            anyhow::bail!(
+                "--compare-with: {} holds a case-control sample of the prediction times; a paired comparison needs \
+                 every time scored by both",
+                file.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The AUROC of `predictions` minus that of `baseline` on the times both scored, printed with
+/// its paired interval.
+fn compare(predictions: &Path, baseline: &Path, options: &Options) -> Result<eval::paired::PairedDifference> {
+    let ours = meds::labels::read_boolean_predictions(predictions)?;
+    let theirs =
+        meds::labels::read_boolean_predictions(baseline).with_context(|| format!("reading {}", baseline.display()))?;
+    let Some(d) = eval::paired::paired_auroc(&theirs, &ours, options.resamples, options.seed, options.level) else {
+        anyhow::bail!(
+            "--compare-with: {} and {} share no prediction times with both outcomes (same subject, time and label)",
+            predictions.display(),
+            baseline.display()
+        );
+    };
+    let verdict = match d.verdict() {
+        Some(eval::paired::Verdict::Ahead) => "ahead",
+        Some(eval::paired::Verdict::Level) => "level",
+        Some(eval::paired::Verdict::Behind) => "behind",
+        None => "no interval",
+    };
+    outln!(
+        "paired with {}: AUROC {:.3} vs {:.3}, difference {} on {} shared times ({} positive): {verdict}",
+        baseline.display(),
+        d.candidate_auroc,
+        d.baseline_auroc,
+        match d.interval {
+            Some(i) => format!("{:+.3} [{:+.3}, {:+.3}]", d.difference, i.lower, i.upper),
+            None => format!("{:+.3}", d.difference),
+        },
+        d.rows,
+        d.positives
+    );
+    Ok(d)
+}
+
 pub fn run(args: &EvaluateArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let options =
@@ -178,6 +232,9 @@ pub fn run(args: &EvaluateArgs) -> Result<ExitCode> {
         (None, Some(p)) => p.clone(),
         (None, None) => anyhow::bail!("give --predictions FILE, or --task-model FILE with --labels and --meds"),
     };
+    if let Some(other) = &args.compare_with {
+        check_pairable([&predictions, other])?;
+    }
     let e = evaluate_file(&predictions, args.meds.as_deref(), &options)
         .with_context(|| format!("evaluating {}", predictions.display()))?;
     let m = &e.metrics;
@@ -222,8 +279,16 @@ pub fn run(args: &EvaluateArgs) -> Result<ExitCode> {
             a.flagged_summary()
         );
     }
+    let paired = match &args.compare_with {
+        Some(other) => Some(compare(&predictions, other, &options)?),
+        None => None,
+    };
     if let Some(out) = &args.out {
-        let json = serde_json::to_string_pretty(&e)?;
+        let mut value = serde_json::to_value(&e)?;
+        if let (Some(p), Some(object)) = (&paired, value.as_object_mut()) {
+            object.insert("paired".into(), serde_json::json!({ "baseline": args.compare_with, "difference": p }));
+        }
+        let json = serde_json::to_string_pretty(&value)?;
         let partial = out.with_extension("json.partial");
         std::fs::write(&partial, json)?;
         std::fs::rename(&partial, out)?;

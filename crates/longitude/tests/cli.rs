@@ -880,6 +880,37 @@ fn label_adapt_evaluate_report_from_labels_to_a_page_a_browser_renders() {
         e["fairness"].as_array().expect("fairness").iter().map(|a| a["attribute"].as_str().expect("name")).collect();
     assert_eq!(attributes, ["sex", "age_band", "race", "ethnicity"]);
 
+    // Against another method on the same labels: the difference of the two AUROCs, paired.
+    let lr = adapt.join("hyperkalemia_next_lab/counts_lr.parquet");
+    let paired = d.join("paired.json");
+    let o = longitude(&[
+        "evaluate",
+        "--predictions",
+        p.to_str().expect("p"),
+        "--compare-with",
+        lr.to_str().expect("p"),
+        "--resamples",
+        "100",
+        "--out",
+        paired.to_str().expect("p"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("paired with"), "{}", stdout(&o));
+    let paired: Value = serde_json::from_slice(&std::fs::read(&paired).expect("paired")).expect("json");
+    let lr_auroc = {
+        let preds = meds::labels::read_boolean_predictions(&lr).expect("lr predictions");
+        let p: Vec<f64> = preds.iter().map(|x| f64::from(x.probability)).collect();
+        let y: Vec<bool> = preds.iter().map(|x| x.label.value).collect();
+        eval::Ranked::new(&p, &y).metrics(None).auroc.expect("auroc")
+    };
+    let difference = paired["paired"]["difference"]["difference"].as_f64().expect("difference");
+    assert!((difference - (auroc - lr_auroc)).abs() < 1e-9, "{difference} vs {auroc} - {lr_auroc}");
+    assert_eq!(paired["paired"]["difference"]["rows"], paired["n"], "every held-out time is shared");
+    // A baseline that cannot be read is a clear error naming it.
+    let o = longitude(&["evaluate", "--predictions", p.to_str().expect("p"), "--compare-with", "/nonexistent.parquet"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("/nonexistent.parquet"), "{}", stderr(&o));
+
     // The fitted model travels: re-scoring the same labels with the saved task model gives
     // exactly the held-out predictions adapt wrote...
     let model = adapt.join("hyperkalemia_next_lab/counts_gbm.model.json");
