@@ -121,6 +121,11 @@ fn summary(s: &mut String, report: &Report) {
     for m in &methods {
         let _ = write!(s, "<th>{}</th>", escape(m));
     }
+    // The probe against the count GBM on the same times, where the run paired them.
+    let paired = report.tasks.iter().any(|t| t.comparison("fm_probe", "counts_gbm").is_some());
+    if paired {
+        s.push_str("<th>fm_probe − counts_gbm, paired</th>");
+    }
     s.push_str("</tr>");
     for t in &report.tasks {
         let first = t.methods.first().map(|m| &m.evaluation);
@@ -164,6 +169,23 @@ fn summary(s: &mut String, report: &Report) {
                     }
                     None => s.push_str("<td title='not in this run'>—</td>"),
                 },
+            }
+        }
+        if paired {
+            match t.comparison("fm_probe", "counts_gbm").and_then(|d| Some((d, d.interval?, d.verdict()?))) {
+                Some((d, i, verdict)) => {
+                    let (class, word) = match verdict {
+                        eval::paired::Verdict::Ahead => (" class=best", "ahead"),
+                        eval::paired::Verdict::Level => ("", "level"),
+                        eval::paired::Verdict::Behind => (" class=flag", "behind"),
+                    };
+                    let _ = write!(
+                        s,
+                        "<td{class}>{:+.3} [{:+.3}, {:+.3}]<br><small>{word}</small></td>",
+                        d.difference, i.lower, i.upper
+                    );
+                }
+                None => s.push_str("<td>—</td>"),
             }
         }
         s.push_str("</tr>");

@@ -438,7 +438,14 @@ mod tests {
         c.comparisons.push(paired(-0.05, -0.08, -0.02));
         // A task without a paired comparison counts for the point estimates only.
         let d = task("d", &[("counts_gbm", 15), ("fm_probe", 12)]);
-        let t = targets(&report(vec![a, b, c, d]), &[]);
+        let r = report(vec![a, b, c, d]);
+        let t = targets(&r, &[]);
+        // The page shows each difference in the summary, with its verdict, and under the task.
+        let html = crate::html::render(&r, &crate::card::model_card(&r, &Default::default()));
+        assert!(html.contains("<th>fm_probe − counts_gbm, paired</th>"), "summary column");
+        assert!(html.contains("<td class=best>+0.040 [+0.010, +0.070]<br><small>ahead</small></td>"));
+        assert!(html.contains("<td class=flag>-0.050 [-0.080, -0.020]<br><small>behind</small></td>"));
+        assert!(html.contains("fm_probe − counts_gbm: +0.010 [-0.020, +0.040], level (100 times, 10 positives)"));
         assert_eq!(
             t[0].measured,
             "higher on 2 of 4 tasks; by the paired 95% interval of the difference, ahead on 1, level on 1, behind on 1 of 3"
