@@ -49,6 +49,17 @@ pub enum Verdict {
     Behind,
 }
 
+impl Verdict {
+    /// The verdict as a word: `ahead`, `level` or `behind`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Ahead => "ahead",
+            Verdict::Level => "level",
+            Verdict::Behind => "behind",
+        }
+    }
+}
+
 impl PairedDifference {
     /// Ahead, level or behind by the interval; `None` without one.
     pub fn verdict(&self) -> Option<Verdict> {

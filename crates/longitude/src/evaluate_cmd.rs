@@ -202,12 +202,7 @@ fn compare(predictions: &Path, baseline: &Path, options: &Options) -> Result<eva
             baseline.display()
         );
     };
-    let verdict = match d.verdict() {
-        Some(eval::paired::Verdict::Ahead) => "ahead",
-        Some(eval::paired::Verdict::Level) => "level",
-        Some(eval::paired::Verdict::Behind) => "behind",
-        None => "no interval",
-    };
+    let verdict = d.verdict().map_or("no interval", eval::paired::Verdict::as_str);
     outln!(
         "paired with {}: AUROC {:.3} vs {:.3}, difference {} on {} shared times ({} positive): {verdict}",
         baseline.display(),

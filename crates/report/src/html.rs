@@ -174,11 +174,12 @@ fn summary(s: &mut String, report: &Report) {
         if paired {
             match t.comparison("fm_probe", "counts_gbm").and_then(|d| Some((d, d.interval?, d.verdict()?))) {
                 Some((d, i, verdict)) => {
-                    let (class, word) = match verdict {
-                        eval::paired::Verdict::Ahead => (" class=best", "ahead"),
-                        eval::paired::Verdict::Level => ("", "level"),
-                        eval::paired::Verdict::Behind => (" class=flag", "behind"),
+                    let class = match verdict {
+                        eval::paired::Verdict::Ahead => " class=best",
+                        eval::paired::Verdict::Level => "",
+                        eval::paired::Verdict::Behind => " class=flag",
                     };
+                    let word = verdict.as_str();
                     let _ = write!(
                         s,
                         "<td{class}>{:+.3} [{:+.3}, {:+.3}]<br><small>{word}</small></td>",
@@ -268,11 +269,7 @@ fn metric_table(s: &mut String, t: &TaskResult) {
         .filter_map(|c| {
             let d = &c.paired;
             let i = d.interval?;
-            let verdict = match d.verdict()? {
-                eval::paired::Verdict::Ahead => "ahead",
-                eval::paired::Verdict::Level => "level",
-                eval::paired::Verdict::Behind => "behind",
-            };
+            let verdict = d.verdict()?.as_str();
             Some(format!(
                 "{} − {}: {:+.3} [{:+.3}, {:+.3}], {verdict} ({} times, {} positives)",
                 escape(&c.candidate),
