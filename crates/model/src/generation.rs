@@ -11,7 +11,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
-use tokenizer::{DecodedEvent, PAD, Tokenizer};
+use tokenizer::{DecodedEvent, PAD, Tokenizer, ValueDraws};
 
 use crate::embedding::Context;
 use crate::{KvCache, Model};
@@ -60,9 +60,15 @@ pub struct Trajectory {
     pub events: Vec<DecodedEvent>,
     /// Why it stopped.
     pub end: End,
-    /// The seed its values were drawn with when decoded ([`Tokenizer::decode_sampled`]): decoding
-    /// its tokens again with it gives the same values.
+    /// The seed its values were drawn with ([`Tokenizer::decode_sampled`]): decoding its tokens
+    /// again with it gives the same values.
     pub value_seed: u64,
+    /// Beside each of `tokens`, the value position the model read with it: for a value-bin
+    /// token, where in its bin the value it decodes to lies ([`tokenizer::ValueBins::position`]
+    /// of that value, as the encoder would have given it); 0 for every other token. A model with
+    /// the value channel thus reads its own future as it reads a record; one without it ignores
+    /// them.
+    pub values: Vec<f32>,
     /// For each value-bin token in `tokens`, in order, the model's probabilities over the bin
     /// tokens where it was drawn (`Q1`… in order; the sampling temperature applied, renormalised
     /// over the bins). A reader can redraw the bin from them
@@ -139,8 +145,8 @@ fn sample(logits: &[f32], g: &Grammar, previous: Option<u32>, s: &Sampling, rng:
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Prompt<'a> {
     /// Prefix and event tokens up to the prediction time, with their value positions (see
-    /// [`crate::embedding::context`]). Generated bins are read at their bin's middle (value
-    /// position 0): a future carries bins, not values, until it is decoded.
+    /// [`crate::embedding::context`]). A generated bin's value is drawn as it is sampled, and the
+    /// model reads its position in the bin beside it ([`Trajectory::values`]).
     pub context: &'a Context,
     /// The prediction time (µs) the futures' clocks start from.
     pub start: i64,
@@ -199,6 +205,14 @@ pub fn generate_batch<B: Backend>(
         .zip(&index)
         .map(|(&p, &i)| ChaCha8Rng::seed_from_u64(prompts[p].seed ^ i.wrapping_mul(0xA24B_AED4_963E_E407)))
         .collect();
+    // Each future's values are drawn while it is sampled, from the stream its decoding reads.
+    let value_seeds: Vec<u64> = owner
+        .iter()
+        .zip(&index)
+        .map(|(&p, &i)| prompts[p].seed ^ (i + 1).wrapping_mul(0xD1B5_4A32_D192_ED03))
+        .collect();
+    let mut draws: Vec<ValueDraws> = value_seeds.iter().map(|&s| ValueDraws::new(s)).collect();
+    let channel = model.value_embed.is_some();
     let mut out: Vec<Trajectory> = (0..n).map(|_| Trajectory::default()).collect();
     let mut done: Vec<bool> = owner.iter().map(|&p| budgets[p] == 0).collect();
     let mut clock = vec![0i64; n];
@@ -236,6 +250,7 @@ pub fn generate_batch<B: Backend>(
         let last = logits.slice([0..rows, steps - 1..steps, 0..v]).reshape([rows, v]);
         let values: Vec<f32> = last.into_data().convert::<f32>().to_vec::<f32>().unwrap_or_default();
         let mut next = Vec::with_capacity(rows);
+        let mut next_values = Vec::with_capacity(rows);
         for (slot, &i) in live.iter().enumerate() {
             if !done[i] && step >= budgets[owner[i]] {
                 // The model's window is full (out[i].end stays Length).
@@ -243,6 +258,7 @@ pub fn generate_batch<B: Backend>(
             }
             if done[i] {
                 next.push(i64::from(PAD));
+                next_values.push(0.0);
                 continue;
             }
             let row = &values[slot * v..(slot + 1) * v];
@@ -254,18 +270,29 @@ pub fn generate_batch<B: Backend>(
                 done[i] = true;
                 out[i].end = End::Horizon;
                 next.push(i64::from(PAD));
+                next_values.push(0.0);
                 continue;
             }
             out[i].tokens.push(token);
+            let mut position = 0.0;
             if g.bin[token as usize] {
                 out[i].bin_probabilities.push(bin_probabilities(row, &g, sampling.temperature));
+                // The grammar put a code with values right before it: draw where in the bin this
+                // value lies, as its decoding will.
+                let bins = previous[i].and_then(|p| tokenizer.token(p)).and_then(|t| tokenizer.bins(&t.name));
+                if let (Some(bins), Some(b)) = (bins, tokenizer.bin_of(token)) {
+                    let u = draws[i].next_uniform();
+                    position = bins.draw(b, u).map_or(0.0, |v| bins.position(b, v));
+                }
             }
+            out[i].values.push(position);
             previous[i] = Some(token);
             if Some(token) == g.death {
                 done[i] = true;
                 out[i].end = End::Death;
             }
             next.push(i64::from(token));
+            next_values.push(position);
         }
         if done.iter().all(|&d| d) {
             break;
@@ -275,17 +302,20 @@ pub fn generate_batch<B: Backend>(
             let keep: Vec<usize> = (0..live.len()).filter(|&slot| !done[live[slot]]).collect();
             cache = cache.select(&keep);
             next = keep.iter().map(|&slot| next[slot]).collect();
+            next_values = keep.iter().map(|&slot| next_values[slot]).collect();
             live = keep.iter().map(|&slot| live[slot]).collect();
         }
         let rows = live.len();
         let next = Tensor::<B, 2, Int>::from_data(TensorData::new(next, [rows, 1]), device);
-        logits = model.forward_cached(next, None, &mut cache);
+        let values = channel.then(|| Tensor::<B, 2>::from_data(TensorData::new(next_values, [rows, 1]), device));
+        logits = model.forward_cached(next, values, &mut cache);
     }
     // A generated bin decodes to a draw from that bin's train values, not its median: futures are
     // samples, and a threshold inside a bin must be crossed in the share of them the data says.
+    // The decoder reads the value seed's stream as the sampling above did: the same draws.
     let mut grouped: Vec<Vec<Trajectory>> = counts.iter().map(|&c| Vec::with_capacity(c)).collect();
-    for ((mut tr, &p), &i) in out.into_iter().zip(&owner).zip(&index) {
-        tr.value_seed = prompts[p].seed ^ (i + 1).wrapping_mul(0xD1B5_4A32_D192_ED03);
+    for ((mut tr, &p), &seed) in out.into_iter().zip(&owner).zip(&value_seeds) {
+        tr.value_seed = seed;
         tr.events = tokenizer.decode_sampled(&tr.tokens, prompts[p].start, tr.value_seed).events;
         grouped[p].push(tr);
     }

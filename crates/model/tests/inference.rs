@@ -204,6 +204,57 @@ fn generated_trajectories_are_valid_timelines() {
     assert_eq!(again, trajectories, "same seed, same futures");
 }
 
+/// A model with the value channel reads its own future as it reads a record: beside each
+/// generated bin, where in the bin the value that future decodes to lies — the position the
+/// encoder gives that value — not the bin's middle for every value.
+#[test]
+fn a_generated_value_is_read_at_its_place_in_its_bin() {
+    let (codes, timelines, tok) = setup();
+    let device = Default::default();
+    Cpu::seed(&device, 11);
+    let m = with_value_table(ModelConfig::tiny(tok.len()).with_value_channel(true).init::<Cpu>(&device), &device);
+    let t = timelines.iter().find(|t| t.len() > 40).expect("a long timeline");
+    let enc = tok.encoder(&codes).encode(t);
+    let start = t.times[t.len() / 2];
+    let ctx = context(&enc, &tok, start, 256 - 64);
+    let sampling = Sampling { max_new_tokens: 64, seed: 3, max_seq_len: 256, ..Default::default() };
+    let futures = generate(&m, &tok, &ctx, start, 32, &sampling, &device);
+    let mut read = Vec::new();
+    for tr in &futures {
+        assert_eq!(tr.values.len(), tr.tokens.len(), "a value position beside every token");
+        // The k-th bin token's value is the k-th valued event's (a bin always follows its code).
+        let mut valued = tr.events.iter().filter_map(|e| e.numeric_value.map(|v| (e.code.as_str(), v)));
+        for (i, &token) in tr.tokens.iter().enumerate() {
+            let Some(b) = tok.bin_of(token) else {
+                assert_eq!(tr.values[i], 0.0, "only bins carry a value position");
+                continue;
+            };
+            let Some((code, value)) = valued.next() else { break }; // beyond the last decoded event
+            let bins = tok.bins(code).expect("a valued code has bins");
+            assert_eq!(bins.bin(value), b, "the value decoded is in the bin generated");
+            assert_eq!(tr.values[i], bins.position(b, value), "read where the decoded value lies");
+            read.push(tr.values[i]);
+        }
+        assert_eq!(tok.decode_sampled(&tr.tokens, start, tr.value_seed).events, tr.events, "decoding again agrees");
+    }
+    assert!(read.len() >= 8, "futures carry values: {}", read.len());
+    assert!(read.iter().all(|p| (-0.5..=0.5).contains(p)));
+    assert!(read.iter().any(|&p| p < -0.1) && read.iter().any(|&p| p > 0.1), "spread across the bin: {read:?}");
+    // The positions reach the model: the state after a future read with them differs from the
+    // state after the same tokens read with every value at its bin's middle.
+    let tr = futures.iter().find(|tr| tr.values.iter().any(|&v| v != 0.0)).expect("a future with values");
+    let read_as = |values: &[f32]| {
+        let mut c = ctx.clone();
+        c.tokens.extend(&tr.tokens);
+        c.values.extend(values);
+        embed(&m, &[c], Pooling::Last, &device).remove(0)
+    };
+    let (with, middle) = (read_as(&tr.values), read_as(&vec![0.0; tr.values.len()]));
+    let moved = with.iter().zip(&middle).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(moved > 1e-3, "the model reads the positions: {moved}");
+    assert_eq!(generate(&m, &tok, &ctx, start, 32, &sampling, &device), futures, "same seed, same futures");
+}
+
 #[test]
 fn futures_of_several_contexts_in_one_batch_are_each_contexts_own() {
     let (codes, timelines, tok) = setup();

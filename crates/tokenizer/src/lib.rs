@@ -264,12 +264,26 @@ pub fn parents(code: &str) -> Vec<&str> {
     out
 }
 
-/// Uniform draws in [0, 1) from SplitMix64 seeded with `seed` (the stream value draws come from).
-fn uniforms(seed: u64) -> impl FnMut() -> f64 {
-    let mut state = seed;
-    move || {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
+/// The uniform draws in [0, 1) that decide where inside its bin each value of a sampled future
+/// falls: SplitMix64 seeded with the future's value seed, one draw per bin token in order.
+/// [`Tokenizer::decode_sampled`] reads the same stream, so a generator that draws from it while
+/// sampling (to tell the model where in the bin the value it just generated lies) and the decoder
+/// agree on every value.
+#[derive(Debug, Clone)]
+pub struct ValueDraws {
+    state: u64,
+}
+
+impl ValueDraws {
+    /// The stream of a future whose value seed is `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self { state: seed }
+    }
+
+    /// The next draw, in [0, 1).
+    pub fn next_uniform(&mut self) -> f64 {
+        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.state;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^= z >> 31;
@@ -592,8 +606,8 @@ impl Tokenizer {
     /// bin's train values ([`ValueBins::draw`]) by a generator seeded with `seed`, so the same
     /// tokens and seed decode the same way.
     pub fn decode_sampled(&self, tokens: &[u32], start: i64, seed: u64) -> Decoded {
-        let mut uniform = uniforms(seed);
-        self.decode_values(tokens, start, |bins, b, _| bins.draw(b, uniform()))
+        let mut draws = ValueDraws::new(seed);
+        self.decode_values(tokens, start, |bins, b, _| bins.draw(b, draws.next_uniform()))
     }
 
     /// [`decode_sampled`](Self::decode_sampled) with each bin redrawn first: the `k`-th bin token
@@ -603,7 +617,8 @@ impl Tokenizer {
     /// Reading a future many times this way counts a rare bin with its probability, where
     /// sampled bins show it only when it was drawn.
     pub fn decode_resampled(&self, tokens: &[u32], start: i64, seed: u64, probabilities: &[Vec<f32>]) -> Decoded {
-        let mut uniform = uniforms(seed);
+        let mut draws = ValueDraws::new(seed);
+        let mut uniform = move || draws.next_uniform();
         self.decode_values(tokens, start, |bins, b, k| {
             let bin = match probabilities.get(k) {
                 Some(p) => {
