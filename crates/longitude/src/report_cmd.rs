@@ -130,8 +130,9 @@ fn read_few_shot(path: &Path) -> Result<Vec<report::FewShot>> {
 
 /// The method every foundation-model method is paired against.
 const PAIRED_BASELINE: &str = "counts_gbm";
-/// The methods paired against it.
-const PAIRED_CANDIDATES: [&str; 2] = ["fm_probe", "fm_finetune"];
+/// The methods paired against it: the foundation model's, and the oracle (how far above the
+/// baseline the best possible model is: the room any model has to beat it).
+const PAIRED_CANDIDATES: [&str; 3] = ["fm_probe", "fm_finetune", "oracle"];
 
 /// Each of [`PAIRED_CANDIDATES`] present against [`PAIRED_BASELINE`], on the times both scored.
 fn paired_comparisons(

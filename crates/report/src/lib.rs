@@ -65,7 +65,8 @@ pub struct TaskResult {
     pub few_shot: Vec<FewShot>,
     /// Why a method has no results for this task (method → reason), as the run recorded it.
     pub not_run: std::collections::BTreeMap<String, String>,
-    /// The foundation model's methods paired against the count GBM on the same held-out times.
+    /// The foundation model's methods, and the oracle, paired against the count GBM on the same
+    /// held-out times.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub comparisons: Vec<Comparison>,
 }
@@ -74,7 +75,7 @@ pub struct TaskResult {
 /// bootstrap: each resample scores both on the same subjects).
 #[derive(Debug, Clone, Serialize)]
 pub struct Comparison {
-    /// The method compared (`fm_probe`, `fm_finetune`).
+    /// The method compared (`fm_probe`, `fm_finetune`, `oracle`).
     pub candidate: String,
     /// What it is compared with (`counts_gbm`).
     pub baseline: String,
