@@ -106,9 +106,14 @@ pub struct AdaptArgs {
     /// generated futures with the same task definitions.
     #[arg(long)]
     pub predicates: Option<PathBuf>,
-    /// Futures the oracle draws per prediction time.
+    /// Futures the oracle draws first per prediction time.
     #[arg(long, default_value_t = 64)]
     pub oracle_samples: u32,
+    /// Futures the oracle draws at most per prediction time: past --oracle-samples it keeps
+    /// doubling them while fewer than 16 showed the outcome, so rare risks are ranked rather
+    /// than tied at 0 (see `synth::oracle::Precision`). Equal to --oracle-samples: a fixed count.
+    #[arg(long, default_value_t = 1024)]
+    pub oracle_max_samples: u32,
     /// How prediction times are split: `subject` (the dataset's subject splits),
     /// `temporal:YYYY-MM-DD` (train before the date, test on or after it; subjects disjoint too)
     /// or `site:NAME` (train at site NAME, test at every other site; needs --sites or --truth).
@@ -208,7 +213,7 @@ fn oracle_predictions(
     codes: &meds::CodeTable,
     (outcome, horizon): (synth::oracle::Outcome, i64),
     held_out: &[meds::labels::BooleanLabel],
-    samples: u32,
+    precision: synth::oracle::Precision,
 ) -> Vec<meds::labels::BooleanPrediction> {
     use rayon::prelude::*;
     held_out
@@ -217,7 +222,7 @@ fn oracle_predictions(
             let patient = synth::oracle::patient_index(l.subject_id)?;
             let q = synth::oracle::Query { patient, at: l.prediction_time, horizon, outcome };
             // NaN: no recorded stay or draw at that time (answered below as a count).
-            let p = synth::oracle::risk(config, codes, &q, samples).clamp(0.0, 1.0);
+            let p = synth::oracle::risk_with(config, codes, &q, precision).clamp(0.0, 1.0);
             if p.is_nan() {
                 return None;
             }
@@ -481,7 +486,13 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
             let started = Instant::now();
             let held_out: Vec<meds::labels::BooleanLabel> =
                 examples.iter().filter(|e| e.split == "held_out").map(|e| e.label).collect();
-            let predictions = oracle_predictions(config, synth_codes, outcome, &held_out, args.oracle_samples);
+            let predictions = oracle_predictions(
+                config,
+                synth_codes,
+                outcome,
+                &held_out,
+                synth::oracle::Precision::adaptive(args.oracle_samples, args.oracle_max_samples),
+            );
             if predictions.len() != held_out.len() {
                 bail!(
                     "{task}: {} held-out prediction times have no oracle answer: subjects that are not the \

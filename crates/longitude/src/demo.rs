@@ -169,6 +169,7 @@ pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress
         zero_shot_tokens: 128,
         predicates: None,
         oracle_samples: 64,
+        oracle_max_samples: 1024,
         split: "subject".into(),
         sites: None,
         out: adapt.clone(),

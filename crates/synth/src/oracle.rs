@@ -2,10 +2,10 @@
 //!
 //! Given a patient, a prediction time and an outcome with a horizon, the oracle replays the
 //! patient's recorded history exactly up to the start of the month holding the prediction time,
-//! then draws `samples` independent futures (Monte Carlo continuation: each future uses its own
-//! random streams from that month on) and reports the share in which the outcome happens in
-//! `(at, at + horizon]`. No model can do better on average, so its AUROC on a task is the ceiling
-//! the evaluation reports. The oracle knows the hidden state as of the start of the prediction
+//! then draws independent futures (Monte Carlo continuation: each future uses its own random
+//! streams from that month on; how many, [`Precision`] says) and reports the share in which the
+//! outcome happens in `(at, at + horizon]`. No model can do better on average, so its AUROC on
+//! a task is the ceiling the evaluation reports. The oracle knows the hidden state as of the start of the prediction
 //! month: events of that month before the prediction time are re-drawn, not replayed.
 //!
 //! The same machinery answers counterfactuals with common random numbers: the futures with and
@@ -190,6 +190,43 @@ pub fn course_risk(config: &SynthConfig, codes: &CodeTable, q: &Query) -> Option
     }
 }
 
+/// How many futures the oracle re-draws for one query.
+///
+/// A share of `n` futures cannot tell apart risks below about `1/n`: at 128 futures, 36% of the
+/// suite's 1-year-mortality prediction times read 0 of 128 — tied with each other, though 0.8% of
+/// those patients died — and the oracle's AUROC fell below the count GBM's (0.749 vs 0.776; 0.803
+/// at 1,024 futures, docs/benchmarks/validation.md). So the oracle draws `samples` futures, then,
+/// while fewer than `hits` of them showed the outcome, as many again as it has drawn (doubling),
+/// up to `max_samples` in all. A common risk stops at `samples`; a rare one is drawn until it is
+/// resolved or the cap is reached. The share is of every future drawn; stopping on the count
+/// raises it by at most about `1/(hits − 1)` of itself (as inverse binomial sampling does), a
+/// quarter of its standard error at 16 hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Precision {
+    /// Futures drawn first.
+    pub samples: u32,
+    /// Futures drawn at most.
+    pub max_samples: u32,
+    /// Outcomes seen after which no more futures are drawn.
+    pub hits: u32,
+}
+
+impl Precision {
+    /// Exactly `samples` futures.
+    pub fn fixed(samples: u32) -> Self {
+        Self { samples, max_samples: samples, hits: 0 }
+    }
+
+    /// `samples` futures first, up to `max_samples` until [`RESOLVING_HITS`] outcomes are seen.
+    pub fn adaptive(samples: u32, max_samples: u32) -> Self {
+        Self { samples, max_samples: max_samples.max(samples), hits: RESOLVING_HITS }
+    }
+}
+
+/// The outcomes [`Precision::adaptive`] draws futures until it has seen: a share's relative
+/// standard error is then about 1/√16 = 25%, enough to rank rare risks against one another.
+pub const RESOLVING_HITS: u32 = 16;
+
 /// The oracle's risks for one query: for each intervention arm (`None` = as the simulator would
 /// have gone on), the share of `samples` futures in which the outcome happens. All arms share
 /// their random streams (common random numbers).
@@ -200,20 +237,32 @@ pub fn risks(
     arms: &[Option<Intervention>],
     samples: u32,
 ) -> Vec<f64> {
+    risks_with(config, codes, q, arms, Precision::fixed(samples))
+}
+
+/// [`risks`] with the futures drawn as `precision` says (the arms share every future: more are
+/// drawn while any arm has fewer than `precision.hits` outcomes).
+pub fn risks_with(
+    config: &SynthConfig,
+    codes: &CodeTable,
+    q: &Query,
+    arms: &[Option<Intervention>],
+    precision: Precision,
+) -> Vec<f64> {
     if q.outcome.within_recorded_course() {
         // The course was drawn at admission or at the draw; a treatment started at the query
         // time does not change it.
         return vec![course_risk(config, codes, q).unwrap_or(f64::NAN); arms.len()];
     }
     if q.outcome == Outcome::Readmission {
-        return readmission_risks(config, codes, q, arms, samples);
+        return readmission_risks(config, codes, q, arms, precision);
     }
     let (history, alive, branch) = replay(config, codes, q.patient, month_of(q.at));
     if !alive || history.truth().death.is_some_and(|d| d <= q.at) {
         return vec![0.0; arms.len()];
     }
     let span = (branch, month_of(q.at + q.horizon) + 1);
-    share_of_futures(&history, arms, q.at, span, samples, |future| {
+    share_of_futures(&history, arms, q.at, span, precision, |future| {
         happened(future, codes, q.outcome, q.at, q.at + q.horizon)
     })
 }
@@ -233,38 +282,49 @@ fn replay<'a>(config: &'a SynthConfig, codes: &'a CodeTable, patient: u64, branc
     (history, true, branch)
 }
 
-/// For each arm (an intervention at `at`, or none), the share of `samples` futures of `history`
-/// — months `span.0..span.1` drawn afresh, replica by replica, the arms sharing their random
-/// streams — in which `hit` holds.
+/// For each arm (an intervention at `at`, or none), the share of the futures of `history` —
+/// months `span.0..span.1` drawn afresh, replica by replica, the arms sharing their random
+/// streams — in which `hit` holds; as many futures as `precision` says. Replicas are numbered
+/// from 1 in the order drawn, so the first `precision.samples` are the same whatever the cap.
 fn share_of_futures(
     history: &Ctx<'_>,
     arms: &[Option<Intervention>],
     at: i64,
     (branch, stop): (i64, i64),
-    samples: u32,
+    precision: Precision,
     hit: impl Fn(&Ctx<'_>) -> bool + Sync,
 ) -> Vec<f64> {
-    arms.iter()
-        .map(|arm| {
-            let hits: u32 = (1..=u64::from(samples))
-                .into_par_iter()
-                .map(|replica| {
-                    let mut future = history.clone();
-                    future.occurrences.clear();
-                    if let Some(intervention) = arm {
-                        future.intervene(at, *intervention);
+    let count = |arm: &Option<Intervention>, replicas: std::ops::RangeInclusive<u64>| -> u32 {
+        replicas
+            .into_par_iter()
+            .map(|replica| {
+                let mut future = history.clone();
+                future.occurrences.clear();
+                if let Some(intervention) = arm {
+                    future.intervene(at, *intervention);
+                }
+                for m in branch..stop {
+                    if !future.step_month(m, replica) {
+                        break;
                     }
-                    for m in branch..stop {
-                        if !future.step_month(m, replica) {
-                            break;
-                        }
-                    }
-                    u32::from(hit(&future))
-                })
-                .sum();
-            f64::from(hits) / f64::from(samples.max(1))
-        })
-        .collect()
+                }
+                u32::from(hit(&future))
+            })
+            .sum()
+    };
+    let mut hits = vec![0u32; arms.len()];
+    let mut drawn = 0u32;
+    let mut round = precision.samples;
+    while round > 0 {
+        let replicas = u64::from(drawn) + 1..=u64::from(drawn) + u64::from(round);
+        for (h, arm) in hits.iter_mut().zip(arms) {
+            *h += count(arm, replicas.clone());
+        }
+        drawn += round;
+        let resolved = hits.iter().all(|&h| h >= precision.hits);
+        round = if resolved { 0 } else { drawn.min(precision.max_samples.saturating_sub(drawn)) };
+    }
+    hits.iter().map(|&h| f64::from(h) / f64::from(drawn.max(1))).collect()
 }
 
 /// The probability that the readmission a stay's discharge may schedule falls within `horizon`
@@ -306,7 +366,7 @@ fn readmission_risks(
     codes: &CodeTable,
     q: &Query,
     arms: &[Option<Intervention>],
-    samples: u32,
+    precision: Precision,
 ) -> Vec<f64> {
     // The discharge's month replayed holds the stay (admitted then or before).
     let (mut history, alive, branch) = replay(config, codes, q.patient, month_of(q.at) + 1);
@@ -321,7 +381,7 @@ fn readmission_risks(
     history.forget_readmission(q.at);
     let drawn_before = history.truth().stays.len();
     let span = (branch, month_of(q.at + q.horizon) + 1);
-    share_of_futures(&history, arms, q.at, span, samples, |future| {
+    share_of_futures(&history, arms, q.at, span, precision, |future| {
         let stays = &future.truth().stays[drawn_before.min(future.truth().stays.len())..];
         stays.iter().any(|s| s.admitted > q.at && s.admitted <= q.at + q.horizon)
     })
@@ -334,6 +394,11 @@ fn readmission_risks(
 /// (`NaN` when the patient has no stay or draw at that time), else `samples` re-drawn futures.
 pub fn risk(config: &SynthConfig, codes: &CodeTable, q: &Query, samples: u32) -> f64 {
     risks(config, codes, q, &[None], samples)[0]
+}
+
+/// [`risk`] with the futures drawn as `precision` says.
+pub fn risk_with(config: &SynthConfig, codes: &CodeTable, q: &Query, precision: Precision) -> f64 {
+    risks_with(config, codes, q, &[None], precision)[0]
 }
 
 /// A one-year horizon, the usual one for the built-in tasks.

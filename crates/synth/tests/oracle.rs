@@ -191,3 +191,42 @@ fn a_scheduled_readmission_lands_between_three_and_fifty_seven_days() {
     // k + u ≤ 30 days for about 405 of the 756 day pairs.
     assert!((month - 405.0 / 756.0).abs() < 0.03, "{month}");
 }
+
+/// A share of a few futures ties every rare risk at 0; the adaptive oracle draws more where it
+/// has seen too few outcomes and ranks them, while a common risk keeps its first futures.
+#[test]
+fn the_adaptive_oracle_ranks_the_rare_risks_a_fixed_count_ties_at_zero() {
+    use synth::oracle::{Precision, RESOLVING_HITS, risk_with};
+    let config = SynthConfig::new(3000, 2, 35);
+    let codes = vocab::code_table();
+    let at = date(2018, 1, 1);
+    let (first, most) = (32u32, 512u32);
+    let (mut fixed, mut adaptive) = (Vec::new(), Vec::new());
+    for i in 0..3000u64 {
+        let p = simulate_patient(&config, &codes, i);
+        if p.truth.death.is_some_and(|d| d <= at) || p.person.age(at) < 40.0 || p.person.birth >= at {
+            continue;
+        }
+        let q = Query { patient: i, at, horizon: YEAR, outcome: Outcome::Death };
+        let died = p.truth.death.is_some_and(|d| d > at && d <= at + YEAR);
+        let f = risk(&config, &codes, &q, first);
+        let a = risk_with(&config, &codes, &q, Precision::adaptive(first, most));
+        if f * f64::from(first) >= f64::from(RESOLVING_HITS) {
+            assert_eq!(a, f, "patient {i}: a resolved risk keeps its first {first} futures");
+        }
+        // Each share is of a whole number of futures between the first count and the cap.
+        let drawn = [32.0, 64.0, 128.0, 256.0, 512.0];
+        assert!(drawn.iter().any(|n| (a * n - (a * n).round()).abs() < 1e-9), "patient {i}: {a}");
+        fixed.push((f, died));
+        adaptive.push((a, died));
+    }
+    let zeros = |s: &[(f64, bool)]| s.iter().filter(|x| x.0 == 0.0).count();
+    let (zf, za) = (zeros(&fixed), zeros(&adaptive));
+    let (af, aa) = (auroc(&fixed), auroc(&adaptive));
+    let deaths = fixed.iter().filter(|s| s.1).count();
+    eprintln!("death 1y, {} adults, {deaths} deaths: zeros {zf} → {za}, AUROC {af:.3} → {aa:.3}", fixed.len());
+    assert!(deaths >= 10, "too few deaths: {deaths}");
+    assert!(zf * 2 > fixed.len(), "most adults' 1-year death risk is below 1/{first}: {zf} of {}", fixed.len());
+    assert!(za * 3 < zf, "the adaptive oracle resolves most of them: {za} zeros left of {zf}");
+    assert!(aa > af, "ranking the rare risks raises the AUROC: {af:.3} → {aa:.3}");
+}
