@@ -8,7 +8,8 @@
 #
 # Environment (defaults in brackets): LONGITUDE [the release binary of this checkout],
 # PATIENTS [20000], SEED [7], STEPS (pretraining steps of `small`) [3000], ZERO_SHOT (futures per
-# prediction time) [10], ZERO_SHOT_MAX (case-control sample per task) [400], ORACLE [128],
+# prediction time) [10], ZERO_SHOT_MAX (case-control sample per task) [400], ORACLE (futures the
+# oracle draws first) [128], ORACLE_MAX (at most, for rare risks) [1024],
 # PROBE_MAX (training examples per task for the probe) [2000], TEMPORAL [2021-01-01],
 # SITE [north], MEDS_TAB (1: run benches/meds_tab/run.sh too) [1], MEDS_TAB_TRIALS [5],
 # MEDS_TAB_FROM (another WORK_DIR of the same population whose MEDS-Tab predictions to reuse),
@@ -24,7 +25,7 @@
 set -euo pipefail
 
 if [ $# -ne 1 ]; then
-  sed -n 2,23p "$0" >&2
+  sed -n 2,24p "$0" >&2
   exit 2
 fi
 here=$(cd "$(dirname "$0")" && pwd)
@@ -38,6 +39,7 @@ steps=${STEPS:-3000}
 zero_shot=${ZERO_SHOT:-10}
 zero_shot_max=${ZERO_SHOT_MAX:-400}
 oracle=${ORACLE:-128}
+oracle_max=${ORACLE_MAX:-1024}
 probe_max=${PROBE_MAX:-2000}
 temporal=${TEMPORAL:-2021-01-01}
 site=${SITE:-north}
@@ -71,7 +73,7 @@ stage pretrain run/model/pretrain.json \
   "${pretrain_args[@]}"
 stage label labels/.done sh -c "'$lg' -q label --meds s/meds --suite --out labels && touch labels/.done"
 stage adapt adapt/adapt_report.json \
-  "$lg" -q adapt --meds s/meds --labels labels --truth s/truth --oracle-samples "$oracle" \
+  "$lg" -q adapt --meds s/meds --labels labels --truth s/truth --oracle-samples "$oracle" --oracle-max-samples "$oracle_max" \
   --model run/model --probe-train-max "$probe_max" --few-shot "${fine_tune_args[@]}" --out adapt
 
 report=("$lg" -q report --meds s/meds --truth s/truth --sites s/truth/subjects.parquet --out report)
@@ -110,10 +112,10 @@ done
 
 # Temporal and cross-site validation: the same methods but zero-shot and fine-tuning.
 stage temporal adapt-temporal/adapt_report.json \
-  "$lg" -q adapt --meds s/meds --labels labels --truth s/truth --oracle-samples "$oracle" \
+  "$lg" -q adapt --meds s/meds --labels labels --truth s/truth --oracle-samples "$oracle" --oracle-max-samples "$oracle_max" \
   --model run/model --probe-train-max "$probe_max" --split "temporal:$temporal" --out adapt-temporal
 stage site adapt-site/adapt_report.json \
-  "$lg" -q adapt --meds s/meds --labels labels --truth s/truth --oracle-samples "$oracle" \
+  "$lg" -q adapt --meds s/meds --labels labels --truth s/truth --oracle-samples "$oracle" --oracle-max-samples "$oracle_max" \
   --model run/model --probe-train-max "$probe_max" --split "site:$site" --out adapt-site
 
 # MEDS-Tab needs no model: with MEDS_TAB_FROM=OTHER_WORK, a run of the same population (the same
