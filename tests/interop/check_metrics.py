@@ -33,6 +33,10 @@ def main() -> None:
 
     intercept = minimize_scalar(nll, bounds=(-20, 20), method="bounded", options={"xatol": 1e-10}).x
     tn, fp, fn, tp = confusion_matrix(y, (p >= threshold).astype(int), labels=[0, 1]).ravel()
+    n = len(y)
+    # Decision-curve net benefit at the threshold (Vickers & Elkin 2006), from the same matrix.
+    net_benefit = tp / n - fp / n * threshold / (1 - threshold)
+    treat_all = y.mean() - (1 - y.mean()) * threshold / (1 - threshold)
     meds_eval = evaluate_binary_classification(df)["samples_equally_weighted"]
     print(
         json.dumps(
@@ -45,6 +49,8 @@ def main() -> None:
                 "sensitivity": tp / (tp + fn),
                 "specificity": tn / (tn + fp),
                 "ppv": tp / (tp + fp),
+                "net_benefit": net_benefit,
+                "treat_all": treat_all,
                 "meds_evaluation": {k: float(v) for k, v in meds_eval.items()},
             }
         )

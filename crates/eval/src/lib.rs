@@ -18,7 +18,7 @@ pub mod paired;
 pub use bootstrap::{Interval, Intervals, intervals, percentile_interval, resample_metrics, subject_index};
 pub use error::EvalError;
 pub use fairness::{Attribute, AttributeReport, FAIR_BAND, GroupReport, MIN_GROUP, audit};
-pub use metrics::{Metrics, OperatingPoint, Ranked, ReliabilityBin, logit};
+pub use metrics::{DecisionPoint, Metrics, OperatingPoint, Ranked, ReliabilityBin, decision_thresholds, logit};
 
 use meds::labels::BooleanPrediction;
 use serde::Serialize;
@@ -38,6 +38,8 @@ pub struct Options {
     pub audit_specificity: f64,
     /// A fixed decision threshold for the fairness audit, overriding `audit_specificity`.
     pub threshold: Option<f64>,
+    /// Threshold probabilities of the decision curve ([`decision_thresholds`] by default).
+    pub decision_thresholds: Vec<f64>,
 }
 
 impl Default for Options {
@@ -49,6 +51,7 @@ impl Default for Options {
             thresholds: (1..20).map(|i| f64::from(i) * 0.05).chain([0.01, 0.02, 0.03]).collect(),
             audit_specificity: 0.9,
             threshold: None,
+            decision_thresholds: decision_thresholds(),
         }
     }
 }
@@ -81,6 +84,9 @@ pub struct Evaluation {
     pub roc: Vec<(f64, f64)>,
     /// Precision-recall curve, at most ~200 points.
     pub pr: Vec<(f64, f64)>,
+    /// The decision curve: net benefit of acting on the model's flags, and of acting on everyone,
+    /// at each of [`Options::decision_thresholds`].
+    pub decision_curve: Vec<DecisionPoint>,
     /// Fairness audit per attribute.
     pub fairness: Vec<AttributeReport>,
 }
@@ -195,6 +201,7 @@ pub fn evaluate_weighted(
         audit_point: audit_threshold.map(|t| ranked.operating_points(&[t], None).remove(0)),
         roc: thin(ranked.roc_curve(), 200),
         pr: thin(ranked.pr_curve(), 200),
+        decision_curve: ranked.decision_curve(&options.decision_thresholds, None),
         fairness,
     })
 }

@@ -108,6 +108,32 @@ pub struct OperatingPoint {
     pub nne: Option<f64>,
 }
 
+/// One point of a decision curve (Vickers & Elkin 2006, "Decision curve analysis"): what acting
+/// on the model's flags is worth at a threshold probability `t`, the risk at which a clinician
+/// would act — a true positive's benefit counted as 1, a false positive's harm as the odds
+/// `t / (1 − t)` that the threshold implies.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DecisionPoint {
+    /// The threshold probability (flag when probability ≥ it).
+    pub threshold: f64,
+    /// Net benefit of acting on the flags: `TP/N − FP/N · t/(1 − t)`, in true positives per
+    /// patient (at most the prevalence).
+    pub net_benefit: f64,
+    /// Net benefit of acting on everyone: `prevalence − (1 − prevalence) · t/(1 − t)`. Acting on
+    /// no one is worth 0. A model is useful at `t` where it beats both.
+    pub treat_all: f64,
+}
+
+/// The threshold probabilities a decision curve is drawn at: every 0.1% up to 2% (year-ahead
+/// risks are rare, and so are the thresholds that act on them), every 0.5% up to 10%, every 1% up
+/// to 50%.
+pub fn decision_thresholds() -> Vec<f64> {
+    let fine = (1..=20).map(|i| f64::from(i) / 1000.0);
+    let mid = (5..=20).map(|i| f64::from(i) / 200.0);
+    let coarse = (11..=50).map(|i| f64::from(i) / 100.0);
+    fine.chain(mid).chain(coarse).collect()
+}
+
 fn ratio(a: f64, b: f64) -> Option<f64> {
     (b > 0.0).then(|| a / b)
 }
@@ -376,6 +402,39 @@ impl Ranked {
             .collect()
     }
 
+    /// The decision curve at each of `thresholds` in (0, 1) (see [`DecisionPoint`]); thresholds
+    /// outside that range are left out. Weighted as every other figure (design weights stand for
+    /// the population's predictions).
+    pub fn decision_curve(&self, thresholds: &[f64], weights: Option<&[u32]>) -> Vec<DecisionPoint> {
+        let (positives, negatives) = (0..self.len()).fold((0.0, 0.0), |(p, n), i| {
+            let w = self.weight(i, weights);
+            if self.label[i] { (p + w, n) } else { (p, n + w) }
+        });
+        let total = positives + negatives;
+        if total <= 0.0 {
+            return Vec::new();
+        }
+        thresholds
+            .iter()
+            .filter(|&&t| t > 0.0 && t < 1.0)
+            .map(|&t| {
+                let (mut tp, mut fp) = (0.0, 0.0);
+                for i in 0..self.len() {
+                    if self.probability[i] >= t {
+                        let w = self.weight(i, weights);
+                        if self.label[i] { tp += w } else { fp += w }
+                    }
+                }
+                let odds = t / (1.0 - t);
+                DecisionPoint {
+                    threshold: t,
+                    net_benefit: tp / total - fp / total * odds,
+                    treat_all: positives / total - negatives / total * odds,
+                }
+            })
+            .collect()
+    }
+
     /// The lowest threshold whose specificity is at least `target` (flagging at probability ≥
     /// threshold), among the observed probabilities; `None` without negatives.
     pub fn threshold_at_specificity(&self, target: f64) -> Option<f64> {
@@ -463,6 +522,35 @@ mod tests {
         assert!((t.metrics(None).auroc.expect("auroc") - 0.5).abs() < 1e-12);
         // One class: undefined, not a number.
         assert_eq!(Ranked::new(&[0.2, 0.7], &[true, true]).metrics(None).auroc, None);
+    }
+
+    #[test]
+    fn the_decision_curve_weighs_false_positives_by_the_thresholds_odds() {
+        // Ten patients, three with the outcome. At t = 0.25 (odds 1/3) the model flags 0.3, 0.5,
+        // 0.9 (two true, one false): 2/10 − 1/10 · 1/3. Acting on all: 3/10 − 7/10 · 1/3.
+        let p = [0.05, 0.1, 0.1, 0.2, 0.2, 0.2, 0.3, 0.5, 0.9, 0.02];
+        let y = [false, false, false, false, true, false, false, true, true, false];
+        let r = Ranked::new(&p, &y);
+        let curve = r.decision_curve(&[0.0, 0.25, 0.5, 1.0], None);
+        assert_eq!(curve.len(), 2, "thresholds of 0 and 1 are not decisions");
+        assert!((curve[0].net_benefit - (0.2 - 0.1 / 3.0)).abs() < 1e-12, "{:?}", curve[0]);
+        assert!((curve[0].treat_all - (0.3 - 0.7 / 3.0)).abs() < 1e-12);
+        // At t = 0.5 (odds 1): flags 0.5 and 0.9, both true.
+        assert!((curve[1].net_benefit - 0.2).abs() < 1e-12);
+        assert!((curve[1].treat_all - (0.3 - 0.7)).abs() < 1e-12);
+        // A perfect model's net benefit is the prevalence at every threshold; weighted, each
+        // prediction counts as that many.
+        let perfect = Ranked::new(&[1.0, 0.0, 0.0], &[true, false, false]);
+        assert!(
+            perfect
+                .decision_curve(&decision_thresholds(), None)
+                .iter()
+                .all(|d| (d.net_benefit - 1.0 / 3.0).abs() < 1e-12)
+        );
+        let doubled = Ranked::with_design(&p, &y, &[2.0; 10]).decision_curve(&[0.25], None);
+        assert!((doubled[0].net_benefit - curve[0].net_benefit).abs() < 1e-12, "weights scale N too");
+        let thresholds = decision_thresholds();
+        assert!(thresholds.windows(2).all(|w| w[0] < w[1]) && thresholds[0] == 0.001 && thresholds.contains(&0.3));
     }
 
     #[test]

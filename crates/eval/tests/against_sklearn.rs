@@ -52,6 +52,9 @@ fn metrics_match_scikit_learn_and_meds_evaluation() {
     close(at.sensitivity, &theirs["sensitivity"], 1e-12);
     close(at.specificity, &theirs["specificity"], 1e-12);
     close(at.ppv, &theirs["ppv"], 1e-12);
+    let decision = e.decision_curve.iter().find(|d| d.threshold == 0.3).expect("0.3 on the decision curve");
+    close(Some(decision.net_benefit), &theirs["net_benefit"], 1e-12);
+    close(Some(decision.treat_all), &theirs["treat_all"], 1e-12);
     let me = &theirs["meds_evaluation"];
     close(m.auroc, &me["roc_auc_score"], 1e-12);
     close(m.auprc, &me["average_precision_score"], 1e-12);

@@ -1089,6 +1089,33 @@ fn label_adapt_evaluate_report_from_labels_to_a_page_a_browser_renders() {
     assert_eq!(targets[0]["status"], "not_measured", "no probe in this run: {}", targets[0]);
     assert_eq!(targets[4]["status"], "met", "the subgroup audit is there: {}", targets[4]);
     assert!(html.contains("id=targets") && html.contains("not measured"));
+    // Every method carries its decision curve: never above the prevalence (a perfect model's net
+    // benefit), acting on everyone as the prevalence alone says; drawn on the page.
+    let mut curves = 0;
+    for t in judged["tasks"].as_array().expect("tasks") {
+        for m in t["methods"].as_array().expect("methods") {
+            let e = &m["evaluation"];
+            let Some(prevalence) = e["metrics"]["prevalence"].as_f64() else { continue };
+            for d in e["decision_curve"].as_array().expect("decision_curve") {
+                let (at, nb, all) = (
+                    d["threshold"].as_f64().expect("t"),
+                    d["net_benefit"].as_f64().expect("nb"),
+                    d["treat_all"].as_f64().expect("all"),
+                );
+                assert!(
+                    nb <= prevalence + 1e-9,
+                    "{} {}: net benefit {nb} above prevalence {prevalence}",
+                    t["task"],
+                    m["method"]
+                );
+                let expected = prevalence - (1.0 - prevalence) * at / (1.0 - at);
+                assert!((all - expected).abs() < 1e-9, "{} at {at}: treat all {all} vs {expected}", t["task"]);
+                curves += 1;
+            }
+        }
+    }
+    assert!(curves > 0, "decision curves in report.json");
+    assert!(html.contains("Decision curve: net benefit") && html.contains(">treat none<"), "drawn on the page");
     let card: Value =
         serde_json::from_slice(&std::fs::read(report.join("model_card.json")).expect("card")).expect("json");
     let attributes = card["attributes"].as_array().expect("attributes");

@@ -68,7 +68,7 @@ pub fn render(report: &Report, card: &ModelCard) -> String {
         task_section(&mut s, t, &report.candidate);
     }
     card_section(&mut s, card);
-    s.push_str("<p class=muted>Metrics: AUROC with ties counted half; AUPRC as average precision; calibration slope and intercept from logistic recalibration on logit(p); ECE over ten equal-width bins weighted by size; 95% intervals by patient-level bootstrap (percentile). Fairness ratios compare each group's rate with the largest group's at the operating threshold (90% specificity unless stated) and are flagged outside [0.8, 1.25].</p></body></html>");
+    s.push_str("<p class=muted>Metrics: AUROC with ties counted half; AUPRC as average precision; calibration slope and intercept from logistic recalibration on logit(p); ECE over ten equal-width bins weighted by size; 95% intervals by patient-level bootstrap (percentile). Decision curves: net benefit = TP/N − FP/N · t/(1 − t) at threshold probability t (Vickers &amp; Elkin 2006), beside acting on everyone and on no one; a model helps at the thresholds where its curve lies above both. Fairness ratios compare each group's rate with the largest group's at the operating threshold (90% specificity unless stated) and are flagged outside [0.8, 1.25].</p></body></html>");
     s
 }
 
@@ -411,6 +411,7 @@ fn task_section(s: &mut String, t: &TaskResult, candidate: &str) {
             }
             .render(),
         );
+        s.push_str(&decision_curve(t, e));
         for a in &e.fairness {
             let rows: Vec<Bar> = a
                 .groups
@@ -432,6 +433,47 @@ fn task_section(s: &mut String, t: &TaskResult, candidate: &str) {
     } else {
         s.push_str("</div>");
     }
+}
+
+/// The decision curve of every method beside acting on everyone and on no one, over the
+/// thresholds that matter for the task's prevalence: up to about four times it (a clinician
+/// rarely acts only on risks far above the base rate), the net benefit from a third below zero to
+/// just above the prevalence (its maximum).
+fn decision_curve(t: &TaskResult, reference: &Evaluation) -> String {
+    let prevalence = reference.metrics.prevalence.unwrap_or(0.0);
+    let x_max = [0.02, 0.05, 0.1, 0.2, 0.3, 0.5].into_iter().find(|&x| x >= 4.0 * prevalence).unwrap_or(0.5);
+    // The top is three ticks above zero and one below, each a round step.
+    let y_max = [0.003, 0.006, 0.015, 0.03, 0.06, 0.15, 0.3, 0.6, 1.2]
+        .into_iter()
+        .find(|&y| y >= 1.05 * prevalence)
+        .unwrap_or(1.2);
+    let y_min = -y_max / 3.0;
+    let within = |(x, y): &(f64, f64)| *x <= x_max + 1e-12 && *y >= y_min;
+    let mut series: Vec<Series> = t
+        .methods
+        .iter()
+        .map(|m| Series {
+            name: m.method.clone(),
+            points: m.evaluation.decision_curve.iter().map(|d| (d.threshold, d.net_benefit)).filter(within).collect(),
+            markers: false,
+        })
+        .collect();
+    series.push(Series {
+        name: "treat all".into(),
+        points: reference.decision_curve.iter().map(|d| (d.threshold, d.treat_all)).filter(within).collect(),
+        markers: false,
+    });
+    series.push(Series { name: "treat none".into(), points: vec![(0.0, 0.0), (x_max, 0.0)], markers: false });
+    Chart {
+        title: "Decision curve: net benefit".into(),
+        x_label: "threshold probability".into(),
+        y_label: "net benefit (true positives per patient)".into(),
+        x: (0.0, x_max),
+        y: (y_min, y_max),
+        diagonal: false,
+        series,
+    }
+    .render()
 }
 
 fn few_shot_table(s: &mut String, t: &TaskResult) {
