@@ -10,7 +10,7 @@ use eval::{Evaluation, Interval};
 use crate::card::ModelCard;
 use crate::svg::{Bar, Chart, Series, bars};
 use crate::targets::Status;
-use crate::{Report, TaskResult, escape};
+use crate::{MethodResult, Report, TaskResult, escape};
 
 const CSS: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:1180px;color:#1d1d1f;line-height:1.45;padding:0 1rem}
 h1{font-size:1.7rem;margin-bottom:.2rem}h2{margin-top:2.4rem;border-bottom:2px solid #0072B2;padding-bottom:.2rem}h3{margin-top:1.4rem}
@@ -411,7 +411,7 @@ fn task_section(s: &mut String, t: &TaskResult, candidate: &str) {
             }
             .render(),
         );
-        s.push_str(&decision_curve(t, e));
+        s.push_str(&decision_curve(t, c));
         for a in &e.fairness {
             let rows: Vec<Bar> = a
                 .groups
@@ -439,19 +439,25 @@ fn task_section(s: &mut String, t: &TaskResult, candidate: &str) {
 /// thresholds that matter for the task's prevalence: up to about four times it (a clinician
 /// rarely acts only on risks far above the base rate), the net benefit from a third below zero to
 /// just above the prevalence (its maximum).
-fn decision_curve(t: &TaskResult, reference: &Evaluation) -> String {
+fn decision_curve(t: &TaskResult, candidate: &MethodResult) -> String {
+    let reference = &candidate.evaluation;
     let prevalence = reference.metrics.prevalence.unwrap_or(0.0);
-    let x_max = [0.02, 0.05, 0.1, 0.2, 0.3, 0.5].into_iter().find(|&x| x >= 4.0 * prevalence).unwrap_or(0.5);
+    // Four ticks across, each a round step.
+    let x_max = [0.02, 0.04, 0.08, 0.1, 0.2, 0.4, 0.6].into_iter().find(|&x| x >= 4.0 * prevalence).unwrap_or(0.6);
     // The top is three ticks above zero and one below, each a round step.
-    let y_max = [0.003, 0.006, 0.015, 0.03, 0.06, 0.15, 0.3, 0.6, 1.2]
+    let y_max = [0.003, 0.006, 0.009, 0.012, 0.015, 0.03, 0.06, 0.09, 0.12, 0.15, 0.3, 0.6, 0.9, 1.2]
         .into_iter()
         .find(|&y| y >= 1.05 * prevalence)
         .unwrap_or(1.2);
     let y_min = -y_max / 3.0;
     let within = |(x, y): &(f64, f64)| *x <= x_max + 1e-12 && *y >= y_min;
+    // The method the card describes, the foundation model's probe, the count GBM and the oracle:
+    // beside the two reference lines, few enough to tell apart.
+    let shown = [candidate.method.as_str(), "fm_probe", "counts_gbm", "oracle"];
     let mut series: Vec<Series> = t
         .methods
         .iter()
+        .filter(|m| shown.contains(&m.method.as_str()))
         .map(|m| Series {
             name: m.method.clone(),
             points: m.evaluation.decision_curve.iter().map(|d| (d.threshold, d.net_benefit)).filter(within).collect(),

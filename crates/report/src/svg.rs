@@ -119,14 +119,21 @@ impl Chart {
                 self.py(hi)
             );
         }
-        for (i, series) in self.series.iter().enumerate() {
+        let drawn: Vec<Vec<(f64, f64)>> = self
+            .series
+            .iter()
+            .map(|series| {
+                series
+                    .points
+                    .iter()
+                    .filter(|(x, y)| x.is_finite() && y.is_finite())
+                    .map(|&(x, y)| (self.px(x.clamp(self.x.0, self.x.1)), self.py(y.clamp(self.y.0, self.y.1))))
+                    .collect()
+            })
+            .collect();
+        let (legend_x, legend_y) = self.legend_corner(&drawn);
+        for (i, (series, pts)) in self.series.iter().zip(drawn).enumerate() {
             let colour = PALETTE[i % PALETTE.len()];
-            let pts: Vec<(f64, f64)> = series
-                .points
-                .iter()
-                .filter(|(x, y)| x.is_finite() && y.is_finite())
-                .map(|&(x, y)| (self.px(x.clamp(self.x.0, self.x.1)), self.py(y.clamp(self.y.0, self.y.1))))
-                .collect();
             if series.markers {
                 for (x, y) in &pts {
                     let _ = write!(s, r##"<circle cx="{x:.1}" cy="{y:.1}" r="3.2" fill="{colour}"/>"##);
@@ -139,20 +146,53 @@ impl Chart {
                     d.join(" ")
                 );
             }
-            // Legend, top-left inside the plot.
-            let ly = TOP + 14.0 + 14.0 * i as f64;
+            // Legend, in the corner of the plot the lines cross least.
+            let ly = legend_y + 14.0 + 14.0 * i as f64;
             let _ = write!(
                 s,
                 r##"<rect x="{:.1}" y="{:.1}" width="10" height="3" fill="{colour}"/><text x="{:.1}" y="{:.1}" font-size="10">{}</text>"##,
-                LEFT + 8.0,
+                legend_x,
                 ly - 4.0,
-                LEFT + 22.0,
+                legend_x + 14.0,
                 ly,
                 escape(&series.name)
             );
         }
         s.push_str("</svg>");
         s
+    }
+}
+
+impl Chart {
+    /// Where the legend goes (its left edge and the top of its first row, in pixels): the corner
+    /// of the plot whose legend-sized box the drawn lines and markers cross least, top-left on a
+    /// tie. Lines are followed every few pixels, so a line through the box counts, not only its
+    /// points.
+    fn legend_corner(&self, drawn: &[Vec<(f64, f64)>]) -> (f64, f64) {
+        let longest = self.series.iter().map(|s| s.name.chars().count()).max().unwrap_or(0) as f64;
+        let (w, h) = (22.0 + 5.5 * longest, 6.0 + 14.0 * self.series.len() as f64);
+        let (left, right, top, bottom) = (LEFT + 8.0, W - RIGHT - 4.0 - w, TOP, H - BOTTOM - h - 4.0);
+        let mut samples = Vec::new();
+        for (series, pts) in self.series.iter().zip(drawn) {
+            samples.extend_from_slice(pts);
+            if !series.markers {
+                for pair in pts.windows(2) {
+                    let ((x0, y0), (x1, y1)) = (pair[0], pair[1]);
+                    let steps = ((x1 - x0).hypot(y1 - y0) / 4.0).ceil().min(200.0) as usize;
+                    samples.extend((1..steps).map(|k| {
+                        let f = k as f64 / steps as f64;
+                        (x0 + f * (x1 - x0), y0 + f * (y1 - y0))
+                    }));
+                }
+            }
+        }
+        let crossing = |(x, y): (f64, f64)| {
+            samples.iter().filter(|&&(px, py)| px >= x && px <= x + w && py >= y && py <= y + h).count()
+        };
+        [(left, top), (right, top), (right, bottom), (left, bottom)]
+            .into_iter()
+            .min_by_key(|&corner| crossing(corner))
+            .unwrap_or((left, top))
     }
 }
 
@@ -262,5 +302,39 @@ mod tests {
             Some(0.76),
         );
         assert!(b.contains(">F<") && b.contains("0.800"));
+    }
+
+    /// The legend's first swatch: (x, y) in pixels.
+    fn legend_at(svg: &str) -> (f64, f64) {
+        let at = svg.find(r#"width="10" height="3""#).expect("a legend swatch");
+        let head = &svg[svg[..at].rfind("<rect").expect("rect")..at];
+        let attr = |name: &str| -> f64 {
+            let from = head.find(&format!("{name}=\"")).expect("attribute") + name.len() + 2;
+            head[from..].split('"').next().expect("value").parse().expect("number")
+        };
+        (attr("x"), attr("y"))
+    }
+
+    #[test]
+    fn the_legend_goes_where_the_lines_are_not() {
+        let chart = |points: Vec<(f64, f64)>| Chart {
+            title: "t".into(),
+            x_label: "x".into(),
+            y_label: "y".into(),
+            x: (0.0, 1.0),
+            y: (0.0, 1.0),
+            diagonal: false,
+            series: vec![Series { name: "a line".into(), points, markers: false }],
+        };
+        // A line along the top: the legend drops to the bottom.
+        let (_, y) = legend_at(&chart(vec![(0.0, 0.98), (1.0, 0.95)]).render());
+        assert!(y > H / 2.0, "legend at y = {y}");
+        // Two points only, the line between them across the top-left corner (a decision curve
+        // falling from the top-left): the legend goes right, though no point lies in the corner.
+        let (x, y) = legend_at(&chart(vec![(0.0, 1.0), (0.6, 0.0)]).render());
+        assert!(x > W / 2.0 && y < H / 2.0, "legend at ({x}, {y})");
+        // Nothing in the way: top-left, as before.
+        let (x, y) = legend_at(&chart(vec![(0.6, 0.1), (1.0, 0.2)]).render());
+        assert!(x < W / 2.0 && y < H / 2.0, "legend at ({x}, {y})");
     }
 }
