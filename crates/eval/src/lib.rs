@@ -18,7 +18,9 @@ pub mod paired;
 pub use bootstrap::{Interval, Intervals, intervals, percentile_interval, resample_metrics, subject_index};
 pub use error::EvalError;
 pub use fairness::{Attribute, AttributeReport, FAIR_BAND, GroupReport, MIN_GROUP, audit};
-pub use metrics::{DecisionPoint, Metrics, OperatingPoint, Ranked, ReliabilityBin, decision_thresholds, logit};
+pub use metrics::{
+    DecisionPoint, Metrics, OperatingPoint, Ranked, ReliabilityBin, decision_thresholds, logit, useful_thresholds,
+};
 
 use meds::labels::BooleanPrediction;
 use serde::Serialize;

@@ -124,6 +124,15 @@ pub struct DecisionPoint {
     pub treat_all: f64,
 }
 
+/// The lowest and the highest threshold of `curve` at which acting on the model's flags is worth
+/// more than acting on everyone and than acting on no one (by more than 1e-9 true positives per
+/// patient); `None` where it never is. The thresholds between need not all be useful: the curve
+/// says which.
+pub fn useful_thresholds(curve: &[DecisionPoint]) -> Option<(f64, f64)> {
+    let useful = || curve.iter().filter(|d| d.net_benefit > d.treat_all.max(0.0) + 1e-9).map(|d| d.threshold);
+    Some((useful().reduce(f64::min)?, useful().reduce(f64::max)?))
+}
+
 /// The threshold probabilities a decision curve is drawn at: every 0.1% up to 2% (year-ahead
 /// risks are rare, and so are the thresholds that act on them), every 0.5% up to 10%, every 1% up
 /// to 50%.
@@ -551,6 +560,11 @@ mod tests {
         assert!((doubled[0].net_benefit - curve[0].net_benefit).abs() < 1e-12, "weights scale N too");
         let thresholds = decision_thresholds();
         assert!(thresholds.windows(2).all(|w| w[0] < w[1]) && thresholds[0] == 0.001 && thresholds.contains(&0.3));
+        // Useful where it beats both references: at 0.25 (0.167 > 0.067 and 0) and 0.5 (0.2 > 0).
+        assert_eq!(useful_thresholds(&curve), Some((0.25, 0.5)));
+        // A model no better than its prevalence is useful nowhere.
+        let flat = Ranked::new(&[0.3; 10], &y).decision_curve(&[0.1, 0.2, 0.4], None);
+        assert_eq!(useful_thresholds(&flat), None, "{flat:?}");
     }
 
     #[test]

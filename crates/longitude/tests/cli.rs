@@ -1120,7 +1120,9 @@ fn label_adapt_evaluate_report_from_labels_to_a_page_a_browser_renders() {
         serde_json::from_slice(&std::fs::read(report.join("model_card.json")).expect("card")).expect("json");
     let attributes = card["attributes"].as_array().expect("attributes");
     assert!(attributes.len() >= 30, "HTI-1 source attributes: {}", attributes.len());
-    assert!(attributes.iter().any(|a| a["id"] == "7(i)" && a["value"].as_str().expect("v").contains("AUROC")));
+    assert!(attributes.iter().any(|a| a["id"] == "7(i)"
+        && a["value"].as_str().expect("v").contains("AUROC")
+        && a["value"].as_str().expect("v").contains("net benefit above treating all and none")));
     let chai: Value =
         serde_json::from_slice(&std::fs::read(report.join("chai_model_card.json")).expect("chai")).expect("json");
     assert!(

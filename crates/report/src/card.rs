@@ -89,8 +89,16 @@ fn validity(report: &Report, setting: &str) -> String {
         .map(|(task, m)| {
             let e = &m.evaluation;
             let ci = e.intervals.auroc.map_or(String::new(), |i| format!(" [{:.3}, {:.3}]", i.lower, i.upper));
+            let useful = match eval::useful_thresholds(&e.decision_curve) {
+                Some((lo, hi)) => format!(
+                    "net benefit above treating all and none at thresholds {:.1}%–{:.1}%",
+                    100.0 * lo,
+                    100.0 * hi
+                ),
+                None => "net benefit above treating all and none at no threshold".into(),
+            };
             format!(
-                "{task}: AUROC {}{ci}, AUPRC {}, Brier {}, calibration slope {}, ECE {} (n = {}, prevalence {})",
+                "{task}: AUROC {}{ci}, AUPRC {}, Brier {}, calibration slope {}, ECE {}, {useful} (n = {}, prevalence {})",
                 fmt(e.metrics.auroc),
                 fmt(e.metrics.auprc),
                 fmt(e.metrics.brier),
