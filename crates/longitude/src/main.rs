@@ -133,9 +133,9 @@ enum Command {
     /// Today: simulate a clinical population with ground truth (MEDS and FHIR), ingest and
     /// de-identify its FHIR export, validate and describe the resulting MEDS, build its
     /// random-access timeline store, tokenize it and pretrain the tiny model briefly; label the
-    /// built-in tasks, fit the baselines and the oracle, and write the validation report and
-    /// model card (OUT/report/report.html). The foundation model's task adaptations and the
-    /// server join as they are built.
+    /// built-in tasks, fit the baselines, the foundation model's linear probe, fine-tuning and
+    /// zero-shot risk, and the oracle, and write the validation report and model card
+    /// (OUT/report/report.html). The model registry and the server join as they are built.
     Demo {
         /// Where to write the demo's outputs (meds/ and truth/ are replaced).
         #[arg(long, default_value = "longitude-demo")]
