@@ -265,6 +265,14 @@ pub fn run(args: &EvaluateArgs) -> Result<ExitCode> {
             f(p.nne)
         );
     }
+    match eval::useful_thresholds(&e.decision_curve) {
+        Some((lo, hi)) => outln!(
+            "decision curve: acting on the flags beats acting on all and on none at thresholds {:.1}%–{:.1}%",
+            100.0 * lo,
+            100.0 * hi
+        ),
+        None => outln!("decision curve: acting on the flags beats acting on all and on none at no threshold"),
+    }
     for a in &e.fairness {
         outln!(
             "fairness {:<10} reference {:<10} AUROC gap {}  flagged: {}",

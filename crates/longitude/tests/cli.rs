@@ -881,6 +881,22 @@ fn label_adapt_evaluate_report_from_labels_to_a_page_a_browser_renders() {
     let attributes: Vec<&str> =
         e["fairness"].as_array().expect("fairness").iter().map(|a| a["attribute"].as_str().expect("name")).collect();
     assert_eq!(attributes, ["sex", "age_band", "race", "ethnicity"]);
+    // The decision curve's useful range, printed, is where the saved curve beats both references.
+    let useful: Vec<f64> = e["decision_curve"]
+        .as_array()
+        .expect("decision_curve")
+        .iter()
+        .filter(|d| {
+            let (nb, all) = (d["net_benefit"].as_f64().expect("nb"), d["treat_all"].as_f64().expect("all"));
+            nb > all.max(0.0) + 1e-9
+        })
+        .map(|d| d["threshold"].as_f64().expect("t"))
+        .collect();
+    let line = match (useful.first(), useful.last()) {
+        (Some(lo), Some(hi)) => format!("at thresholds {:.1}%–{:.1}%", 100.0 * lo, 100.0 * hi),
+        _ => "at no threshold".into(),
+    };
+    assert!(stdout(&o).contains(&format!("acting on all and on none {line}")), "{line}: {}", stdout(&o));
 
     // Against another method on the same labels: the difference of the two AUROCs, paired.
     let lr = adapt.join("hyperkalemia_next_lab/counts_lr.parquet");
