@@ -374,7 +374,8 @@ fn task_section(s: &mut String, t: &TaskResult, candidate: &str) {
     if let Some(c) = cand {
         let e = &c.evaluation;
         let top = e.reliability.iter().map(|b| b.mean_probability.max(b.observed)).fold(0.05, f64::max).min(1.0);
-        let top = (top * 10.0).ceil() / 10.0;
+        // Up to a top whose quarters (the axis ticks) are round numbers.
+        let top = [0.1, 0.2, 0.4, 0.6, 0.8, 1.0].into_iter().find(|&x| x >= top - 1e-12).unwrap_or(1.0);
         s.push_str(
             &Chart {
                 title: format!("Reliability ({})", c.method),
