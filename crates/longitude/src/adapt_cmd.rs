@@ -610,6 +610,18 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
         );
     }
     report.insert("_split".to_string(), json!({ "scheme": args.split, "description": scheme.describe() }));
+    if oracle.is_some() {
+        // How the oracle's shares were drawn, so a reader can tell a quantised ceiling.
+        let precision = synth::oracle::Precision::adaptive(args.oracle_samples, args.oracle_max_samples);
+        report.insert(
+            "_oracle".to_string(),
+            json!({
+                "first_futures": precision.samples,
+                "max_futures": precision.max_samples,
+                "drawn_until_outcomes": precision.hits,
+            }),
+        );
+    }
     let partial = args.out.join(".adapt_report.json.partial");
     std::fs::write(&partial, serde_json::to_string_pretty(&report)?)?;
     std::fs::rename(&partial, args.out.join("adapt_report.json"))?;

@@ -178,6 +178,11 @@ fn demo_writes_a_dataset_that_describe_validate_and_show_agree_on() {
     let adapted: Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("adapt/adapt_report.json")).expect("adapt report"))
             .expect("json");
+    // How the oracle drew its futures is on record (the demo: 64 first, up to 256).
+    assert_eq!(
+        adapted["_oracle"],
+        serde_json::json!({ "first_futures": 64, "max_futures": 256, "drawn_until_outcomes": 16 })
+    );
     let zero_shot = &adapted["new_t2d_1y"]["zero_shot"];
     let times = zero_shot["prediction_times"].as_u64().expect("prediction times");
     assert!(times > 0 && times <= 150, "{zero_shot}");
