@@ -251,11 +251,7 @@ impl Ranked {
     /// The AUROC alone (as [`metrics`](Self::metrics) computes it, without the rest); `None`
     /// unless both classes have weight.
     pub fn auroc(&self, weights: Option<&[u32]>) -> Option<f64> {
-        let (mut pos, mut neg) = (0.0, 0.0);
-        for i in 0..self.len() {
-            let wi = self.weight(i, weights);
-            if self.label[i] { pos += wi } else { neg += wi }
-        }
+        let (pos, neg) = self.class_weights(weights);
         if pos > 0.0 && neg > 0.0 { self.ranking_metrics(weights, pos, neg).0 } else { None }
     }
 
@@ -415,10 +411,7 @@ impl Ranked {
     /// outside that range are left out. Weighted as every other figure (design weights stand for
     /// the population's predictions).
     pub fn decision_curve(&self, thresholds: &[f64], weights: Option<&[u32]>) -> Vec<DecisionPoint> {
-        let (positives, negatives) = (0..self.len()).fold((0.0, 0.0), |(p, n), i| {
-            let w = self.weight(i, weights);
-            if self.label[i] { (p + w, n) } else { (p, n + w) }
-        });
+        let (positives, negatives) = self.class_weights(weights);
         let total = positives + negatives;
         if total <= 0.0 {
             return Vec::new();
@@ -465,10 +458,11 @@ impl Ranked {
         Some(f64::INFINITY)
     }
 
-    /// Total weight of positives and of negatives.
-    fn class_weights(&self) -> (f64, f64) {
+    /// Total weight of positives and of negatives (times each resample multiplicity in
+    /// `weights`, if given).
+    fn class_weights(&self, weights: Option<&[u32]>) -> (f64, f64) {
         (0..self.len()).fold((0.0, 0.0), |(p, n), i| {
-            let w = self.weight(i, None);
+            let w = self.weight(i, weights);
             if self.label[i] { (p + w, n) } else { (p, n + w) }
         })
     }
@@ -476,7 +470,7 @@ impl Ranked {
     /// The ROC curve as (false-positive rate, true-positive rate) points, one per distinct
     /// probability, from (0, 0) to (1, 1).
     pub fn roc_curve(&self) -> Vec<(f64, f64)> {
-        let (pos, neg) = self.class_weights();
+        let (pos, neg) = self.class_weights(None);
         let mut points = vec![(0.0, 0.0)];
         let (mut tp, mut fp) = (0.0, 0.0);
         for k in (0..self.order.len()).rev() {
@@ -495,7 +489,7 @@ impl Ranked {
 
     /// The precision-recall curve as (recall, precision) points, one per distinct probability.
     pub fn pr_curve(&self) -> Vec<(f64, f64)> {
-        let (pos, _) = self.class_weights();
+        let (pos, _) = self.class_weights(None);
         let mut points = Vec::new();
         let (mut tp, mut fp) = (0.0, 0.0);
         for k in (0..self.order.len()).rev() {

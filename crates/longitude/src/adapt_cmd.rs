@@ -242,6 +242,7 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
         }
         None => None,
     };
+    let oracle_precision = synth::oracle::Precision::adaptive(args.oracle_samples, args.oracle_max_samples);
     let mut tasks: Vec<(String, PathBuf)> = std::fs::read_dir(&args.labels)
         .with_context(|| format!("reading {}", args.labels.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -486,13 +487,7 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
             let started = Instant::now();
             let held_out: Vec<meds::labels::BooleanLabel> =
                 examples.iter().filter(|e| e.split == "held_out").map(|e| e.label).collect();
-            let predictions = oracle_predictions(
-                config,
-                synth_codes,
-                outcome,
-                &held_out,
-                synth::oracle::Precision::adaptive(args.oracle_samples, args.oracle_max_samples),
-            );
+            let predictions = oracle_predictions(config, synth_codes, outcome, &held_out, oracle_precision);
             if predictions.len() != held_out.len() {
                 bail!(
                     "{task}: {} held-out prediction times have no oracle answer: subjects that are not the \
@@ -612,13 +607,12 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
     report.insert("_split".to_string(), json!({ "scheme": args.split, "description": scheme.describe() }));
     if oracle.is_some() {
         // How the oracle's shares were drawn, so a reader can tell a quantised ceiling.
-        let precision = synth::oracle::Precision::adaptive(args.oracle_samples, args.oracle_max_samples);
         report.insert(
             "_oracle".to_string(),
             json!({
-                "first_futures": precision.samples,
-                "max_futures": precision.max_samples,
-                "drawn_until_outcomes": precision.hits,
+                "first_futures": oracle_precision.samples,
+                "max_futures": oracle_precision.max_samples,
+                "drawn_until_outcomes": oracle_precision.hits,
             }),
         );
     }

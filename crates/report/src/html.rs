@@ -436,7 +436,8 @@ fn task_section(s: &mut String, t: &TaskResult, candidate: &str) {
     }
 }
 
-/// The decision curve of every method beside acting on everyone and on no one, over the
+/// The decision curve of the card's method, the probe, the count GBM and the oracle, beside
+/// acting on everyone and on no one, over the
 /// thresholds that matter for the task's prevalence: up to about four times it (a clinician
 /// rarely acts only on risks far above the base rate), the net benefit from a third below zero to
 /// just above the prevalence (its maximum).

@@ -59,6 +59,37 @@ impl Chart {
         H - BOTTOM - (y - self.y.0) / (self.y.1 - self.y.0).max(f64::MIN_POSITIVE) * (H - TOP - BOTTOM)
     }
 
+    /// Where the legend goes (its left edge and the top of its first row, in pixels): the corner
+    /// of the plot whose legend-sized box the drawn lines and markers cross least, top-left on a
+    /// tie. Lines are followed every few pixels, so a line through the box counts, not only its
+    /// points.
+    fn legend_corner(&self, drawn: &[Vec<(f64, f64)>]) -> (f64, f64) {
+        let longest = self.series.iter().map(|s| s.name.chars().count()).max().unwrap_or(0) as f64;
+        let (w, h) = (22.0 + 5.5 * longest, 6.0 + 14.0 * self.series.len() as f64);
+        let (left, right, top, bottom) = (LEFT + 8.0, W - RIGHT - 4.0 - w, TOP, H - BOTTOM - h - 4.0);
+        let mut samples = Vec::new();
+        for (series, pts) in self.series.iter().zip(drawn) {
+            samples.extend_from_slice(pts);
+            if !series.markers {
+                for pair in pts.windows(2) {
+                    let ((x0, y0), (x1, y1)) = (pair[0], pair[1]);
+                    let steps = ((x1 - x0).hypot(y1 - y0) / 4.0).ceil().min(200.0) as usize;
+                    samples.extend((1..steps).map(|k| {
+                        let f = k as f64 / steps as f64;
+                        (x0 + f * (x1 - x0), y0 + f * (y1 - y0))
+                    }));
+                }
+            }
+        }
+        let crossing = |(x, y): (f64, f64)| {
+            samples.iter().filter(|&&(px, py)| px >= x && px <= x + w && py >= y && py <= y + h).count()
+        };
+        [(left, top), (right, top), (right, bottom), (left, bottom)]
+            .into_iter()
+            .min_by_key(|&corner| crossing(corner))
+            .unwrap_or((left, top))
+    }
+
     /// The SVG element.
     pub fn render(&self) -> String {
         let mut s = String::new();
@@ -160,39 +191,6 @@ impl Chart {
         }
         s.push_str("</svg>");
         s
-    }
-}
-
-impl Chart {
-    /// Where the legend goes (its left edge and the top of its first row, in pixels): the corner
-    /// of the plot whose legend-sized box the drawn lines and markers cross least, top-left on a
-    /// tie. Lines are followed every few pixels, so a line through the box counts, not only its
-    /// points.
-    fn legend_corner(&self, drawn: &[Vec<(f64, f64)>]) -> (f64, f64) {
-        let longest = self.series.iter().map(|s| s.name.chars().count()).max().unwrap_or(0) as f64;
-        let (w, h) = (22.0 + 5.5 * longest, 6.0 + 14.0 * self.series.len() as f64);
-        let (left, right, top, bottom) = (LEFT + 8.0, W - RIGHT - 4.0 - w, TOP, H - BOTTOM - h - 4.0);
-        let mut samples = Vec::new();
-        for (series, pts) in self.series.iter().zip(drawn) {
-            samples.extend_from_slice(pts);
-            if !series.markers {
-                for pair in pts.windows(2) {
-                    let ((x0, y0), (x1, y1)) = (pair[0], pair[1]);
-                    let steps = ((x1 - x0).hypot(y1 - y0) / 4.0).ceil().min(200.0) as usize;
-                    samples.extend((1..steps).map(|k| {
-                        let f = k as f64 / steps as f64;
-                        (x0 + f * (x1 - x0), y0 + f * (y1 - y0))
-                    }));
-                }
-            }
-        }
-        let crossing = |(x, y): (f64, f64)| {
-            samples.iter().filter(|&&(px, py)| px >= x && px <= x + w && py >= y && py <= y + h).count()
-        };
-        [(left, top), (right, top), (right, bottom), (left, bottom)]
-            .into_iter()
-            .min_by_key(|&corner| crossing(corner))
-            .unwrap_or((left, top))
     }
 }
 
