@@ -14,6 +14,8 @@
 //! - [`scorer`]: fitted task models as versioned JSON files that score another site's MEDS data.
 //! - [`zero_shot`]: risk as the share of generated futures in which the task's outcome happens,
 //!   each future read by the task's own ACES windows.
+//! - [`what_if`]: the same futures with a treatment started at the prediction time, beside the
+//!   futures as recorded: the model's idea of the treatment's effect on the task's outcome.
 
 pub mod baselines;
 pub mod case_control;
@@ -25,4 +27,5 @@ pub mod logistic;
 pub mod recalibration;
 pub mod scorer;
 pub mod splits;
+pub mod what_if;
 pub mod zero_shot;

@@ -463,13 +463,14 @@ pub fn predict(
 /// Zero-shot prediction across tasks: one model, one dataset, and the futures generated so far,
 /// so a prediction time generated for one task serves every later task that predicts there.
 pub struct ZeroShot<'a> {
-    foundation: &'a Foundation,
-    timelines: HashMap<i64, &'a Timeline>,
-    codes: &'a CodeTable,
+    pub(crate) foundation: &'a Foundation,
+    pub(crate) timelines: HashMap<i64, &'a Timeline>,
+    pub(crate) codes: &'a CodeTable,
     /// A copy of `codes` (same ids) that generated codes are added to while futures are read.
-    reading: Mutex<CodeTable>,
-    options: ZeroShotOptions,
-    futures: HashMap<Request, Vec<Future>>,
+    pub(crate) reading: Mutex<CodeTable>,
+    pub(crate) options: ZeroShotOptions,
+    /// Every future generated so far, by where it starts (shared by tasks and by what-if arms).
+    pub(crate) futures: HashMap<Request, Vec<Future>>,
 }
 
 impl std::fmt::Debug for ZeroShot<'_> {

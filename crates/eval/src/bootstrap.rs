@@ -63,6 +63,23 @@ pub fn resample_metrics(ranked: &Ranked, subjects: &[i64], resamples: usize, see
     resample_with(subjects, resamples, seed, |weights| ranked.metrics(Some(weights)))
 }
 
+/// The mean of each of `columns` (one value per prediction, input order) in each of
+/// `resamples` subject-level bootstrap resamples: `out[b][c]` is column `c`'s mean in resample
+/// `b`. Every column of a resample draws the same subjects, so a difference or ratio of two
+/// columns' means is resampled paired (a treatment's effect within the same patients).
+pub fn resample_means(subjects: &[i64], columns: &[&[f64]], resamples: usize, seed: u64) -> Vec<Vec<f64>> {
+    resample_with(subjects, resamples, seed, |weights| {
+        let total: f64 = weights.iter().map(|&w| f64::from(w)).sum();
+        columns
+            .iter()
+            .map(|c| {
+                let sum: f64 = c.iter().zip(weights).map(|(x, &w)| x * f64::from(w)).sum();
+                if total > 0.0 { sum / total } else { f64::NAN }
+            })
+            .collect()
+    })
+}
+
 /// `f` of each of `resamples` subject-level bootstrap resamples, given the resample's
 /// multiplicity of every prediction (input order). Resample `b` draws the same subjects for every
 /// caller with the same `subjects` and `seed`, so two methods scored on the same rows are
@@ -145,6 +162,24 @@ mod tests {
         assert!(i.lower < auroc && auroc < i.upper, "{i:?} around {auroc}");
         assert!(i.upper - i.lower < 0.1, "{i:?}");
         assert_ne!(resample_metrics(&r, &subjects, 5, 8), a[..5].to_vec(), "another seed, other resamples");
+    }
+
+    #[test]
+    fn resampled_means_are_paired_and_cover_the_mean() {
+        // Two columns that differ by exactly 0.1 on every row: every resample's difference is
+        // 0.1 (paired), while each column's own mean varies across resamples.
+        let n = 600;
+        let a: Vec<f64> = (0..n).map(|i| (i * 37 % 100) as f64 / 100.0).collect();
+        let b: Vec<f64> = a.iter().map(|x| x + 0.1).collect();
+        let subjects: Vec<i64> = (0..n as i64).map(|i| i / 2).collect();
+        let means = resample_means(&subjects, &[&a, &b], 300, 3);
+        assert_eq!(means.len(), 300);
+        assert!(means.iter().all(|m| (m[1] - m[0] - 0.1).abs() < 1e-9), "paired");
+        let first: Vec<Option<f64>> = means.iter().map(|m| Some(m[0])).collect();
+        let i = percentile_interval(&first, 0.95).expect("interval");
+        let mean = a.iter().sum::<f64>() / n as f64;
+        assert!(i.lower < mean && mean < i.upper && i.upper - i.lower > 0.01, "{i:?} around {mean}");
+        assert_eq!(means, resample_means(&subjects, &[&a, &b], 300, 3), "reproducible");
     }
 
     #[test]

@@ -15,7 +15,9 @@ mod fairness;
 mod metrics;
 pub mod paired;
 
-pub use bootstrap::{Interval, Intervals, intervals, percentile_interval, resample_metrics, subject_index};
+pub use bootstrap::{
+    Interval, Intervals, intervals, percentile_interval, resample_means, resample_metrics, subject_index,
+};
 pub use error::EvalError;
 pub use fairness::{Attribute, AttributeReport, FAIR_BAND, GroupReport, MIN_GROUP, audit};
 pub use metrics::{

@@ -128,35 +128,6 @@ pub struct AdaptArgs {
     pub out: PathBuf,
 }
 
-/// The simulator's outcome behind each built-in task, and its horizon: the label's own codes
-/// recorded in the horizon (so the oracle is the ceiling for the label as coded, rule-out and
-/// miscoded entries included); for tasks settled inside one hospital stay or lab draw, that
-/// course's own outcome; for 30-day readmission, the discharge's scheduled readmission and the
-/// re-drawn other admissions ([`synth::oracle::Outcome::Readmission`]).
-fn oracle_outcome(task: &str) -> Option<(synth::oracle::Outcome, i64)> {
-    use synth::oracle::ONE_YEAR;
-    use synth::oracle::Outcome::{InHospitalDeath, PotassiumAtLeast, Readmission, Recorded, StayLongerThan};
-    const THIRTY_DAYS: i64 = 30 * 86_400_000_000;
-    Some(match task {
-        "inhospital_mortality" => (InHospitalDeath, ONE_YEAR),
-        "long_los_7d" => (StayLongerThan { days: 7 }, ONE_YEAR),
-        "hyperkalemia_next_lab" => (PotassiumAtLeast { tenths: 55 }, ONE_YEAR),
-        "readmission_30d" => (Readmission, THIRTY_DAYS),
-        "new_t2d_1y" => (Recorded(&["ICD10CM/E11"]), ONE_YEAR),
-        "new_ckd3_1y" => (Recorded(&["ICD10CM/N18.3", "ICD10CM/N18.4", "ICD10CM/N18.5", "ICD10CM/N18.6"]), ONE_YEAR),
-        "new_heart_failure_1y" => (Recorded(&["ICD10CM/I50"]), ONE_YEAR),
-        "stroke_in_af_1y" => (Recorded(&["ICD10CM/I63"]), ONE_YEAR),
-        "mi_1y" => (Recorded(&["ICD10CM/I21", "ICD10CM/I22"]), ONE_YEAR),
-        "colorectal_cancer_1y" => (Recorded(&["ICD10CM/C18", "ICD10CM/C19", "ICD10CM/C20"]), ONE_YEAR),
-        "mortality_1y" => (Recorded(&["MEDS_DEATH"]), ONE_YEAR),
-        _ => return None,
-    })
-}
-
-/// Why a task without an [`oracle_outcome`] has no oracle row.
-const NO_ORACLE: &str = "the simulator's oracle answers the built-in suite's tasks: this task is not one of them, \
-     so which simulated outcome its label stands for is unknown";
-
 /// `subject`, `temporal:YYYY-MM-DD` or `site:NAME` (with a sites table).
 fn parse_split(text: &str, sites: Option<PathBuf>) -> Result<adapt::splits::Scheme> {
     use adapt::splits::{Scheme, parse_date};
@@ -180,7 +151,7 @@ fn parse_split(text: &str, sites: Option<PathBuf>) -> Result<adapt::splits::Sche
 
 /// The task definitions behind the label files, from `longitude label`'s label_report.json
 /// (built-in suite tasks by name, others from the configuration file it names).
-fn task_definitions(
+pub(crate) fn task_definitions(
     labels: &std::path::Path,
     predicates: Option<&std::path::Path>,
 ) -> Result<HashMap<String, tasks::Task>> {
@@ -232,16 +203,7 @@ fn oracle_predictions(
 }
 
 pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
-    let oracle = match &args.truth {
-        Some(dir) => {
-            let path = dir.join("config.json");
-            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-            let config: synth::SynthConfig =
-                serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-            Some((config, synth::vocab::code_table()))
-        }
-        None => None,
-    };
+    let oracle = args.truth.as_deref().map(crate::oracle::load).transpose()?;
     let oracle_precision = synth::oracle::Precision::adaptive(args.oracle_samples, args.oracle_max_samples);
     let mut tasks: Vec<(String, PathBuf)> = std::fs::read_dir(&args.labels)
         .with_context(|| format!("reading {}", args.labels.display()))?
@@ -483,7 +445,7 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
                 });
             }
         }
-        if let (Some((config, synth_codes)), Some(outcome)) = (&oracle, oracle_outcome(task)) {
+        if let (Some((config, synth_codes)), Some(outcome)) = (&oracle, crate::oracle::outcome_of(task)) {
             let started = Instant::now();
             let held_out: Vec<meds::labels::BooleanLabel> =
                 examples.iter().filter(|e| e.split == "held_out").map(|e| e.label).collect();
@@ -581,11 +543,11 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
                 ),
             ),
         }
-        match (&args.truth, oracle_outcome(task)) {
+        match (&args.truth, crate::oracle::outcome_of(task)) {
             (None, _) => {
                 missing("oracle", "no ground truth: the oracle exists for simulated data only (--truth)".into())
             }
-            (Some(_), None) => missing("oracle", NO_ORACLE.into()),
+            (Some(_), None) => missing("oracle", crate::oracle::NO_ORACLE.into()),
             _ => {}
         }
         // Methods scored on a sample of the held-out times, and how to weight it back (the

@@ -14,11 +14,13 @@ mod ingest_cmd;
 mod label_cmd;
 mod logging;
 mod meds_cmd;
+mod oracle;
 mod pretrain_cmd;
 mod progress;
 mod report_cmd;
 mod synth_cmd;
 mod tokenize_cmd;
+mod what_if_cmd;
 mod workload;
 
 use std::path::PathBuf;
@@ -111,6 +113,18 @@ enum Command {
     /// tuning). Writes OUT/<task>/<method>.parquet (meds-evaluation schema) and adapt_report.json.
     Adapt(adapt_cmd::AdaptArgs),
 
+    /// Compare a task's risk with and without a treatment started at the prediction time, as the
+    /// foundation model's generated futures see it ("what if").
+    ///
+    /// For each sampled prediction time of the task (patients not already on the treatment), the
+    /// model generates futures as the record went on and futures that begin with the treatment's
+    /// code, on the same random streams; the task's own ACES windows read both. Prints each arm's
+    /// mean risk, the difference and the relative risk with subject-level bootstrap intervals.
+    /// What the model learned is what follows a prescription in its training records, confounding
+    /// by indication included: with --truth (simulated data) the generator's counterfactual oracle
+    /// gives the true effect on the same prediction times beside it.
+    WhatIf(what_if_cmd::WhatIfArgs),
+
     /// Validate predictions (the meds-evaluation schema): AUROC, AUPRC, Brier, calibration,
     /// operating points, patient-level bootstrap 95% intervals and a fairness audit.
     ///
@@ -163,6 +177,7 @@ fn main() -> ExitCode {
         Command::Label(args) => label_cmd::run(&args),
         Command::Evaluate(args) => evaluate_cmd::run(&args),
         Command::Adapt(args) => adapt_cmd::run(&args),
+        Command::WhatIf(args) => what_if_cmd::run(&args),
         Command::Report(args) => report_cmd::run(&args),
         Command::Bench(cmd) => bench::run(cmd, &progress),
         Command::Demo { out, patients, pretrain_steps } => demo::run(&out, patients, pretrain_steps, &progress),

@@ -214,6 +214,98 @@ fn demo_writes_a_dataset_that_describe_validate_and_show_agree_on() {
     assert_eq!(curves, ["counts_lr", "counts_gbm", "fm_probe"]);
     assert!(dir.path().join("report/report.html").exists() && dir.path().join("report/chai_model_card.json").exists());
 
+    // What if every adult at a wellness visit, not on a statin, started one: the model's
+    // futures with and without the prescription, and the generator's true effect beside them.
+    let what_if = dir.path().join("what_if.json");
+    let path = |p: &str| dir.path().join(p).to_str().expect("path").to_string();
+    let (meds_dir, labels_dir, model_dir, truth_dir) =
+        (path("meds"), path("labels"), path("pretrained/model"), path("truth"));
+    let args = [
+        "--quiet",
+        "what-if",
+        "--meds",
+        &meds_dir,
+        "--labels",
+        &labels_dir,
+        "--task",
+        "mi_1y",
+        "--model",
+        &model_dir,
+        "--treatment",
+        "RXNORM/83367",
+        "--truth",
+        &truth_dir,
+        "--split",
+        "all",
+        "--max",
+        "24",
+        "--futures",
+        "4",
+        "--resamples",
+        "50",
+    ];
+    let w = longitude(&[&args[..], &["--out", what_if.to_str().expect("path")]].concat());
+    assert!(w.status.success(), "{}", stderr(&w));
+    assert!(stdout(&w).contains("oracle") && stdout(&w).contains("relative risk"), "{}", stdout(&w));
+    let report: Value = serde_json::from_slice(&std::fs::read(&what_if).expect("what_if.json")).expect("json");
+    let n = |v: &Value| v.as_u64().unwrap_or_else(|| panic!("a count: {v}"));
+    let cohort = &report["cohort"];
+    // Every offered prediction time is accounted for, and every sampled one compared or not.
+    assert_eq!(
+        n(&cohort["offered"]),
+        n(&cohort["without_timeline"]) + n(&cohort["already_treated"]) + n(&cohort["eligible"]),
+        "{cohort}"
+    );
+    assert!(n(&cohort["already_treated"]) > 0, "adults with hyperlipidemia are on statins: {cohort}");
+    assert_eq!(n(&report["sampled"]), n(&cohort["eligible"]).min(24));
+    assert_eq!(n(&report["compared"]) + n(&report["unresolved"]), n(&report["sampled"]));
+    let rows = report["rows"].as_array().expect("rows");
+    assert_eq!(rows.len() as u64, n(&report["compared"]));
+    assert!(!rows.is_empty(), "{report}");
+    // Every treated future begins with the statin at the prediction time.
+    let model = &report["model"];
+    assert_eq!(n(&model["treated_futures"]), rows.len() as u64 * 4);
+    assert_eq!(n(&model["treated_futures_starting_with_the_treatment"]), n(&model["treated_futures"]));
+    for r in rows {
+        for k in ["model_as_recorded", "model_treated", "oracle_as_recorded", "oracle_treated"] {
+            let p = r[k].as_f64().unwrap_or_else(|| panic!("{k} in {r}"));
+            assert!((0.0..=1.0).contains(&p), "{k} = {p}");
+        }
+    }
+    // The effect is the difference of the arms' means, for the model and for the oracle.
+    let mean = |k: &str| rows.iter().map(|r| r[k].as_f64().expect("risk")).sum::<f64>() / rows.len() as f64;
+    let model_effect = &model["effect"];
+    assert!((model_effect["risk_as_recorded"].as_f64().expect("risk") - mean("model_as_recorded")).abs() < 1e-9);
+    assert!(
+        (model_effect["difference"].as_f64().expect("d") - (mean("model_treated") - mean("model_as_recorded"))).abs()
+            < 1e-9
+    );
+    // The generator's statin lowers the infarction hazard: started now, the true risk falls.
+    let truth = &report["oracle"]["effect"];
+    assert_eq!(n(&report["oracle"]["answered"]), rows.len() as u64);
+    assert!((truth["risk_as_recorded"].as_f64().expect("risk") - mean("oracle_as_recorded")).abs() < 1e-9);
+    let (before, after) = (mean("oracle_as_recorded"), mean("oracle_treated"));
+    assert!(after < before, "starting a statin lowers the true MI risk: {after} vs {before}");
+    // Patients the record shows on a statin at the prediction time were left out.
+    let statin_users: std::collections::HashSet<(i64, i64)> = {
+        let dataset = meds::Dataset::open(dir.path().join("meds")).expect("meds");
+        let (codes, timelines) = dataset.read_all().expect("timelines");
+        let statin = codes.get("RXNORM/83367").expect("statins are prescribed");
+        rows.iter()
+            .filter_map(|r| {
+                let (s, t) = (r["subject_id"].as_i64()?, r["prediction_time"].as_i64()?);
+                let tl = timelines.iter().find(|x| x.subject_id == s)?;
+                let upto = tl.times.partition_point(|&x| x <= t);
+                tl.codes[..upto].contains(&statin).then_some((s, t))
+            })
+            .collect()
+    };
+    assert!(statin_users.is_empty(), "already treated and compared: {statin_users:?}");
+    // The same seed gives the same comparison.
+    let again = longitude(&args);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(stdout(&again), stdout(&w));
+
     assert!(stdout(&o).contains("de-identified subjects"), "{}", stdout(&o));
     let root = dir.path().join("ingested/meds");
     let root_s = root.to_str().expect("path");

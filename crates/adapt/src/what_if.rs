@@ -1,0 +1,307 @@
+//! "What if" comparisons: the same patients' futures generated twice from each prediction time —
+//! as recorded, and with a treatment started at that instant — and the share of each arm in which
+//! the task's outcome happens.
+//!
+//! The treated arm's futures begin with the treatment's code at the prediction time (given, not
+//! sampled: the model reads it as it reads a recorded prescription) and then go on as the model
+//! generates them. Both arms draw from the same random streams (the futures of one prediction
+//! time depend only on the seed, the subject and the time), so their difference is not the noise
+//! of two independent samples. Each arm is read by the task's own ACES windows, as zero-shot risk
+//! is ([`crate::zero_shot::judge`]).
+//!
+//! What the difference means: the model learned what follows a prescription *in the records it
+//! was trained on*, where treatments are given for reasons (a statin after a high LDL). Its
+//! "effect" is that association, confounding by indication included, not a causal effect. On
+//! simulated data the generator's counterfactual oracle (`synth::oracle::risks`) gives the true
+//! effect on the same prediction times, so the two can be put side by side.
+
+use std::collections::HashMap;
+
+use eval::Interval;
+use meds::labels::BooleanLabel;
+use meds::{CodeId, Timeline};
+use serde::Serialize;
+use tasks::Task;
+
+use crate::zero_shot::{Request, Risk, ZeroShot, judge, request};
+
+/// Why a comparison cannot be run.
+#[derive(Debug, thiserror::Error)]
+pub enum WhatIfError {
+    /// The model has no token of its own for the treatment: it would read another code.
+    #[error(
+        "the treatment {code} is not in the model's vocabulary (it would be read as {read_as}): the model \
+         cannot be told it was started"
+    )]
+    UnknownTreatment {
+        /// The treatment's code.
+        code: String,
+        /// The token the tokenizer falls back to.
+        read_as: String,
+    },
+    /// The task's futures must begin with its trigger event, after the prediction time.
+    #[error(
+        "the task predicts before its trigger event (its futures begin with that event): a treatment started \
+         at the prediction time cannot come first"
+    )]
+    PredictsBeforeTrigger,
+}
+
+/// One prediction time, its futures read in both arms.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Paired {
+    /// The prediction time (and its recorded label).
+    pub label: BooleanLabel,
+    /// The futures as the record went on.
+    pub as_recorded: Risk,
+    /// The futures with the treatment started at the prediction time.
+    pub treated: Risk,
+}
+
+/// Which prediction times a comparison is about, and why the others are not in it. The counts
+/// reconcile: `offered = without_timeline + already_treated + eligible`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Cohort {
+    /// Prediction times offered (a task's labels in one split).
+    pub offered: usize,
+    /// Of which the subject has no timeline in the dataset.
+    pub without_timeline: usize,
+    /// Of which the record shows the treatment (or another code of its class) at or before the
+    /// prediction time: starting it would not be a change.
+    pub already_treated: usize,
+    /// The rest: prediction times the comparison may use.
+    pub eligible: usize,
+}
+
+/// The prediction times of `labels` whose subject has a timeline and has none of `treated_by`
+/// recorded at or before the prediction time, and the counts of what was left out.
+pub fn cohort(
+    labels: &[BooleanLabel],
+    timelines: &HashMap<i64, &Timeline>,
+    treated_by: &[CodeId],
+) -> (Vec<BooleanLabel>, Cohort) {
+    let mut counts = Cohort { offered: labels.len(), ..Cohort::default() };
+    let mut kept = Vec::with_capacity(labels.len());
+    for l in labels {
+        let Some(t) = timelines.get(&l.subject_id) else {
+            counts.without_timeline += 1;
+            continue;
+        };
+        let upto = t.times.partition_point(|&x| x <= l.prediction_time);
+        // Undated events (birth, statics) come first in a timeline and count as before.
+        if t.codes[..upto].iter().any(|c| treated_by.contains(c)) {
+            counts.already_treated += 1;
+            continue;
+        }
+        kept.push(*l);
+    }
+    counts.eligible = kept.len();
+    (kept, counts)
+}
+
+/// The result of [`ZeroShot::what_if`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Comparison {
+    /// The prediction times where both arms settled the label.
+    pub compared: Vec<Paired>,
+    /// Prediction times where no future of one arm or the other settled the label.
+    pub unresolved: usize,
+    /// Futures generated per arm and prediction time.
+    pub futures: usize,
+    /// Of the compared times' treated futures, how many begin with the treatment at the
+    /// prediction time, as they must (all of them: a check on the generation, on record).
+    pub treated_futures_starting_with_it: usize,
+    /// The compared times' treated futures.
+    pub treated_futures: usize,
+}
+
+impl ZeroShot<'_> {
+    /// Generates the futures of every one of `labels` (a cohort: see [`cohort`]) as recorded and
+    /// with `treatment` started at the prediction time, and reads both with `task`. The
+    /// as-recorded futures are the ones [`ZeroShot::predict`] reads for the same times (same
+    /// seed): a comparison and a zero-shot run share them. `progress(done, total)` follows
+    /// generation.
+    pub fn what_if(
+        &mut self,
+        task: &Task,
+        labels: &[BooleanLabel],
+        treatment: CodeId,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<Comparison, WhatIfError> {
+        let name = self.codes.name(treatment).to_string();
+        let tokenizer = self.foundation.parts().0;
+        let (token, found) = tokenizer.lookup(&name);
+        if found != tokenizer::Lookup::Exact {
+            let read_as = tokenizer.token(token).map_or_else(|| token.to_string(), |t| t.name.clone());
+            return Err(WhatIfError::UnknownTreatment { code: name, read_as });
+        }
+        let mut arms = Vec::with_capacity(labels.len());
+        for l in labels {
+            let Some(t) = self.timelines.get(&l.subject_id) else { continue };
+            let plain = request(task, &self.reading, t, l);
+            if plain.prompt.is_some() {
+                return Err(WhatIfError::PredictsBeforeTrigger);
+            }
+            let treated = Request { prompt: Some((l.prediction_time, treatment)), ..plain };
+            arms.push((*l, plain, treated));
+        }
+        let mut missing: Vec<Request> =
+            arms.iter().flat_map(|(_, a, b)| [*a, *b]).filter(|r| !self.futures.contains_key(r)).collect();
+        missing.sort_unstable();
+        missing.dedup();
+        let mut subjects: Vec<i64> = missing.iter().map(|r| r.subject_id).collect();
+        subjects.dedup();
+        let needed: Vec<&Timeline> = subjects.iter().filter_map(|s| self.timelines.get(s).copied()).collect();
+        let total = missing.len();
+        let fresh = self.foundation.futures(&needed, self.codes, &missing, &self.options, |done| progress(done, total));
+        self.futures.extend(fresh);
+        let mut out = Comparison { futures: self.options.futures, ..Comparison::default() };
+        for (label, plain, treated) in arms {
+            let (Some(t), Some(a), Some(b)) =
+                (self.timelines.get(&label.subject_id), self.futures.get(&plain), self.futures.get(&treated))
+            else {
+                out.unresolved += 1;
+                continue;
+            };
+            let as_recorded = judge(task, &self.reading, t, label.prediction_time, a);
+            let treated = judge(task, &self.reading, t, label.prediction_time, b);
+            if as_recorded.resolved == 0 || treated.resolved == 0 {
+                out.unresolved += 1;
+                continue;
+            }
+            out.treated_futures += b.len();
+            out.treated_futures_starting_with_it += b
+                .iter()
+                .filter(|f| f.events.first().is_some_and(|e| e.code == name && e.time == label.prediction_time))
+                .count();
+            out.compared.push(Paired { label, as_recorded, treated });
+        }
+        Ok(out)
+    }
+}
+
+/// A treatment's effect on an outcome's risk over a cohort: the mean risk in each arm, their
+/// difference and ratio, with subject-level bootstrap intervals (both arms resampled together).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Effect {
+    /// Prediction times averaged over.
+    pub prediction_times: usize,
+    /// Subjects they belong to.
+    pub subjects: usize,
+    /// Mean risk as recorded.
+    pub risk_as_recorded: f64,
+    /// Mean risk with the treatment started.
+    pub risk_treated: f64,
+    /// `risk_treated − risk_as_recorded` (negative: the treatment lowers the risk).
+    pub difference: f64,
+    /// Its 95% interval.
+    pub difference_interval: Option<Interval>,
+    /// `risk_treated / risk_as_recorded` (none when the as-recorded risk is 0).
+    pub relative_risk: Option<f64>,
+    /// Its 95% interval.
+    pub relative_risk_interval: Option<Interval>,
+}
+
+/// The [`Effect`] of paired risks (`as_recorded[i]` and `treated[i]` at the prediction time of
+/// `subjects[i]`), with `resamples` subject-level bootstrap resamples.
+pub fn effect(subjects: &[i64], as_recorded: &[f64], treated: &[f64], resamples: usize, seed: u64) -> Effect {
+    let n = subjects.len().min(as_recorded.len()).min(treated.len());
+    let (subjects, as_recorded, treated) = (&subjects[..n], &as_recorded[..n], &treated[..n]);
+    let mean = |x: &[f64]| if x.is_empty() { f64::NAN } else { x.iter().sum::<f64>() / x.len() as f64 };
+    let (a, b) = (mean(as_recorded), mean(treated));
+    let ratio = |a: f64, b: f64| (a > 0.0).then(|| b / a);
+    let (mut differences, mut ratios) = (Vec::new(), Vec::new());
+    if n > 0 && resamples > 0 {
+        for m in eval::resample_means(subjects, &[as_recorded, treated], resamples, seed) {
+            differences.push(Some(m[1] - m[0]));
+            ratios.push(ratio(m[0], m[1]));
+        }
+    }
+    Effect {
+        prediction_times: n,
+        subjects: eval::subject_index(subjects).1,
+        risk_as_recorded: a,
+        risk_treated: b,
+        difference: b - a,
+        difference_interval: eval::percentile_interval(&differences, 0.95),
+        relative_risk: ratio(a, b),
+        relative_risk_interval: eval::percentile_interval(&ratios, 0.95),
+    }
+}
+
+/// Pearson's correlation of two equally long series (none when either is constant or they are
+/// shorter than 3): how well one estimate of per-patient effects follows another.
+pub fn correlation(x: &[f64], y: &[f64]) -> Option<f64> {
+    let n = x.len().min(y.len());
+    if n < 3 {
+        return None;
+    }
+    let (mx, my) = (x[..n].iter().sum::<f64>() / n as f64, y[..n].iter().sum::<f64>() / n as f64);
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (a, b) in x[..n].iter().zip(&y[..n]) {
+        sxy += (a - mx) * (b - my);
+        sxx += (a - mx) * (a - mx);
+        syy += (b - my) * (b - my);
+    }
+    (sxx > 0.0 && syy > 0.0).then(|| sxy / (sxx * syy).sqrt())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn label(subject_id: i64, prediction_time: i64) -> BooleanLabel {
+        BooleanLabel { subject_id, prediction_time, value: false }
+    }
+
+    #[test]
+    fn the_cohort_leaves_out_the_already_treated_and_counts_every_time() {
+        let mut codes = meds::CodeTable::new();
+        let (visit, apixaban, warfarin) =
+            (codes.intern("CPT4/99213"), codes.intern("RXNORM/1364430"), codes.intern("RXNORM/11289"));
+        let mut a = Timeline::new(1);
+        a.push(Some(10), visit, None, None);
+        a.push(Some(20), warfarin, None, None);
+        a.push(Some(30), visit, None, None);
+        let mut b = Timeline::new(2);
+        b.push(Some(10), visit, None, None);
+        b.push(Some(40), apixaban, None, None);
+        let timelines: HashMap<i64, &Timeline> = [(1, &a), (2, &b)].into();
+        let labels = [label(1, 10), label(1, 20), label(1, 30), label(2, 10), label(2, 39), label(2, 40), label(3, 5)];
+        let (kept, counts) = cohort(&labels, &timelines, &[apixaban, warfarin]);
+        assert_eq!(kept, vec![label(1, 10), label(2, 10), label(2, 39)]);
+        // A prescription at the prediction time itself is already in the record then.
+        assert_eq!(counts, Cohort { offered: 7, without_timeline: 1, already_treated: 3, eligible: 3 });
+        assert_eq!(counts.offered, counts.without_timeline + counts.already_treated + counts.eligible);
+    }
+
+    #[test]
+    fn the_effect_is_the_paired_difference_of_means() {
+        let subjects: Vec<i64> = (0..400).map(|i| i / 2).collect();
+        let as_recorded: Vec<f64> = (0..400).map(|i| f64::from(i % 10) / 50.0).collect();
+        let treated: Vec<f64> = as_recorded.iter().map(|p| p * 0.5).collect();
+        let e = effect(&subjects, &as_recorded, &treated, 500, 1);
+        assert_eq!((e.prediction_times, e.subjects), (400, 200));
+        assert!((e.risk_as_recorded - 0.09).abs() < 1e-12, "{e:?}");
+        assert!((e.difference + 0.045).abs() < 1e-12, "{e:?}");
+        // Every patient's risk is halved: every resample's ratio is exactly one half.
+        let rr = e.relative_risk_interval.expect("interval");
+        assert!((e.relative_risk.expect("ratio") - 0.5).abs() < 1e-12);
+        assert!((rr.lower - 0.5).abs() < 1e-9 && (rr.upper - 0.5).abs() < 1e-9, "{rr:?}");
+        let d = e.difference_interval.expect("interval");
+        assert!(d.lower < -0.045 && -0.045 < d.upper && d.upper < 0.0, "{d:?}");
+        let none = effect(&[], &[], &[], 100, 1);
+        assert_eq!((none.prediction_times, none.relative_risk, none.difference_interval), (0, None, None));
+    }
+
+    #[test]
+    fn correlation_matches_its_definition() {
+        let x = [1.0, 2.0, 3.0, 4.0];
+        assert!((correlation(&x, &[2.0, 4.0, 6.0, 8.0]).expect("r") - 1.0).abs() < 1e-12);
+        assert!((correlation(&x, &[8.0, 6.0, 4.0, 2.0]).expect("r") + 1.0).abs() < 1e-12);
+        // numpy.corrcoef([1, 2, 3, 4], [1, 3, 2, 4])[0, 1] = 0.8
+        assert!((correlation(&x, &[1.0, 3.0, 2.0, 4.0]).expect("r") - 0.8).abs() < 1e-12);
+        assert_eq!(correlation(&x, &[1.0; 4]), None);
+        assert_eq!(correlation(&x[..2], &x[..2]), None);
+    }
+}
