@@ -1,13 +1,17 @@
 //! "What if" comparisons: the same patients' futures generated twice from each prediction time —
-//! as recorded, and with a treatment started at that instant — and the share of each arm in which
-//! the task's outcome happens.
+//! as recorded, and changed — and the share of each arm in which the task's outcome happens. The
+//! change is one of two ([`Change`]):
 //!
-//! The treated arm's futures begin with the treatment's code at the prediction time (given, not
-//! sampled: the model reads it as it reads a recorded prescription) and then go on as the model
-//! generates them. Both arms draw from the same random streams (the futures of one prediction
-//! time depend only on the seed, the subject and the time), so their difference is not the noise
-//! of two independent samples. Each arm is read by the task's own ACES windows, as zero-shot risk
-//! is ([`crate::zero_shot::judge`]).
+//! - **start** a treatment at the prediction time (patients not on it): the changed futures begin
+//!   with the treatment's code at that instant (given, not sampled: the model reads it as it
+//!   reads a recorded prescription), then go on as the model generates them;
+//! - **withhold** a treatment (patients on it): the model reads the history without any of its
+//!   codes and never generates them — the record of a patient never prescribed it.
+//!
+//! Both arms draw from the same random streams (the futures of one prediction time depend only on
+//! the seed, the subject and the time), so their difference is not the noise of two independent
+//! samples. Each arm is read by the task's own ACES windows, as zero-shot risk is
+//! ([`crate::zero_shot::judge`]).
 //!
 //! What the difference means: the model learned what follows a prescription *in the records it
 //! was trained on*, where treatments are given for reasons (a statin after a high LDL). Its
@@ -25,13 +29,31 @@ use tasks::Task;
 
 use crate::zero_shot::{Request, Risk, ZeroShot, judge, request};
 
+/// What a comparison changes at each prediction time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Start the treatment (its code) at the prediction time.
+    Start(CodeId),
+    /// Withhold the treatment (every code it is recorded as): the history without them, and
+    /// futures that never prescribe it.
+    Withhold(Vec<CodeId>),
+}
+
+impl Change {
+    /// Whether the comparison is about patients already on the treatment (withholding it) rather
+    /// than patients not on it (starting it).
+    pub fn needs_treated(&self) -> bool {
+        matches!(self, Change::Withhold(_))
+    }
+}
+
 /// Why a comparison cannot be run.
 #[derive(Debug, thiserror::Error)]
 pub enum WhatIfError {
     /// The model has no token of its own for the treatment: it would read another code.
     #[error(
         "the treatment {code} is not in the model's vocabulary (it would be read as {read_as}): the model \
-         cannot be told it was started"
+         cannot be told it was started or withheld"
     )]
     UnknownTreatment {
         /// The treatment's code.
@@ -41,7 +63,7 @@ pub enum WhatIfError {
     },
     /// The task's futures must begin with its trigger event, after the prediction time.
     #[error(
-        "the task predicts before its trigger event (its futures begin with that event): a treatment started \
+        "the task predicts before its trigger event (its futures begin with that event): a treatment changed \
          at the prediction time cannot come first"
     )]
     PredictsBeforeTrigger,
@@ -54,31 +76,35 @@ pub struct Paired {
     pub label: BooleanLabel,
     /// The futures as the record went on.
     pub as_recorded: Risk,
-    /// The futures with the treatment started at the prediction time.
-    pub treated: Risk,
+    /// The futures with the change made.
+    pub changed: Risk,
 }
 
 /// Which prediction times a comparison is about, and why the others are not in it. The counts
-/// reconcile: `offered = without_timeline + already_treated + eligible`.
+/// reconcile: `offered = without_timeline + on_treatment + untreated`, and `eligible` is
+/// `untreated` for starting a treatment, `on_treatment` for withholding it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Cohort {
     /// Prediction times offered (a task's labels in one split).
     pub offered: usize,
     /// Of which the subject has no timeline in the dataset.
     pub without_timeline: usize,
-    /// Of which the record shows the treatment (or another code of its class) at or before the
-    /// prediction time: starting it would not be a change.
-    pub already_treated: usize,
-    /// The rest: prediction times the comparison may use.
+    /// Of which the record shows the treatment (any of its codes) at or before the prediction
+    /// time.
+    pub on_treatment: usize,
+    /// Of which it does not.
+    pub untreated: usize,
+    /// The prediction times the comparison may use.
     pub eligible: usize,
 }
 
-/// The prediction times of `labels` whose subject has a timeline and has none of `treated_by`
-/// recorded at or before the prediction time, and the counts of what was left out.
+/// The prediction times of `labels` whose subject has a timeline and — as `treated` asks — has
+/// (or has none of) `treatment` recorded at or before the prediction time, and the counts of all.
 pub fn cohort(
     labels: &[BooleanLabel],
     timelines: &HashMap<i64, &Timeline>,
-    treated_by: &[CodeId],
+    treatment: &[CodeId],
+    treated: bool,
 ) -> (Vec<BooleanLabel>, Cohort) {
     let mut counts = Cohort { offered: labels.len(), ..Cohort::default() };
     let mut kept = Vec::with_capacity(labels.len());
@@ -89,11 +115,15 @@ pub fn cohort(
         };
         let upto = t.times.partition_point(|&x| x <= l.prediction_time);
         // Undated events (birth, statics) come first in a timeline and count as before.
-        if t.codes[..upto].iter().any(|c| treated_by.contains(c)) {
-            counts.already_treated += 1;
-            continue;
+        let on = t.codes[..upto].iter().any(|c| treatment.contains(c));
+        if on {
+            counts.on_treatment += 1;
+        } else {
+            counts.untreated += 1;
         }
-        kept.push(*l);
+        if on == treated {
+            kept.push(*l);
+        }
     }
     counts.eligible = kept.len();
     (kept, counts)
@@ -108,30 +138,52 @@ pub struct Comparison {
     pub unresolved: usize,
     /// Futures generated per arm and prediction time.
     pub futures: usize,
-    /// Of the compared times' treated futures, how many begin with the treatment at the
-    /// prediction time, as they must (all of them: a check on the generation, on record).
-    pub treated_futures_starting_with_it: usize,
-    /// The compared times' treated futures.
-    pub treated_futures: usize,
+    /// The compared times' changed futures.
+    pub changed_futures: usize,
+    /// Of which are changed as the change says (all of them, checked on the decoded events):
+    /// beginning with the started treatment at the prediction time, or free of the withheld one.
+    pub changed_as_intended: usize,
+}
+
+/// `timeline` without the events whose code is in `codes`.
+fn without(timeline: &Timeline, codes: &[CodeId]) -> Timeline {
+    let mut out = Timeline::with_capacity(timeline.subject_id, timeline.len());
+    for e in timeline.events().filter(|e| !codes.contains(&e.code)) {
+        out.push(e.time, e.code, e.numeric_value, e.text_value.map(str::to_string));
+    }
+    out
 }
 
 impl ZeroShot<'_> {
     /// Generates the futures of every one of `labels` (a cohort: see [`cohort`]) as recorded and
-    /// with `treatment` started at the prediction time, and reads both with `task`. The
-    /// as-recorded futures are the ones [`ZeroShot::predict`] reads for the same times (same
-    /// seed): a comparison and a zero-shot run share them. `progress(done, total)` follows
-    /// generation.
+    /// with `change` made at the prediction time, and reads both with `task`. The as-recorded
+    /// futures are the ones [`ZeroShot::predict`] reads for the same times (same seed): a
+    /// comparison and a zero-shot run share them. `progress(done, total)` follows generation.
     pub fn what_if(
         &mut self,
         task: &Task,
         labels: &[BooleanLabel],
-        treatment: CodeId,
+        change: &Change,
         mut progress: impl FnMut(usize, usize),
     ) -> Result<Comparison, WhatIfError> {
-        let name = self.codes.name(treatment).to_string();
         let tokenizer = self.foundation.parts().0;
-        let (token, found) = tokenizer.lookup(&name);
-        if found != tokenizer::Lookup::Exact {
+        let treatment: &[CodeId] = match change {
+            Change::Start(code) => std::slice::from_ref(code),
+            Change::Withhold(codes) => codes,
+        };
+        let names: Vec<String> = treatment.iter().map(|&c| self.codes.name(c).to_string()).collect();
+        // Every code must have its own token (withholding: at least one, and only exact tokens
+        // are withheld — a parent's token stands for other codes too).
+        let exact: Vec<u32> = names
+            .iter()
+            .filter_map(|n| match tokenizer.lookup(n) {
+                (token, tokenizer::Lookup::Exact) => Some(token),
+                _ => None,
+            })
+            .collect();
+        if exact.is_empty() || (matches!(change, Change::Start(_)) && exact.len() < names.len()) {
+            let name = names.first().cloned().unwrap_or_default();
+            let (token, _) = tokenizer.lookup(&name);
             let read_as = tokenizer.token(token).map_or_else(|| token.to_string(), |t| t.name.clone());
             return Err(WhatIfError::UnknownTreatment { code: name, read_as });
         }
@@ -142,45 +194,90 @@ impl ZeroShot<'_> {
             if plain.prompt.is_some() {
                 return Err(WhatIfError::PredictsBeforeTrigger);
             }
-            let treated = Request { prompt: Some((l.prediction_time, treatment)), ..plain };
-            arms.push((*l, plain, treated));
+            arms.push((*l, plain));
         }
+        // As recorded: the shared cache of plain futures.
         let mut missing: Vec<Request> =
-            arms.iter().flat_map(|(_, a, b)| [*a, *b]).filter(|r| !self.futures.contains_key(r)).collect();
+            arms.iter().map(|(_, r)| *r).filter(|r| !self.futures.contains_key(r)).collect();
+        // Changed: started treatments are prompts (cached like triggers); withheld ones are read
+        // from other timelines with other sampling, generated here and not cached.
+        let started = |r: &Request| match change {
+            Change::Start(code) => Request { prompt: Some((r.time, *code)), ..*r },
+            Change::Withhold(_) => *r,
+        };
+        if let Change::Start(_) = change {
+            missing.extend(arms.iter().map(|(_, r)| started(r)).filter(|r| !self.futures.contains_key(r)));
+        }
         missing.sort_unstable();
         missing.dedup();
-        let mut subjects: Vec<i64> = missing.iter().map(|r| r.subject_id).collect();
-        subjects.dedup();
-        let needed: Vec<&Timeline> = subjects.iter().filter_map(|s| self.timelines.get(s).copied()).collect();
-        let total = missing.len();
+        let withheld_timelines: HashMap<i64, Timeline> = match change {
+            Change::Start(_) => HashMap::new(),
+            Change::Withhold(codes) => arms
+                .iter()
+                .filter_map(|(l, _)| Some((l.subject_id, without(self.timelines.get(&l.subject_id)?, codes))))
+                .collect(),
+        };
+        let withheld_requests: Vec<Request> = match change {
+            Change::Start(_) => Vec::new(),
+            Change::Withhold(_) => arms.iter().map(|(_, r)| *r).collect(),
+        };
+        let total = missing.len() + withheld_requests.len();
+        let subjects_of = |requests: &[Request]| {
+            let mut s: Vec<i64> = requests.iter().map(|r| r.subject_id).collect();
+            s.sort_unstable();
+            s.dedup();
+            s
+        };
+        let needed: Vec<&Timeline> =
+            subjects_of(&missing).iter().filter_map(|s| self.timelines.get(s).copied()).collect();
+        let done_before = missing.len();
         let fresh = self.foundation.futures(&needed, self.codes, &missing, &self.options, |done| progress(done, total));
         self.futures.extend(fresh);
+        let withheld_futures = if withheld_requests.is_empty() {
+            HashMap::new()
+        } else {
+            let options = crate::zero_shot::ZeroShotOptions { withheld_tokens: exact, ..self.options.clone() };
+            let needed: Vec<&Timeline> =
+                subjects_of(&withheld_requests).iter().filter_map(|s| withheld_timelines.get(s)).collect();
+            self.foundation
+                .futures(&needed, self.codes, &withheld_requests, &options, |done| progress(done_before + done, total))
+        };
         let mut out = Comparison { futures: self.options.futures, ..Comparison::default() };
-        for (label, plain, treated) in arms {
-            let (Some(t), Some(a), Some(b)) =
-                (self.timelines.get(&label.subject_id), self.futures.get(&plain), self.futures.get(&treated))
-            else {
+        for (label, plain) in arms {
+            let Some(t) = self.timelines.get(&label.subject_id).copied() else { continue };
+            let (changed_timeline, changed) = match change {
+                Change::Start(_) => (t, self.futures.get(&started(&plain))),
+                Change::Withhold(_) => {
+                    (withheld_timelines.get(&label.subject_id).unwrap_or(t), withheld_futures.get(&plain))
+                }
+            };
+            let (Some(a), Some(b)) = (self.futures.get(&plain), changed) else {
                 out.unresolved += 1;
                 continue;
             };
             let as_recorded = judge(task, &self.reading, t, label.prediction_time, a);
-            let treated = judge(task, &self.reading, t, label.prediction_time, b);
-            if as_recorded.resolved == 0 || treated.resolved == 0 {
+            let changed_risk = judge(task, &self.reading, changed_timeline, label.prediction_time, b);
+            if as_recorded.resolved == 0 || changed_risk.resolved == 0 {
                 out.unresolved += 1;
                 continue;
             }
-            out.treated_futures += b.len();
-            out.treated_futures_starting_with_it += b
+            out.changed_futures += b.len();
+            out.changed_as_intended += b
                 .iter()
-                .filter(|f| f.events.first().is_some_and(|e| e.code == name && e.time == label.prediction_time))
+                .filter(|f| match change {
+                    Change::Start(_) => {
+                        f.events.first().is_some_and(|e| e.code == names[0] && e.time == label.prediction_time)
+                    }
+                    Change::Withhold(_) => !f.events.iter().any(|e| names.contains(&e.code)),
+                })
                 .count();
-            out.compared.push(Paired { label, as_recorded, treated });
+            out.compared.push(Paired { label, as_recorded, changed: changed_risk });
         }
         Ok(out)
     }
 }
 
-/// A treatment's effect on an outcome's risk over a cohort: the mean risk in each arm, their
+/// A change's effect on an outcome's risk over a cohort: the mean risk in each arm, their
 /// difference and ratio, with subject-level bootstrap intervals (both arms resampled together).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Effect {
@@ -190,29 +287,29 @@ pub struct Effect {
     pub subjects: usize,
     /// Mean risk as recorded.
     pub risk_as_recorded: f64,
-    /// Mean risk with the treatment started.
-    pub risk_treated: f64,
-    /// `risk_treated − risk_as_recorded` (negative: the treatment lowers the risk).
+    /// Mean risk with the change made.
+    pub risk_changed: f64,
+    /// `risk_changed − risk_as_recorded` (negative: the change lowers the risk).
     pub difference: f64,
     /// Its 95% interval.
     pub difference_interval: Option<Interval>,
-    /// `risk_treated / risk_as_recorded` (none when the as-recorded risk is 0).
+    /// `risk_changed / risk_as_recorded` (none when the as-recorded risk is 0).
     pub relative_risk: Option<f64>,
     /// Its 95% interval.
     pub relative_risk_interval: Option<Interval>,
 }
 
-/// The [`Effect`] of paired risks (`as_recorded[i]` and `treated[i]` at the prediction time of
+/// The [`Effect`] of paired risks (`as_recorded[i]` and `changed[i]` at the prediction time of
 /// `subjects[i]`), with `resamples` subject-level bootstrap resamples.
-pub fn effect(subjects: &[i64], as_recorded: &[f64], treated: &[f64], resamples: usize, seed: u64) -> Effect {
-    let n = subjects.len().min(as_recorded.len()).min(treated.len());
-    let (subjects, as_recorded, treated) = (&subjects[..n], &as_recorded[..n], &treated[..n]);
+pub fn effect(subjects: &[i64], as_recorded: &[f64], changed: &[f64], resamples: usize, seed: u64) -> Effect {
+    let n = subjects.len().min(as_recorded.len()).min(changed.len());
+    let (subjects, as_recorded, changed) = (&subjects[..n], &as_recorded[..n], &changed[..n]);
     let mean = |x: &[f64]| if x.is_empty() { f64::NAN } else { x.iter().sum::<f64>() / x.len() as f64 };
-    let (a, b) = (mean(as_recorded), mean(treated));
+    let (a, b) = (mean(as_recorded), mean(changed));
     let ratio = |a: f64, b: f64| (a > 0.0).then(|| b / a);
     let (mut differences, mut ratios) = (Vec::new(), Vec::new());
     if n > 0 && resamples > 0 {
-        for m in eval::resample_means(subjects, &[as_recorded, treated], resamples, seed) {
+        for m in eval::resample_means(subjects, &[as_recorded, changed], resamples, seed) {
             differences.push(Some(m[1] - m[0]));
             ratios.push(ratio(m[0], m[1]));
         }
@@ -221,7 +318,7 @@ pub fn effect(subjects: &[i64], as_recorded: &[f64], treated: &[f64], resamples:
         prediction_times: n,
         subjects: eval::subject_index(subjects).1,
         risk_as_recorded: a,
-        risk_treated: b,
+        risk_changed: b,
         difference: b - a,
         difference_interval: eval::percentile_interval(&differences, 0.95),
         relative_risk: ratio(a, b),
@@ -255,7 +352,7 @@ mod tests {
     }
 
     #[test]
-    fn the_cohort_leaves_out_the_already_treated_and_counts_every_time() {
+    fn the_cohort_takes_the_untreated_or_the_treated_and_counts_every_time() {
         let mut codes = meds::CodeTable::new();
         let (visit, apixaban, warfarin) =
             (codes.intern("CPT4/99213"), codes.intern("RXNORM/1364430"), codes.intern("RXNORM/11289"));
@@ -268,19 +365,26 @@ mod tests {
         b.push(Some(40), apixaban, None, None);
         let timelines: HashMap<i64, &Timeline> = [(1, &a), (2, &b)].into();
         let labels = [label(1, 10), label(1, 20), label(1, 30), label(2, 10), label(2, 39), label(2, 40), label(3, 5)];
-        let (kept, counts) = cohort(&labels, &timelines, &[apixaban, warfarin]);
-        assert_eq!(kept, vec![label(1, 10), label(2, 10), label(2, 39)]);
+        let (untreated, counts) = cohort(&labels, &timelines, &[apixaban, warfarin], false);
+        assert_eq!(untreated, vec![label(1, 10), label(2, 10), label(2, 39)]);
         // A prescription at the prediction time itself is already in the record then.
-        assert_eq!(counts, Cohort { offered: 7, without_timeline: 1, already_treated: 3, eligible: 3 });
-        assert_eq!(counts.offered, counts.without_timeline + counts.already_treated + counts.eligible);
+        assert_eq!(counts, Cohort { offered: 7, without_timeline: 1, on_treatment: 3, untreated: 3, eligible: 3 });
+        assert_eq!(counts.offered, counts.without_timeline + counts.on_treatment + counts.untreated);
+        let (treated, counts) = cohort(&labels, &timelines, &[apixaban, warfarin], true);
+        assert_eq!(treated, vec![label(1, 20), label(1, 30), label(2, 40)]);
+        assert_eq!(counts.eligible, counts.on_treatment);
+        // Withholding reads the history without the treatment's codes, and nothing else.
+        let w = without(&a, &[apixaban, warfarin]);
+        assert_eq!(w.codes, vec![visit, visit]);
+        assert_eq!(w.times, vec![10, 30]);
     }
 
     #[test]
     fn the_effect_is_the_paired_difference_of_means() {
         let subjects: Vec<i64> = (0..400).map(|i| i / 2).collect();
         let as_recorded: Vec<f64> = (0..400).map(|i| f64::from(i % 10) / 50.0).collect();
-        let treated: Vec<f64> = as_recorded.iter().map(|p| p * 0.5).collect();
-        let e = effect(&subjects, &as_recorded, &treated, 500, 1);
+        let changed: Vec<f64> = as_recorded.iter().map(|p| p * 0.5).collect();
+        let e = effect(&subjects, &as_recorded, &changed, 500, 1);
         assert_eq!((e.prediction_times, e.subjects), (400, 200));
         assert!((e.risk_as_recorded - 0.09).abs() < 1e-12, "{e:?}");
         assert!((e.difference + 0.045).abs() < 1e-12, "{e:?}");

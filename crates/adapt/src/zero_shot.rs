@@ -62,6 +62,8 @@ pub struct ZeroShotOptions {
     pub temperature: f32,
     /// Seed: the futures of one prediction time depend only on it, the subject and the time.
     pub seed: u64,
+    /// Tokens never generated (a treatment withheld in a "what if" comparison; empty otherwise).
+    pub withheld_tokens: Vec<u32>,
 }
 
 impl Default for ZeroShotOptions {
@@ -74,6 +76,7 @@ impl Default for ZeroShotOptions {
             max_new_tokens: 192,
             temperature: 1.0,
             seed: 0,
+            withheld_tokens: Vec::new(),
         }
     }
 }
@@ -284,6 +287,7 @@ impl Foundation {
             horizon: Some(horizon),
             seed: options.seed,
             max_seq_len,
+            withheld: options.withheld_tokens.clone(),
         };
         let per_batch = (BATCH_ROWS / options.futures.max(1)).max(1);
         let mut out = HashMap::with_capacity(requests.len());

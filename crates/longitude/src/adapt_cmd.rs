@@ -271,6 +271,7 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
             max_new_tokens: args.zero_shot_tokens,
             temperature: 1.0,
             seed: args.seed,
+            withheld_tokens: Vec::new(),
         };
         adapt::zero_shot::ZeroShot::new(f, &timelines, &codes, options)
     });

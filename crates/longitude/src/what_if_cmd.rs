@@ -1,6 +1,6 @@
 //! `longitude what-if`: the foundation model's futures of a task's patients as recorded and with a
-//! treatment started at the prediction time, the outcome's risk in each, and — on simulated data
-//! — the generator's true effect of the same treatment on the same prediction times.
+//! treatment started (or withheld) at the prediction time, the outcome's risk in each, and — on
+//! simulated data — the generator's true effect of the same change on the same prediction times.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -27,13 +27,17 @@ pub struct WhatIfArgs {
     /// The pretrained model bundle (`longitude pretrain`'s OUT/model).
     #[arg(long)]
     pub model: PathBuf,
-    /// The treatment's code, started at every prediction time (e.g. RXNORM/1364430, apixaban).
-    /// It must have its own token in the model's vocabulary.
+    /// The treatment's code, started at every prediction time of patients not on it (e.g.
+    /// RXNORM/1364430, apixaban). It must have its own token in the model's vocabulary.
     #[arg(long)]
     pub treatment: String,
-    /// Codes whose record at or before a prediction time means the patient is already treated:
-    /// such times are left out (and counted) [default: the treatment; with --truth, every agent
-    /// of its simulated drug class too].
+    /// Withhold the treatment instead, from patients on it: the model reads their history
+    /// without any of its codes (--treated-by) and never generates them.
+    #[arg(long)]
+    pub withhold: bool,
+    /// The codes the treatment is recorded as: a record of any at or before a prediction time
+    /// means the patient is on it [default: the treatment; with --truth, every agent of its
+    /// simulated drug class too].
     #[arg(long, value_delimiter = ',')]
     pub treated_by: Vec<String>,
     /// Whose prediction times: `train`, `tuning`, `held_out` or `all`.
@@ -77,10 +81,10 @@ pub struct WhatIfArgs {
 }
 
 /// The oracle's risks of one prediction time, as the simulator would have gone on and with the
-/// treatment started.
+/// change made.
 struct OracleArms {
     as_recorded: f64,
-    treated: f64,
+    changed: f64,
 }
 
 pub fn run(args: &WhatIfArgs) -> Result<ExitCode> {
@@ -135,6 +139,11 @@ pub fn run(args: &WhatIfArgs) -> Result<ExitCode> {
     // The treatment may never have been recorded in this dataset: the model may still know it.
     let treatment = codes.intern(&args.treatment);
     let treated_ids: Vec<meds::CodeId> = treated_by.iter().map(|c| codes.intern(c)).collect();
+    let change = if args.withhold {
+        adapt::what_if::Change::Withhold(treated_ids.clone())
+    } else {
+        adapt::what_if::Change::Start(treatment)
+    };
     let foundation = adapt::foundation::Foundation::load(&args.model)
         .with_context(|| format!("loading {}", args.model.display()))?;
 
@@ -143,7 +152,7 @@ pub fn run(args: &WhatIfArgs) -> Result<ExitCode> {
         .filter(|l| args.split == "all" || split_of.get(&l.subject_id).is_some_and(|s| *s == args.split))
         .collect();
     let by_subject: HashMap<i64, &meds::Timeline> = timelines.iter().map(|t| (t.subject_id, t)).collect();
-    let (eligible, cohort) = adapt::what_if::cohort(&in_split, &by_subject, &treated_ids);
+    let (eligible, cohort) = adapt::what_if::cohort(&in_split, &by_subject, &treated_ids, change.needs_treated());
     let sampled = adapt::zero_shot::sample(&eligible, args.max, args.seed);
     tracing::info!(
         task = args.task,
@@ -161,10 +170,11 @@ pub fn run(args: &WhatIfArgs) -> Result<ExitCode> {
         max_new_tokens: args.tokens,
         temperature: 1.0,
         seed: args.seed,
+        withheld_tokens: Vec::new(),
     };
     let mut runner = adapt::zero_shot::ZeroShot::new(&foundation, &timelines, &codes, options);
     let mut last = 0;
-    let comparison = runner.what_if(task, &sampled, treatment, |done, total| {
+    let comparison = runner.what_if(task, &sampled, &change, |done, total| {
         if done >= last + 50 {
             last = done;
             tracing::info!(done, total, secs = started.elapsed().as_secs_f64(), "generating futures");
@@ -173,14 +183,16 @@ pub fn run(args: &WhatIfArgs) -> Result<ExitCode> {
     let compared = &comparison.compared;
     let subjects: Vec<i64> = compared.iter().map(|p| p.label.subject_id).collect();
     let model_a: Vec<f64> = compared.iter().map(|p| p.as_recorded.probability()).collect();
-    let model_b: Vec<f64> = compared.iter().map(|p| p.treated.probability()).collect();
+    let model_b: Vec<f64> = compared.iter().map(|p| p.changed.probability()).collect();
     let model_effect = effect(&subjects, &model_a, &model_b, args.resamples, args.seed);
     let observed = compared.iter().filter(|p| p.label.value).count() as f64 / compared.len().max(1) as f64;
 
     let oracle_arms: Option<Vec<OracleArms>> =
         oracle.as_ref().map(|((config, synth_codes), drug, (outcome, horizon))| {
             let precision = synth::oracle::Precision::adaptive(args.oracle_samples, args.oracle_max_samples);
-            let arms = [None, Some(synth::Intervention::Start(*drug))];
+            let intervention =
+                if args.withhold { synth::Intervention::Withhold(*drug) } else { synth::Intervention::Start(*drug) };
+            let arms = [None, Some(intervention)];
             compared
                 .par_iter()
                 .map(|p| match synth::oracle::patient_index(p.label.subject_id) {
@@ -192,18 +204,18 @@ pub fn run(args: &WhatIfArgs) -> Result<ExitCode> {
                             outcome: *outcome,
                         };
                         let r = synth::oracle::risks_with(config, synth_codes, &q, &arms, precision);
-                        OracleArms { as_recorded: r[0], treated: r[1] }
+                        OracleArms { as_recorded: r[0], changed: r[1] }
                     }
-                    None => OracleArms { as_recorded: f64::NAN, treated: f64::NAN },
+                    None => OracleArms { as_recorded: f64::NAN, changed: f64::NAN },
                 })
                 .collect()
         });
     let oracle_summary = oracle_arms.as_ref().map(|arms| {
         // Subjects the generator did not make (or stays it has no course for) have no answer.
         let answered: Vec<usize> =
-            (0..arms.len()).filter(|&i| arms[i].as_recorded.is_finite() && arms[i].treated.is_finite()).collect();
+            (0..arms.len()).filter(|&i| arms[i].as_recorded.is_finite() && arms[i].changed.is_finite()).collect();
         let pick = |f: &dyn Fn(usize) -> f64| answered.iter().map(|&i| f(i)).collect::<Vec<f64>>();
-        let (a, b) = (pick(&|i| arms[i].as_recorded), pick(&|i| arms[i].treated));
+        let (a, b) = (pick(&|i| arms[i].as_recorded), pick(&|i| arms[i].changed));
         let s: Vec<i64> = answered.iter().map(|&i| subjects[i]).collect();
         let truth = effect(&s, &a, &b, args.resamples, args.seed);
         let model_d = pick(&|i| model_b[i] - model_a[i]);
@@ -222,12 +234,12 @@ pub fn run(args: &WhatIfArgs) -> Result<ExitCode> {
                     "prediction_time": p.label.prediction_time,
                     "boolean_value": p.label.value,
                     "model_as_recorded": model_a[i],
-                    "model_treated": model_b[i],
-                    "model_futures_settled": [p.as_recorded.resolved, p.treated.resolved],
+                    "model_changed": model_b[i],
+                    "model_futures_settled": [p.as_recorded.resolved, p.changed.resolved],
                 });
                 if let Some(arms) = &oracle_arms {
                     row["oracle_as_recorded"] = json!(finite(arms[i].as_recorded));
-                    row["oracle_treated"] = json!(finite(arms[i].treated));
+                    row["oracle_changed"] = json!(finite(arms[i].changed));
                 }
                 row
             })
@@ -235,7 +247,11 @@ pub fn run(args: &WhatIfArgs) -> Result<ExitCode> {
         let oracle_json = match (&oracle, &oracle_summary) {
             (Some((_, drug, _)), Some((truth, r, answered))) => json!({
                 "drug_class": drug.name(),
-                "intervention": "start the drug class at the prediction time (common random numbers across arms)",
+                "intervention": if args.withhold {
+                    "withhold the drug class from the prediction time on (common random numbers across arms)"
+                } else {
+                    "start the drug class at the prediction time (common random numbers across arms)"
+                },
                 "first_futures": args.oracle_samples,
                 "max_futures": args.oracle_max_samples,
                 "answered": answered,
@@ -247,6 +263,7 @@ pub fn run(args: &WhatIfArgs) -> Result<ExitCode> {
         let report = json!({
             "task": args.task,
             "treatment": args.treatment,
+            "change": if args.withhold { "withhold" } else { "start" },
             "treated_by": treated_by,
             "split": args.split,
             "seed": args.seed,
@@ -258,8 +275,8 @@ pub fn run(args: &WhatIfArgs) -> Result<ExitCode> {
             "observed_rate": observed,
             "model": {
                 "futures_per_arm": comparison.futures,
-                "treated_futures": comparison.treated_futures,
-                "treated_futures_starting_with_the_treatment": comparison.treated_futures_starting_with_it,
+                "changed_futures": comparison.changed_futures,
+                "changed_as_intended": comparison.changed_as_intended,
                 "horizon_days": args.days,
                 "max_new_tokens": args.tokens,
                 "effect": model_effect,
@@ -293,12 +310,13 @@ fn print_summary(
     oracle: Option<&(Effect, Option<f64>, usize)>,
 ) {
     outln!(
-        "{}: {} {} prediction times; {} already treated, {} without a timeline; {} sampled, {} compared, {} \
-         unresolved",
+        "{}: {} {} prediction times; {} on the treatment, {} not, {} without a timeline; {} sampled, {} compared, \
+         {} unresolved",
         args.task,
         cohort.offered,
         args.split,
-        cohort.already_treated,
+        cohort.on_treatment,
+        cohort.untreated,
         cohort.without_timeline,
         sampled,
         comparison.compared.len(),
@@ -309,7 +327,7 @@ fn print_summary(
         "{:<8} {:>12} {:>12} {:>26} {:>22}",
         "source",
         "as recorded",
-        format!("+ {}", short(&args.treatment)),
+        format!("{} {}", if args.withhold { "−" } else { "+" }, short(&args.treatment)),
         "difference [95% CI]",
         "relative risk [95% CI]"
     );
@@ -322,7 +340,7 @@ fn print_summary(
             "{:<8} {:>11.2}% {:>11.2}% {:>8} pts {:>17} {:>5} {:>16}",
             name,
             100.0 * e.risk_as_recorded,
-            100.0 * e.risk_treated,
+            100.0 * e.risk_changed,
             format!("{:+.2}", 100.0 * e.difference),
             ci(e.difference_interval, 100.0, 2),
             rr,

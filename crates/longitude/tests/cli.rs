@@ -253,10 +253,11 @@ fn demo_writes_a_dataset_that_describe_validate_and_show_agree_on() {
     // Every offered prediction time is accounted for, and every sampled one compared or not.
     assert_eq!(
         n(&cohort["offered"]),
-        n(&cohort["without_timeline"]) + n(&cohort["already_treated"]) + n(&cohort["eligible"]),
+        n(&cohort["without_timeline"]) + n(&cohort["on_treatment"]) + n(&cohort["untreated"]),
         "{cohort}"
     );
-    assert!(n(&cohort["already_treated"]) > 0, "adults with hyperlipidemia are on statins: {cohort}");
+    assert_eq!(n(&cohort["eligible"]), n(&cohort["untreated"]));
+    assert!(n(&cohort["on_treatment"]) > 0, "adults with hyperlipidemia are on statins: {cohort}");
     assert_eq!(n(&report["sampled"]), n(&cohort["eligible"]).min(24));
     assert_eq!(n(&report["compared"]) + n(&report["unresolved"]), n(&report["sampled"]));
     let rows = report["rows"].as_array().expect("rows");
@@ -264,10 +265,10 @@ fn demo_writes_a_dataset_that_describe_validate_and_show_agree_on() {
     assert!(!rows.is_empty(), "{report}");
     // Every treated future begins with the statin at the prediction time.
     let model = &report["model"];
-    assert_eq!(n(&model["treated_futures"]), rows.len() as u64 * 4);
-    assert_eq!(n(&model["treated_futures_starting_with_the_treatment"]), n(&model["treated_futures"]));
+    assert_eq!(n(&model["changed_futures"]), rows.len() as u64 * 4);
+    assert_eq!(n(&model["changed_as_intended"]), n(&model["changed_futures"]));
     for r in rows {
-        for k in ["model_as_recorded", "model_treated", "oracle_as_recorded", "oracle_treated"] {
+        for k in ["model_as_recorded", "model_changed", "oracle_as_recorded", "oracle_changed"] {
             let p = r[k].as_f64().unwrap_or_else(|| panic!("{k} in {r}"));
             assert!((0.0..=1.0).contains(&p), "{k} = {p}");
         }
@@ -277,14 +278,14 @@ fn demo_writes_a_dataset_that_describe_validate_and_show_agree_on() {
     let model_effect = &model["effect"];
     assert!((model_effect["risk_as_recorded"].as_f64().expect("risk") - mean("model_as_recorded")).abs() < 1e-9);
     assert!(
-        (model_effect["difference"].as_f64().expect("d") - (mean("model_treated") - mean("model_as_recorded"))).abs()
+        (model_effect["difference"].as_f64().expect("d") - (mean("model_changed") - mean("model_as_recorded"))).abs()
             < 1e-9
     );
     // The generator's statin lowers the infarction hazard: started now, the true risk falls.
     let truth = &report["oracle"]["effect"];
     assert_eq!(n(&report["oracle"]["answered"]), rows.len() as u64);
     assert!((truth["risk_as_recorded"].as_f64().expect("risk") - mean("oracle_as_recorded")).abs() < 1e-9);
-    let (before, after) = (mean("oracle_as_recorded"), mean("oracle_treated"));
+    let (before, after) = (mean("oracle_as_recorded"), mean("oracle_changed"));
     assert!(after < before, "starting a statin lowers the true MI risk: {after} vs {before}");
     // Patients the record shows on a statin at the prediction time were left out.
     let statin_users: std::collections::HashSet<(i64, i64)> = {
@@ -305,6 +306,22 @@ fn demo_writes_a_dataset_that_describe_validate_and_show_agree_on() {
     let again = longitude(&args);
     assert!(again.status.success(), "{}", stderr(&again));
     assert_eq!(stdout(&again), stdout(&w));
+    // And the other way: statins withheld from those on them, which the model reads as a history
+    // without them and futures that never prescribe them; the true risk rises.
+    let withheld = dir.path().join("withheld.json");
+    let w = longitude(&[&args[..], &["--withhold", "--out", withheld.to_str().expect("path")]].concat());
+    assert!(w.status.success(), "{}", stderr(&w));
+    let report: Value = serde_json::from_slice(&std::fs::read(&withheld).expect("withheld.json")).expect("json");
+    assert_eq!(report["change"], "withhold");
+    assert_eq!(n(&report["cohort"]["eligible"]), n(&report["cohort"]["on_treatment"]));
+    let rows = report["rows"].as_array().expect("rows");
+    assert!(!rows.is_empty(), "{report}");
+    let model = &report["model"];
+    assert_eq!(n(&model["changed_futures"]), rows.len() as u64 * 4);
+    assert_eq!(n(&model["changed_as_intended"]), n(&model["changed_futures"]), "no withheld future has a statin");
+    let mean = |k: &str| rows.iter().map(|r| r[k].as_f64().expect("risk")).sum::<f64>() / rows.len() as f64;
+    let (before, after) = (mean("oracle_as_recorded"), mean("oracle_changed"));
+    assert!(after > before, "withholding statins raises the true MI risk: {after} vs {before}");
 
     assert!(stdout(&o).contains("de-identified subjects"), "{}", stdout(&o));
     let root = dir.path().join("ingested/meds");

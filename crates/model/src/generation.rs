@@ -31,11 +31,22 @@ pub struct Sampling {
     pub seed: u64,
     /// The model's window: context and generated tokens together stay within it.
     pub max_seq_len: usize,
+    /// Tokens never generated (a treatment withheld for a "what if" comparison): the others are
+    /// drawn in proportion to their probabilities, as if these had none.
+    pub withheld: Vec<u32>,
 }
 
 impl Default for Sampling {
     fn default() -> Self {
-        Self { temperature: 1.0, top_k: 0, max_new_tokens: 256, horizon: None, seed: 0, max_seq_len: 512 }
+        Self {
+            temperature: 1.0,
+            top_k: 0,
+            max_new_tokens: 256,
+            horizon: None,
+            seed: 0,
+            max_seq_len: 512,
+            withheld: Vec::new(),
+        }
     }
 }
 
@@ -91,11 +102,11 @@ struct Grammar {
 }
 
 impl Grammar {
-    fn new(tok: &Tokenizer) -> Self {
+    fn new(tok: &Tokenizer, withheld: &[u32]) -> Self {
         let n = tok.len() as u32;
         let bin: Vec<bool> = (0..n).map(|t| tok.bin_of(t).is_some()).collect();
         Self {
-            allowed: (0..n).map(|t| tok.is_predictable(t)).collect(),
+            allowed: (0..n).map(|t| tok.is_predictable(t) && !withheld.contains(&t)).collect(),
             binned: (0..n).map(|t| tok.token(t).is_some_and(|x| tok.bins(&x.name).is_some())).collect(),
             bin_ids: (0..n as usize).filter(|&t| bin[t]).collect(),
             bin,
@@ -185,7 +196,7 @@ pub fn generate_batch<B: Backend>(
     sampling: &Sampling,
     device: &B::Device,
 ) -> Vec<Vec<Trajectory>> {
-    let g = Grammar::new(tokenizer);
+    let g = Grammar::new(tokenizer, &sampling.withheld);
     let max_seq_len = sampling.max_seq_len;
     let width = prompts.iter().map(|p| p.context.len()).max().unwrap_or(0);
     if prompts.is_empty() || width == 0 {

@@ -202,6 +202,22 @@ fn generated_trajectories_are_valid_timelines() {
     assert!(trajectories.iter().any(|t| !t.bin_probabilities.is_empty()), "some futures carry values");
     let again = generate(&m, &tok, &ctx, start, 16, &sampling, &device);
     assert_eq!(again, trajectories, "same seed, same futures");
+    // A withheld code is never generated (a treatment withheld for a "what if"): the futures'
+    // most frequent code is gone and the rest are still valid timelines.
+    let mut counts = std::collections::HashMap::new();
+    for tr in &trajectories {
+        for &token in &tr.tokens {
+            if tok.bin_of(token).is_none() && tok.rung_of(token).is_none() {
+                *counts.entry(token).or_insert(0) += 1;
+            }
+        }
+    }
+    let (&common, _) = counts.iter().max_by_key(|(t, c)| (**c, **t)).expect("a generated code");
+    let withheld = Sampling { withheld: vec![common], ..sampling.clone() };
+    let without = generate(&m, &tok, &ctx, start, 16, &withheld, &device);
+    assert_eq!(without.len(), 16);
+    assert!(without.iter().all(|tr| !tr.tokens.contains(&common)), "{} was generated", common);
+    assert!(without.iter().flat_map(|tr| &tr.tokens).all(|&t| tok.is_predictable(t)));
 }
 
 /// A model with the value channel reads its own future as it reads a record: beside each
