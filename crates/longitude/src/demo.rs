@@ -25,20 +25,23 @@ pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress
         "pretrained",
         "labels",
         "adapt",
+        "adapt-temporal",
+        "adapt-site",
         "report",
+        "what-if",
     ] {
         let path = out.join(dir);
         if path.exists() {
             std::fs::remove_dir_all(&path)?;
         }
     }
-    tracing::info!(patients, out = %out.display(), "step 1/10: simulating a clinical population at 2 sites (MEDS, FHIR, truth)");
+    tracing::info!(patients, out = %out.display(), "step 1/11: simulating a clinical population at 2 sites (MEDS, FHIR, truth)");
     let spinner = progress.bar("simulating", None, "");
     let summary = synth::generate(&SynthConfig::new(patients, 2, 42), out, &OutputOptions::default())?;
     spinner.finish_and_clear();
     outln!("{}", summary.prevalence.render());
 
-    tracing::info!("step 2/10: ingesting the FHIR export and de-identifying it");
+    tracing::info!("step 2/11: ingesting the FHIR export and de-identifying it");
     // A demo key beside the outputs; a real deployment keeps its key elsewhere, under guard.
     let key_path = out.join("demo-deid.key");
     let key = if key_path.exists() { Key::from_file(&key_path)? } else { Key::generate(&key_path)? };
@@ -66,7 +69,7 @@ pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress
         ingested.quarantined
     );
 
-    tracing::info!("step 3/10: validating the de-identified MEDS against MEDS {}", meds::schema::MEDS_VERSION);
+    tracing::info!("step 3/11: validating the de-identified MEDS against MEDS {}", meds::schema::MEDS_VERSION);
     let validation = meds::validate(&root);
     if !validation.is_valid() {
         for f in validation.errors() {
@@ -75,11 +78,11 @@ pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress
         bail!("the demo dataset is not valid MEDS");
     }
 
-    tracing::info!("step 4/10: describing it");
+    tracing::info!("step 4/11: describing it");
     let d = meds::describe(&root, 3)?;
     out!("{}", render_description(&root, &d));
 
-    tracing::info!("step 5/10: building the random-access timeline store");
+    tracing::info!("step 5/11: building the random-access timeline store");
     let dataset = meds::Dataset::open(&root)?;
     let store = TimelineStore::open_or_build(&dataset, &TimelineStore::default_path(&root))?;
     let first = store.subject_ids().next().unwrap_or_default();
@@ -91,7 +94,7 @@ pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress
         out.join("truth").display()
     );
 
-    tracing::info!("step 6/10: fitting the tokenizer on the train split and tokenizing every split");
+    tracing::info!("step 6/11: fitting the tokenizer on the train split and tokenizing every split");
     let tokens = out.join("tokenized");
     let tokenize = TokenizeArgs {
         meds: root.clone(),
@@ -102,7 +105,7 @@ pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress
     };
     tokenize_cmd::run(&tokenize, progress)?;
 
-    tracing::info!("step 7/10: pretraining the tiny foundation model (a short demonstration run)");
+    tracing::info!("step 7/11: pretraining the tiny foundation model (a short demonstration run)");
     let pretrained = out.join("pretrained");
     if pretrained.exists() {
         std::fs::remove_dir_all(&pretrained)?;
@@ -126,7 +129,7 @@ pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress
     // The tasks run on the simulator's own MEDS (not the re-keyed, date-shifted ingest output)
     // so that the oracle can replay each subject's hidden state at the same prediction times.
     let synth_meds = out.join("meds");
-    tracing::info!("step 8/10: labelling the built-in clinical tasks (ACES)");
+    tracing::info!("step 8/11: labelling the built-in clinical tasks (ACES)");
     let labels = out.join("labels");
     crate::label_cmd::run(&crate::label_cmd::LabelArgs {
         meds: synth_meds.clone(),
@@ -137,7 +140,7 @@ pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress
         out: labels.clone(),
     })?;
     tracing::info!(
-        "step 9/10: baselines, the model's probe and zero-shot risk, and the oracle on every task; fine-tuning on the chronic ones"
+        "step 9/11: baselines, the model's probe and zero-shot risk, and the oracle on every task; fine-tuning on the chronic ones"
     );
     let adapt = out.join("adapt");
     let internal = crate::adapt_cmd::AdaptArgs {
@@ -192,7 +195,7 @@ pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress
         })?;
         settings.push(out_dir);
     }
-    tracing::info!("step 10/10: the validation report and model card");
+    tracing::info!("step 10/11: the validation report and model card");
     let report = out.join("report");
     crate::report_cmd::run(&crate::report_cmd::ReportArgs {
         adapt: settings,
@@ -204,6 +207,29 @@ pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress
         chronic: Vec::new(),
         title: "Longitude validation report (demo, synthetic data)".into(),
         out: report.clone(),
+    })?;
+    tracing::info!("step 11/11: what if statins were withheld from the patients on them (the model and the truth)");
+    let what_if = out.join("what-if/mi_1y_statin_withheld.json");
+    crate::what_if_cmd::run(&crate::what_if_cmd::WhatIfArgs {
+        meds: out.join("meds"),
+        labels,
+        task: "mi_1y".into(),
+        model: pretrained.join("model"),
+        treatment: "RXNORM/83367".into(),
+        withhold: true,
+        treated_by: Vec::new(),
+        split: "all".into(),
+        max: 60,
+        futures: 8,
+        days: 366,
+        tokens: 128,
+        seed: 42,
+        truth: Some(out.join("truth")),
+        oracle_samples: 64,
+        oracle_max_samples: 256,
+        predicates: None,
+        resamples: 1_000,
+        out: Some(what_if.clone()),
     })?;
     outln!("open {} in a browser: the validation report and model card", report.join("report.html").display());
     outln!("next: `longitude meds describe {}` or `longitude meds show {} {first}`", root.display(), root.display());

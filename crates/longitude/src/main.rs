@@ -149,7 +149,9 @@ enum Command {
     /// random-access timeline store, tokenize it and pretrain the tiny model briefly; label the
     /// built-in tasks, fit the baselines, the foundation model's linear probe, fine-tuning and
     /// zero-shot risk, and the oracle, and write the validation report and model card
-    /// (OUT/report/report.html). The model registry and the server join as they are built.
+    /// (OUT/report/report.html); then ask what if statins were withheld from the patients on
+    /// them, the model's futures beside the generator's truth (OUT/what-if/). The model registry
+    /// and the server join as they are built.
     Demo {
         /// Where to write the demo's outputs (meds/ and truth/ are replaced).
         #[arg(long, default_value = "longitude-demo")]
