@@ -302,6 +302,27 @@ fn demo_writes_a_dataset_that_describe_validate_and_show_agree_on() {
             .collect()
     };
     assert!(statin_users.is_empty(), "already treated and compared: {statin_users:?}");
+    // What cannot be asked is said, not answered with something else: a code the model has no
+    // token for, a task whose futures must begin with a later trigger, a drug the generator
+    // does not prescribe when its truth is asked for.
+    let run_with = |base: &[&str], changes: &[(&str, &str)]| {
+        let mut a: Vec<String> = base.iter().map(|x| x.to_string()).collect();
+        for (flag, value) in changes {
+            let i = a.iter().position(|x| x == flag).expect("flag");
+            a[i + 1] = value.to_string();
+        }
+        longitude(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let unknown = run_with(&args, &[("--treatment", "RXNORM/9999999")]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(stderr(&unknown).contains("not an agent of any drug class"), "{}", stderr(&unknown));
+    let no_truth: Vec<&str> = args.iter().copied().filter(|a| *a != "--truth" && *a != truth_dir).collect();
+    let unknown = run_with(&no_truth, &[("--treatment", "RXNORM/9999999")]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(stderr(&unknown).contains("not in the model's vocabulary"), "{}", stderr(&unknown));
+    let before_trigger = run_with(&args, &[("--task", "hyperkalemia_next_lab")]);
+    assert_eq!(before_trigger.status.code(), Some(2));
+    assert!(stderr(&before_trigger).contains("predicts before its trigger"), "{}", stderr(&before_trigger));
     // The same seed gives the same comparison.
     let again = longitude(&args);
     assert!(again.status.success(), "{}", stderr(&again));
