@@ -195,24 +195,11 @@ pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress
         })?;
         settings.push(out_dir);
     }
-    tracing::info!("step 10/11: the validation report and model card");
-    let report = out.join("report");
-    crate::report_cmd::run(&crate::report_cmd::ReportArgs {
-        adapt: settings,
-        sites: Some(out.join("truth/subjects.parquet")),
-        truth: Some(out.join("truth")),
-        meds: synth_meds,
-        candidate: "counts_gbm".into(),
-        resamples: 1_000,
-        chronic: Vec::new(),
-        title: "Longitude validation report (demo, synthetic data)".into(),
-        out: report.clone(),
-    })?;
-    tracing::info!("step 11/11: what if statins were withheld from the patients on them (the model and the truth)");
+    tracing::info!("step 10/11: what if statins were withheld from the patients on them (the model and the truth)");
     let what_if = out.join("what-if/mi_1y_statin_withheld.json");
     crate::what_if_cmd::run(&crate::what_if_cmd::WhatIfArgs {
         meds: out.join("meds"),
-        labels,
+        labels: labels.clone(),
         task: "mi_1y".into(),
         model: pretrained.join("model"),
         treatment: "RXNORM/83367".into(),
@@ -230,6 +217,20 @@ pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress
         predicates: None,
         resamples: 1_000,
         out: Some(what_if.clone()),
+    })?;
+    tracing::info!("step 11/11: the validation report and model card (with the what-if beside the truth)");
+    let report = out.join("report");
+    crate::report_cmd::run(&crate::report_cmd::ReportArgs {
+        adapt: settings,
+        sites: Some(out.join("truth/subjects.parquet")),
+        truth: Some(out.join("truth")),
+        meds: synth_meds,
+        candidate: "counts_gbm".into(),
+        resamples: 1_000,
+        chronic: Vec::new(),
+        what_if: vec![what_if],
+        title: "Longitude validation report (demo, synthetic data)".into(),
+        out: report.clone(),
     })?;
     outln!("open {} in a browser: the validation report and model card", report.join("report.html").display());
     outln!("next: `longitude meds describe {}` or `longitude meds show {} {first}`", root.display(), root.display());

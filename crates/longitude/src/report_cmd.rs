@@ -38,12 +38,46 @@ pub struct ReportArgs {
     /// built-in suite's].
     #[arg(long, value_delimiter = ',')]
     pub chronic: Vec<String>,
+    /// "What if" comparisons to put before the board (`longitude what-if --out`'s JSON files,
+    /// repeatable): the model's effect of each treatment change beside the truth's.
+    #[arg(long)]
+    pub what_if: Vec<PathBuf>,
     /// Title of the report.
     #[arg(long, default_value = "Longitude validation report")]
     pub title: String,
     /// Output directory: report.html, report.json, model_card.json, chai_model_card.json.
     #[arg(long)]
     pub out: PathBuf,
+}
+
+/// A `longitude what-if --out` file, as the report shows it.
+fn read_what_if(path: &Path) -> Result<report::WhatIf> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let effect = |e: &serde_json::Value| -> Option<report::ChangeEffect> {
+        let interval = &e["relative_risk_interval"];
+        Some(report::ChangeEffect {
+            risk_as_recorded: e["risk_as_recorded"].as_f64()?,
+            risk_changed: e["risk_changed"].as_f64()?,
+            relative_risk: e["relative_risk"].as_f64(),
+            relative_risk_interval: interval["lower"].as_f64().zip(interval["upper"].as_f64()),
+        })
+    };
+    let text_of = |k: &str| v[k].as_str().map(str::to_string);
+    let (Some(task), Some(treatment), Some(change), Some(model)) =
+        (text_of("task"), text_of("treatment"), text_of("change"), effect(&v["model"]["effect"]))
+    else {
+        bail!("{}: not a `longitude what-if --out` file (task, treatment, change, model.effect)", path.display());
+    };
+    Ok(report::WhatIf {
+        task,
+        treatment,
+        change,
+        compared: v["compared"].as_u64().unwrap_or(0) as usize,
+        model,
+        oracle: effect(&v["oracle"]["effect"]),
+        correlation: v["oracle"]["correlation_with_model"].as_f64(),
+    })
 }
 
 /// Method display order: baselines, then the foundation model, then the oracle.
@@ -269,6 +303,7 @@ pub fn run(args: &ReportArgs) -> Result<ExitCode> {
         external: report_external(&args.adapt),
         tasks,
         targets: Vec::new(),
+        what_if: args.what_if.iter().map(|p| read_what_if(p)).collect::<Result<_>>()?,
     };
     report.targets = report::targets::targets(&report, &chronic);
     let card = model_card(&report, &CardInfo::default());

@@ -342,6 +342,18 @@ fn demo_writes_a_dataset_that_describe_validate_and_show_agree_on() {
     let mean = |k: &str| rows.iter().map(|r| r[k].as_f64().expect("risk")).sum::<f64>() / rows.len() as f64;
     let (before, after) = (mean("oracle_as_recorded"), mean("oracle_changed"));
     assert!(after > before, "withholding statins raises the true MI risk: {after} vs {before}");
+    // The demo put it before the board: in the report, beside the truth, and in the card's
+    // known limitations when the truth was measured.
+    let board: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report/report.json")).expect("report.json"))
+            .expect("json");
+    let shown = &board["what_if"][0];
+    assert_eq!((shown["task"].as_str(), shown["change"].as_str()), (Some("mi_1y"), Some("withhold")));
+    assert_eq!(shown["compared"].as_u64(), Some(rows.len() as u64));
+    assert!((shown["model"]["risk_changed"].as_f64().expect("risk") - mean("model_changed")).abs() < 1e-9);
+    assert!((shown["oracle"]["risk_changed"].as_f64().expect("risk") - after).abs() < 1e-9);
+    let html = std::fs::read_to_string(dir.path().join("report/report.html")).expect("html");
+    assert!(html.contains("id=what-if") && html.contains("RXNORM/83367"));
 
     assert!(stdout(&o).contains("de-identified subjects"), "{}", stdout(&o));
     let root = dir.path().join("ingested/meds");

@@ -131,6 +131,44 @@ fn fairness(report: &Report, setting: &str) -> String {
     if rows.is_empty() { "Not measured".into() } else { rows.join(" | ") }
 }
 
+/// What the "what if" comparisons say about using the model's futures for treatment questions.
+fn what_if_limits(report: &Report) -> String {
+    let judged: Vec<&crate::WhatIf> = report.what_if.iter().filter(|w| w.oracle.is_some()).collect();
+    if judged.is_empty() {
+        return String::new();
+    }
+    let opposite: Vec<String> = judged
+        .iter()
+        .filter(|w| w.verdict() == "opposite")
+        .map(|w| {
+            format!(
+                "{} {} on {}: model RR {}, true RR {}",
+                w.change,
+                w.treatment,
+                w.task,
+                fmt(w.model.relative_risk),
+                fmt(w.oracle.as_ref().and_then(|o| o.relative_risk))
+            )
+        })
+        .collect();
+    let agrees = judged.iter().filter(|w| w.verdict() == "agrees").count();
+    if opposite.is_empty() {
+        format!(
+            " Treatment-change (\"what if\") questions: the model's direction agreed with the truth on {agrees} of {} \
+             compared; its figures are associations learned from records, not treatment effects.",
+            judged.len()
+        )
+    } else {
+        format!(
+            " Not for treatment decisions: the model's \"what if\" answers point the opposite way to the truth on {} of \
+             {} compared ({}).",
+            opposite.len(),
+            judged.len(),
+            opposite.join("; ")
+        )
+    }
+}
+
 /// Builds the card for `report.candidate`.
 pub fn model_card(report: &Report, info: &CardInfo) -> ModelCard {
     let tasks: Vec<String> = report.tasks.iter().map(|t| t.task.clone()).collect();
@@ -148,7 +186,7 @@ pub fn model_card(report: &Report, info: &CardInfo) -> ModelCard {
         ("2(iii)", "Purpose", "Intended user(s)", info.intended_users.clone(), stated),
         ("2(iv)", "Purpose", "Intended decision-making role", info.decision_role.clone(), stated),
         ("3(i)", "Cautioned out-of-scope use", "Tasks, situations, or populations where users are cautioned against applying it", info.out_of_scope.clone(), stated),
-        ("3(ii)", "Cautioned out-of-scope use", "Known risks, inappropriate settings, inappropriate uses, or known limitations", format!("Subgroup disparities flagged in validation: {}. Rare outcomes give wide intervals.", fairness(report, "internal")), measured),
+        ("3(ii)", "Cautioned out-of-scope use", "Known risks, inappropriate settings, inappropriate uses, or known limitations", format!("Subgroup disparities flagged in validation: {}. Rare outcomes give wide intervals.{}", fairness(report, "internal"), what_if_limits(report)), measured),
         ("4(i)", "Development details and input features", "Exclusion and inclusion criteria that influenced the training data set", format!("Training subjects: the train split of {}; labels by the tasks' ACES configurations (censoring excludes subjects without follow-up to the horizon)", report.dataset), measured),
         ("4(ii)", "Development details and input features", "Use of demographic and social variables as input features", "Age at prediction time and the static codes present in the data (sex, race, ethnicity) are inputs; language, sexual orientation, gender identity and social determinants are not recorded in the data and not used".into(), measured),
         ("4(iii)", "Development details and input features", "Demographic representativeness of the training data", "See the subgroup tables of the report: group sizes by sex, age band, race and ethnicity".into(), measured),
@@ -234,4 +272,70 @@ pub fn chai(card: &ModelCard) -> Value {
         },
         "hti1_source_attributes": card.attributes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ChangeEffect, WhatIf};
+
+    fn effect(rr: f64, lo: f64, hi: f64) -> ChangeEffect {
+        ChangeEffect {
+            risk_as_recorded: 0.01,
+            risk_changed: 0.01 * rr,
+            relative_risk: Some(rr),
+            relative_risk_interval: Some((lo, hi)),
+        }
+    }
+
+    fn what_if(model: ChangeEffect, oracle: Option<ChangeEffect>) -> WhatIf {
+        WhatIf {
+            task: "stroke_in_af_1y".into(),
+            treatment: "RXNORM/1364430".into(),
+            change: "withhold".into(),
+            compared: 400,
+            model,
+            oracle,
+            correlation: Some(-0.04),
+        }
+    }
+
+    fn report(what_if: Vec<WhatIf>) -> Report {
+        Report {
+            title: "t".into(),
+            generated: "now".into(),
+            dataset: "d".into(),
+            candidate: "fm_probe".into(),
+            external: None,
+            tasks: Vec::new(),
+            targets: Vec::new(),
+            what_if,
+        }
+    }
+
+    #[test]
+    fn the_verdict_compares_the_sides_of_one_the_intervals_lie_on() {
+        let truth = Some(effect(2.57, 2.47, 2.68));
+        assert_eq!(what_if(effect(0.65, 0.48, 0.87), truth.clone()).verdict(), "opposite");
+        assert_eq!(what_if(effect(1.8, 1.2, 2.5), truth.clone()).verdict(), "agrees");
+        assert_eq!(what_if(effect(1.1, 0.8, 1.5), truth).verdict(), "unresolved");
+        assert_eq!(what_if(effect(0.65, 0.48, 0.87), None).verdict(), "no truth");
+    }
+
+    #[test]
+    fn the_card_warns_when_what_if_answers_point_the_wrong_way() {
+        let limits = |w: Vec<WhatIf>| {
+            let card = model_card(&report(w), &CardInfo::default());
+            card.attributes.iter().find(|a| a.id == "3(ii)").expect("3(ii)").value.clone()
+        };
+        let wrong = limits(vec![what_if(effect(0.65, 0.48, 0.87), Some(effect(2.57, 2.47, 2.68)))]);
+        assert!(
+            wrong.contains("Not for treatment decisions") && wrong.contains("model RR 0.650, true RR 2.570"),
+            "{wrong}"
+        );
+        let right = limits(vec![what_if(effect(1.8, 1.2, 2.5), Some(effect(2.57, 2.47, 2.68)))]);
+        assert!(right.contains("agreed with the truth on 1 of 1"), "{right}");
+        // Without a truth nothing is claimed either way.
+        assert!(!limits(vec![what_if(effect(0.65, 0.48, 0.87), None)]).contains("what if"));
+    }
 }

@@ -61,15 +61,55 @@ pub fn render(report: &Report, card: &ModelCard) -> String {
     for t in &report.tasks {
         let _ = write!(s, "<a href='#{}'>{} ({})</a>", anchor(t), escape(&t.task), escape(setting_name(t)));
     }
-    s.push_str("<a href='#targets'>targets</a><a href='#model-card'>model card</a></nav>");
+    s.push_str("<a href='#targets'>targets</a>");
+    if !report.what_if.is_empty() {
+        s.push_str("<a href='#what-if'>what if</a>");
+    }
+    s.push_str("<a href='#model-card'>model card</a></nav>");
     summary(&mut s, report);
     targets_section(&mut s, report);
     for t in &report.tasks {
         task_section(&mut s, t, &report.candidate);
     }
+    what_if_section(&mut s, report);
     card_section(&mut s, card);
     s.push_str("<p class=muted>Metrics: AUROC with ties counted half; AUPRC as average precision; calibration slope and intercept from logistic recalibration on logit(p); ECE over ten equal-width bins weighted by size; 95% intervals by patient-level bootstrap (percentile). Decision curves: net benefit = TP/N − FP/N · t/(1 − t) at threshold probability t (Vickers &amp; Elkin 2006), beside acting on everyone and on no one; a model helps at the thresholds where its curve lies above both. Fairness ratios compare each group's rate with the largest group's at the operating threshold (90% specificity unless stated) and are flagged outside [0.8, 1.25].</p></body></html>");
     s
+}
+
+/// "What if" comparisons: the model's effect of a treatment change beside the truth's.
+fn what_if_section(s: &mut String, report: &Report) {
+    if report.what_if.is_empty() {
+        return;
+    }
+    s.push_str("<h2 id=what-if>What if: a treatment started or withheld, in the model's futures and in truth</h2><p class=muted>For each compared prediction time the model generated futures as recorded and with the change made, on the same random streams, and the task read both; on simulated data the generator's counterfactual oracle answered the same question on the same times. The model's figure is what followed such prescriptions in its training records, confounding by indication included — not a treatment effect unless it agrees with the truth.</p><table><tr><th class=l>task</th><th class=l>change</th><th>times</th><th>model: risk as recorded → changed</th><th>model RR [95% CI]</th><th>truth: risk → changed</th><th>truth RR [95% CI]</th><th>per-time r</th><th class=l>model vs truth</th></tr>");
+    let rr = |e: &crate::ChangeEffect| {
+        let ci = e.relative_risk_interval.map_or(String::new(), |(lo, hi)| format!(" [{lo:.2}, {hi:.2}]"));
+        format!("{}{ci}", e.relative_risk.map_or("—".into(), |r| format!("{r:.2}")))
+    };
+    let risks =
+        |e: &crate::ChangeEffect| format!("{:.2}% → {:.2}%", 100.0 * e.risk_as_recorded, 100.0 * e.risk_changed);
+    for w in &report.what_if {
+        let verdict = match w.verdict() {
+            "opposite" => "<span class=flag>opposite direction</span>",
+            "agrees" => "<span class=met>same direction</span>",
+            other => other,
+        };
+        let _ = write!(
+            s,
+            "<tr><td class=l>{}</td><td class=l>{} {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=l>{verdict}</td></tr>",
+            escape(&w.task),
+            escape(&w.change),
+            escape(&w.treatment),
+            w.compared,
+            risks(&w.model),
+            rr(&w.model),
+            w.oracle.as_ref().map_or("—".into(), risks),
+            w.oracle.as_ref().map_or("—".into(), rr),
+            num(w.correlation),
+        );
+    }
+    s.push_str("</table>");
 }
 
 /// The validation targets: each with its verdict, the measurement, and the per-task figures.

@@ -116,6 +116,68 @@ pub struct Report {
     pub tasks: Vec<TaskResult>,
     /// The validation targets, each checked on these results ([`targets::targets`]).
     pub targets: Vec<targets::Target>,
+    /// "What if" comparisons (`longitude what-if`) put before the board, with the truth where
+    /// one exists.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub what_if: Vec<WhatIf>,
+}
+
+/// A treatment change's effect on a task's outcome over a cohort, as one source estimates it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangeEffect {
+    /// Mean risk as recorded.
+    pub risk_as_recorded: f64,
+    /// Mean risk with the change made.
+    pub risk_changed: f64,
+    /// Their ratio.
+    pub relative_risk: Option<f64>,
+    /// Its 95% interval `(lower, upper)`.
+    pub relative_risk_interval: Option<(f64, f64)>,
+}
+
+impl ChangeEffect {
+    /// `1` when the interval lies above 1 (the change raises the risk), `-1` below, `0` when it
+    /// holds 1 or is unknown.
+    pub fn direction(&self) -> i8 {
+        match self.relative_risk_interval {
+            Some((lo, _)) if lo > 1.0 => 1,
+            Some((_, hi)) if hi < 1.0 => -1,
+            _ => 0,
+        }
+    }
+}
+
+/// One "what if" comparison: the foundation model's futures as recorded and with a treatment
+/// started or withheld, and the generator's counterfactual truth on the same prediction times.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WhatIf {
+    /// The task whose outcome is compared.
+    pub task: String,
+    /// The treatment's code.
+    pub treatment: String,
+    /// `start` or `withhold`.
+    pub change: String,
+    /// Prediction times compared.
+    pub compared: usize,
+    /// The model's estimate.
+    pub model: ChangeEffect,
+    /// The truth, on simulated data.
+    pub oracle: Option<ChangeEffect>,
+    /// Correlation of the per-time effects, model against truth.
+    pub correlation: Option<f64>,
+}
+
+impl WhatIf {
+    /// How the model's answer stands against the truth: `agrees` (both intervals on the same
+    /// side of 1), `opposite` (on opposite sides), `unresolved` (one holds 1) or `no truth`.
+    pub fn verdict(&self) -> &'static str {
+        let Some(truth) = &self.oracle else { return "no truth" };
+        match (self.model.direction(), truth.direction()) {
+            (0, _) | (_, 0) => "unresolved",
+            (a, b) if a == b => "agrees",
+            _ => "opposite",
+        }
+    }
 }
 
 /// Escapes text for HTML and SVG.

@@ -410,6 +410,7 @@ mod tests {
             external: None,
             tasks,
             targets: Vec::new(),
+            what_if: Vec::new(),
         }
     }
 
