@@ -10,7 +10,8 @@
 # PATIENTS [20000], SEED [7], STEPS (pretraining steps of `small`) [3000], ZERO_SHOT (futures per
 # prediction time) [10], ZERO_SHOT_MAX (case-control sample per task) [400], ORACLE (futures the
 # oracle draws first) [128], ORACLE_MAX (at most, for rare risks) [1024],
-# PROBE_MAX (training examples per task for the probe) [2000], TEMPORAL [2021-01-01],
+# PROBE_MAX (training examples per task for the probe) [PATIENTS / 10, at least 2000: at 100,000
+# patients 2,000 under-fed it, docs/benchmarks/validation.md, "The seventh run"], TEMPORAL [2021-01-01],
 # SITE [north], MEDS_TAB (1: run benches/meds_tab/run.sh too) [1], MEDS_TAB_TRIALS [5],
 # MEDS_TAB_FROM (another WORK_DIR of the same population whose MEDS-Tab predictions to reuse),
 # FINE_TUNE (tasks to fine-tune the model for, internal setting; empty: none)
@@ -25,7 +26,7 @@
 set -euo pipefail
 
 if [ $# -ne 1 ]; then
-  sed -n 2,24p "$0" >&2
+  sed -n 2,25p "$0" >&2
   exit 2
 fi
 here=$(cd "$(dirname "$0")" && pwd)
@@ -40,7 +41,7 @@ zero_shot=${ZERO_SHOT:-10}
 zero_shot_max=${ZERO_SHOT_MAX:-400}
 oracle=${ORACLE:-128}
 oracle_max=${ORACLE_MAX:-1024}
-probe_max=${PROBE_MAX:-2000}
+probe_max=${PROBE_MAX:-$((patients / 10 > 2000 ? patients / 10 : 2000))}
 temporal=${TEMPORAL:-2021-01-01}
 site=${SITE:-north}
 meds_tab=${MEDS_TAB:-1}
