@@ -196,49 +196,38 @@ impl ZeroShot<'_> {
             }
             arms.push((*l, plain));
         }
-        // As recorded: the shared cache of plain futures.
-        let mut missing: Vec<Request> =
-            arms.iter().map(|(_, r)| *r).filter(|r| !self.futures.contains_key(r)).collect();
-        // Changed: started treatments are prompts (cached like triggers); withheld ones are read
-        // from other timelines with other sampling, generated here and not cached.
+        // As recorded, and started treatments (prompts, cached like triggers): the runner's
+        // shared futures. Withheld treatments are read from other timelines with other sampling:
+        // generated here, not cached.
         let started = |r: &Request| match change {
             Change::Start(code) => Request { prompt: Some((r.time, *code)), ..*r },
             Change::Withhold(_) => *r,
         };
-        if let Change::Start(_) = change {
-            missing.extend(arms.iter().map(|(_, r)| started(r)).filter(|r| !self.futures.contains_key(r)));
-        }
-        missing.sort_unstable();
-        missing.dedup();
-        let withheld_timelines: HashMap<i64, Timeline> = match change {
-            Change::Start(_) => HashMap::new(),
-            Change::Withhold(codes) => arms
-                .iter()
-                .filter_map(|(l, _)| Some((l.subject_id, without(self.timelines.get(&l.subject_id)?, codes))))
-                .collect(),
-        };
-        let withheld_requests: Vec<Request> = match change {
-            Change::Start(_) => Vec::new(),
-            Change::Withhold(_) => arms.iter().map(|(_, r)| *r).collect(),
+        let shared = arms.iter().flat_map(|(_, r)| match change {
+            Change::Start(_) => vec![*r, started(r)],
+            Change::Withhold(_) => vec![*r],
+        });
+        let missing = self.not_generated(shared);
+        let (withheld_timelines, withheld_requests): (HashMap<i64, Timeline>, Vec<Request>) = match change {
+            Change::Start(_) => (HashMap::new(), Vec::new()),
+            Change::Withhold(codes) => (
+                arms.iter()
+                    .filter_map(|(l, _)| Some((l.subject_id, without(self.timelines.get(&l.subject_id)?, codes))))
+                    .collect(),
+                arms.iter().map(|(_, r)| *r).collect(),
+            ),
         };
         let total = missing.len() + withheld_requests.len();
-        let subjects_of = |requests: &[Request]| {
-            let mut s: Vec<i64> = requests.iter().map(|r| r.subject_id).collect();
-            s.sort_unstable();
-            s.dedup();
-            s
-        };
-        let needed: Vec<&Timeline> =
-            subjects_of(&missing).iter().filter_map(|s| self.timelines.get(s).copied()).collect();
-        let done_before = missing.len();
-        let fresh = self.foundation.futures(&needed, self.codes, &missing, &self.options, |done| progress(done, total));
-        self.futures.extend(fresh);
+        self.generate(&missing, |done| progress(done, total));
         let withheld_futures = if withheld_requests.is_empty() {
             HashMap::new()
         } else {
             let options = crate::zero_shot::ZeroShotOptions { withheld_tokens: exact, ..self.options.clone() };
-            let needed: Vec<&Timeline> =
-                subjects_of(&withheld_requests).iter().filter_map(|s| withheld_timelines.get(s)).collect();
+            let mut subjects: Vec<i64> = withheld_requests.iter().map(|r| r.subject_id).collect();
+            subjects.sort_unstable();
+            subjects.dedup();
+            let needed: Vec<&Timeline> = subjects.iter().filter_map(|s| withheld_timelines.get(s)).collect();
+            let done_before = missing.len();
             self.foundation
                 .futures(&needed, self.codes, &withheld_requests, &options, |done| progress(done_before + done, total))
         };

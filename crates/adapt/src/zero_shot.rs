@@ -505,6 +505,24 @@ impl<'a> ZeroShot<'a> {
         }
     }
 
+    /// The distinct `requests` whose futures have not been generated yet, in order.
+    pub(crate) fn not_generated(&self, requests: impl Iterator<Item = Request>) -> Vec<Request> {
+        let mut missing: Vec<Request> = requests.filter(|r| !self.futures.contains_key(r)).collect();
+        missing.sort_unstable();
+        missing.dedup();
+        missing
+    }
+
+    /// Generates the futures of `requests` (sorted, as [`Self::not_generated`] returns them) from
+    /// this runner's timelines and keeps them. `progress` gets the number done.
+    pub(crate) fn generate(&mut self, requests: &[Request], progress: impl FnMut(usize)) {
+        let mut subjects: Vec<i64> = requests.iter().map(|r| r.subject_id).collect();
+        subjects.dedup();
+        let needed: Vec<&Timeline> = subjects.iter().filter_map(|s| self.timelines.get(s).copied()).collect();
+        let fresh = self.foundation.futures(&needed, self.codes, requests, &self.options, progress);
+        self.futures.extend(fresh);
+    }
+
     /// Zero-shot predictions for a seeded case-control sample of at most `max` of `labels`
     /// (held-out labels of `task`; see [`case_control_sample`]), generating the futures not
     /// generated yet. The summary's `sample` says how to weight the predictions back to all of
@@ -521,16 +539,9 @@ impl<'a> ZeroShot<'a> {
             .into_iter()
             .filter_map(|l| Some((l, request(task, &self.reading, self.timelines.get(&l.subject_id)?, &l))))
             .collect();
-        let mut missing: Vec<Request> =
-            sampled.iter().map(|(_, r)| *r).filter(|r| !self.futures.contains_key(r)).collect();
-        missing.sort_unstable();
-        missing.dedup();
-        let mut subjects: Vec<i64> = missing.iter().map(|r| r.subject_id).collect();
-        subjects.dedup();
-        let needed: Vec<&Timeline> = subjects.iter().filter_map(|s| self.timelines.get(s).copied()).collect();
+        let missing = self.not_generated(sampled.iter().map(|(_, r)| *r));
         let total = missing.len();
-        let fresh = self.foundation.futures(&needed, self.codes, &missing, &self.options, |done| progress(done, total));
-        self.futures.extend(fresh);
+        self.generate(&missing, |done| progress(done, total));
         let (predictions, mut summary) = predict(task, &self.reading, &self.timelines, &self.futures, &sampled);
         summary.generated = total;
         summary.value_draws = self.options.value_draws.max(1);

@@ -226,15 +226,7 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
         args.fine_tune && (args.fine_tune_tasks.is_empty() || args.fine_tune_tasks.iter().any(|t| t == task))
     };
     let started = Instant::now();
-    let (codes, by_split) = crate::tokenize_cmd::read_by_split(&args.meds)?;
-    let mut splits: HashMap<i64, String> = HashMap::new();
-    let mut timelines = Vec::new();
-    for (split, ts) in by_split {
-        for t in ts {
-            splits.insert(t.subject_id, split.clone());
-            timelines.push(t);
-        }
-    }
+    let (codes, timelines, splits) = crate::tokenize_cmd::read_with_splits(&args.meds)?;
     tracing::info!(subjects = timelines.len(), secs = started.elapsed().as_secs_f64(), "read the dataset");
     let sites_table = match (&args.sites, &args.truth) {
         (Some(p), _) => Some(p.clone()),

@@ -85,6 +85,21 @@ pub fn read_by_split(root: &Path) -> Result<(CodeTable, BTreeMap<String, Vec<Tim
     Ok((codes.into_inner().unwrap_or_else(|p| p.into_inner()), by_split))
 }
 
+/// [`read_by_split`] flattened: every timeline (split by split, in subject order) and each
+/// subject's split.
+pub fn read_with_splits(root: &Path) -> Result<(CodeTable, Vec<Timeline>, HashMap<i64, String>)> {
+    let (codes, by_split) = read_by_split(root)?;
+    let mut splits = HashMap::new();
+    let mut timelines = Vec::new();
+    for (split, ts) in by_split {
+        for t in ts {
+            splits.insert(t.subject_id, split.clone());
+            timelines.push(t);
+        }
+    }
+    Ok((codes, timelines, splits))
+}
+
 /// Encodes timelines in parallel, in order, with one encoder per chunk.
 pub fn encode_all(tok: &Tokenizer, codes: &CodeTable, timelines: &[Timeline]) -> (Vec<Encoded>, EncodeStats) {
     let parts: Vec<(Vec<Encoded>, EncodeStats)> = timelines

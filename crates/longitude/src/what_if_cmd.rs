@@ -127,15 +127,7 @@ pub fn run(args: &WhatIfArgs) -> Result<ExitCode> {
     let labels_path = args.labels.join(format!("{}.parquet", args.task));
     let labels = meds::labels::read_boolean_labels(&labels_path)
         .with_context(|| format!("reading {}", labels_path.display()))?;
-    let (mut codes, by_split) = crate::tokenize_cmd::read_by_split(&args.meds)?;
-    let mut split_of: HashMap<i64, String> = HashMap::new();
-    let mut timelines = Vec::new();
-    for (split, ts) in by_split {
-        for t in ts {
-            split_of.insert(t.subject_id, split.clone());
-            timelines.push(t);
-        }
-    }
+    let (mut codes, timelines, split_of) = crate::tokenize_cmd::read_with_splits(&args.meds)?;
     // The treatment may never have been recorded in this dataset: the model may still know it.
     let treatment = codes.intern(&args.treatment);
     let treated_ids: Vec<meds::CodeId> = treated_by.iter().map(|c| codes.intern(c)).collect();

@@ -301,16 +301,7 @@ mod tests {
     }
 
     fn report(what_if: Vec<WhatIf>) -> Report {
-        Report {
-            title: "t".into(),
-            generated: "now".into(),
-            dataset: "d".into(),
-            candidate: "fm_probe".into(),
-            external: None,
-            tasks: Vec::new(),
-            targets: Vec::new(),
-            what_if,
-        }
+        crate::test_report(Vec::new(), what_if)
     }
 
     #[test]

@@ -180,6 +180,21 @@ impl WhatIf {
     }
 }
 
+/// A report of `tasks` and `what_if` comparisons with placeholder metadata, for tests.
+#[cfg(test)]
+pub(crate) fn test_report(tasks: Vec<TaskResult>, what_if: Vec<WhatIf>) -> Report {
+    Report {
+        title: "t".into(),
+        generated: "now".into(),
+        dataset: "d".into(),
+        candidate: "fm_probe".into(),
+        external: None,
+        tasks,
+        targets: Vec::new(),
+        what_if,
+    }
+}
+
 /// Escapes text for HTML and SVG.
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

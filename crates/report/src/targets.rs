@@ -402,16 +402,7 @@ mod tests {
     }
 
     fn report(tasks: Vec<TaskResult>) -> Report {
-        Report {
-            title: "t".into(),
-            generated: "now".into(),
-            dataset: "d".into(),
-            candidate: "fm_probe".into(),
-            external: None,
-            tasks,
-            targets: Vec::new(),
-            what_if: Vec::new(),
-        }
+        crate::test_report(tasks, Vec::new())
     }
 
     #[test]
