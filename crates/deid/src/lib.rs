@@ -12,10 +12,13 @@
 //!   by typed placeholders.
 //!
 //! Direct identifiers in structured fields (names, addresses, phones, MRNs…) never become events
-//! in the first place: the reader keeps them only to scrub text.
+//! in the first place: the reader keeps them only to scrub text. Codes are trusted no more than
+//! text: [`codes::CodeScreen`] finds a patient's own identifiers, or an identifier pattern, inside
+//! a code, and the pipeline quarantines the record that carried it.
 
 #![forbid(unsafe_code)]
 
+pub mod codes;
 pub mod key;
 pub mod scrub;
 

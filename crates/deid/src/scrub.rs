@@ -141,7 +141,7 @@ mod tests {
         let s = Scrubber::new();
         let ids = Identifiers {
             values: vec![(IdentifierKind::Name, "Zoë".into()), (IdentifierKind::Name, "Nguyễn".into())],
-            zip: None,
+            ..Default::default()
         };
         let mut counts = BTreeMap::new();
         let out = s.scrub(

@@ -100,6 +100,16 @@ impl Demographics {
         self.by_subject.is_empty()
     }
 
+    /// Refuses predictions whose subjects were not read from the dataset.
+    pub fn check_covers(&self, predictions: &[BooleanPrediction]) -> Result<(), crate::EvalError> {
+        let subjects: std::collections::HashSet<i64> = predictions.iter().map(|p| p.label.subject_id).collect();
+        let missing = subjects.iter().filter(|s| !self.by_subject.contains_key(s)).count();
+        if missing > 0 {
+            return Err(crate::EvalError::Mismatch { missing, total: subjects.len() });
+        }
+        Ok(())
+    }
+
     /// Sex, age band (at each prediction time), race and ethnicity of every prediction; subjects
     /// absent from the data get unknown values.
     pub fn attributes(&self, predictions: &[BooleanPrediction]) -> Vec<Attribute> {
@@ -155,9 +165,12 @@ pub fn read_sites(path: &std::path::Path) -> Result<HashMap<i64, String>, crate:
 }
 
 /// Sex, race, ethnicity and age band of every prediction, from the subjects' MEDS timelines.
-pub fn from_meds(dataset: &Dataset, predictions: &[BooleanPrediction]) -> meds::Result<Vec<Attribute>> {
+/// Predictions with subjects the dataset lacks are an error ([`crate::EvalError::Mismatch`]).
+pub fn from_meds(dataset: &Dataset, predictions: &[BooleanPrediction]) -> Result<Vec<Attribute>, crate::EvalError> {
     let wanted: std::collections::HashSet<i64> = predictions.iter().map(|p| p.label.subject_id).collect();
-    Ok(Demographics::read(dataset, Some(&wanted))?.attributes(predictions))
+    let demographics = Demographics::read(dataset, Some(&wanted))?;
+    demographics.check_covers(predictions)?;
+    Ok(demographics.attributes(predictions))
 }
 
 #[cfg(test)]

@@ -30,6 +30,19 @@ pub enum EvalError {
         /// What is wrong (counts and positions only).
         message: String,
     },
+    /// Predictions whose subjects are not in the dataset they are evaluated with.
+    #[error(
+        "{missing} of {total} subjects of the predictions are not in the dataset: predictions and data do not belong together (another dataset, or another extract's pseudonyms?)"
+    )]
+    Mismatch {
+        /// Subjects of the predictions absent from the dataset.
+        missing: usize,
+        /// Subjects of the predictions.
+        total: usize,
+    },
+    /// The dataset could not be read.
+    #[error(transparent)]
+    Meds(#[from] meds::MedsError),
     /// A sites table could not be read.
     #[error("cannot read sites from {path}: {message}")]
     Sites {

@@ -82,7 +82,7 @@ pub fn patient_of(reference: Option<&str>, resolve: &dyn Fn(&str) -> Option<Stri
 
 fn when(candidates: &[Option<&String>]) -> Result<i64, String> {
     let Some(s) = candidates.iter().flatten().next() else { return Err("no date or time".into()) };
-    time::parse(s).ok_or_else(|| "malformed date or time".into())
+    time::parse_plausible(s).map_err(|e| e.describe("date or time"))
 }
 
 const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -234,11 +234,11 @@ fn patient(r: &Resource) -> Outcome {
         }
     }
     if let Some(b) = &r.birth_date {
-        let t = time::parse(b).ok_or("malformed birthDate")?;
+        let t = time::parse_plausible(b).map_err(|e| e.describe("birthDate"))?;
         events.push(Event { time: Some(t), code: "MEDS_BIRTH".into(), numeric_value: None, text_value: None });
     }
     if let Some(d) = &r.deceased_date_time {
-        let t = time::parse(d).ok_or("malformed deceasedDateTime")?;
+        let t = time::parse_plausible(d).map_err(|e| e.describe("deceasedDateTime"))?;
         events.push(Event { time: Some(t), code: "MEDS_DEATH".into(), numeric_value: None, text_value: None });
     }
     Ok((id, events))
@@ -269,7 +269,7 @@ fn encounter(r: &Resource, resolve: &dyn Fn(&str) -> Option<String>, notes: &mut
     }
     // Inpatient stays keep their end, so length of stay is recoverable.
     if class == "IMP"
-        && let Some(end) = period.end.as_deref().and_then(time::parse)
+        && let Some(end) = period.end.as_deref().and_then(|e| time::parse_plausible(e).ok())
     {
         events.push(Event { time: Some(end), code: "ENCOUNTER_END/IMP".into(), numeric_value: None, text_value: None });
     }

@@ -74,9 +74,22 @@ pub struct Quarantined {
     pub position: u64,
     /// What was wrong.
     pub error: String,
-    /// The raw line or entry, if it could be read.
+    /// The raw line or entry, byte for byte, if it could be read (a line that is not UTF-8 is
+    /// kept as it came).
     #[serde(skip)]
-    pub raw: Option<String>,
+    pub raw: Option<Vec<u8>>,
+}
+
+/// A file that could not be read to its end (truncated or corrupt compressed data). What was
+/// read before the damage is kept and counted; what follows is lost, and the run must say so.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Damaged {
+    /// The file.
+    pub file: PathBuf,
+    /// Lines read before the damage.
+    pub lines_read: u64,
+    /// What was wrong (never content).
+    pub error: String,
 }
 
 /// Everything read, accounted for.
@@ -94,6 +107,8 @@ pub struct Report {
     pub unknown_systems: BTreeSet<String>,
     /// `(code, unit)` pairs kept as recorded because the unit could not be converted, with counts.
     pub unconverted_units: BTreeMap<String, u64>,
+    /// Files that could not be read to the end: the records after the damage are lost.
+    pub damaged: Vec<Damaged>,
 }
 
 impl Report {
@@ -130,6 +145,9 @@ pub struct Identifiers {
     pub values: Vec<(IdentifierKind, String)>,
     /// The ZIP or postal code, if any.
     pub zip: Option<String>,
+    /// Business identifiers with their system (`Patient.identifier`): what an opt-out list may
+    /// name a patient by.
+    pub systems: Vec<(String, String)>,
 }
 
 /// Where the reader puts what it reads, in input order (files sorted, lines in order), whatever
@@ -154,6 +172,8 @@ pub struct Origin<'a> {
     pub position: u64,
     /// The resource type.
     pub resource_type: &'a str,
+    /// The resource's id, if it has one: with the type, what duplicates are detected by.
+    pub id: Option<&'a str>,
 }
 
 /// The result of reading into memory: events per source patient id, and the report. For inputs
@@ -195,6 +215,11 @@ impl Identifiers {
         if self.zip.is_none() {
             self.zip = other.zip;
         }
+        for v in other.systems {
+            if !self.systems.contains(&v) {
+                self.systems.push(v);
+            }
+        }
     }
 }
 
@@ -202,19 +227,24 @@ impl Identifiers {
 /// sink, and every one is counted per type).
 pub const QUARANTINE_LISTED: usize = 10_000;
 
+/// One converted resource: patient, events, position, resource type, resource id.
+type ConvertedResource = (String, Vec<Event>, u64, String, Option<String>);
+
 /// What one unit of work (a group of lines, a file) produced, before it is merged in order.
 #[derive(Debug, Default)]
 struct Batch {
     /// The file everything in this batch comes from.
     file: PathBuf,
     types: BTreeMap<String, TypeCounts>,
-    /// Patient, events, position, resource type.
-    patients: Vec<(String, Vec<Event>, u64, String)>,
+    patients: Vec<ConvertedResource>,
     identifiers: Vec<(String, Identifiers)>,
     quarantined: Vec<Quarantined>,
     unknown_systems: BTreeSet<String>,
     unconverted_units: BTreeMap<String, u64>,
     files: Vec<(PathBuf, String)>,
+    /// Positions whose raw text to keep ([`raw_records`]), and what was kept.
+    capture: Option<std::sync::Arc<BTreeSet<u64>>>,
+    captured: BTreeMap<u64, Vec<u8>>,
 }
 
 impl Batch {
@@ -242,8 +272,8 @@ impl Batch {
         for (patient, ids) in self.identifiers {
             sink.identifiers(patient, ids).map_err(FhirError::Sink)?;
         }
-        for (patient, events, position, kind) in self.patients {
-            let origin = Origin { file: &self.file, position, resource_type: &kind };
+        for (patient, events, position, kind, id) in self.patients {
+            let origin = Origin { file: &self.file, position, resource_type: &kind, id: id.as_deref() };
             sink.events(patient, events, origin).map_err(FhirError::Sink)?;
         }
         for q in self.quarantined {
@@ -263,7 +293,10 @@ impl Batch {
         raw: &dyn Fn() -> String,
         resolve: &dyn Fn(&str) -> Option<String>,
     ) {
-        let kind = r.resource_type.clone().unwrap_or_else(|| "(no resourceType)".into());
+        if self.capture.as_ref().is_some_and(|c| c.contains(&position)) {
+            self.captured.insert(position, raw().into_bytes());
+        }
+        let kind = r.resource_type.as_deref().map_or("(no resourceType)", resource::type_label).to_owned();
         let mut notes = convert::Notes::default();
         let converted = convert::convert(r, resolve, &mut notes);
         let counts = self.types.entry(kind).or_default();
@@ -275,12 +308,13 @@ impl Batch {
                 if r.resource_type.as_deref() == Some("Patient") {
                     self.identifiers.push((patient.clone(), identifiers_of(r)));
                 }
-                self.patients.push((patient, events, position, r.resource_type.clone().unwrap_or_default()));
+                self.patients.push((patient, events, position, kind_of(r), r.id.clone()));
             }
             Converted::Skipped(reason) => *counts.skipped.entry(reason.to_owned()).or_default() += 1,
             Converted::Quarantined(error) => {
                 counts.quarantined += 1;
-                self.quarantined.push(Quarantined { file: file.to_path_buf(), position, error, raw: Some(raw()) });
+                let raw = Some(raw().into_bytes());
+                self.quarantined.push(Quarantined { file: file.to_path_buf(), position, error, raw });
             }
         }
         self.unknown_systems.extend(notes.unknown_systems);
@@ -299,43 +333,72 @@ impl Batch {
         }
         match serde_json::from_str::<Head>(text) {
             Ok(head) => {
-                let counts = self.types.entry(head.resource_type.clone()).or_default();
+                let label = resource::type_label(&head.resource_type);
+                let counts = self.types.entry(label.to_owned()).or_default();
                 counts.read += 1;
                 if let Some(reason) = convert::skip_reason(&head.resource_type) {
                     *counts.skipped.entry(reason.to_owned()).or_default() += 1;
                 } else {
                     counts.quarantined += 1;
-                    let error = format!("{}: {} for this resource type", head.resource_type, error.classify_name());
-                    let raw = Some(text.to_owned());
+                    let error = format!("{label}: {} for this resource type", error.classify_name());
+                    let raw = Some(text.as_bytes().to_vec());
                     self.quarantined.push(Quarantined { file: file.to_path_buf(), position, error, raw });
                 }
             }
             Err(_) => {
                 let error = format!("not a FHIR resource: {}", error.classify_name());
-                self.quarantine(file, position, error, Some(text.to_owned()));
+                self.quarantine(file, position, error, Some(text.as_bytes().to_vec()));
             }
         }
     }
 
-    fn quarantine(&mut self, file: &Path, position: u64, error: String, raw: Option<String>) {
+    fn quarantine(&mut self, file: &Path, position: u64, error: String, raw: Option<Vec<u8>>) {
         let counts = self.types.entry("(unparsable)".into()).or_default();
         counts.read += 1;
         counts.quarantined += 1;
         self.quarantined.push(Quarantined { file: file.to_path_buf(), position, error, raw });
     }
 
-    /// One NDJSON line or one whole .json file.
+    /// One NDJSON line.
     fn text(&mut self, file: &Path, position: u64, text: &str) {
         match serde_json::from_str::<Resource>(text) {
-            Ok(r) => self.bundle_or_resource(file, position, r, text),
+            Ok(r) => {
+                self.bundle_or_resource(file, position - 1, r, text);
+            }
             Err(e) => self.unparsed(file, position, text, &e),
         }
     }
 
-    fn bundle_or_resource(&mut self, file: &Path, position: u64, r: Resource, text: &str) {
-        if r.resource_type.as_deref() != Some("Bundle") {
-            self.take(file, position, &r, &|| text.to_owned(), &|_| None);
+    /// One whole JSON document: a resource, a Bundle, or a JSON array of them. Positions count
+    /// resources and entries through the document from 1.
+    fn document(&mut self, file: &Path, text: &str) {
+        if !text.trim_start().starts_with('[') {
+            self.text(file, 1, text);
             return;
+        }
+        let items = match serde_json::from_str::<Vec<serde_json::Value>>(text) {
+            Ok(items) => items,
+            Err(e) => return self.unparsed(file, 1, text, &e),
+        };
+        let mut used = 0;
+        for item in items {
+            let raw = item.to_string();
+            match serde_json::from_value::<Resource>(item) {
+                Ok(r) => used += self.bundle_or_resource(file, used, r, &raw),
+                Err(e) => {
+                    used += 1;
+                    self.unparsed(file, used, &raw, &e);
+                }
+            }
+        }
+    }
+
+    /// A resource at position `before + 1`, or a Bundle whose entries take the positions after
+    /// `before`; returns how many positions it used.
+    fn bundle_or_resource(&mut self, file: &Path, before: u64, r: Resource, text: &str) -> u64 {
+        if r.resource_type.as_deref() != Some("Bundle") {
+            self.take(file, before + 1, &r, &|| text.to_owned(), &|_| None);
+            return 1;
         }
         // Bundle-local references (`urn:uuid:…`, or the fullUrl of a Patient entry) resolve to
         // the Patient's id; other entries may come before the Patient.
@@ -350,11 +413,12 @@ impl Batch {
         }
         let resolve = |reference: &str| patients.get(reference).cloned();
         for (i, e) in r.entry.iter().enumerate() {
+            let position = before + i as u64 + 1;
             let parsed = e.resource.as_ref().map(|v| serde_json::from_value::<Resource>(v.clone()));
             match parsed {
                 Some(Err(error)) => {
                     let text = e.resource.as_ref().map(|v| v.to_string()).unwrap_or_default();
-                    self.unparsed(file, i as u64 + 1, &text, &error);
+                    self.unparsed(file, position, &text, &error);
                 }
                 Some(Ok(res)) => {
                     let mut res = res;
@@ -363,7 +427,7 @@ impl Batch {
                         res.id = e.full_url.clone();
                     }
                     let raw = || e.resource.as_ref().map(|v| v.to_string()).unwrap_or_default();
-                    self.take(file, i as u64 + 1, &res, &raw, &resolve);
+                    self.take(file, position, &res, &raw, &resolve);
                 }
                 None => {
                     // A transaction's DELETE or GET carries a request, not a resource.
@@ -374,7 +438,13 @@ impl Batch {
                 }
             }
         }
+        (r.entry.len() as u64).max(1)
     }
+}
+
+/// The reported type of a parsed resource.
+fn kind_of(r: &Resource) -> String {
+    r.resource_type.as_deref().map_or("", resource::type_label).to_owned()
 }
 
 fn list<T: serde::de::DeserializeOwned>(v: &Option<serde_json::Value>) -> Vec<T> {
@@ -388,6 +458,7 @@ fn identifiers_of(r: &Resource) -> Identifiers {
     let address: Vec<resource::Address> = list(&r.address);
     use IdentifierKind as K;
     let mut ids = Identifiers::default();
+    let mut systems = Vec::new();
     let mut push = |kind: IdentifierKind, v: &str| {
         if !v.trim().is_empty() {
             ids.values.push((kind, v.to_owned()));
@@ -403,8 +474,13 @@ fn identifiers_of(r: &Resource) -> Identifiers {
             push(if v.contains('@') { K::Email } else { K::Phone }, v);
         }
     }
-    for i in identifier.iter().filter_map(|i| i.value.as_deref()) {
-        push(K::Id, i);
+    for i in &identifier {
+        if let Some(v) = i.value.as_deref() {
+            push(K::Id, v);
+            if let Some(system) = i.system.as_deref() {
+                systems.push((system.to_owned(), v.to_owned()));
+            }
+        }
     }
     for a in &address {
         for line in &a.line {
@@ -418,12 +494,17 @@ fn identifiers_of(r: &Resource) -> Identifiers {
         }
     }
     ids.zip = address.iter().find_map(|a| a.postal_code.clone());
+    ids.systems = systems;
     ids
 }
 
 fn io(path: &Path, source: std::io::Error) -> FhirError {
     FhirError::Io { path: path.to_path_buf(), source }
 }
+
+/// The spellings of newline-delimited JSON read as FHIR (Bulk Data's `.ndjson`, and the `.jsonl`
+/// and `.ldjson` that other exporters write), plain or gzipped.
+pub const NDJSON_SUFFIXES: &[&str] = &[".ndjson", ".ndjson.gz", ".jsonl", ".jsonl.gz", ".ldjson", ".ldjson.gz"];
 
 /// Lists the FHIR files under `paths` (directories recursively), sorted; other files are reported
 /// as skipped with the reason.
@@ -441,18 +522,28 @@ pub fn discover(paths: &[PathBuf], report: &mut Report) -> Result<Vec<PathBuf>, 
         let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         if name == "log.ndjson" {
             report.files.push((p, "skipped: Bulk Data export log, not resources".into()));
-        } else if name.ends_with(".ndjson") || name.ends_with(".ndjson.gz") || name.ends_with(".json") {
+        } else if NDJSON_SUFFIXES.iter().any(|s| name.ends_with(s)) || name.ends_with(".json") {
             if name == "package.json" {
                 report.files.push((p, "skipped: package manifest, not a resource".into()));
             } else {
                 out.push(p);
             }
         } else {
-            report.files.push((p, "skipped: not .ndjson, .ndjson.gz or .json".into()));
+            report.files.push((p, "skipped: not .ndjson, .jsonl, .ldjson (optionally .gz) or .json".into()));
         }
     }
     out.sort();
-    Ok(out)
+    // The same file named twice (or through two paths) is read once.
+    let mut seen = std::collections::HashSet::new();
+    let mut unique = Vec::with_capacity(out.len());
+    for p in out {
+        if seen.insert(p.canonicalize().unwrap_or_else(|_| p.clone())) {
+            unique.push(p);
+        } else {
+            report.files.push((p, "skipped: the same file was given more than once".into()));
+        }
+    }
+    Ok(unique)
 }
 
 /// Reads every FHIR file under `paths` into memory, accounting for every resource.
@@ -492,8 +583,8 @@ pub fn read(paths: &[PathBuf], sink: &mut dyn Sink, progress: &(dyn Fn(u64) + Sy
                     bytes_read.fetch_add(text.len() as u64, Ordering::Relaxed);
                     let mut batch = Batch::new(file);
                     match String::from_utf8(text) {
-                        Ok(text) => batch.text(file, 1, &text),
-                        Err(_) => batch.quarantine(file, 1, "not UTF-8 text".into(), None),
+                        Ok(text) => batch.document(file, &text),
+                        Err(e) => batch.quarantine(file, 1, "not UTF-8 text".into(), Some(e.into_bytes())),
                     }
                     batch.files.push((file.clone(), "read".into()));
                     Ok(batch)
@@ -534,8 +625,11 @@ impl<R: Read> Read for Counting<'_, R> {
 /// Lines read from an NDJSON file, with where reading stopped if it could not go on.
 #[derive(Default)]
 struct Chunk {
+    /// Line number and text of each non-empty line that is UTF-8.
     lines: Vec<(u64, String)>,
-    /// The position and reason where the rest of the file became unreadable.
+    /// Line number and bytes of each line that is not UTF-8 (it costs that line only).
+    not_utf8: Vec<(u64, Vec<u8>)>,
+    /// The line where the rest of the file became unreadable, and why.
     broken: Option<(u64, &'static str)>,
     end: bool,
 }
@@ -544,34 +638,72 @@ fn next_chunk(reader: &mut dyn BufRead, next_line: &mut u64) -> Chunk {
     let mut chunk = Chunk::default();
     let mut bytes = 0;
     while bytes < CHUNK_BYTES {
-        let mut line = String::new();
+        let mut line = Vec::new();
         *next_line += 1;
-        match reader.read_line(&mut line) {
+        match reader.read_until(b'\n', &mut line) {
             Ok(0) => {
                 chunk.end = true;
                 break;
             }
             Ok(n) => {
                 bytes += n;
-                if !line.trim().is_empty() {
-                    chunk.lines.push((*next_line, line));
+                match String::from_utf8(line) {
+                    Ok(text) if text.trim().is_empty() => {}
+                    Ok(text) => chunk.lines.push((*next_line, text)),
+                    Err(e) => chunk.not_utf8.push((*next_line, e.into_bytes())),
                 }
             }
-            Err(e) => {
-                // Truncated or corrupt compressed data, or bytes that are not UTF-8: the rest of
-                // this file cannot be read; say where it stopped.
-                let what = if e.kind() == std::io::ErrorKind::InvalidData {
-                    "not UTF-8 text"
-                } else {
-                    "truncated or corrupt data"
-                };
-                chunk.broken = Some((*next_line, what));
+            Err(_) => {
+                // Truncated or corrupt compressed data: the rest of this file cannot be read.
+                chunk.broken = Some((*next_line, "truncated or corrupt data"));
                 chunk.end = true;
                 break;
             }
         }
     }
     chunk
+}
+
+/// Whether an NDJSON file's first line shows a pretty-printed JSON document rather than one
+/// resource per line (a line that opens an object or array that it does not close).
+fn is_document(first_line: &str) -> bool {
+    let t = first_line.trim();
+    (t.starts_with('{') || t.starts_with('['))
+        && serde_json::from_str::<serde::de::IgnoredAny>(t)
+            .is_err_and(|e| e.classify() == serde_json::error::Category::Eof)
+}
+
+fn open_ndjson<'a>(
+    file: &Path,
+    count: &'a std::sync::atomic::AtomicU64,
+) -> Result<Box<dyn BufRead + Send + 'a>, FhirError> {
+    let handle = std::fs::File::open(file).map_err(|e| io(file, e))?;
+    let counted = Counting { inner: handle, count };
+    Ok(if file.to_string_lossy().ends_with(".gz") {
+        Box::new(BufReader::with_capacity(1 << 20, flate2::read::MultiGzDecoder::new(counted)))
+    } else {
+        Box::new(BufReader::with_capacity(1 << 20, counted))
+    })
+}
+
+/// The whole text of an NDJSON file that is in fact one pretty-printed JSON document: its first
+/// line opens a value it does not close, and the whole file parses as JSON. Anything else is read
+/// line by line (a truncated first line costs that line only).
+fn as_document(file: &Path, first: &Chunk) -> Option<String> {
+    if !first.lines.first().is_some_and(|(n, l)| *n == 1 && is_document(l)) {
+        return None;
+    }
+    let text = read_document(file)?;
+    serde_json::from_str::<serde::de::IgnoredAny>(&text).is_ok().then_some(text)
+}
+
+/// Reads a whole (decompressed) file as text; `None` if it cannot be read to its end or is not
+/// UTF-8 (it is then read line by line, where each problem costs its line).
+fn read_document(file: &Path) -> Option<String> {
+    let mut bytes = Vec::new();
+    let count = std::sync::atomic::AtomicU64::new(0);
+    open_ndjson(file, &count).ok()?.read_to_end(&mut bytes).ok()?;
+    String::from_utf8(bytes).ok()
 }
 
 fn read_ndjson(
@@ -581,17 +713,19 @@ fn read_ndjson(
     bytes_read: &std::sync::atomic::AtomicU64,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<(), FhirError> {
-    let handle = std::fs::File::open(file).map_err(|e| io(file, e))?;
-    let counted = Counting { inner: handle, count: bytes_read };
-    let mut reader: Box<dyn BufRead + Send> = if file.to_string_lossy().ends_with(".gz") {
-        Box::new(BufReader::with_capacity(1 << 20, flate2::read::MultiGzDecoder::new(counted)))
-    } else {
-        Box::new(BufReader::with_capacity(1 << 20, counted))
-    };
+    let mut reader = open_ndjson(file, bytes_read)?;
     let mut next_line = 0;
     let mut chunk = next_chunk(reader.as_mut(), &mut next_line);
+    if let Some(text) = as_document(file, &chunk) {
+        let mut batch = Batch::new(file);
+        batch.document(file, &text);
+        batch.files.push((file.to_path_buf(), "read as one JSON document (not one resource per line)".into()));
+        batch.flush(report, sink)?;
+        progress(bytes_read.load(Ordering::Relaxed));
+        return Ok(());
+    }
     loop {
-        let Chunk { lines, broken, end } = std::mem::take(&mut chunk);
+        let Chunk { lines, not_utf8, broken, end } = std::mem::take(&mut chunk);
         // Parse this chunk on every core while the next one is read.
         let (batches, following) = rayon::join(
             || {
@@ -611,11 +745,21 @@ fn read_ndjson(
         for batch in batches {
             batch.flush(report, sink)?;
         }
+        if !not_utf8.is_empty() {
+            let mut batch = Batch::new(file);
+            for (position, bytes) in not_utf8 {
+                batch.quarantine(file, position, "a line that is not UTF-8 text".into(), Some(bytes));
+            }
+            batch.flush(report, sink)?;
+        }
         progress(bytes_read.load(Ordering::Relaxed));
         if let Some((position, what)) = broken {
-            let mut batch = Batch::new(file);
-            batch.quarantine(file, position, format!("unreadable from here on: {what}"), None);
-            batch.flush(report, sink)?;
+            let lines_read = position - 1;
+            report.damaged.push(Damaged { file: file.to_path_buf(), lines_read, error: what.into() });
+            report
+                .files
+                .push((file.to_path_buf(), format!("damaged: {what} after line {lines_read}; the rest is lost")));
+            return Ok(());
         }
         match following {
             Some(c) => chunk = c,
@@ -624,6 +768,42 @@ fn read_ndjson(
     }
     report.files.push((file.to_path_buf(), "read".into()));
     Ok(())
+}
+
+/// The raw text of the records at `positions` of `file`, read again (the pipeline keeps no raw
+/// text for records it converted; when a check across files later quarantines one, the
+/// quarantine still gets the record as it came). Positions are those [`read`] reported.
+pub fn raw_records(file: &Path, positions: &BTreeSet<u64>) -> Result<BTreeMap<u64, Vec<u8>>, FhirError> {
+    let mut batch = Batch::new(file);
+    batch.capture = Some(std::sync::Arc::new(positions.clone()));
+    let count = std::sync::atomic::AtomicU64::new(0);
+    if is_json(file) {
+        let text = std::fs::read(file).map_err(|e| io(file, e))?;
+        if let Ok(text) = String::from_utf8(text) {
+            batch.document(file, &text);
+        }
+        return Ok(batch.captured);
+    }
+    let mut reader = open_ndjson(file, &count)?;
+    let mut next_line = 0;
+    let mut first = true;
+    loop {
+        let chunk = next_chunk(reader.as_mut(), &mut next_line);
+        if std::mem::take(&mut first)
+            && let Some(text) = as_document(file, &chunk)
+        {
+            batch.document(file, &text);
+            return Ok(batch.captured);
+        }
+        for (position, line) in &chunk.lines {
+            if positions.contains(position) {
+                batch.text(file, *position, line.trim_end_matches(['\n', '\r']));
+            }
+        }
+        if chunk.end || positions.last().is_none_or(|last| *last < next_line) {
+            return Ok(batch.captured);
+        }
+    }
 }
 
 trait ClassifyName {

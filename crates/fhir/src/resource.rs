@@ -131,6 +131,8 @@ pub struct HumanName {
 pub struct Valued {
     /// The value.
     pub value: Option<String>,
+    /// The system the value belongs to (identifiers).
+    pub system: Option<String>,
 }
 
 /// An Address.
@@ -238,4 +240,64 @@ pub struct Resource {
     pub address: Option<serde_json::Value>,
     /// Business identifiers such as the MRN and SSN (identifiers, as above).
     pub identifier: Option<serde_json::Value>,
+}
+
+/// The resource types FHIR R4 (4.0.1) defines. Only these names reach a report: any other
+/// `resourceType` value is input text (it could hold anything) and is counted under
+/// [`UNKNOWN_TYPE`].
+#[rustfmt::skip]
+pub const R4_RESOURCE_TYPES: &[&str] = &[
+    "Account", "ActivityDefinition", "AdverseEvent", "AllergyIntolerance", "Appointment",
+    "AppointmentResponse", "AuditEvent", "Basic", "Binary", "BiologicallyDerivedProduct",
+    "BodyStructure", "Bundle", "CapabilityStatement", "CarePlan", "CareTeam", "CatalogEntry",
+    "ChargeItem", "ChargeItemDefinition", "Claim", "ClaimResponse", "ClinicalImpression",
+    "CodeSystem", "Communication", "CommunicationRequest", "CompartmentDefinition", "Composition",
+    "ConceptMap", "Condition", "Consent", "Contract", "Coverage", "CoverageEligibilityRequest",
+    "CoverageEligibilityResponse", "DetectedIssue", "Device", "DeviceDefinition", "DeviceMetric",
+    "DeviceRequest", "DeviceUseStatement", "DiagnosticReport", "DocumentManifest",
+    "DocumentReference", "EffectEvidenceSynthesis", "Encounter", "Endpoint", "EnrollmentRequest",
+    "EnrollmentResponse", "EpisodeOfCare", "EventDefinition", "Evidence", "EvidenceVariable",
+    "ExampleScenario", "ExplanationOfBenefit", "FamilyMemberHistory", "Flag", "Goal",
+    "GraphDefinition", "Group", "GuidanceResponse", "HealthcareService", "ImagingStudy",
+    "Immunization", "ImmunizationEvaluation", "ImmunizationRecommendation", "ImplementationGuide",
+    "InsurancePlan", "Invoice", "Library", "Linkage", "List", "Location", "Measure",
+    "MeasureReport", "Media", "Medication", "MedicationAdministration", "MedicationDispense",
+    "MedicationKnowledge", "MedicationRequest", "MedicationStatement", "MedicinalProduct",
+    "MedicinalProductAuthorization", "MedicinalProductContraindication",
+    "MedicinalProductIndication", "MedicinalProductIngredient", "MedicinalProductInteraction",
+    "MedicinalProductManufactured", "MedicinalProductPackaged", "MedicinalProductPharmaceutical",
+    "MedicinalProductUndesirableEffect", "MessageDefinition", "MessageHeader",
+    "MolecularSequence", "NamingSystem", "NutritionOrder", "Observation", "ObservationDefinition",
+    "OperationDefinition", "OperationOutcome", "Organization", "OrganizationAffiliation",
+    "Parameters", "Patient", "PaymentNotice", "PaymentReconciliation", "Person", "PlanDefinition",
+    "Practitioner", "PractitionerRole", "Procedure", "Provenance", "Questionnaire",
+    "QuestionnaireResponse", "RelatedPerson", "RequestGroup", "ResearchDefinition",
+    "ResearchElementDefinition", "ResearchStudy", "ResearchSubject", "RiskAssessment",
+    "RiskEvidenceSynthesis", "Schedule", "SearchParameter", "ServiceRequest", "Slot", "Specimen",
+    "SpecimenDefinition", "StructureDefinition", "StructureMap", "Subscription", "Substance",
+    "SubstanceNucleicAcid", "SubstancePolymer", "SubstanceProtein",
+    "SubstanceReferenceInformation", "SubstanceSourceMaterial", "SubstanceSpecification",
+    "SupplyDelivery", "SupplyRequest", "Task", "TerminologyCapabilities", "TestReport",
+    "TestScript", "ValueSet", "VerificationResult", "VisionPrescription",
+];
+
+/// The label under which resources of a type FHIR R4 does not define are counted.
+pub const UNKNOWN_TYPE: &str = "(resourceType not in FHIR R4)";
+
+/// The name a resource type is reported under: itself if R4 defines it, [`UNKNOWN_TYPE`] if not.
+pub fn type_label(resource_type: &str) -> &str {
+    if R4_RESOURCE_TYPES.binary_search(&resource_type).is_ok() { resource_type } else { UNKNOWN_TYPE }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_r4_type_names_are_reported() {
+        assert!(R4_RESOURCE_TYPES.windows(2).all(|w| w[0] < w[1]), "sorted, for the binary search");
+        assert_eq!(type_label("Observation"), "Observation");
+        assert_eq!(type_label("John Smith 1970-01-01"), UNKNOWN_TYPE);
+        assert_eq!(type_label("observation"), UNKNOWN_TYPE);
+    }
 }

@@ -2,6 +2,39 @@
 
 use chrono::{DateTime, NaiveDate};
 
+/// The earliest instant a record may carry: 1850-01-01 (no one alive was born earlier, and no
+/// electronic record describes earlier care). Microseconds since the epoch.
+pub const EARLIEST: i64 = -3_786_825_600_000_000;
+/// How far past the present a recorded time may lie (scheduled care): one year.
+pub const AHEAD: i64 = 366 * 86_400_000_000;
+
+/// Why a date cannot be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateError {
+    /// Not a FHIR date, dateTime or instant.
+    Malformed,
+    /// Well formed, but before [`EARLIEST`] or more than [`AHEAD`] past now (`0000-01-01`,
+    /// `9999-12-31`: placeholders, not dates).
+    Implausible,
+}
+
+impl DateError {
+    /// The error as the quarantine records it, naming the field.
+    pub fn describe(self, field: &str) -> String {
+        match self {
+            Self::Malformed => format!("malformed {field}"),
+            Self::Implausible => format!("implausible {field} (before 1850 or more than a year from now)"),
+        }
+    }
+}
+
+/// [`parse`], refusing dates outside the plausible range of a clinical record.
+pub fn parse_plausible(s: &str) -> Result<i64, DateError> {
+    let t = parse(s).ok_or(DateError::Malformed)?;
+    let latest = chrono::Utc::now().timestamp_micros().saturating_add(AHEAD);
+    if (EARLIEST..=latest).contains(&t) { Ok(t) } else { Err(DateError::Implausible) }
+}
+
 /// Parses a FHIR date or dateTime (`2019`, `2019-03`, `2019-03-04`, `2019-03-04T10:00:00Z`,
 /// `2019-03-04T10:00:00.123+02:00`). Partial dates take their first instant. `None` if malformed.
 pub fn parse(s: &str) -> Option<i64> {
@@ -31,5 +64,15 @@ mod tests {
         assert_eq!(parse("1970-01-01T00:00:00.5Z"), Some(500_000));
         assert_eq!(parse("not a date"), None);
         assert_eq!(parse("2019-13-01"), None);
+    }
+
+    #[test]
+    fn placeholder_dates_are_implausible() {
+        assert_eq!(parse_plausible("0000-01-01"), Err(DateError::Implausible));
+        assert_eq!(parse_plausible("9999-12-31"), Err(DateError::Implausible));
+        assert_eq!(parse_plausible("1849-12-31"), Err(DateError::Implausible));
+        assert_eq!(parse_plausible("1850-01-01"), Ok(EARLIEST));
+        assert!(parse_plausible("2020-02-29T10:00:00Z").is_ok());
+        assert_eq!(parse_plausible("yesterday"), Err(DateError::Malformed));
     }
 }

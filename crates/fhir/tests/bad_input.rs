@@ -103,7 +103,7 @@ fn missing_paths_are_errors() {
 }
 
 #[test]
-fn a_truncated_gzip_quarantines_the_rest_of_its_file_and_keeps_what_came_before() {
+fn a_truncated_gzip_is_reported_damaged_with_what_came_before() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut lines = vec![GOOD_PATIENT.to_owned()];
     for i in 0..2000 {
@@ -114,12 +114,99 @@ fn a_truncated_gzip_quarantines_the_rest_of_its_file_and_keeps_what_came_before(
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(lines.join("\n").as_bytes()).expect("write");
     let bytes = gz.finish().expect("finish");
-    std::fs::write(dir.path().join("Observation.ndjson.gz"), &bytes[..bytes.len() / 2]).expect("write");
-    let ingested = fhir::ingest(&[dir.path().to_path_buf()]).expect("ingest does not fail as a whole");
-    let q = &ingested.report.quarantined;
-    assert_eq!(q.len(), 1, "{q:?}");
-    assert!(q[0].error.contains("truncated or corrupt"), "{}", q[0].error);
-    let read = ingested.report.types["Observation"].read;
+    let path = dir.path().join("Observation.ndjson.gz");
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).expect("write");
+    let ingested = fhir::ingest(&[dir.path().to_path_buf()]).expect("reading does not fail as a whole");
+    let report = &ingested.report;
+    assert!(report.quarantined.is_empty(), "the damage is not a record: {:?}", report.quarantined);
+    assert_eq!(report.damaged.len(), 1, "the file is reported damaged");
+    let d = &report.damaged[0];
+    assert!(d.error.contains("truncated or corrupt"), "{}", d.error);
+    let read = report.types["Observation"].read;
     assert!(read > 100 && read < 2000, "the lines before the cut were read: {read}");
-    assert_eq!(q[0].position, read + 2, "the first unreadable line is named");
+    assert_eq!(d.lines_read, read + 1, "the patient and the observations before the damage");
+    let status = &report.files.iter().find(|(f, _)| *f == path).expect("listed").1;
+    assert!(status.starts_with("damaged"), "not marked read: {status}");
+}
+
+#[test]
+fn a_line_that_is_not_utf8_costs_that_line_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut bytes = b"{\"resourceType\":\"Patient\",\"id\":\"p0\",\"name\":[{\"family\":\"M\xfcller\"}]}\n".to_vec();
+    bytes.extend_from_slice(GOOD_PATIENT.as_bytes());
+    bytes.push(b'\n');
+    std::fs::write(dir.path().join("Patient.ndjson"), &bytes).expect("write");
+    let ingested = fhir::ingest(&[dir.path().to_path_buf()]).expect("ingest");
+    assert!(ingested.patients.contains_key("p1"), "the rest of the file is read");
+    let q = &ingested.report.quarantined;
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0].position, 1);
+    assert!(q[0].error.contains("not UTF-8"), "{}", q[0].error);
+    assert!(ingested.report.damaged.is_empty());
+    assert!(ingested.report.reconciles());
+}
+
+#[test]
+fn placeholder_dates_are_quarantined_not_read() {
+    let lines = [
+        r#"{"resourceType":"Patient","id":"p1","gender":"female","birthDate":"0000-01-01"}"#,
+        r#"{"resourceType":"Patient","id":"p2","gender":"female","birthDate":"1950-02-03"}"#,
+        r#"{"resourceType":"Condition","id":"c9","subject":{"reference":"Patient/p2"},"code":{"coding":[{"system":"http://snomed.info/sct","code":"44054006"}]},"onsetDateTime":"9999-12-31"}"#,
+    ];
+    let ingested = ingest_lines("Mixed.ndjson", &lines);
+    let errors: Vec<&str> = ingested.report.quarantined.iter().map(|q| q.error.as_str()).collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors.iter().all(|e| e.contains("implausible")), "{errors:?}");
+    assert!(ingested.patients["p2"].iter().all(|e| e.time.is_none_or(|t| t < 4_102_444_800_000_000)));
+}
+
+#[test]
+fn an_unknown_resource_type_is_counted_under_a_fixed_label() {
+    let lines = [
+        GOOD_PATIENT,
+        r#"{"resourceType":"Jane Doe 555-12-3456","id":"x","subject":{"reference":"Patient/p1"}}"#,
+        r#"{"resourceType":"Jane Doe 555-12-3456","id":"y","code":[1]}"#,
+    ];
+    let ingested = ingest_lines("Mixed.ndjson", &lines);
+    let report = serde_json::to_string(&ingested.report).expect("json");
+    assert!(!report.contains("Jane") && !report.contains("555-12"), "input text reached the report: {report}");
+    assert_eq!(ingested.report.types[fhir::resource::UNKNOWN_TYPE].read, 2);
+    assert!(ingested.report.reconciles());
+}
+
+#[test]
+fn arrays_pretty_printed_ndjson_and_jsonl_are_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let condition = |id: &str| {
+        format!(
+            r#"{{"resourceType":"Condition","id":"{id}","subject":{{"reference":"Patient/p1"}},"code":{{"coding":[{{"system":"http://snomed.info/sct","code":"44054006"}}]}},"onsetDateTime":"2020-01-01"}}"#
+        )
+    };
+    std::fs::write(dir.path().join("array.json"), format!("[{GOOD_PATIENT}, {}]", condition("a1"))).expect("write");
+    let pretty: serde_json::Value = serde_json::from_str(&condition("pretty")).expect("json");
+    let pretty = serde_json::to_string_pretty(&pretty).expect("pretty");
+    std::fs::write(dir.path().join("Condition.ndjson"), &pretty).expect("write");
+    std::fs::write(dir.path().join("Condition.jsonl"), condition("l1") + "\n" + &condition("l2")).expect("write");
+    let ingested = fhir::ingest(&[dir.path().to_path_buf()]).expect("ingest");
+    let report = &ingested.report;
+    assert!(report.quarantined.is_empty(), "{:?}", report.quarantined);
+    assert_eq!(report.types["Condition"].converted, 4, "array, pretty-printed NDJSON and .jsonl");
+    assert_eq!(report.types["Patient"].converted, 1);
+    // The pretty-printed record can be read again for the quarantine, at the position reported.
+    let raw = fhir::raw_records(&dir.path().join("Condition.ndjson"), &[1].into()).expect("raw");
+    assert!(String::from_utf8_lossy(&raw[&1]).contains("pretty"));
+    let raw = fhir::raw_records(&dir.path().join("array.json"), &[2].into()).expect("raw");
+    assert!(String::from_utf8_lossy(&raw[&2]).contains("a1"));
+    let raw = fhir::raw_records(&dir.path().join("Condition.jsonl"), &[2].into()).expect("raw");
+    assert!(String::from_utf8_lossy(&raw[&2]).contains("l2"));
+}
+
+#[test]
+fn the_same_file_named_twice_is_read_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("Patient.ndjson");
+    std::fs::write(&file, GOOD_PATIENT).expect("write");
+    let ingested = fhir::ingest(&[file.clone(), dir.path().to_path_buf()]).expect("ingest");
+    assert_eq!(ingested.report.types["Patient"].read, 1);
+    assert!(ingested.report.files.iter().any(|(_, why)| why.contains("more than once")));
 }

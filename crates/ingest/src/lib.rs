@@ -16,16 +16,23 @@
 //! identical whatever the number of threads or spill shards.
 //!
 //! Before de-identification the spill holds PHI: the work directory is outside the output,
-//! carries a warning file, is created owner-only, and is deleted as soon as it has been used (and
-//! at the start of a run, should a killed run have left one).
+//! carries a warning file, is created owner-only, and is deleted on every exit path (and at the
+//! start of the next run, should a killed run have left one).
+//!
+//! Nothing is lost in silence: a line that is not UTF-8 costs that line (quarantined byte for
+//! byte); a truncated or corrupt file fails the run unless partial input is accepted; copies of
+//! one resource (same type and id) are dropped when identical and quarantined when they conflict;
+//! records of a patient no Patient resource defines, and records whose codes carry an
+//! identifier, are quarantined with their raw text, read again from the input.
 
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod optout;
 pub mod quarantine;
 pub mod spill;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -34,6 +41,8 @@ use meds::{CodeTable, DatasetMetadata, DatasetWriter, Timeline, WriterOptions};
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::optout::Excluded;
+pub use crate::optout::{OptOut, OptOutSummary};
 use crate::quarantine::QuarantineWriter;
 use crate::spill::SpillWriter;
 
@@ -46,6 +55,9 @@ pub enum IngestError {
     /// A MEDS source could not be read, or the output could not be written.
     #[error(transparent)]
     Meds(#[from] meds::MedsError),
+    /// A work, quarantine or output directory cannot be used.
+    #[error(transparent)]
+    Output(#[from] outputs::OutputError),
     /// A work, quarantine or output file could not be written.
     #[error("{path}: {source}")]
     Io {
@@ -54,6 +66,40 @@ pub enum IngestError {
         /// The underlying error.
         #[source]
         source: std::io::Error,
+    },
+    /// The inputs held no FHIR resource and no MEDS dataset.
+    #[error(
+        "no FHIR resources or MEDS data in the inputs: {files} files looked at ({reasons}); FHIR is read from .ndjson, .jsonl, .ldjson (optionally .gz) and .json files, MEDS from a directory whose data/ holds parquet shards"
+    )]
+    NothingRead {
+        /// Files looked at.
+        files: usize,
+        /// What became of them, counted by reason.
+        reasons: String,
+    },
+    /// Files that could not be read to their end.
+    #[error(
+        "{count} input file(s) could not be read to the end (first: {first}, {error} after line {lines_read}): the records after the damage are lost; re-export the file, or pass --accept-partial to ingest what could be read (the report lists what was lost)"
+    )]
+    Damaged {
+        /// Damaged files.
+        count: usize,
+        /// The first of them.
+        first: PathBuf,
+        /// Lines it gave before the damage.
+        lines_read: u64,
+        /// What was wrong.
+        error: String,
+    },
+    /// Opt-out entries that matched no patient.
+    #[error(
+        "{unmatched} of {entries} opt-out entries match no patient in the input: the list may use another kind of id than the extract (accepted: a patient id, Patient/<id>, an identifier as system|value or |value); nobody is ingested until every entry is accounted for — pass --allow-unmatched-opt-out if the list covers patients outside this extract"
+    )]
+    OptOutUnmatched {
+        /// Entries that matched nobody.
+        unmatched: usize,
+        /// Entries in all.
+        entries: usize,
     },
 }
 
@@ -66,15 +112,22 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> IngestError + '_ {
 pub struct Options {
     /// FHIR files or directories, and MEDS dataset roots.
     pub inputs: Vec<PathBuf>,
-    /// The MEDS dataset root to write (must not hold shards yet).
+    /// The MEDS dataset root to write (must not hold shards yet; apart from every input).
     pub out: PathBuf,
-    /// The quarantine directory (PHI: never inside the output).
+    /// The quarantine directory (PHI: never inside the output). Claimed for the run
+    /// ([`outputs::OutputDir::claim_private`]): owner-only, and a directory holding files that an
+    /// earlier quarantine did not write is refused (or written beside, per `existing`).
     pub quarantine: PathBuf,
-    /// The work directory for the spill (PHI while the run lasts: never inside the output). It is
-    /// replaced if it exists and removed at the end.
+    /// The work directory for the spill (PHI while the run lasts: never inside the output).
+    /// Created for the run and removed on every exit path ([`outputs::WorkDir`]); an existing
+    /// directory that no run made is refused.
     pub work: PathBuf,
-    /// Source patient ids whose records must not be used.
-    pub opt_out: HashSet<String>,
+    /// Patients whose records must not be used.
+    pub opt_out: OptOut,
+    /// Ingest what could be read of damaged (truncated, corrupt) files instead of failing.
+    pub accept_partial: bool,
+    /// What to do with a quarantine directory that holds files the last quarantine did not write.
+    pub existing: outputs::Existing,
     /// Written to `metadata/dataset.json`.
     pub metadata: DatasetMetadata,
     /// About this many bytes of input go to one spill shard (compressed input counts
@@ -98,7 +151,9 @@ impl Options {
             out,
             quarantine,
             work,
-            opt_out: HashSet::new(),
+            opt_out: OptOut::default(),
+            accept_partial: false,
+            existing: outputs::Existing::Refuse,
             metadata: DatasetMetadata::default(),
             shard_input_bytes: SHARD_INPUT_BYTES,
         }
@@ -129,13 +184,24 @@ pub enum Progress {
 pub struct Summary {
     /// Whether read = converted + skipped + quarantined for every resource type.
     pub reconciles: bool,
+    /// Whether every input file was read to its end (false only with
+    /// [`Options::accept_partial`]; `fhir.damaged` lists what was lost).
+    pub complete: bool,
     /// Patients on the opt-out list that were found in the input and excluded.
     pub opted_out_patients: u64,
+    /// How the opt-out list was applied (counts only).
+    pub opt_out: OptOutSummary,
     /// Per resource type counts, files, quarantined records (listed up to a cap), code systems
     /// and units met.
     pub fhir: fhir::Report,
     /// What de-identification changed.
     pub deidentification: DeidReport,
+    /// Records dropped as identical copies of one already read (same type and id, same events).
+    pub duplicates_dropped: u64,
+    /// Records quarantined as conflicting copies (same type and id, different events).
+    pub conflicting_quarantined: u64,
+    /// Records quarantined because a code carried an identifier.
+    pub identifier_codes_quarantined: u64,
     /// Subjects written.
     pub subjects: u64,
     /// Events written.
@@ -154,18 +220,24 @@ pub fn is_meds_root(path: &Path) -> bool {
 /// The label MEDS sources are counted under in the report.
 pub const MEDS_SUBJECT: &str = "(MEDS subject)";
 
-/// Everything the reader hands over goes to the spill or the quarantine.
+/// Everything the reader hands over goes to the spill or the quarantine; patients are checked
+/// against the opt-out list as their identifiers arrive.
 struct Sources<'a, F> {
     spill: SpillWriter<F>,
     quarantine: &'a mut QuarantineWriter,
+    opt_out: &'a mut OptOut,
+    excluded: &'a mut Excluded,
 }
 
 impl<F: Fn(&str) -> i64> fhir::Sink for Sources<'_, F> {
     fn events(&mut self, patient: String, events: Vec<fhir::Event>, origin: fhir::Origin<'_>) -> std::io::Result<()> {
-        self.spill.events(&patient, &events, origin.file, origin.position, origin.resource_type)
+        self.spill.events(&patient, &events, origin.file, origin.position, origin.resource_type, origin.id)
     }
 
     fn identifiers(&mut self, patient: String, identifiers: fhir::Identifiers) -> std::io::Result<()> {
+        if self.opt_out.check(&patient, &identifiers) {
+            self.excluded.insert(patient.clone());
+        }
         self.spill.identifiers(&patient, &identifiers)
     }
 
@@ -194,23 +266,9 @@ fn input_size(fhir_inputs: &[PathBuf], meds_roots: &[PathBuf]) -> Result<(u64, u
     Ok((on_disk, as_json))
 }
 
-/// Creates the work directory afresh, owner-only, with a warning.
-fn fresh_work_dir(work: &Path) -> Result<(), IngestError> {
-    if work.exists() {
-        std::fs::remove_dir_all(work).map_err(io(work))?;
-    }
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(work).map_err(io(work))?;
-    std::fs::write(
-        work.join("CONTAINS-PHI.txt"),
-        "Work files of a running `longitude ingest`: source records before de-identification. \
-         Deleted when the run ends; if the run was killed, delete this directory or re-run.\n",
-    )
-    .map_err(io(work))
-}
+const WORK_WARNING: &str = "Work files of a running `longitude ingest`: source records before de-identification \
+    (protected health information). Deleted when the run ends; if the run was killed, the next run \
+    with the same work directory deletes them, or delete this directory.\n";
 
 /// Runs the whole pipeline. See the crate documentation.
 pub fn run(
@@ -218,15 +276,21 @@ pub fn run(
     deidentifier: &Deidentifier,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Summary, IngestError> {
+    outputs::check_apart(&[&options.out, &options.quarantine, &options.work], &options.inputs)?;
+    outputs::check_apart(&[&options.quarantine, &options.work], std::slice::from_ref(&options.out))?;
     let (meds_roots, fhir_inputs): (Vec<PathBuf>, Vec<PathBuf>) =
         options.inputs.iter().cloned().partition(|p| is_meds_root(p));
     let (total, as_json) = input_size(&fhir_inputs, &meds_roots)?;
     let shards = as_json.div_ceil(options.shard_input_bytes.max(1)).clamp(1, 4096) as usize;
-    fresh_work_dir(&options.work)?;
-    let mut quarantine = QuarantineWriter::create(&options.quarantine).map_err(io(&options.quarantine))?;
-    let spill = SpillWriter::create(&options.work, shards, |source: &str| deidentifier.subject_id(source))
-        .map_err(io(&options.work))?;
-    let mut sources = Sources { spill, quarantine: &mut quarantine };
+    let work = outputs::WorkDir::create(&options.work, "ingest", WORK_WARNING, &options.inputs)?;
+    let quarantine_dir =
+        outputs::OutputDir::claim_private(&options.quarantine, "ingest quarantine", &options.inputs, options.existing)?;
+    let mut quarantine = QuarantineWriter::create(quarantine_dir.path()).map_err(io(&options.quarantine))?;
+    let spill = SpillWriter::create(work.path(), shards, |source: &str| deidentifier.subject_id(source))
+        .map_err(io(work.path()))?;
+    let mut opt_out = options.opt_out.clone();
+    let mut excluded = Excluded::new();
+    let mut sources = Sources { spill, quarantine: &mut quarantine, opt_out: &mut opt_out, excluded: &mut excluded };
     tracing::info!(files = fhir_inputs.len(), meds_sources = meds_roots.len(), spill_shards = shards, "reading");
 
     let mut report = if fhir_inputs.is_empty() {
@@ -235,36 +299,80 @@ pub fn run(
         fhir::read(&fhir_inputs, &mut sources, &|bytes| progress(Progress::Reading { bytes, total }))?
     };
     for root in &meds_roots {
-        read_meds(root, &mut sources.spill, &mut report, &options.work)?;
+        read_meds(root, &mut sources, &mut report, work.path())?;
     }
-    let (shard_paths, source_files) = sources.spill.finish().map_err(io(&options.work))?;
+    let (shard_paths, source_files) = sources.spill.finish().map_err(io(work.path()))?;
+
+    // Refuse before anything is written: nothing read, damaged files, an opt-out list that does
+    // not fit the extract.
+    let read: u64 = report.types.values().map(|c| c.read).sum();
+    if read == 0 {
+        let mut reasons: std::collections::BTreeMap<&str, usize> = Default::default();
+        for (_, why) in &report.files {
+            *reasons.entry(why.as_str()).or_default() += 1;
+        }
+        let reasons = reasons.iter().map(|(why, n)| format!("{n} {why}")).collect::<Vec<_>>().join("; ");
+        return Err(IngestError::NothingRead {
+            files: report.files.len(),
+            reasons: if reasons.is_empty() { "no files".into() } else { reasons },
+        });
+    }
+    if let Some(d) = report.damaged.first()
+        && !options.accept_partial
+    {
+        return Err(IngestError::Damaged {
+            count: report.damaged.len(),
+            first: d.file.clone(),
+            lines_read: d.lines_read,
+            error: d.error.clone(),
+        });
+    }
+    let opt_out_summary = opt_out.summary(excluded.len() as u64);
+    if opt_out_summary.unmatched_entries > 0 && !opt_out.allow_unmatched {
+        return Err(IngestError::OptOutUnmatched {
+            unmatched: opt_out_summary.unmatched_entries,
+            entries: opt_out_summary.entries,
+        });
+    }
 
     // De-identify and write, one shard at a time, in pseudonym order.
     let mut writer = DatasetWriter::create(
         &options.out,
         WriterOptions { metadata: options.metadata.clone(), ..Default::default() },
     )?;
+    let screen = deid::codes::CodeScreen::new();
+    let mut withdrawn = Withdrawals::default();
     let mut codes = CodeTable::new();
     let mut deid_report = DeidReport::default();
     let mut opted_out = 0;
     for (i, path) in shard_paths.iter().enumerate() {
         let gathered = spill::read_shard(path).map_err(io(path))?;
-        let mut kept: Vec<(String, spill::Gathered)> = Vec::with_capacity(gathered.len());
+        let mut kept: Vec<(String, Vec<fhir::Event>, Option<fhir::Identifiers>)> = Vec::with_capacity(gathered.len());
         for (source, g) in gathered {
-            if options.opt_out.contains(&source) {
+            if excluded.contains(&source) {
                 opted_out += 1;
             } else if g.identifiers.is_none() {
-                orphan(&g, &source_files, &mut report, &mut quarantine).map_err(io(&options.quarantine))?;
-            } else if !g.events.is_empty() {
-                kept.push((source, g));
+                for (origin, events) in records(&g) {
+                    withdrawn.quarantine(
+                        origin,
+                        events,
+                        "refers to a patient that no Patient resource in the input defines",
+                        Reason::Orphan,
+                    );
+                }
+            } else {
+                let events = screen_records(g.identifiers.as_ref(), &g, &screen, &mut withdrawn);
+                if !events.is_empty() {
+                    kept.push((source, events, g.identifiers));
+                }
             }
         }
         // Gathered in hash order; the order of de-identification does not matter (sorted below).
         let mut patients: Vec<(deid::DeidPatient, DeidReport)> = kept
             .into_par_iter()
-            .map(|(source, g)| {
+            .map(|(source, events, identifiers)| {
                 let mut r = DeidReport::default();
-                let p = deidentifier.patient(&source, g.events, g.identifiers.as_ref(), &mut r);
+                let p = deidentifier.patient(&source, events, identifiers.as_ref(), &mut r);
                 (p, r)
             })
             .collect();
@@ -282,11 +390,18 @@ pub fn run(
         progress(Progress::Writing { done: i + 1, total: shard_paths.len() });
     }
     let written = writer.finish(&codes)?;
+    withdrawn.settle(&source_files, &mut report, &mut quarantine)?;
     let (_, quarantined) = quarantine.finish().map_err(io(&options.quarantine))?;
-    std::fs::remove_dir_all(&options.work).map_err(io(&options.work))?;
+    quarantine_dir.finish()?;
+    work.remove()?;
     Ok(Summary {
         reconciles: report.reconciles(),
+        complete: report.damaged.is_empty(),
         opted_out_patients: opted_out,
+        opt_out: OptOutSummary { patients_excluded: opted_out, ..opt_out_summary },
+        duplicates_dropped: withdrawn.duplicates,
+        conflicting_quarantined: withdrawn.conflicting,
+        identifier_codes_quarantined: withdrawn.identifier_codes,
         fhir: report,
         deidentification: deid_report,
         subjects: written.subjects,
@@ -296,32 +411,189 @@ pub fn run(
     })
 }
 
-/// Records of a patient that no Patient resource (or MEDS subject) defines: a reference to a
-/// missing patient. They move from converted to quarantined, each with its file and position (the
-/// raw line is in the input at that place; it was not kept).
-fn orphan(
-    g: &spill::Gathered,
-    files: &[PathBuf],
-    report: &mut fhir::Report,
-    quarantine: &mut QuarantineWriter,
-) -> std::io::Result<()> {
-    for o in &g.origins {
-        let counts = report.types.entry(o.resource_type.clone()).or_default();
-        counts.converted -= 1;
-        counts.quarantined += 1;
-        counts.events -= u64::from(o.events);
-        let record = fhir::Quarantined {
-            file: files.get(o.file as usize).cloned().unwrap_or_default(),
-            position: o.position,
-            error: format!("{}: refers to a patient that no Patient resource in the input defines", o.resource_type),
-            raw: None,
-        };
-        if report.quarantined.len() < fhir::QUARANTINE_LISTED {
-            report.quarantined.push(record.clone());
-        }
-        quarantine.push(&record)?;
+/// Each record of a gathered patient with its events.
+fn records(g: &spill::Gathered) -> impl Iterator<Item = (&spill::RecordOrigin, &[fhir::Event])> {
+    let mut start = 0;
+    g.origins.iter().map(move |o| {
+        let end = (start + o.events as usize).min(g.events.len());
+        let slice = &g.events[start.min(end)..end];
+        start = end;
+        (o, slice)
+    })
+}
+
+/// A hash of a record's events: two copies of a resource that give the same events are the same
+/// record, whatever their JSON spelling.
+fn content_hash(events: &[fhir::Event]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for e in events {
+        e.time.hash(&mut h);
+        e.code.hash(&mut h);
+        e.numeric_value.map(f32::to_bits).hash(&mut h);
+        e.text_value.hash(&mut h);
     }
-    Ok(())
+    h.finish()
+}
+
+/// A patient's records after the checks that need all of them together: identical copies of a
+/// resource dropped, conflicting copies and records whose codes carry an identifier quarantined.
+/// Returns the events kept, in input order.
+fn screen_records(
+    identifiers: Option<&fhir::Identifiers>,
+    g: &spill::Gathered,
+    screen: &deid::codes::CodeScreen,
+    withdrawn: &mut Withdrawals,
+) -> Vec<fhir::Event> {
+    let mut first: HashMap<(&str, &str), u64> = HashMap::new();
+    let mut conflicting: HashSet<(&str, &str)> = HashSet::new();
+    let mut duplicate = vec![false; g.origins.len()];
+    for (i, (o, events)) in records(g).enumerate() {
+        let Some(id) = o.id.as_deref() else { continue };
+        let key = (o.resource_type.as_str(), id);
+        let hash = content_hash(events);
+        match first.get(&key) {
+            None => {
+                first.insert(key, hash);
+            }
+            Some(&h) if h == hash => duplicate[i] = true,
+            Some(_) => {
+                conflicting.insert(key);
+            }
+        }
+    }
+    let mut kept = Vec::with_capacity(g.events.len());
+    for (i, (o, events)) in records(g).enumerate() {
+        let key = o.id.as_deref().map(|id| (o.resource_type.as_str(), id));
+        if key.is_some_and(|k| conflicting.contains(&k)) {
+            withdrawn.quarantine(
+                o,
+                events,
+                "conflicting copies of one resource (same type and id, different content): every copy quarantined",
+                Reason::Conflict,
+            );
+        } else if duplicate[i] {
+            withdrawn.skip(o, events, "an identical copy of a resource already read (same type and id)");
+        } else if let Some(what) = events.iter().find_map(|e| screen.screen(&e.code, identifiers)) {
+            withdrawn.quarantine(o, events, &format!("a code carries {what}"), Reason::IdentifierInCode);
+        } else {
+            kept.extend_from_slice(events);
+        }
+    }
+    kept
+}
+
+/// Why a converted record was withdrawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reason {
+    Orphan,
+    Conflict,
+    IdentifierInCode,
+}
+
+/// A converted record withdrawn after reading.
+#[derive(Debug)]
+struct Withdrawn {
+    file: u32,
+    position: u64,
+    resource_type: String,
+    events: u64,
+    error: String,
+    /// The record itself when it cannot be read again from a FHIR file (a MEDS subject).
+    raw: Option<Vec<u8>>,
+}
+
+/// Converted records taken back by the checks across records: counted out of `converted` and
+/// into `skipped` or `quarantined` when settled, so that the counts keep reconciling.
+#[derive(Debug, Default)]
+struct Withdrawals {
+    quarantined: Vec<Withdrawn>,
+    skipped: Vec<(String, u64, String)>,
+    duplicates: u64,
+    conflicting: u64,
+    identifier_codes: u64,
+}
+
+impl Withdrawals {
+    fn quarantine(&mut self, o: &spill::RecordOrigin, events: &[fhir::Event], error: &str, reason: Reason) {
+        match reason {
+            Reason::Conflict => self.conflicting += 1,
+            Reason::IdentifierInCode => self.identifier_codes += 1,
+            Reason::Orphan => {}
+        }
+        // A MEDS subject has no file to be read again from: its events are the record.
+        let raw = (o.resource_type == MEDS_SUBJECT).then(|| meds_record(events));
+        self.quarantined.push(Withdrawn {
+            file: o.file,
+            position: o.position,
+            resource_type: o.resource_type.clone(),
+            events: events.len() as u64,
+            error: format!("{}: {error}", o.resource_type),
+            raw,
+        });
+    }
+
+    fn skip(&mut self, o: &spill::RecordOrigin, events: &[fhir::Event], reason: &str) {
+        self.duplicates += 1;
+        self.skipped.push((o.resource_type.clone(), events.len() as u64, reason.to_owned()));
+    }
+
+    /// Moves the counts, and writes every quarantined record with its raw text, read again from
+    /// its file.
+    fn settle(
+        &mut self,
+        files: &[PathBuf],
+        report: &mut fhir::Report,
+        quarantine: &mut QuarantineWriter,
+    ) -> Result<(), IngestError> {
+        for (kind, events, reason) in self.skipped.drain(..) {
+            let counts = report.types.entry(kind).or_default();
+            counts.converted -= 1;
+            counts.events -= events;
+            *counts.skipped.entry(reason).or_default() += 1;
+        }
+        let mut by_file: BTreeMap<u32, BTreeSet<u64>> = BTreeMap::new();
+        for w in self.quarantined.iter().filter(|w| w.raw.is_none()) {
+            by_file.entry(w.file).or_default().insert(w.position);
+        }
+        let mut raws: HashMap<(u32, u64), Vec<u8>> = HashMap::new();
+        for (file, positions) in by_file {
+            if let Some(path) = files.get(file as usize) {
+                for (position, raw) in fhir::raw_records(path, &positions)? {
+                    raws.insert((file, position), raw);
+                }
+            }
+        }
+        for w in self.quarantined.drain(..) {
+            let counts = report.types.entry(w.resource_type.clone()).or_default();
+            counts.converted -= 1;
+            counts.quarantined += 1;
+            counts.events -= w.events;
+            let raw = w.raw.or_else(|| raws.remove(&(w.file, w.position)));
+            let record = fhir::Quarantined {
+                file: files.get(w.file as usize).cloned().unwrap_or_default(),
+                position: w.position,
+                error: w.error,
+                raw,
+            };
+            if report.quarantined.len() < fhir::QUARANTINE_LISTED {
+                report.quarantined.push(fhir::Quarantined { raw: None, ..record.clone() });
+            }
+            quarantine.push(&record).map_err(io(quarantine.dir()))?;
+        }
+        Ok(())
+    }
+}
+
+/// A MEDS subject's events as one JSON line, for the quarantine.
+fn meds_record(events: &[fhir::Event]) -> Vec<u8> {
+    let rows: Vec<serde_json::Value> = events
+        .iter()
+        .map(|e| {
+            serde_json::json!({"time": e.time, "code": e.code, "numeric_value": e.numeric_value, "text_value": e.text_value})
+        })
+        .collect();
+    serde_json::to_vec(&rows).unwrap_or_default()
 }
 
 /// The split of a subject: 80% train, 10% tuning, 10% held out, by pseudonym (so a patient keeps
@@ -338,7 +610,7 @@ pub fn split_of(subject_id: i64) -> &'static str {
 /// the source patient id.
 fn read_meds<F: Fn(&str) -> i64>(
     root: &Path,
-    spill: &mut SpillWriter<F>,
+    sources: &mut Sources<'_, F>,
     report: &mut fhir::Report,
     work: &Path,
 ) -> Result<(), IngestError> {
@@ -364,9 +636,14 @@ fn read_meds<F: Fn(&str) -> i64>(
             counts.events += events.len() as u64;
             let source = t.subject_id.to_string();
             // A MEDS subject defines its patient (there is no Patient resource to wait for).
-            let result = spill
-                .identifiers(&source, &fhir::Identifiers::default())
-                .and_then(|()| spill.events(&source, &events, &shard.path, counts.read, MEDS_SUBJECT));
+            let none = fhir::Identifiers::default();
+            if sources.opt_out.check(&source, &none) {
+                sources.excluded.insert(source.clone());
+            }
+            let result = sources
+                .spill
+                .identifiers(&source, &none)
+                .and_then(|()| sources.spill.events(&source, &events, &shard.path, counts.read, MEDS_SUBJECT, None));
             if failed.is_none()
                 && let Err(e) = result
             {

@@ -18,29 +18,38 @@ pub struct QuarantineWriter {
 }
 
 impl QuarantineWriter {
-    /// Creates (or empties) the quarantine directory.
+    /// Creates the quarantine files in `dir`, a directory the run has claimed (owner-only:
+    /// [`outputs::OutputDir::claim_private`]); every file is readable by its owner only.
     pub fn create(dir: &Path) -> std::io::Result<Self> {
-        std::fs::create_dir_all(dir)?;
-        std::fs::write(
-            dir.join("CONTAINS-PHI.txt"),
-            "This directory holds raw input records that could not be converted. They may contain \
-             protected health information: restrict access, do not share, delete when resolved.\n",
+        let mut warning = outputs::create_private(&dir.join("CONTAINS-PHI.txt"))?;
+        warning.write_all(
+            b"This directory holds raw input records that could not be converted. They may contain \
+              protected health information: restrict access, do not share, delete when resolved.\n",
         )?;
         Ok(Self {
             dir: dir.to_path_buf(),
-            errors: BufWriter::new(File::create(dir.join("errors.jsonl"))?),
-            records: BufWriter::new(File::create(dir.join("records.ndjson"))?),
+            errors: BufWriter::new(outputs::create_private(&dir.join("errors.jsonl"))?),
+            records: BufWriter::new(outputs::create_private(&dir.join("records.ndjson"))?),
             count: 0,
         })
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Appends one record.
     pub fn push(&mut self, record: &fhir::Quarantined) -> std::io::Result<()> {
         serde_json::to_writer(&mut self.errors, record)?;
         self.errors.write_all(b"\n")?;
-        // One line per record, so that line n of both files is the same record.
-        let raw = record.raw.as_deref().unwrap_or("null").replace(['\n', '\r'], " ");
-        self.records.write_all(raw.as_bytes())?;
+        // One line per record, so that line n of both files is the same record. The bytes are
+        // kept as they came (a line that is not UTF-8 included), but for line breaks.
+        let raw: Vec<u8> = match record.raw.as_deref() {
+            Some(raw) => raw.iter().map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }).collect(),
+            None => b"null".to_vec(),
+        };
+        self.records.write_all(&raw)?;
         self.records.write_all(b"\n")?;
         self.count += 1;
         Ok(())

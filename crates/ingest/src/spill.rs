@@ -50,6 +50,8 @@ pub struct RecordOrigin {
     pub resource_type: String,
     /// Events the record gave.
     pub events: u32,
+    /// The resource's id, if it had one.
+    pub id: Option<String>,
 }
 
 impl<F: Fn(&str) -> i64> SpillWriter<F> {
@@ -60,7 +62,8 @@ impl<F: Fn(&str) -> i64> SpillWriter<F> {
         let mut paths = Vec::with_capacity(shards);
         for i in 0..shards {
             let path = dir.join(format!("spill-{i:05}.bin"));
-            files.push(BufWriter::with_capacity(256 << 10, File::create(&path)?));
+            // Identified data: owner-only, inside an owner-only work directory.
+            files.push(BufWriter::with_capacity(256 << 10, outputs::create_private(&path)?));
             paths.push(path);
         }
         Ok(Self {
@@ -84,7 +87,8 @@ impl<F: Fn(&str) -> i64> SpillWriter<F> {
         s
     }
 
-    /// Appends one resource's events for `patient`, read at `position` of `file`.
+    /// Appends one resource's events for `patient`, read at `position` of `file`; `id` is the
+    /// resource's id, if it has one.
     pub fn events(
         &mut self,
         patient: &str,
@@ -92,6 +96,7 @@ impl<F: Fn(&str) -> i64> SpillWriter<F> {
         file: &Path,
         position: u64,
         resource_type: &str,
+        id: Option<&str>,
     ) -> std::io::Result<()> {
         let s = self.shard(patient);
         let index = match self.source_index.get(file) {
@@ -109,6 +114,7 @@ impl<F: Fn(&str) -> i64> SpillWriter<F> {
         w.write_all(&index.to_le_bytes())?;
         w.write_all(&position.to_le_bytes())?;
         put_str(w, resource_type)?;
+        put_opt_str(w, id)?;
         put_u32(w, events.len())?;
         for e in events {
             w.write_all(&e.time.unwrap_or(i64::MIN).to_le_bytes())?;
@@ -136,6 +142,11 @@ impl<F: Fn(&str) -> i64> SpillWriter<F> {
         put_u32(w, identifiers.values.len())?;
         for (kind, value) in &identifiers.values {
             w.write_all(&[kind_byte(*kind)])?;
+            put_str(w, value)?;
+        }
+        put_u32(w, identifiers.systems.len())?;
+        for (system, value) in &identifiers.systems {
+            put_str(w, system)?;
             put_str(w, value)?;
         }
         self.records += 1;
@@ -184,8 +195,9 @@ pub fn read_shard(path: &Path) -> std::io::Result<HashMap<String, Gathered>> {
                 let file = u32::from_le_bytes(get::<4>(&mut r)?);
                 let position = u64::from_le_bytes(get::<8>(&mut r)?);
                 let resource_type = get_str(&mut r)?;
+                let id = get_opt_str(&mut r)?;
                 let n = get_u32(&mut r)?;
-                g.origins.push(RecordOrigin { file, position, resource_type, events: n as u32 });
+                g.origins.push(RecordOrigin { file, position, resource_type, events: n as u32, id });
                 g.events.reserve(n);
                 for _ in 0..n {
                     let time = i64::from_le_bytes(get::<8>(&mut r)?);
@@ -201,10 +213,14 @@ pub fn read_shard(path: &Path) -> std::io::Result<HashMap<String, Gathered>> {
             IDENTIFIERS => {
                 let zip = get_opt_str(&mut r)?;
                 let n = get_u32(&mut r)?;
-                let mut ids = Identifiers { values: Vec::with_capacity(n), zip };
+                let mut ids = Identifiers { values: Vec::with_capacity(n), zip, systems: Vec::new() };
                 for _ in 0..n {
                     let kind = byte_kind(get::<1>(&mut r)?[0])?;
                     ids.values.push((kind, get_str(&mut r)?));
+                }
+                for _ in 0..get_u32(&mut r)? {
+                    let system = get_str(&mut r)?;
+                    ids.systems.push((system, get_str(&mut r)?));
                 }
                 g.identifiers.get_or_insert_with(Identifiers::default).merge(ids);
             }
@@ -313,10 +329,14 @@ mod tests {
         let first = vec![ev(None, "GENDER/F", None, None), ev(Some(-5), "LOINC/1", Some(1.5), None)];
         let second = vec![ev(Some(7), "NOTE", None, Some("Zoë née Ångström, 東京"))];
         let (f1, f2) = (Path::new("Observation.ndjson"), Path::new("Patient.ndjson"));
-        w.events("a", &first, f1, 3, "Observation")?;
-        w.events("b", &second, f2, 1, "DocumentReference")?;
-        w.events("a", &second, f1, 9, "DocumentReference")?;
-        let ids = Identifiers { values: vec![(IdentifierKind::Name, "Zoë".into())], zip: Some("55901".into()) };
+        w.events("a", &first, f1, 3, "Observation", Some("o1"))?;
+        w.events("b", &second, f2, 1, "DocumentReference", None)?;
+        w.events("a", &second, f1, 9, "DocumentReference", Some("d9"))?;
+        let ids = Identifiers {
+            values: vec![(IdentifierKind::Name, "Zoë".into())],
+            zip: Some("55901".into()),
+            systems: vec![("urn:mrn".into(), "M-1".into())],
+        };
         w.identifiers("a", &ids)?;
         assert_eq!(w.records(), 4);
         let (paths, sources) = w.finish()?;
@@ -326,9 +346,12 @@ mod tests {
         let got = &a["a"];
         assert_eq!(got.events, [first, second.clone()].concat());
         assert_eq!(got.identifiers.as_ref(), Some(&ids));
-        let origins: Vec<(u32, u64, &str, u32)> =
-            got.origins.iter().map(|o| (o.file, o.position, o.resource_type.as_str(), o.events)).collect();
-        assert_eq!(origins, vec![(0, 3, "Observation", 2), (0, 9, "DocumentReference", 1)]);
+        let origins: Vec<(u32, u64, &str, u32, Option<&str>)> = got
+            .origins
+            .iter()
+            .map(|o| (o.file, o.position, o.resource_type.as_str(), o.events, o.id.as_deref()))
+            .collect();
+        assert_eq!(origins, vec![(0, 3, "Observation", 2, Some("o1")), (0, 9, "DocumentReference", 1, Some("d9"))]);
         assert!(read_shard(&paths[1])?.is_empty());
         assert_eq!(read_shard(&paths[2])?["b"].events, second);
         std::fs::write(&paths[1], [9u8, 1, 0])?;

@@ -46,11 +46,16 @@ fn synth_fhir(dir: &Path, patients: usize) -> PathBuf {
     dir.join("fhir")
 }
 
+fn options(inputs: &[&Path], out: &Path) -> ingest::Options {
+    let inputs = inputs.iter().map(|p| p.to_path_buf()).collect();
+    ingest::Options::new(inputs, out.join("meds"), out.join("quarantine"), out.join("work"))
+}
+
 fn run(input: &Path, out: &Path, shard_input_bytes: u64, threads: usize, opt_out: &[&str]) -> ingest::Summary {
-    let mut options =
-        ingest::Options::new(vec![input.to_path_buf()], out.join("meds"), out.join("quarantine"), out.join("work"));
+    let mut options = options(&[input], out);
     options.shard_input_bytes = shard_input_bytes;
-    options.opt_out = opt_out.iter().map(|s| (*s).to_owned()).collect();
+    options.opt_out = ingest::OptOut::parse(&opt_out.join("\n"));
+    options.opt_out.allow_unmatched = true;
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
     let summary = pool.install(|| ingest::run(&options, &deidentifier(), &|_| {})).expect("ingest");
     assert!(!out.join("work").exists(), "the spill (PHI) is deleted at the end");
@@ -108,7 +113,17 @@ fn the_opted_out_are_excluded_and_counted() {
         .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json")["id"].as_str().expect("id").to_owned())
         .collect();
     let refs: Vec<&str> = ids.iter().map(String::as_str).chain(["not-in-the-input"]).collect();
+    // An entry that matches nobody fails the run, before anything is written…
+    let mut strict = options(&[&input], &dir.path().join("strict"));
+    strict.opt_out = ingest::OptOut::parse(&refs.join("\n"));
+    let err = ingest::run(&strict, &deidentifier(), &|_| {}).expect_err("an unmatched entry");
+    assert!(matches!(err, ingest::IngestError::OptOutUnmatched { unmatched: 1, entries: 4 }), "{err}");
+    assert!(!err.to_string().contains("not-in-the-input"), "entries are counted, never quoted: {err}");
+    assert!(!dir.path().join("strict/meds/data").exists(), "nothing written");
+    assert!(!dir.path().join("strict/work").exists(), "the spill is removed on failure");
+    // …unless the list may name patients outside this extract.
     let summary = run(&input, &dir.path().join("o"), 100_000, 2, &refs);
+    assert_eq!(summary.opt_out.unmatched_entries, 1);
     assert_eq!(summary.opted_out_patients, 3, "only patients actually found are counted");
     assert_eq!(summary.subjects, 37);
     let d = deidentifier();
@@ -180,4 +195,203 @@ fn references_to_patients_the_input_never_defines_are_quarantined_with_their_pla
     assert!(!q[0].error.contains("ghost"), "the error names no identifier");
     let errors = std::fs::read_to_string(out.join("quarantine/errors.jsonl")).expect("errors");
     assert_eq!(errors.lines().count(), 1);
+}
+
+/// A small FHIR export written by hand: one line per resource.
+fn export(dir: &Path, files: &[(&str, Vec<String>)]) -> PathBuf {
+    let input = dir.join("fhir");
+    std::fs::create_dir_all(&input).expect("mkdir");
+    for (name, lines) in files {
+        std::fs::write(input.join(name), lines.join("\n")).expect("write");
+    }
+    input
+}
+
+fn patient(id: &str, gender: &str, extra: &str) -> String {
+    format!(r#"{{"resourceType":"Patient","id":"{id}","gender":"{gender}","birthDate":"1950-02-03"{extra}}}"#)
+}
+
+fn condition(id: &str, patient: &str, system: &str, code: &str) -> String {
+    format!(
+        r#"{{"resourceType":"Condition","id":"{id}","subject":{{"reference":"Patient/{patient}"}},"code":{{"coding":[{{"system":"{system}","code":"{code}"}}]}},"onsetDateTime":"2020-01-01"}}"#
+    )
+}
+
+const SNOMED: &str = "http://snomed.info/sct";
+
+#[test]
+fn opt_out_lists_in_the_forms_hospitals_keep_exclude_their_patients() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ident = |v: &str| format!(r#","identifier":[{{"system":"urn:oid:1.2.3","value":"{v}"}}]"#);
+    let input = export(
+        dir.path(),
+        &[(
+            "Patient.ndjson",
+            vec![
+                patient("p1", "female", &ident("MRN001")),
+                patient("p2", "male", &ident("MRN002")),
+                patient("p3", "male", &ident("MRN003")),
+                patient("p4", "female", &ident("MRN004")),
+            ],
+        )],
+    );
+    let mut o = options(&[&input], &dir.path().join("o"));
+    o.opt_out = ingest::OptOut::parse("# refused\nPatient/p1\nMRN002\nurn:oid:1.2.3|MRN003\n");
+    let summary = ingest::run(&o, &deidentifier(), &|_| {}).expect("ingest");
+    assert_eq!(summary.opted_out_patients, 3);
+    assert_eq!(summary.subjects, 1);
+    assert_eq!(summary.opt_out.matched_entries, 3);
+}
+
+#[test]
+fn duplicates_are_dropped_and_conflicts_quarantined_and_counts_reconcile() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = export(
+        dir.path(),
+        &[
+            (
+                "Patient.ndjson",
+                vec![patient("p1", "female", ""), patient("p2", "female", ""), patient("p2", "male", "")],
+            ),
+            (
+                "Condition.ndjson",
+                vec![condition("c1", "p1", SNOMED, "44054006"), condition("c1", "p1", SNOMED, "44054006")],
+            ),
+        ],
+    );
+    // The same export given twice, and a copy of one of its files under another name.
+    std::fs::copy(input.join("Condition.ndjson"), input.join("Condition-copy.ndjson")).expect("copy");
+    let out = dir.path().join("o");
+    let mut o = options(&[&input, &input], &out);
+    o.opt_out = ingest::OptOut::default();
+    let summary = ingest::run(&o, &deidentifier(), &|_| {}).expect("ingest");
+    assert!(summary.reconciles);
+    let c = &summary.fhir.types["Condition"];
+    assert_eq!((c.read, c.converted), (4, 1), "one condition, whatever the copies");
+    assert_eq!(summary.duplicates_dropped, 3);
+    let p = &summary.fhir.types["Patient"];
+    assert_eq!((p.read, p.converted, p.quarantined), (3, 1, 2), "p2's two versions conflict");
+    assert_eq!(summary.conflicting_quarantined, 2);
+    let d = deidentifier();
+    let written = rows(&out.join("meds"));
+    let p1 = &written.iter().find(|(id, _)| *id == d.subject_id("p1")).expect("p1").1;
+    assert_eq!(p1.iter().filter(|r| r.1 == "SNOMED/44054006").count(), 1, "not doubled");
+    // p2 keeps no sex at all rather than two.
+    if let Some((_, p2)) = written.iter().find(|(id, _)| *id == d.subject_id("p2")) {
+        assert!(p2.iter().all(|r| !r.1.starts_with("GENDER")), "{p2:?}");
+    }
+    let records = std::fs::read_to_string(out.join("quarantine/records.ndjson")).expect("records");
+    assert_eq!(records.lines().filter(|l| l.contains(r#""id":"p2""#)).count(), 2, "both versions kept raw");
+}
+
+#[test]
+fn an_identifier_in_a_code_is_quarantined_never_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let extra = r#","name":[{"family":"Zzyzxowski","given":["Ann"]}],"identifier":[{"system":"http://hl7.org/fhir/sid/us-ssn","value":"900-12-3456"}]"#;
+    let input = export(
+        dir.path(),
+        &[
+            ("Patient.ndjson", vec![patient("p1", "female", extra)]),
+            (
+                "Condition.ndjson",
+                vec![
+                    condition("c1", "p1", SNOMED, "900123456"),
+                    condition("c2", "p1", "http://hospital.example/dx", "FOLLOWUP-ZZYZXOWSKI"),
+                    condition("c3", "p1", SNOMED, "44054006"),
+                ],
+            ),
+        ],
+    );
+    let out = dir.path().join("o");
+    let summary = ingest::run(&options(&[&input], &out), &deidentifier(), &|_| {}).expect("ingest");
+    assert!(summary.reconciles);
+    assert_eq!(summary.identifier_codes_quarantined, 2);
+    let c = &summary.fhir.types["Condition"];
+    assert_eq!((c.converted, c.quarantined), (1, 2));
+    let (codes, _) = meds::Dataset::open(out.join("meds")).expect("open").read_all().expect("read");
+    let names: Vec<String> = codes.names().map(str::to_owned).collect();
+    assert!(names.iter().all(|n| !n.contains("900123456") && !n.to_lowercase().contains("zzyzx")), "{names:?}");
+    let codes_parquet = std::fs::read(out.join("meds/metadata/codes.parquet")).expect("codes.parquet");
+    assert!(!String::from_utf8_lossy(&codes_parquet).contains("900123456"));
+    for q in &summary.fhir.quarantined {
+        assert!(!q.error.contains("900") && !q.error.to_lowercase().contains("zzyzx"), "{}", q.error);
+    }
+}
+
+#[test]
+fn orphans_keep_their_raw_record_in_the_quarantine() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = export(
+        dir.path(),
+        &[
+            ("Patient.ndjson", vec![patient("p1", "female", "")]),
+            (
+                "Condition.ndjson",
+                vec![condition("c1", "p1", SNOMED, "44054006"), condition("c2", "ghost", SNOMED, "38341003")],
+            ),
+        ],
+    );
+    let out = dir.path().join("o");
+    ingest::run(&options(&[&input], &out), &deidentifier(), &|_| {}).expect("ingest");
+    let records = std::fs::read_to_string(out.join("quarantine/records.ndjson")).expect("records");
+    assert_eq!(records.trim(), condition("c2", "ghost", SNOMED, "38341003"), "the raw record, not null");
+}
+
+#[test]
+fn damaged_and_empty_inputs_fail_before_anything_is_written() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("fhir");
+    std::fs::create_dir_all(&input).expect("mkdir");
+    let mut lines = vec![patient("p1", "female", "")];
+    lines.extend((0..3000).map(|i| condition(&format!("c{i}"), "p1", SNOMED, "44054006")));
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(lines.join("\n").as_bytes()).expect("gz");
+    let bytes = gz.finish().expect("gz");
+    std::fs::write(input.join("Condition.ndjson.gz"), &bytes[..bytes.len() / 2]).expect("write");
+    let out = dir.path().join("o");
+    let err = ingest::run(&options(&[&input], &out), &deidentifier(), &|_| {}).expect_err("damaged");
+    assert!(matches!(err, ingest::IngestError::Damaged { count: 1, .. }), "{err}");
+    assert!(err.to_string().contains("--accept-partial"), "{err}");
+    assert!(!out.join("meds/data").exists() && !out.join("work").exists());
+    let mut partial = options(&[&input], &dir.path().join("p"));
+    partial.accept_partial = true;
+    let summary = ingest::run(&partial, &deidentifier(), &|_| {}).expect("partial accepted");
+    assert!(!summary.complete && summary.fhir.damaged.len() == 1 && summary.subjects == 1);
+
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).expect("mkdir");
+    std::fs::write(empty.join("notes.txt"), "no FHIR here").expect("write");
+    let err = ingest::run(&options(&[&empty], &dir.path().join("e")), &deidentifier(), &|_| {}).expect_err("empty");
+    assert!(matches!(err, ingest::IngestError::NothingRead { files: 1, .. }), "{err}");
+}
+
+#[test]
+fn work_and_quarantine_directories_are_private_and_never_someone_elses() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = export(dir.path(), &[("Patient.ndjson", vec![patient("p1", "female", "")])]);
+    // A work directory that exists and that no run made, holding someone's files: refused.
+    let out = dir.path().join("o");
+    std::fs::create_dir_all(out.join("work")).expect("mkdir");
+    std::fs::write(out.join("work/keep.txt"), "mine").expect("write");
+    let err = ingest::run(&options(&[&input], &out), &deidentifier(), &|_| {}).expect_err("not our work dir");
+    assert!(matches!(err, ingest::IngestError::Output(outputs::OutputError::NotOurWork { .. })), "{err}");
+    assert!(out.join("work/keep.txt").exists());
+    // A work directory inside the input: refused before anything is read.
+    let mut inside = options(&[&input], &dir.path().join("o2"));
+    inside.work = input.join("spill");
+    let err = ingest::run(&inside, &deidentifier(), &|_| {}).expect_err("inside the input");
+    assert!(matches!(err, ingest::IngestError::Output(outputs::OutputError::InsideInput { .. })), "{err}");
+    assert!(!input.join("spill").exists());
+    let out = dir.path().join("o3");
+    ingest::run(&options(&[&input], &out), &deidentifier(), &|_| {}).expect("ingest");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode(&out.join("quarantine")), 0o700);
+        for f in ["errors.jsonl", "records.ndjson", "CONTAINS-PHI.txt"] {
+            assert_eq!(mode(&out.join("quarantine").join(f)), 0o600, "{f}");
+        }
+    }
 }

@@ -126,6 +126,8 @@ pub struct AdaptArgs {
     /// Output directory: <task>/<method>.parquet and adapt_report.json.
     #[arg(long)]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub replace: crate::claim::Replace,
 }
 
 /// `subject`, `temporal:YYYY-MM-DD` or `site:NAME` (with a sites table).
@@ -267,7 +269,19 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
         };
         adapt::zero_shot::ZeroShot::new(f, &timelines, &codes, options)
     });
-    std::fs::create_dir_all(&args.out)?;
+    let out = crate::claim::claim(
+        &args.out,
+        "adapt",
+        &[
+            Some(&args.meds),
+            Some(&args.labels),
+            args.truth.as_deref(),
+            args.model.as_deref(),
+            args.predicates.as_deref(),
+            args.sites.as_deref(),
+        ],
+        args.replace,
+    )?;
     let mut report = BTreeMap::new();
     outln!(
         "{:<24} {:>8} {:>8} {:>8} {:>9}  {:<16} {:>8} {:>8}",
@@ -282,6 +296,18 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
     );
     for (task, path) in &tasks {
         let labels = meds::labels::read_boolean_labels(path)?;
+        // Labels of another dataset would give models fitted on nothing but intercepts.
+        let known: std::collections::HashSet<i64> = timelines.iter().map(|t| t.subject_id).collect();
+        let subjects: std::collections::HashSet<i64> = labels.iter().map(|l| l.subject_id).collect();
+        let missing = subjects.iter().filter(|s| !known.contains(s)).count();
+        if missing > 0 {
+            bail!(
+                "{}: {missing} of {} labelled subjects are not in {}: the labels and the data do not belong together (labels of another dataset or extract?)",
+                path.display(),
+                subjects.len(),
+                args.meds.display()
+            );
+        }
         let (featurizer, examples) =
             adapt::baselines::featurize(&timelines, &codes, &splits, &labels, args.min_subjects);
         let mut examples = examples;
@@ -574,6 +600,7 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
     let partial = args.out.join(".adapt_report.json.partial");
     std::fs::write(&partial, serde_json::to_string_pretty(&report)?)?;
     std::fs::rename(&partial, args.out.join("adapt_report.json"))?;
+    out.finish()?;
     outln!("predictions and adapt_report.json in {} ({:.1} s)", args.out.display(), started.elapsed().as_secs_f64());
     Ok(ExitCode::SUCCESS)
 }

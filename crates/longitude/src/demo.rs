@@ -14,27 +14,15 @@ use crate::pretrain_cmd::{self, PretrainArgs};
 use crate::progress::Progress;
 use crate::tokenize_cmd::{self, TokenizeArgs};
 
-pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress) -> Result<ExitCode> {
-    for dir in [
-        "meds",
-        "fhir",
-        "truth",
-        "ingested",
-        "ingested-quarantine",
-        "tokenized",
-        "pretrained",
-        "labels",
-        "adapt",
-        "adapt-temporal",
-        "adapt-site",
-        "report",
-        "what-if",
-    ] {
-        let path = out.join(dir);
-        if path.exists() {
-            std::fs::remove_dir_all(&path)?;
-        }
-    }
+pub fn run(
+    out: &Path,
+    patients: usize,
+    pretrain_steps: u64,
+    replace: crate::claim::Replace,
+    progress: &Progress,
+) -> Result<ExitCode> {
+    // What an earlier demo wrote here is replaced; nothing else is touched.
+    let claimed = crate::claim::claim(out, "demo", &[], replace)?;
     tracing::info!(patients, out = %out.display(), "step 1/11: simulating a clinical population at 2 sites (MEDS, FHIR, truth)");
     let spinner = progress.bar("simulating", None, "");
     let summary = synth::generate(&SynthConfig::new(patients, 2, 42), out, &OutputOptions::default())?;
@@ -97,6 +85,7 @@ pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress
     tracing::info!("step 6/11: fitting the tokenizer on the train split and tokenizing every split");
     let tokens = out.join("tokenized");
     let tokenize = TokenizeArgs {
+        replace: Default::default(),
         meds: root.clone(),
         out: tokens.clone(),
         min_count: tokenizer::TokenizerConfig::default().min_count,
@@ -107,10 +96,8 @@ pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress
 
     tracing::info!("step 7/11: pretraining the tiny foundation model (a short demonstration run)");
     let pretrained = out.join("pretrained");
-    if pretrained.exists() {
-        std::fs::remove_dir_all(&pretrained)?;
-    }
     let pretrain = PretrainArgs {
+        replace: Default::default(),
         tokens: tokens.clone(),
         out: pretrained.clone(),
         config: "tiny".into(),
@@ -132,6 +119,7 @@ pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress
     tracing::info!("step 8/11: labelling the built-in clinical tasks (ACES)");
     let labels = out.join("labels");
     crate::label_cmd::run(&crate::label_cmd::LabelArgs {
+        replace: Default::default(),
         meds: synth_meds.clone(),
         tasks: Vec::new(),
         predicates: None,
@@ -144,6 +132,7 @@ pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress
     );
     let adapt = out.join("adapt");
     let internal = crate::adapt_cmd::AdaptArgs {
+        replace: Default::default(),
         meds: synth_meds.clone(),
         labels: labels.clone(),
         only: Vec::new(),
@@ -221,6 +210,7 @@ pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress
     tracing::info!("step 11/11: the validation report and model card (with the what-if beside the truth)");
     let report = out.join("report");
     crate::report_cmd::run(&crate::report_cmd::ReportArgs {
+        replace: Default::default(),
         adapt: settings,
         sites: Some(out.join("truth/subjects.parquet")),
         truth: Some(out.join("truth")),
@@ -236,5 +226,6 @@ pub fn run(out: &Path, patients: usize, pretrain_steps: u64, progress: &Progress
     outln!("next: `longitude meds describe {}` or `longitude meds show {} {first}`", root.display(), root.display());
     outln!("      `longitude pretrain --tokens {} --out DIR --config small` for a longer run", tokens.display());
     outln!("(the model registry and the server are not built yet)");
+    claimed.finish()?;
     Ok(ExitCode::SUCCESS)
 }

@@ -37,13 +37,29 @@ pub struct IngestArgs {
     #[arg(long)]
     quarantine: Option<PathBuf>,
     /// Where source records are spilled, by pseudonym, before de-identification [default:
-    /// OUT-work beside OUT]. It holds PHI while the run lasts and is deleted at the end.
+    /// OUT-work beside OUT]. It holds PHI while the run lasts: created owner-only and deleted
+    /// when the run ends, whatever the outcome (or by the next run, after a kill). An existing
+    /// directory that no run made is refused.
     #[arg(long)]
     work_dir: Option<PathBuf>,
-    /// A file of source patient ids (one per line, `#` comments) whose records must not be used
-    /// (research authorisation refused): they are excluded entirely and counted.
+    /// A file of patients whose records must not be used (research authorisation refused), one
+    /// per line (`#` comments): a patient id, `Patient/<id>`, or an identifier as `system|value`
+    /// or `|value` (a bare value also matches any identifier). They are excluded entirely and
+    /// counted. An entry that matches no patient fails the run (see --allow-unmatched-opt-out).
     #[arg(long)]
     opt_out: Option<PathBuf>,
+    /// Allow opt-out entries that match no patient in this input (the list covers patients
+    /// outside this extract); they are counted in the report.
+    #[arg(long, requires = "opt_out")]
+    allow_unmatched_opt_out: bool,
+    /// Ingest what could be read of truncated or corrupt files instead of failing; the report
+    /// lists each damaged file and the line where reading stopped.
+    #[arg(long)]
+    accept_partial: bool,
+    /// Write into an OUT (or quarantine directory) that holds files longitude did not write,
+    /// beside them. Nothing that longitude did not write is ever deleted.
+    #[arg(long)]
+    replace: bool,
     /// Audit the result against the ground truth of a `longitude synth` run (its truth/
     /// directory): measure how many planted identifiers survive, and put the recall in the report.
     /// Exits with 1 if the targets (100% structured, 99% free text) are not met.
@@ -101,35 +117,6 @@ fn beside_out(out: &Path, given: Option<&Path>, suffix: &str, what: &str) -> Res
     Ok(dir)
 }
 
-/// Makes OUT ready for a run: a re-run replaces what an earlier (possibly killed) run wrote; OUT
-/// holding anything else is refused. The old report goes first, so that no moment shows an old
-/// report beside new data.
-fn prepare_out(out: &Path) -> Result<()> {
-    if !out.exists() {
-        return Ok(std::fs::create_dir_all(out)?);
-    }
-    let ours = ["meds", REPORT, ".ingest_report.json.partial"];
-    for entry in std::fs::read_dir(out)? {
-        let name = entry?.file_name();
-        if !ours.iter().any(|o| name == *o) {
-            bail!(
-                "{} holds {:?}, which ingest did not write; choose an empty or new output directory",
-                out.display(),
-                name
-            );
-        }
-    }
-    for file in [REPORT, ".ingest_report.json.partial"] {
-        if out.join(file).exists() {
-            std::fs::remove_file(out.join(file))?;
-        }
-    }
-    if out.join("meds").exists() {
-        std::fs::remove_dir_all(out.join("meds"))?;
-    }
-    Ok(())
-}
-
 const REPORT: &str = "ingest_report.json";
 
 /// Reads, de-identifies and writes with the `ingest` pipeline, with progress bars.
@@ -167,17 +154,20 @@ pub fn run(args: &IngestArgs, progress: &Progress) -> Result<ExitCode> {
         Mode::Shift => DateMode::Shift,
         Mode::Year => DateMode::Year,
     };
-    let opt_out: std::collections::HashSet<String> = match &args.opt_out {
-        Some(path) => std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the opt-out list {}", path.display()))?
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .map(str::to_owned)
-            .collect(),
-        None => Default::default(),
+    let mut opt_out = match &args.opt_out {
+        Some(path) => ingest::OptOut::parse(
+            &std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the opt-out list {}", path.display()))?,
+        ),
+        None => ingest::OptOut::default(),
     };
-    prepare_out(&args.out)?;
+    opt_out.allow_unmatched = args.allow_unmatched_opt_out;
+    if args.opt_out.is_some() && opt_out.is_empty() {
+        bail!("the opt-out list names nobody (no entries besides blank lines and comments); check the file");
+    }
+    let existing = if args.replace { outputs::Existing::KeepBeside } else { outputs::Existing::Refuse };
+    // Claimed before anything is read: a re-run removes what the last run wrote, never more.
+    let out = outputs::OutputDir::claim(&args.out, "ingest", &args.input, existing)?;
     let metadata = DatasetMetadata {
         dataset_name: Some(args.name.clone()),
         etl_name: Some("longitude ingest".into()),
@@ -186,6 +176,8 @@ pub fn run(args: &IngestArgs, progress: &Progress) -> Result<ExitCode> {
     };
     let options = ingest::Options {
         opt_out,
+        accept_partial: args.accept_partial,
+        existing,
         metadata,
         ..ingest::Options::new(args.input.clone(), args.out.join("meds"), quarantine, work)
     };
@@ -205,6 +197,7 @@ pub fn run(args: &IngestArgs, progress: &Progress) -> Result<ExitCode> {
     let partial = args.out.join(".ingest_report.json.partial");
     std::fs::write(&partial, serde_json::to_string_pretty(&out_report)?)?;
     std::fs::rename(&partial, &report_path)?;
+    out.finish()?;
 
     outln!(
         "{:<34} {:>9} {:>10} {:>8} {:>12} {:>9}",
@@ -226,7 +219,7 @@ pub fn run(args: &IngestArgs, progress: &Progress) -> Result<ExitCode> {
         );
     }
     outln!(
-        "\n{} subjects ({} opted out), {} events written to {} ({} date mode); counts {}; {} quarantined; {} text values scrubbed; report: {}",
+        "\n{} subjects ({} opted out), {} events written to {} ({} date mode); counts {}{}; {} quarantined; {} identical duplicates dropped; {} text values scrubbed; report: {}",
         summary.subjects,
         summary.opted_out_patients,
         summary.events,
@@ -236,7 +229,16 @@ pub fn run(args: &IngestArgs, progress: &Progress) -> Result<ExitCode> {
             DateMode::Year => "year",
         },
         if summary.reconciles { "reconcile" } else { "DO NOT reconcile" },
+        if summary.complete {
+            String::new()
+        } else {
+            format!(
+                " for what could be read — {} damaged file(s) read in part (--accept-partial; see the report)",
+                summary.fhir.damaged.len()
+            )
+        },
         summary.quarantined,
+        summary.duplicates_dropped,
         summary.deidentification.texts,
         report_path.display()
     );

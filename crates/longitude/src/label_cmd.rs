@@ -30,6 +30,8 @@ pub struct LabelArgs {
     /// Output directory: <task>.parquet per task (MEDS label schema) and label_report.json.
     #[arg(long)]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub replace: crate::claim::Replace,
 }
 
 /// Loads the tasks the arguments name.
@@ -52,13 +54,24 @@ pub fn tasks_of(args: &LabelArgs) -> Result<Vec<Task>> {
     if tasks.is_empty() {
         bail!("no task: give --task FILE (repeatable) or --suite");
     }
+    // Each task writes OUT/<name>.parquet: two of one name would overwrite each other.
+    let mut seen = std::collections::BTreeSet::new();
+    for t in &tasks {
+        if !seen.insert(t.name()) {
+            bail!("two tasks are named `{}` (a task is named after its file); rename one", t.name());
+        }
+    }
     Ok(tasks)
 }
 
 pub fn run(args: &LabelArgs) -> Result<ExitCode> {
     let tasks = tasks_of(args)?;
     let dataset = meds::Dataset::open(&args.meds)?;
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    let inputs: Vec<Option<&std::path::Path>> = std::iter::once(Some(args.meds.as_path()))
+        .chain(args.tasks.iter().map(|t| Some(t.as_path())))
+        .chain([args.predicates.as_deref()])
+        .collect();
+    let out = crate::claim::claim(&args.out, "label", &inputs, args.replace)?;
     let mut reports: Vec<LabelReport> = Vec::new();
     outln!(
         "{:<26} {:>9} {:>9} {:>8} {:>10} {:>10} {:>7}",
@@ -85,12 +98,20 @@ pub fn run(args: &LabelArgs) -> Result<ExitCode> {
             report.unresolved.values().sum::<u64>(),
             started.elapsed().as_secs_f64()
         );
+        if !report.unmatched_predicates.is_empty() {
+            tracing::warn!(
+                task = task.name(),
+                predicates = %report.unmatched_predicates.join(", "),
+                "predicates match no code in the dataset (a typo, or another vocabulary?): their windows never see an event"
+            );
+        }
         reports.push(report);
     }
     let json = serde_json::to_string_pretty(&reports)?;
     let partial = args.out.join(".label_report.json.partial");
     std::fs::write(&partial, json)?;
     std::fs::rename(&partial, args.out.join("label_report.json"))?;
+    out.finish()?;
     outln!("labels and label_report.json in {}", args.out.display());
     Ok(ExitCode::SUCCESS)
 }

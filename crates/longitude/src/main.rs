@@ -8,6 +8,7 @@ mod adapt_cmd;
 mod allocator;
 mod bench;
 mod bench_model;
+mod claim;
 mod demo;
 mod evaluate_cmd;
 mod ingest_cmd;
@@ -153,7 +154,7 @@ enum Command {
     /// them, the model's futures beside the generator's truth (OUT/what-if/). The model registry
     /// and the server join as they are built.
     Demo {
-        /// Where to write the demo's outputs (meds/ and truth/ are replaced).
+        /// Where to write the demo's outputs (what an earlier demo wrote there is replaced).
         #[arg(long, default_value = "longitude-demo")]
         out: PathBuf,
         /// How many synthetic patients.
@@ -162,6 +163,8 @@ enum Command {
         /// Pretraining steps of the tiny model.
         #[arg(long, default_value_t = 300)]
         pretrain_steps: u64,
+        #[command(flatten)]
+        replace: claim::Replace,
     },
 }
 
@@ -182,7 +185,9 @@ fn main() -> ExitCode {
         Command::WhatIf(args) => what_if_cmd::run(&args),
         Command::Report(args) => report_cmd::run(&args),
         Command::Bench(cmd) => bench::run(cmd, &progress),
-        Command::Demo { out, patients, pretrain_steps } => demo::run(&out, patients, pretrain_steps, &progress),
+        Command::Demo { out, patients, pretrain_steps, replace } => {
+            demo::run(&out, patients, pretrain_steps, replace, &progress)
+        }
     };
     match result {
         Ok(code) => code,

@@ -54,6 +54,8 @@ pub struct PretrainArgs {
     /// Continue from the latest checkpoint in OUT (exactly: same batches, same optimizer state).
     #[arg(long)]
     pub resume: bool,
+    #[command(flatten)]
+    pub replace: crate::claim::Replace,
 }
 
 #[derive(Serialize)]
@@ -65,7 +67,45 @@ struct Report<'a> {
     threads: usize,
 }
 
+/// Refuses arguments that cannot give a model, before any work starts.
+fn check_args(args: &PretrainArgs) -> Result<()> {
+    if let Some(lr) = args.lr
+        && !(lr.is_finite() && lr > 0.0)
+    {
+        bail!("--lr must be a positive number (got {lr})");
+    }
+    if args.batch_size == 0 || args.accumulation == 0 || args.steps == 0 {
+        bail!("--batch-size, --accumulation and --steps must be at least 1");
+    }
+    if args.eval_every == Some(0) || args.checkpoint_every == Some(0) {
+        bail!("--eval-every and --checkpoint-every must be at least 1");
+    }
+    if args.seq_len.is_some_and(|n| n < 2) {
+        bail!("--seq-len must be at least 2 (a token and the one it predicts)");
+    }
+    Ok(())
+}
+
+/// Bytes the attention of one training micro-batch holds for the backward pass (scores and
+/// probabilities per layer and head, in f32): the part that grows with the square of the window.
+fn attention_bytes(shape: &ModelConfig, batch: usize, seq_len: usize) -> u128 {
+    2 * 4 * (batch as u128) * (shape.n_layers as u128) * (shape.n_heads as u128) * (seq_len as u128).pow(2)
+}
+
+/// The machine's memory in bytes, where the system says (Linux).
+fn memory_bytes() -> Option<u128> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: u128 = text.lines().find(|l| l.starts_with("MemTotal:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
 pub fn run(args: &PretrainArgs, progress: &Progress) -> Result<ExitCode> {
+    check_args(args)?;
+    let out = if args.resume {
+        outputs::OutputDir::resume(&args.out, "pretrain", std::slice::from_ref(&args.tokens))?
+    } else {
+        crate::claim::claim(&args.out, "pretrain", &[Some(&args.tokens)], args.replace)?
+    };
     let tok_path = args.tokens.join("tokenizer.json");
     let tokenizer = Tokenizer::load(&tok_path).with_context(|| "run `longitude tokenize` first")?;
     let read =
@@ -82,6 +122,17 @@ pub fn run(args: &PretrainArgs, progress: &Progress) -> Result<ExitCode> {
         shape.max_seq_len = n;
     }
     shape.value_channel = args.value_channel;
+    let window = args.seq_len.unwrap_or(shape.max_seq_len);
+    if let Some(memory) = memory_bytes()
+        && attention_bytes(&shape, args.batch_size, window) > memory / 2
+    {
+        bail!(
+            "a window of {window} tokens with --batch-size {} needs about {} GiB for attention alone, more than half this machine's {} GiB: use a smaller --seq-len or --batch-size",
+            args.batch_size,
+            attention_bytes(&shape, args.batch_size, window) >> 30,
+            memory >> 30
+        );
+    }
     let mut config = PretrainConfig::for_model(shape, args.steps);
     config.batch_size = args.batch_size;
     config.accumulation = args.accumulation.max(1);
@@ -116,6 +167,13 @@ pub fn run(args: &PretrainArgs, progress: &Progress) -> Result<ExitCode> {
     let summary = pretrain::<CpuTrain>(&config, &corpus, &args.out, args.resume, &device, &mut on_step)?;
     bar.finish_and_clear();
 
+    if !summary.tuning_loss.is_finite() {
+        bail!(
+            "training diverged (tuning loss {} at step {}): no model bundle was written; try a lower --lr",
+            summary.tuning_loss,
+            summary.steps
+        );
+    }
     // The model bundle: portable weights, the tokenizer that goes with them, the config.
     let bundle = args.out.join("model");
     std::fs::create_dir_all(&bundle)?;
@@ -132,6 +190,7 @@ pub fn run(args: &PretrainArgs, progress: &Progress) -> Result<ExitCode> {
     let partial = args.out.join(".pretrain_report.json.partial");
     std::fs::write(&partial, serde_json::to_string_pretty(&report)?)?;
     std::fs::rename(&partial, args.out.join("pretrain_report.json"))?;
+    out.finish()?;
     outln!(
         "{} steps ({} parameters, {:.0} tokens/s on {} threads): tuning loss {:.4} (perplexity {:.2}) vs unigram {:.4}; model bundle in {}",
         summary.steps,

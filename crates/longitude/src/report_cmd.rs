@@ -48,6 +48,8 @@ pub struct ReportArgs {
     /// Output directory: report.html, report.json, model_card.json, chai_model_card.json.
     #[arg(long)]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub replace: crate::claim::Replace,
 }
 
 /// A `longitude what-if --out` file, as the report shows it.
@@ -241,6 +243,9 @@ pub fn run(args: &ReportArgs) -> Result<ExitCode> {
                     tracing::warn!(task, method, "no held-out predictions; left out of the report");
                     continue;
                 }
+                demographics.check_covers(&predictions).with_context(|| {
+                    format!("{} against the --meds dataset {}", file.display(), args.meds.display())
+                })?;
                 let design = sample_design(&adapt_report, &task, &method)
                     .filter(adapt::zero_shot::SampleDesign::is_case_control)
                     .map(|d| predictions.iter().map(|p| d.weight(p.label.value)).collect::<Vec<f64>>());
@@ -307,7 +312,14 @@ pub fn run(args: &ReportArgs) -> Result<ExitCode> {
     };
     report.targets = report::targets::targets(&report, &chronic);
     let card = model_card(&report, &CardInfo::default());
-    std::fs::create_dir_all(&args.out)?;
+    let inputs: Vec<Option<&std::path::Path>> = args
+        .adapt
+        .iter()
+        .chain(&args.what_if)
+        .map(|p| Some(p.as_path()))
+        .chain([Some(args.meds.as_path()), args.truth.as_deref(), args.sites.as_deref()])
+        .collect();
+    let out = crate::claim::claim(&args.out, "report", &inputs, args.replace)?;
     let write = |name: &str, bytes: &[u8]| -> Result<()> {
         let partial = args.out.join(format!(".{name}.partial"));
         std::fs::write(&partial, bytes)?;
@@ -318,6 +330,7 @@ pub fn run(args: &ReportArgs) -> Result<ExitCode> {
     write("model_card.json", serde_json::to_string_pretty(&card)?.as_bytes())?;
     write("chai_model_card.json", serde_json::to_string_pretty(&chai(&card))?.as_bytes())?;
     write("report.html", report::html::render(&report, &card).as_bytes())?;
+    out.finish()?;
     outln!("{:<9} {:<24} {:<16} {:>8} {:>24}", "setting", "task", "method", "n", "AUROC [95% CI]");
     for t in &report.tasks {
         let setting = t.setting.split(':').next().unwrap_or_default();

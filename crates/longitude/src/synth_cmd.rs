@@ -36,6 +36,8 @@ pub struct SynthArgs {
     /// replaces the defaults; --patients, --sites and --seed still apply.
     #[arg(long)]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    replace: crate::claim::Replace,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -85,7 +87,9 @@ pub fn run(args: &SynthArgs, progress: &Progress) -> Result<ExitCode> {
     bar.set_length(args.patients as u64);
     let started = Instant::now();
     let options = OutputOptions { formats, created_at: source_date(), progress: Some(tick) };
+    let out = crate::claim::claim(&args.out, "synth", &[args.config.as_deref()], args.replace)?;
     let summary = synth::generate(&config, &args.out, &options)?;
+    out.finish()?;
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
     outln!(

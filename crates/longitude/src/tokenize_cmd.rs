@@ -36,6 +36,8 @@ pub struct TokenizeArgs {
     /// bins (docs/benchmarks/validation.md, "Clinical cut points").
     #[arg(long, default_value = "none")]
     pub cut_points: String,
+    #[command(flatten)]
+    pub replace: crate::claim::Replace,
 }
 
 /// The `--cut-points` table.
@@ -120,6 +122,8 @@ pub fn encode_all(tok: &Tokenizer, codes: &CodeTable, timelines: &[Timeline]) ->
 }
 
 pub fn run(args: &TokenizeArgs, progress: &Progress) -> Result<ExitCode> {
+    let cut_points_file = Some(Path::new(&args.cut_points)).filter(|p| p.extension().is_some());
+    let out = crate::claim::claim(&args.out, "tokenize", &[Some(&args.meds), cut_points_file], args.replace)?;
     let spinner = progress.bar("reading", None, "");
     let (codes, splits) = read_by_split(&args.meds).with_context(|| format!("cannot read {}", args.meds.display()))?;
     spinner.finish_and_clear();
@@ -143,6 +147,7 @@ pub fn run(args: &TokenizeArgs, progress: &Progress) -> Result<ExitCode> {
     let partial = args.out.join(".tokenize_report.json.partial");
     std::fs::write(&partial, serde_json::to_string_pretty(&report)?)?;
     std::fs::rename(&partial, args.out.join("tokenize_report.json"))?;
+    out.finish()?;
 
     outln!(
         "fitted on {} train subjects / {} events: {} tokens ({} codes, {} with value bins)",

@@ -419,8 +419,19 @@ fn synth_writes_meds_and_truth_with_a_prevalence_table() {
     for v in ["LOINC", "ICD10CM", "RXNORM", "CPT4", "ENCOUNTER", "MEDS_BIRTH", "GENDER", "RACE", "ETHNICITY"] {
         assert!(vocabularies.contains(&v), "{v} missing from {vocabularies:?}");
     }
-    // Writing over an existing dataset is refused, not merged.
-    let o = longitude(&["synth", "--patients", "10", "--out", out_s]);
+    // A re-run replaces what the last one wrote (not merged into it), and nothing else.
+    std::fs::write(out.join("notes.txt"), "mine").expect("write");
+    let o = longitude(&["synth", "--patients", "10", "--out", out_s, "--replace"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = longitude(&["meds", "describe", out.join("meds").to_str().expect("path"), "--json"]);
+    let d: Value = serde_json::from_str(&stdout(&o)).expect("json");
+    assert_eq!(d["subjects"], 10, "replaced, not merged");
+    assert!(out.join("notes.txt").exists());
+    // A MEDS dataset that another tool wrote is never mixed into.
+    let foreign = dir.path().join("theirs");
+    std::fs::create_dir_all(foreign.join("meds/data/train")).expect("mkdir");
+    std::fs::copy(walk(&out.join("meds/data"))[0].clone(), foreign.join("meds/data/train/0.parquet")).expect("copy");
+    let o = longitude(&["synth", "--patients", "10", "--out", foreign.to_str().expect("path"), "--replace"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("refusing to mix"), "{}", stderr(&o));
 }
@@ -777,8 +788,114 @@ fn a_killed_ingest_leaves_nothing_that_looks_complete_and_a_rerun_gives_the_same
         .output()
         .expect("run");
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("ingest did not write"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("was not written by longitude"), "{}", stderr(&o));
     assert!(foreign.join("notes.txt").exists());
+}
+
+/// Runs the binary with the test key; returns its output.
+fn run_keyed(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_longitude"))
+        .args(args)
+        .env("LONGITUDE_DEID_KEY", "a-test-key-that-is-long-enough-for-hmac-0123456789")
+        .output()
+        .expect("run longitude")
+}
+
+/// A file a user keeps at `path`, which no command may delete.
+fn sentinel(path: &Path) -> PathBuf {
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::write(path, "a user's file").expect("write");
+    path.to_path_buf()
+}
+
+#[test]
+fn no_command_deletes_or_writes_over_what_it_did_not_write() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = |rel: &str| dir.path().join(rel);
+    let s = |path: &Path| path.to_str().expect("path").to_owned();
+    let mut sentinels = vec![sentinel(&p("beside.txt"))];
+
+    // synth: refuses a folder with someone's files; with --replace writes beside them.
+    sentinels.push(sentinel(&p("pop/thesis.docx")));
+    let synth = |extra: &[&str]| {
+        let out = s(&p("pop"));
+        let mut args = vec!["--quiet", "synth", "--patients", "60", "--out", out.as_str()];
+        args.extend_from_slice(extra);
+        longitude(&args)
+    };
+    let o = synth(&[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--replace"), "{}", stderr(&o));
+    assert!(!p("pop/meds").exists(), "nothing written");
+    let o = synth(&["--replace"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = synth(&[]);
+    assert!(o.status.success(), "a re-run replaces its own files: {}", stderr(&o));
+    let fhir = p("pop/fhir");
+
+    // ingest: a work directory that exists, the input itself, an output inside the input.
+    let (input, out) = (s(&fhir), s(&p("ingested")));
+    sentinels.push(sentinel(&p("scratch/keep.txt")));
+    for (flag, value, needle) in [
+        ("--work-dir", s(&p("scratch")), "was not made by longitude"),
+        ("--work-dir", input.clone(), "inside the input"),
+        ("--quarantine", s(&fhir.join("q")), "inside the input"),
+    ] {
+        let o = run_keyed(&["--quiet", "ingest", "--input", &input, "--out", &out, flag, &value]);
+        assert_eq!(o.status.code(), Some(2), "{flag} {value}: {}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{}", stderr(&o));
+    }
+    let o = run_keyed(&["--quiet", "ingest", "--input", &input, "--out", &s(&fhir.join("out"))]);
+    assert!(stderr(&o).contains("inside the input"), "{}", stderr(&o));
+    assert!(fhir.join("Patient.ndjson").exists(), "the export is intact");
+    let o = run_keyed(&["--quiet", "ingest", "--input", &input, "--out", &out]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // A user's notes inside the output: a re-run refuses, --replace keeps them.
+    sentinels.push(sentinel(&p("ingested/meds/data/README.md")));
+    sentinels.push(sentinel(&p("ingested-quarantine/reviewed.txt")));
+    let o = run_keyed(&["--quiet", "ingest", "--input", &input, "--out", &out]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("meds/data/README.md"), "{}", stderr(&o));
+    let o = run_keyed(&["--quiet", "ingest", "--input", &input, "--out", &out, "--replace"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(p("ingested/meds/metadata/dataset.json").exists());
+
+    // tokenize, label: the same rule.
+    sentinels.push(sentinel(&p("tok/mine.txt")));
+    let o = longitude(&["--quiet", "tokenize", "--meds", &s(&p("pop/meds")), "--out", &s(&p("tok"))]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    sentinels.push(sentinel(&p("labels/mine.txt")));
+    let o = longitude(&["--quiet", "label", "--meds", &s(&p("pop/meds")), "--suite", "--out", &s(&p("labels"))]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let o = longitude(&["--quiet", "label", "--meds", &s(&p("pop/meds")), "--suite", "--out", &s(&p("pop/meds/l"))]);
+    assert!(stderr(&o).contains("inside the input"), "{}", stderr(&o));
+
+    for f in &sentinels {
+        assert_eq!(std::fs::read_to_string(f).ok().as_deref(), Some("a user's file"), "{} was touched", f.display());
+    }
+}
+
+#[test]
+fn pretraining_refuses_arguments_that_cannot_give_a_model() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("run");
+    let tokens = dir.path().join("tokens").to_str().expect("path").to_owned();
+    let out_s = out.to_str().expect("path").to_owned();
+    for (extra, needle) in [
+        (vec!["--lr", "NaN"], "--lr"),
+        (vec!["--lr=-1"], "--lr"),
+        (vec!["--batch-size", "0"], "--batch-size"),
+        (vec!["--steps", "0"], "--steps"),
+        (vec!["--seq-len", "1"], "--seq-len"),
+        (vec!["--resume"], "nothing to resume"),
+    ] {
+        let mut args = vec!["--quiet", "pretrain", "--tokens", &tokens, "--out", &out_s, "--config", "tiny"];
+        args.extend(extra.iter());
+        let o = longitude(&args);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{extra:?}: {}", stderr(&o));
+        assert!(!out.join("model").exists());
+    }
 }
 
 #[test]

@@ -112,6 +112,14 @@ pub enum MedsError {
         /// What is wrong.
         message: String,
     },
+    /// The dataset's writer has not finished (it is running, or was interrupted).
+    #[error(
+        "{root}: the dataset is incomplete — its writer has not finished (a run still going, or one that was interrupted); re-run the step that writes it"
+    )]
+    Incomplete {
+        /// The dataset root.
+        root: PathBuf,
+    },
     /// The dataset has no event shards.
     #[error("{root}: no parquet shards under data/")]
     NoShards {

@@ -71,6 +71,9 @@ impl Dataset {
         if !data.is_dir() {
             return Err(MedsError::NoShards { root });
         }
+        if root.join(schema::WRITING_MARKER).exists() {
+            return Err(MedsError::Incomplete { root });
+        }
         let mut files = Vec::new();
         list_parquet(&data, &mut files)?;
         files.sort();

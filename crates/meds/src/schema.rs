@@ -49,6 +49,15 @@ pub const HELD_OUT_SPLIT: &str = "held_out";
 
 /// Directory (under the dataset root) holding the event shards.
 pub const DATA_DIR: &str = "data";
+/// The earliest plausible event time, 1850-01-01 (µs since the epoch): an earlier time in a
+/// clinical record is a placeholder (`0000-01-01`) or an error, not a date.
+pub const EARLIEST_PLAUSIBLE: i64 = -3_786_825_600_000_000;
+/// How far past the present an event time may plausibly lie (scheduled care): one year (µs).
+pub const PLAUSIBLE_AHEAD: i64 = 366 * 86_400_000_000;
+
+/// A file in the dataset root while a writer is at work (removed when it finishes); readers
+/// refuse a dataset that has it. Hidden, so other MEDS tools ignore it.
+pub const WRITING_MARKER: &str = ".meds-writing";
 /// Directory (under the dataset root) holding the metadata files.
 pub const METADATA_DIR: &str = "metadata";
 /// Path of the dataset metadata JSON, relative to the dataset root.

@@ -104,8 +104,45 @@ fn error_file(e: &MedsError) -> Option<&Path> {
         | MedsError::MissingMetadata { path }
         | MedsError::Metadata { path, .. }
         | MedsError::Store { path, .. } => Some(path),
-        MedsError::SubjectInManyShards { .. } | MedsError::NoShards { .. } | MedsError::Writer { .. } => None,
+        MedsError::SubjectInManyShards { .. }
+        | MedsError::NoShards { .. }
+        | MedsError::Incomplete { .. }
+        | MedsError::Writer { .. } => None,
     }
+}
+
+/// NaN values stored (not null) in a shard's `numeric_value` column; 0 if it cannot be read
+/// (the reader reports that).
+fn stored_nan(path: &Path) -> u64 {
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float32Type, Float64Type};
+    use parquet::arrow::ProjectionMask;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let Ok(file) = File::open(path) else { return 0 };
+    let Ok(builder) = ParquetRecordBatchReaderBuilder::try_new(file) else { return 0 };
+    let mask = ProjectionMask::columns(builder.parquet_schema(), [schema::NUMERIC_VALUE]);
+    let Ok(reader) = builder.with_projection(mask).build() else { return 0 };
+    let mut n = 0;
+    for batch in reader.flatten() {
+        let Some(column) = batch.column_by_name(schema::NUMERIC_VALUE) else { continue };
+        let valid = |i: usize| !column.is_null(i);
+        if let Some(a) = column.as_primitive_opt::<Float32Type>() {
+            n += a.values().iter().enumerate().filter(|(i, v)| v.is_nan() && valid(*i)).count() as u64;
+        } else if let Some(a) = column.as_primitive_opt::<Float64Type>() {
+            n += a.values().iter().enumerate().filter(|(i, v)| v.is_nan() && valid(*i)).count() as u64;
+        }
+    }
+    n
+}
+
+/// Events a schema check cannot catch, counted per shard.
+#[derive(Debug, Default)]
+struct Implausible {
+    /// Times outside [`schema::EARLIEST_PLAUSIBLE`], now + [`schema::PLAUSIBLE_AHEAD`].
+    times: u64,
+    /// NaN or infinite numeric values.
+    values: u64,
 }
 
 /// Validates the dataset at `root`, reading every shard (in parallel) and every metadata file.
@@ -128,7 +165,8 @@ pub fn validate(root: &Path) -> ValidationReport {
     report.shards = dataset.shards().len();
 
     let codes = Mutex::new(CodeTable::new());
-    type ShardOutcome = (Vec<i64>, u64, Vec<String>, Option<MedsError>);
+    type ShardOutcome = (Vec<i64>, u64, Vec<String>, Option<MedsError>, Implausible);
+    let latest = chrono::Utc::now().timestamp_micros().saturating_add(schema::PLAUSIBLE_AHEAD);
     let outcomes: Vec<ShardOutcome> = dataset
         .shards()
         .par_iter()
@@ -140,20 +178,51 @@ pub fn validate(root: &Path) -> ValidationReport {
                 notes = layout.deviations;
             }
             let mut ids = Vec::new();
+            let mut odd = Implausible::default();
             match read_shard(&shard.path, &codes, |t| {
                 ids.push(t.subject_id);
+                for e in t.events() {
+                    if e.time.is_some_and(|t| !(schema::EARLIEST_PLAUSIBLE..=latest).contains(&t)) {
+                        odd.times += 1;
+                    }
+                    if e.numeric_value.is_some_and(f32::is_infinite) {
+                        odd.values += 1;
+                    }
+                }
                 Ok(())
             }) {
-                Ok(summary) => (ids, summary.events, notes, None),
-                Err(e) => (ids, 0, notes, Some(e)),
+                Ok(summary) => {
+                    // The reader holds a missing value as NaN, so a NaN stored as a value is
+                    // counted from the column itself.
+                    odd.values += stored_nan(&shard.path);
+                    (ids, summary.events, notes, None, odd)
+                }
+                Err(e) => (ids, 0, notes, Some(e), odd),
             }
         })
         .collect();
 
     let mut by_shard: Vec<Vec<i64>> = Vec::with_capacity(outcomes.len());
-    for (shard, (ids, events, notes, error)) in dataset.shards().iter().zip(outcomes) {
+    for (shard, (ids, events, notes, error, odd)) in dataset.shards().iter().zip(outcomes) {
         for note in notes {
             report.push(Severity::Warning, Some(&shard.relative), note);
+        }
+        if odd.times > 0 {
+            report.push(
+                Severity::Error,
+                Some(&shard.relative),
+                format!(
+                    "{} event time(s) before 1850 or more than a year from now: placeholders or errors, not dates",
+                    odd.times
+                ),
+            );
+        }
+        if odd.values > 0 {
+            report.push(
+                Severity::Error,
+                Some(&shard.relative),
+                format!("{} numeric value(s) are NaN or infinite", odd.values),
+            );
         }
         match error {
             Some(e) => report.push_error(root, &e),

@@ -184,21 +184,40 @@ pub struct DatasetWriter {
     shards: Vec<PathBuf>,
 }
 
+/// Whether a parquet file lies anywhere under `dir`.
+fn holds_parquet(dir: &Path) -> Result<bool> {
+    for entry in std::fs::read_dir(dir).map_err(|e| MedsError::io(dir, e))? {
+        let path = entry.map_err(|e| MedsError::io(dir, e))?.path();
+        if path.is_dir() {
+            if holds_parquet(&path)? {
+                return Ok(true);
+            }
+        } else if path.extension().is_some_and(|e| e == "parquet") {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 impl DatasetWriter {
     /// Starts a dataset at `root`, which must not already hold MEDS shards.
     pub fn create(root: impl Into<PathBuf>, options: WriterOptions) -> Result<Self> {
         let root = root.into();
         let data = root.join(schema::DATA_DIR);
-        if data.exists() {
-            let occupied = std::fs::read_dir(&data).map_err(|e| MedsError::io(&data, e))?.next().is_some();
-            if occupied {
-                return Err(MedsError::Writer {
-                    root,
-                    message: "data/ is not empty; refusing to mix a new dataset into an existing one".into(),
-                });
-            }
+        // Files that are not shards (a README someone keeps there) are left alone; shards would
+        // mix two datasets.
+        if data.exists() && holds_parquet(&data)? {
+            return Err(MedsError::Writer {
+                root,
+                message: "data/ already holds parquet shards; refusing to mix a new dataset into an existing one"
+                    .into(),
+            });
         }
         std::fs::create_dir_all(&data).map_err(|e| MedsError::io(&data, e))?;
+        // Until `finish`, the dataset is incomplete: readers refuse it (see `Dataset::open`).
+        let marker = root.join(schema::WRITING_MARKER);
+        std::fs::write(&marker, "a MEDS writer is writing this dataset; if no run is active, it was interrupted\n")
+            .map_err(|e| MedsError::io(&marker, e))?;
         let properties = shard_properties(options.compression)?;
         let (done_tx, done_rx) = channel();
         Ok(Self {
@@ -368,6 +387,8 @@ impl DatasetWriter {
             .created_at
             .get_or_insert_with(|| chrono::Utc::now().naive_utc().format("%Y-%m-%dT%H:%M:%S%.6f").to_string());
         metadata.write(&self.root)?;
+        let marker = self.root.join(schema::WRITING_MARKER);
+        std::fs::remove_file(&marker).map_err(|e| MedsError::io(&marker, e))?;
         Ok(WriteSummary {
             subjects: self.splits.len() as u64,
             events: self.events,

@@ -189,3 +189,29 @@ fn errors_never_carry_event_content() {
     }
     assert!(!read_error(root).to_string().contains("Jane"));
 }
+
+#[test]
+fn placeholder_times_and_non_finite_values_are_errors() {
+    use arrow_array::Float32Array;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    // 0000-01-01 and 9999-12-31 (µs), then a plausible time with a NaN and an infinite value.
+    let year_0 = -62_167_219_200_000_000;
+    let year_9999 = 253_402_214_400_000_000;
+    let r = rows(vec![1, 1, 1, 1], vec![Some(year_0), Some(0), Some(1), Some(year_9999)]);
+    let mut cols = r.columns();
+    cols[3] = Arc::new(Float32Array::from(vec![None, Some(f32::NAN), Some(f32::INFINITY), Some(1.0)]));
+    dataset_with_shard(root, schema_with(None), cols);
+    assert_error(root, "data/train/0.parquet", "2 event time(s) before 1850");
+    assert_error(root, "data/train/0.parquet", "2 numeric value(s) are NaN or infinite");
+}
+
+#[test]
+fn a_dataset_whose_writer_has_not_finished_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    dataset_with_shard(root, schema_with(None), rows(vec![1], vec![Some(0)]).columns());
+    std::fs::write(root.join(meds::schema::WRITING_MARKER), "").expect("marker");
+    assert!(matches!(Dataset::open(root), Err(MedsError::Incomplete { .. })));
+    assert_error(root, "", "incomplete");
+}

@@ -265,6 +265,23 @@ pub fn pretrain<B: AutodiffBackend>(
         .with_weight_decay(config.weight_decay)
         .with_grad_clipping(Some(burn::grad_clipping::GradientClippingConfig::Norm(config.grad_clip)))
         .init::<B, Model<B>>();
+    if resume && latest_checkpoint(out).is_none() {
+        let named = std::fs::read_to_string(out.join("checkpoints").join(LATEST)).ok();
+        let message = match named {
+            Some(name) => format!(
+                "cannot resume: checkpoints/{LATEST} names {}, which is missing or incomplete; nothing was overwritten",
+                name.trim()
+            ),
+            None => "cannot resume: no checkpoint was written here; run without --resume to start".to_owned(),
+        };
+        return Err(ModelError::Format { path: out.to_path_buf(), message });
+    }
+    if !(config.lr.is_finite() && config.lr > 0.0) || config.batch_size == 0 || config.steps == 0 {
+        return Err(ModelError::Format {
+            path: out.to_path_buf(),
+            message: "the learning rate must be a positive number, and the batch size and steps at least 1".into(),
+        });
+    }
     let (mut model, mut step, mut tokens_seen) = match latest_checkpoint(out).filter(|_| resume) {
         Some(dir) => {
             let text = std::fs::read_to_string(dir.join(STATE)).map_err(io(&dir))?;

@@ -331,6 +331,17 @@ fn subgroups(report: &Report) -> Target {
             .filter_map(|a| a.auroc_gap.map(|g| (g, a.attribute.as_str())))
             .max_by(|a, b| a.0.total_cmp(&b.0));
         let flags: usize = audit.iter().flat_map(|a| &a.groups).map(|g| g.flagged.len()).sum();
+        // An audit over nothing but `unknown` (data without demographics, or predictions joined
+        // to another dataset) says nothing: not measured, never met.
+        let known = audit.iter().any(|a| a.groups.iter().filter(|g| g.group != "unknown").count() >= 2);
+        if !known {
+            rows.push(TargetRow {
+                task: t.task.clone(),
+                measured: format!("{}: no attribute had two known groups (every subject unknown)", m.method),
+                holds: None,
+            });
+            continue;
+        }
         let measured = match widest {
             Some((g, attribute)) => format!(
                 "{}: widest AUROC gap {g:.3} ({attribute}), {flags} ratio(s) outside [0.8, 1.25] across {} attribute(s)",

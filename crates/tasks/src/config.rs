@@ -215,6 +215,8 @@ impl TaskConfig {
 
         let mut predicates = raw_predicates;
         let mut demographics = raw_demographics;
+        // Predicates the predicates file defined: an error in one of them names that file.
+        let mut overridden: BTreeSet<String> = BTreeSet::new();
         if let Some((opath, otext)) = overrides {
             let mut o = yaml_mapping(opath, otext)?;
             take_description(&mut o);
@@ -227,9 +229,11 @@ impl TaskConfig {
                 });
             }
             for (k, v) in op {
+                overridden.insert(k.clone());
                 replace(&mut predicates, k, v);
             }
             for (k, v) in od {
+                overridden.insert(k.clone());
                 replace(&mut demographics, k, v);
             }
         }
@@ -272,6 +276,13 @@ impl TaskConfig {
             }
         }
 
+        let blame = |name: &str, message: String| match overrides {
+            Some((opath, _)) if overridden.contains(name) => TaskError::Config {
+                path: opath.to_path_buf(),
+                message: format!("{message} (in the predicates file, used by the task {})", path.display()),
+            },
+            _ => err(message),
+        };
         let demographic_names: BTreeSet<&str> = demographics.iter().map(|(n, _)| n.as_str()).collect();
         let mut parsed = Vec::new();
         for (pname, raw) in &predicates {
@@ -279,7 +290,7 @@ impl TaskConfig {
                 continue;
             }
             check_name("predicate", pname).map_err(&err)?;
-            let p = parse_predicate(raw).map_err(|m| err(format!("predicate `{pname}`: {m}")))?;
+            let p = parse_predicate(raw).map_err(|m| blame(pname, format!("predicate `{pname}`: {m}")))?;
             if let Predicate::Derived { inputs, .. } = &p
                 && let Some(d) = inputs.iter().find(|i| demographic_names.contains(i.as_str()))
             {
@@ -292,7 +303,7 @@ impl TaskConfig {
         let mut statics = Vec::new();
         for (dname, raw) in &demographics {
             check_name("demographic", dname).map_err(&err)?;
-            match parse_predicate(raw).map_err(|m| err(format!("patient demographic `{dname}`: {m}")))? {
+            match parse_predicate(raw).map_err(|m| blame(dname, format!("patient demographic `{dname}`: {m}")))? {
                 Predicate::Plain(p) => statics.push((dname.clone(), p)),
                 Predicate::Derived { .. } => {
                     return Err(err(format!("patient demographic `{dname}` must be a plain code predicate")));
@@ -767,6 +778,16 @@ mod tests {
         let cycle = BASE.replace("code: A\n", "expr: or(x, b)\n  x:\n    expr: and(a, b)\n");
         let err = parse(&cycle).expect_err("cycle").to_string();
         assert!(err.contains("cycle"), "{err}");
+    }
+
+    #[test]
+    fn an_error_in_a_predicates_file_names_that_file() {
+        let overrides = "predicates:\n  b: oops\n";
+        let e = TaskConfig::parse("t", Path::new("t.yaml"), BASE, Some((Path::new("p.yaml"), overrides)))
+            .expect_err("a bad predicate");
+        let TaskError::Config { path, message } = &e else { panic!("{e}") };
+        assert_eq!(path, Path::new("p.yaml"), "{message}");
+        assert!(message.contains("predicate `b`") && message.contains("t.yaml"), "{message}");
     }
 
     #[test]

@@ -82,6 +82,22 @@ impl Task {
         })
     }
 
+    /// The task's code predicates (and patient demographics) that match no code of `codes`: most
+    /// often a typo or another vocabulary's spelling, which would otherwise give 0% positives
+    /// without a word.
+    pub fn unmatched_predicates(&self, codes: &CodeTable) -> Vec<String> {
+        let plain = self.config.predicates.iter().filter_map(|(name, p)| match p {
+            crate::config::Predicate::Plain(p) => Some((name, p)),
+            crate::config::Predicate::Derived { .. } => None,
+        });
+        let statics = self.config.demographics.iter().map(|(name, p)| (name, p));
+        plain
+            .chain(statics)
+            .filter(|(_, p)| !codes.names().any(|c| p.code.matches(c)))
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
     /// Labels every subject of a dataset. Labels come back sorted by subject and prediction
     /// time, whatever the thread count.
     pub fn label(&self, dataset: &Dataset) -> Result<(Vec<BooleanLabel>, LabelReport)> {
@@ -108,6 +124,8 @@ impl Task {
             Ok(())
         })?;
         let (mut labels, mut report) = collected.into_inner().unwrap_or_else(PoisonError::into_inner);
+        let codes = codes.into_inner().unwrap_or_else(PoisonError::into_inner);
+        report.unmatched_predicates = self.unmatched_predicates(&codes);
         labels.sort_by_key(|l| (l.subject_id, l.prediction_time, l.value));
         report.labels = labels.len() as u64;
         report.positives = labels.iter().filter(|l| l.value).count() as u64;
@@ -154,6 +172,9 @@ pub struct LabelReport {
     /// ACES writes such a trigger as a row with no prediction time and no label; a label without
     /// a prediction time is unusable, so Longitude counts it here instead.
     pub unresolved: BTreeMap<String, u64>,
+    /// Code predicates and demographics that match no code of the dataset (a typo, or another
+    /// vocabulary): their windows can never see an event.
+    pub unmatched_predicates: Vec<String>,
 }
 
 impl LabelReport {
@@ -169,6 +190,7 @@ impl LabelReport {
             positives: 0,
             excluded: BTreeMap::new(),
             unresolved: BTreeMap::new(),
+            unmatched_predicates: Vec::new(),
         }
     }
 
