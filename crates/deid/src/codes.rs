@@ -44,7 +44,33 @@ fn words(s: &str) -> Vec<String> {
     s.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect()
 }
 
+/// A [`CodeScreen`] for one patient: the identifiers prepared once, and each distinct code
+/// screened once.
+#[derive(Debug)]
+pub struct PatientCodeScreen<'a> {
+    shared: &'a CodeScreen,
+    identifiers: Option<&'a Identifiers>,
+    seen: std::cell::RefCell<std::collections::HashMap<String, Option<&'static str>>>,
+}
+
+impl PatientCodeScreen<'_> {
+    /// As [`CodeScreen::screen`], remembering the answer for the code.
+    pub fn screen(&self, code: &str) -> Option<&'static str> {
+        if let Some(answer) = self.seen.borrow().get(code) {
+            return *answer;
+        }
+        let answer = self.shared.screen(code, self.identifiers);
+        self.seen.borrow_mut().insert(code.to_owned(), answer);
+        answer
+    }
+}
+
 impl CodeScreen {
+    /// The screen for one patient's codes (see [`PatientCodeScreen`]).
+    pub fn for_patient<'a>(&'a self, identifiers: Option<&'a Identifiers>) -> PatientCodeScreen<'a> {
+        PatientCodeScreen { shared: self, identifiers, seen: Default::default() }
+    }
+
     /// Compiles the patterns.
     pub fn new() -> Self {
         let patterns = PATTERNS.iter().filter_map(|(what, re)| Regex::new(re).ok().map(|r| (*what, r))).collect();

@@ -20,6 +20,7 @@
 
 pub mod codes;
 pub mod key;
+pub mod safe_words;
 pub mod scrub;
 
 use std::collections::BTreeMap;
@@ -31,6 +32,7 @@ use serde::Serialize;
 use sha2::Sha256;
 
 pub use key::{Key, KeyError};
+pub use safe_words::SafeWords;
 pub use scrub::Scrubber;
 
 const DAY: i64 = 86_400_000_000;
@@ -120,6 +122,20 @@ impl Deidentifier {
     /// A de-identifier for `key` and `mode`.
     pub fn new(key: Key, mode: DateMode) -> Self {
         Self { key, mode, scrubber: Scrubber::new() }
+    }
+
+    /// Free text keeps only the words of `words` (besides the patterns): see [`SafeWords`].
+    pub fn with_safe_words(mut self, words: SafeWords) -> Self {
+        self.scrubber = self.scrubber.with_safe_words(words);
+        self
+    }
+
+    /// How free text is scrubbed, for reports: `patterns`, or `safe-list (N words)`.
+    pub fn text_policy(&self) -> String {
+        match self.scrubber.safe_words() {
+            Some(w) => format!("safe-list ({} words) and patterns", w.len()),
+            None => "patterns".into(),
+        }
     }
 
     fn hmac(&self, purpose: &[u8], source_id: &str) -> [u8; 32] {

@@ -347,7 +347,7 @@ pub fn run(
     let mut opted_out = 0;
     for (i, path) in shard_paths.iter().enumerate() {
         let gathered = spill::read_shard(path).map_err(io(path))?;
-        let mut kept: Vec<(String, Vec<fhir::Event>, Option<fhir::Identifiers>)> = Vec::with_capacity(gathered.len());
+        let mut kept: Vec<(String, spill::Gathered)> = Vec::with_capacity(gathered.len());
         for (source, g) in gathered {
             if excluded.contains(&source) {
                 opted_out += 1;
@@ -361,21 +361,28 @@ pub fn run(
                     );
                 }
             } else {
-                let events = screen_records(g.identifiers.as_ref(), &g, &screen, &mut withdrawn);
-                if !events.is_empty() {
-                    kept.push((source, events, g.identifiers));
-                }
+                kept.push((source, g));
             }
         }
-        // Gathered in hash order; the order of de-identification does not matter (sorted below).
-        let mut patients: Vec<(deid::DeidPatient, DeidReport)> = kept
+        // Gathered in hash order; the order of de-identification does not matter (sorted below,
+        // and the quarantine is sorted by place when settled).
+        let results: Vec<(Option<(deid::DeidPatient, DeidReport)>, Withdrawals)> = kept
             .into_par_iter()
-            .map(|(source, events, identifiers)| {
-                let mut r = DeidReport::default();
-                let p = deidentifier.patient(&source, events, identifiers.as_ref(), &mut r);
-                (p, r)
+            .map(|(source, g)| {
+                let mut w = Withdrawals::default();
+                let events = screen_records(g.identifiers.as_ref(), &g, &screen, &mut w);
+                let p = (!events.is_empty()).then(|| {
+                    let mut r = DeidReport::default();
+                    (deidentifier.patient(&source, events, g.identifiers.as_ref(), &mut r), r)
+                });
+                (p, w)
             })
             .collect();
+        let mut patients = Vec::with_capacity(results.len());
+        for (p, w) in results {
+            withdrawn.absorb(w);
+            patients.extend(p);
+        }
         patients.sort_by_key(|(p, _)| p.subject_id);
         for (p, r) in patients {
             deid_report.merge(r);
@@ -445,6 +452,7 @@ fn screen_records(
     screen: &deid::codes::CodeScreen,
     withdrawn: &mut Withdrawals,
 ) -> Vec<fhir::Event> {
+    let screen = screen.for_patient(identifiers);
     let mut first: HashMap<(&str, &str), u64> = HashMap::new();
     let mut conflicting: HashSet<(&str, &str)> = HashSet::new();
     let mut duplicate = vec![false; g.origins.len()];
@@ -474,7 +482,7 @@ fn screen_records(
             );
         } else if duplicate[i] {
             withdrawn.skip(o, events, "an identical copy of a resource already read (same type and id)");
-        } else if let Some(what) = events.iter().find_map(|e| screen.screen(&e.code, identifiers)) {
+        } else if let Some(what) = events.iter().find_map(|e| screen.screen(&e.code)) {
             withdrawn.quarantine(o, events, &format!("a code carries {what}"), Reason::IdentifierInCode);
         } else {
             kept.extend_from_slice(events);
@@ -533,6 +541,15 @@ impl Withdrawals {
         });
     }
 
+    /// Adds another patient's withdrawals.
+    fn absorb(&mut self, other: Withdrawals) {
+        self.quarantined.extend(other.quarantined);
+        self.skipped.extend(other.skipped);
+        self.duplicates += other.duplicates;
+        self.conflicting += other.conflicting;
+        self.identifier_codes += other.identifier_codes;
+    }
+
     fn skip(&mut self, o: &spill::RecordOrigin, events: &[fhir::Event], reason: &str) {
         self.duplicates += 1;
         self.skipped.push((o.resource_type.clone(), events.len() as u64, reason.to_owned()));
@@ -564,6 +581,8 @@ impl Withdrawals {
                 }
             }
         }
+        // In input order, whatever order the patients were gathered in.
+        self.quarantined.sort_by_key(|w| (w.file, w.position));
         for w in self.quarantined.drain(..) {
             let counts = report.types.entry(w.resource_type.clone()).or_default();
             counts.converted -= 1;

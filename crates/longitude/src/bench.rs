@@ -16,6 +16,7 @@ use crate::progress::Progress;
 use crate::workload;
 
 const MEDS_READER_SCRIPT: &str = include_str!("../../../benches/meds_reader_bench.py");
+const DEID_SCRIPT: &str = include_str!("../../../benches/deid/deid_bench.py");
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
@@ -84,6 +85,33 @@ pub enum BenchCommand {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// De-identification of free text: recall per identifier type and precision for Longitude's
+    /// scrubber, philter-lite and presidio-analyzer, on the same third-party text (philter-lite's
+    /// annotated i2b2-style notes; sentences from presidio-evaluator's templates).
+    Deid {
+        /// A Python with benches/deid/requirements.txt installed (`scripts/deid-bench-venv`
+        /// prints one).
+        #[arg(long, env = "LONGITUDE_BENCH_DEID_PYTHON")]
+        python: PathBuf,
+        /// Sentences to generate from presidio-evaluator's templates.
+        #[arg(long, default_value_t = 1_000)]
+        sentences: usize,
+        /// A dictionary to measure the safe-list policy with (as `ingest --safe-words`; Debian's
+        /// `wamerican-large` writes /usr/share/dict/american-english-large). Repeatable.
+        #[arg(long)]
+        safe_words: Vec<PathBuf>,
+        /// Also write the results as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// The scrubber's redactions for the de-identification benchmark: JSON lines `{"id", "text"}`
+    /// on stdin, `{"id", "spans": [[start, end, placeholder]]}` (character offsets) on stdout.
+    #[command(hide = true)]
+    DeidSpans {
+        /// Safe-lists of words (one per line; repeatable): redact every word they do not know.
+        #[arg(long)]
+        safe_words: Vec<PathBuf>,
+    },
     /// The tokenizer: fitting on train and encoding every timeline, on one thread and all cores.
     Tokenize {
         /// Simulated patients (64,000 give about 10 M events).
@@ -127,6 +155,32 @@ pub fn run(cmd: BenchCommand, progress: &Progress) -> Result<ExitCode> {
         }
         BenchCommand::Evaluate { predictions, resamples } => {
             bench_evaluate(predictions, resamples)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        BenchCommand::Deid { python, sentences, safe_words, json } => {
+            let dir = tempfile::tempdir()?;
+            let script = dir.path().join("deid_bench.py");
+            std::fs::write(&script, DEID_SCRIPT)?;
+            let me = std::env::current_exe()?;
+            let mut cmd = Command::new(&python);
+            // presidio-evaluator's generator iterates sets: fix Python's hashing so the corpus is
+            // the same on every run.
+            cmd.env("PYTHONHASHSEED", "0");
+            cmd.arg(&script).arg("--longitude").arg(&me).arg("--sentences").arg(sentences.to_string());
+            if let Some(j) = &json {
+                cmd.arg("--json").arg(j);
+            }
+            for w in &safe_words {
+                cmd.arg("--safe-words").arg(w);
+            }
+            let status = cmd.status().with_context(|| format!("cannot run {}", python.display()))?;
+            if !status.success() {
+                bail!("the de-identification benchmark failed ({status})");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        BenchCommand::DeidSpans { safe_words } => {
+            deid_spans(&safe_words)?;
             Ok(ExitCode::SUCCESS)
         }
         BenchCommand::Tokenize { patients } => {
@@ -482,4 +536,40 @@ fn render(r: &MedsBench) -> String {
         mr_f("lookup_mean_events").map(|x| format!("{x:.0}")).unwrap_or_else(|| "-".into())
     );
     s
+}
+
+/// `bench deid-spans`: the scrubber's spans for each text on stdin, as character offsets.
+fn deid_spans(safe_words: &[PathBuf]) -> Result<()> {
+    use std::io::{BufRead, Write};
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        id: String,
+        text: String,
+    }
+    let mut scrubber = deid::Scrubber::new();
+    if !safe_words.is_empty() {
+        let mut words = deid::SafeWords::default();
+        for path in safe_words {
+            words.extend(&std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?);
+        }
+        scrubber = scrubber.with_safe_words(words);
+    }
+    let patient = scrubber.for_patient(None);
+    let stdin = std::io::stdin().lock();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for line in stdin.lines() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let doc: Doc = serde_json::from_str(&line).context("a line that is not {\"id\", \"text\"}")?;
+        // Byte offsets to character offsets (what Python indexes by).
+        let chars: Vec<usize> = doc.text.char_indices().map(|(b, _)| b).collect();
+        let at = |byte: usize| chars.partition_point(|&b| b < byte);
+        let spans: Vec<(usize, usize, &str)> =
+            patient.spans(&doc.text).into_iter().map(|(r, tag)| (at(r.start), at(r.end), tag)).collect();
+        serde_json::to_writer(&mut out, &serde_json::json!({"id": doc.id, "spans": spans}))?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
 }

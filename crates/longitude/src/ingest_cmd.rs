@@ -56,6 +56,12 @@ pub struct IngestArgs {
     /// lists each damaged file and the line where reading stopped.
     #[arg(long)]
     accept_partial: bool,
+    /// Scrub free text with a safe-list: every word not in these lists (one word per line, e.g.
+    /// Debian's wamerican-large dictionary and the site's clinical vocabulary) is redacted, as
+    /// Philter does, besides the identifier patterns. Repeatable. Without it only the patterns
+    /// and the patient's own identifiers are removed; docs/benchmarks/deid.md measures both.
+    #[arg(long)]
+    safe_words: Vec<PathBuf>,
     /// Write into an OUT (or quarantine directory) that holds files longitude did not write,
     /// beside them. Nothing that longitude did not write is ever deleted.
     #[arg(long)]
@@ -79,6 +85,8 @@ enum Mode {
 #[derive(Serialize)]
 struct IngestReport<'a> {
     date_mode: DateMode,
+    /// How free text was scrubbed: `patterns`, or a safe-list and patterns.
+    text_policy: String,
     #[serde(flatten)]
     summary: &'a ingest::Summary,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -181,7 +189,20 @@ pub fn run(args: &IngestArgs, progress: &Progress) -> Result<ExitCode> {
         metadata,
         ..ingest::Options::new(args.input.clone(), args.out.join("meds"), quarantine, work)
     };
-    let deidentifier = Deidentifier::new(key, mode);
+    let mut deidentifier = Deidentifier::new(key, mode);
+    if !args.safe_words.is_empty() {
+        let mut words = deid::SafeWords::default();
+        for path in &args.safe_words {
+            words.extend(
+                &std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read the safe-list {}", path.display()))?,
+            );
+        }
+        if words.is_empty() {
+            bail!("the safe-lists name no word; check --safe-words");
+        }
+        deidentifier = deidentifier.with_safe_words(words);
+    }
     let summary = run_pipeline(&options, &deidentifier, progress)?;
     let deid_audit = match &args.audit_truth {
         Some(truth) => {
@@ -191,7 +212,8 @@ pub fn run(args: &IngestArgs, progress: &Progress) -> Result<ExitCode> {
         }
         None => None,
     };
-    let out_report = IngestReport { date_mode: mode, summary: &summary, deid_audit };
+    let out_report =
+        IngestReport { date_mode: mode, text_policy: deidentifier.text_policy(), summary: &summary, deid_audit };
     // Written last and atomically: an interrupted run has no report that looks complete.
     let report_path = args.out.join(REPORT);
     let partial = args.out.join(".ingest_report.json.partial");

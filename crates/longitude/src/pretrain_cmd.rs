@@ -83,6 +83,20 @@ fn check_args(args: &PretrainArgs) -> Result<()> {
     if args.seq_len.is_some_and(|n| n < 2) {
         bail!("--seq-len must be at least 2 (a token and the one it predicts)");
     }
+    // The window's cost does not depend on the vocabulary: checked before anything is read.
+    if let Some(shape) = ModelConfig::preset(&args.config, 1) {
+        let window = args.seq_len.unwrap_or(shape.max_seq_len);
+        if let Some(memory) = memory_bytes()
+            && attention_bytes(&shape, args.batch_size, window) > memory / 2
+        {
+            bail!(
+                "a window of {window} tokens with --batch-size {} needs about {} GiB for attention alone, more than half this machine's {} GiB: use a smaller --seq-len or --batch-size",
+                args.batch_size,
+                attention_bytes(&shape, args.batch_size, window) >> 30,
+                memory >> 30
+            );
+        }
+    }
     Ok(())
 }
 
@@ -122,17 +136,7 @@ pub fn run(args: &PretrainArgs, progress: &Progress) -> Result<ExitCode> {
         shape.max_seq_len = n;
     }
     shape.value_channel = args.value_channel;
-    let window = args.seq_len.unwrap_or(shape.max_seq_len);
-    if let Some(memory) = memory_bytes()
-        && attention_bytes(&shape, args.batch_size, window) > memory / 2
-    {
-        bail!(
-            "a window of {window} tokens with --batch-size {} needs about {} GiB for attention alone, more than half this machine's {} GiB: use a smaller --seq-len or --batch-size",
-            args.batch_size,
-            attention_bytes(&shape, args.batch_size, window) >> 30,
-            memory >> 30
-        );
-    }
+
     let mut config = PretrainConfig::for_model(shape, args.steps);
     config.batch_size = args.batch_size;
     config.accumulation = args.accumulation.max(1);

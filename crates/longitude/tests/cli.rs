@@ -876,6 +876,38 @@ fn no_command_deletes_or_writes_over_what_it_did_not_write() {
 }
 
 #[test]
+fn labelling_refuses_clashing_task_names_and_warns_of_predicates_that_match_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pop = dir.path().join("pop");
+    let o = longitude(&["-q", "synth", "--patients", "60", "--format", "meds", "--out", pop.to_str().expect("p")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let task = |label_code: &str| {
+        format!(
+            "predicates:\n  visit:\n    code: {{regex: \"^ENCOUNTER/\"}}\n  outcome:\n    code: {label_code}\ntrigger: visit\nwindows:\n  input:\n    start: null\n    end: trigger\n    start_inclusive: True\n    end_inclusive: True\n    index_timestamp: end\n  target:\n    start: input.end\n    end: start + 365 days\n    start_inclusive: False\n    end_inclusive: True\n    label: outcome\n"
+        )
+    };
+    for sub in ["a", "b"] {
+        std::fs::create_dir_all(dir.path().join(sub)).expect("mkdir");
+        std::fs::write(dir.path().join(sub).join("t.yaml"), task("MEDS_DEATH")).expect("write");
+    }
+    let (meds, a, b) = (pop.join("meds"), dir.path().join("a/t.yaml"), dir.path().join("b/t.yaml"));
+    let path = |p: &Path| p.to_str().expect("p").to_owned();
+    let out = path(&dir.path().join("labels"));
+    let o =
+        longitude(&["-q", "label", "--meds", &path(&meds), "--task", &path(&a), "--task", &path(&b), "--out", &out]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("two tasks are named `t`"), "{}", stderr(&o));
+    // A typo in a code: the run goes on, and says so with the predicate's name.
+    std::fs::write(&a, task("ICD10CM/E11.9X")).expect("write");
+    let o = longitude(&["label", "--meds", &path(&meds), "--task", &path(&a), "--out", &out]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("match no code") && stderr(&o).contains("outcome"), "{}", stderr(&o));
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("labels/label_report.json")).expect("r")).expect("json");
+    assert_eq!(report[0]["unmatched_predicates"], json!(["outcome"]));
+}
+
+#[test]
 fn pretraining_refuses_arguments_that_cannot_give_a_model() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("run");
@@ -887,6 +919,7 @@ fn pretraining_refuses_arguments_that_cannot_give_a_model() {
         (vec!["--batch-size", "0"], "--batch-size"),
         (vec!["--steps", "0"], "--steps"),
         (vec!["--seq-len", "1"], "--seq-len"),
+        (vec!["--seq-len", "100000"], "for attention alone"),
         (vec!["--resume"], "nothing to resume"),
     ] {
         let mut args = vec!["--quiet", "pretrain", "--tokens", &tokens, "--out", &out_s, "--config", "tiny"];
@@ -1044,6 +1077,13 @@ fn pretraining_beats_the_unigram_baseline_and_resumes_exactly_after_a_kill() {
     }
     let weights = |p: &Path| std::fs::read(p.join("model/model.safetensors")).expect("weights");
     assert!(weights(&full) == weights(&killed), "identical final weights");
+    // `latest` naming a checkpoint that is not there: refused, nothing overwritten.
+    std::fs::write(killed.join("checkpoints/latest"), "step-99999999").expect("write");
+    let before = weights(&killed);
+    let o = run(args(&killed, "48", &["--resume"]));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("step-99999999, which is missing"), "{}", stderr(&o));
+    assert!(weights(&killed) == before && metrics(&killed).len() == 48, "nothing overwritten");
 }
 
 /// 600 simulated patients as MEDS in `out` (out/meds, out/truth).
@@ -1496,4 +1536,56 @@ fn evaluate_weights_a_case_control_sample_back_to_its_population() {
         (plain["metrics"]["auroc"].as_f64().expect("a") - weighted["metrics"]["auroc"].as_f64().expect("b")).abs()
             < 1e-9
     );
+}
+
+#[test]
+fn a_safe_list_removes_from_notes_what_no_pattern_knows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("fhir");
+    std::fs::create_dir_all(&input).expect("mkdir");
+    // "Seen with her daughter Zsuzsanna Quillfeather at 41 Orchard Ct. Metformin continued."
+    let note = "U2VlbiB3aXRoIGhlciBkYXVnaHRlciBac3V6c2FubmEgUXVpbGxmZWF0aGVyIGF0IDQxIE9yY2hhcmQgQ3QuIE1ldGZvcm1pbiBjb250aW51ZWQu";
+    std::fs::write(
+        input.join("export.ndjson"),
+        format!(
+            "{}\n{}\n",
+            r#"{"resourceType":"Patient","id":"p1","gender":"female","birthDate":"1950-02-03"}"#,
+            format_args!(
+                r#"{{"resourceType":"DocumentReference","id":"d1","subject":{{"reference":"Patient/p1"}},"type":{{"coding":[{{"system":"http://loinc.org","code":"11506-3"}}]}},"date":"2020-01-01T10:00:00Z","content":[{{"attachment":{{"contentType":"text/plain","data":"{note}"}}}}]}}"#
+            )
+        ),
+    )
+    .expect("write");
+    let words = dir.path().join("words.txt");
+    std::fs::write(&words, "seen\nwith\nher\ndaughter\nat\ncontinued\nmetformin\n").expect("write");
+    let text_of = |out: &Path| -> String {
+        let (_, timelines) = meds::Dataset::open(out.join("meds")).expect("open").read_all().expect("read");
+        timelines.iter().flat_map(|t| t.events().filter_map(|e| e.text_value.map(str::to_owned))).collect()
+    };
+    let (i, p, s) = (input.to_str().expect("p"), dir.path().join("patterns"), dir.path().join("safe"));
+    let o = run_keyed(&["--quiet", "ingest", "--input", i, "--out", p.to_str().expect("p")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let patterns = text_of(&p);
+    let o = run_keyed(&[
+        "--quiet",
+        "ingest",
+        "--input",
+        i,
+        "--out",
+        s.to_str().expect("p"),
+        "--safe-words",
+        words.to_str().expect("p"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let safe = text_of(&s);
+    for gone in ["Zsuzsanna", "Quillfeather", "41", "Orchard"] {
+        assert!(!patterns.contains(gone) && !safe.contains(gone), "{gone}: {patterns} / {safe}");
+    }
+    assert!(safe.contains("daughter") && safe.contains("Metformin continued"), "{safe}");
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(s.join("ingest_report.json")).expect("report")).expect("json");
+    assert!(report["text_policy"].as_str().is_some_and(|p| p.starts_with("safe-list (7 words)")), "{report}");
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(p.join("ingest_report.json")).expect("report")).expect("json");
+    assert_eq!(report["text_policy"], "patterns");
 }
