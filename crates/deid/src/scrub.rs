@@ -37,27 +37,37 @@ fn placeholder(kind: IdentifierKind) -> &'static str {
 
 const MONTHS: &str = "(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)";
 
-/// Patterns that find an identifier by what stands before or after it. Empty for now: the
-/// benchmark (`longitude bench deid`) measures what each one buys.
+/// Patterns that find an identifier by what stands beside it, the identifier being capture group
+/// 1 (the cue stays): relatives named beside the patient, streets, names announced as such or
+/// followed by credentials, letter-first record numbers, months. `longitude bench deid` measures
+/// what they buy (docs/benchmarks/deid.md).
 fn context_patterns() -> Vec<(&'static str, String)> {
     const SUFFIXES: &str = "Street|St|Avenue|Ave|Road|Rd|Drive|Dr|Lane|Ln|Boulevard|Blvd|Court|Ct|Way|Place|Pl|\
         Crescent|Terrace|Row|Heights|Square|Sq|Parkway|Pkwy|Highway|Hwy|Circle|Cir|Trail|Alley|Close";
     const RELATIVES: &str = "wife|husband|spouse|partner|daughter|son|mother|father|mom|dad|brother|sister|\
         grandmother|grandfather|grandson|granddaughter|aunt|uncle|niece|nephew|cousin|friend|neighbou?r|\
         caregiver|guardian|boyfriend|girlfriend|fianc[ée]e?";
-    const NAME: &str = r"[A-Z][\p{L}'-]+(?:\s+(?:[A-Z][\p{L}'-]+|[A-Z]\.?)){0,3}";
+    // Capitalised words and initials on one line.
+    const NAME: &str = r"[A-Z][\p{L}'-]+(?:[ \t]+(?:[A-Z][\p{L}'-]+|[A-Z]\.?)){0,3}";
+    const CUES: &str = concat!(
+        r"name\s+is|name\s*:|patient\s*:|pt\s*:|pcp\s*:|attending\s*:|cc\s*:|",
+        r"(?:signed|dictated|seen|directed|referred)\s+by\s*:?"
+    );
+    const CREDENTIALS: &str = r"M\.D\.|MD|D\.O\.|DO|R\.N\.|RN|N\.P\.|NP|PA-C|Ph\.D\.|PhD";
+    const MONTH_NAMES: &str = "January|February|March|April|June|July|August|September|October|November|December";
     vec![
         // A house number, capitalised words and a street type: "254 Damvergi Street".
         ("[ADDRESS]", format!(r"\b(\d{{1,6}}[A-Za-z]?(?:\s+[A-Z][\p{{L}}'.-]*){{1,4}}\s+(?:{SUFFIXES})\b\.?)")),
         // Relatives and others named beside the patient: "seen with daughter Mary Ellen".
         ("[NAME]", format!(r"(?i:\b(?:{RELATIVES}))(?:'s)?,?\s+(?:(?i:named|is|was)\s+)?({NAME})")),
-        // A name announced as one: "My name is Sofia", "Name: Mehrudin M Thaler", "signed by".
-        (
-            "[NAME]",
-            format!(
-                r"(?i:\b(?:name\s+is|name\s*:|patient\s*:|pt\s*:|(?:signed|dictated|seen|directed|referred)\s+by\s*:?|attending\s*:|cc\s*:))\s*({NAME})"
-            ),
-        ),
+        // A name announced as one: "My name is Sofia", "NAME: Villegas, Yosef", "Signed by:".
+        ("[NAME]", format!(r"(?i:\b(?:{CUES}))\s*({NAME}(?:,[ \t]*{NAME})?)")),
+        // A name with its credentials: "Gilbert P. Perez, M.D.", "FILBERT BRIGHT, MD".
+        ("[NAME]", format!(r"({NAME}),?[ \t]+(?:{CREDENTIALS})(?:\W|$)")),
+        // Letters then digits, in capitals ("XW277/90683"): a record or dictation number.
+        ("[ID]", r"\b([A-Z]{1,3}\d{3,}(?:/\d+)?)\b".into()),
+        // A month named alone is a date element (Safe Harbor keeps years only); "May" with a day.
+        ("[DATE]", format!(r"\b({MONTH_NAMES}|May\s+\d{{1,2}}\b)")),
     ]
 }
 
@@ -76,7 +86,7 @@ impl Scrubber {
             ("[URL]", r"(?:https?://|www\.)\S+".into()),
             ("[SSN]", r"\b\d{3}-\d{2}-\d{4}\b".into()),
             ("[PHONE]", r"(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\b\d{3}[\s.-])\d{3}[\s.-]\d{4}\b".into()),
-            ("[ID]", r"\b(?:MRN|MR#|record(?:\s+number)?|acct|account)\s*[:#]?\s*[A-Za-z]*\d[\w-]*".into()),
+            ("[ID]", r"\b(?:MRN|MR#|MR:|record(?:\s+number)?|acct|account)\s*[:#]?\s*[A-Za-z]*\d[\w-]*".into()),
             ("[ID]", r"\bMRN\d+\b".into()),
             ("[IP]", r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b".into()),
             ("[DATE]", format!(r"\b{MONTHS}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}\b")),
@@ -85,6 +95,9 @@ impl Scrubber {
             ("[DATE]", r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{1,2}:\d{2}[\d:.]*(?:Z|[+-]\d{2}:?\d{2})?)?\b".into()),
             ("[ZIP]", r"\b\d{5}(?:-\d{4})?\b".into()),
             ("[NAME]", r"\b(?:Dr|Mr|Mrs|Ms|Mx|Miss)\.?(?:/(?:Mr|Mrs|Ms)\.?)?\s+[A-Z][\p{L}'-]+".into()),
+            // Numbers in three or more hyphenated groups ("560-40-78-5"): an identifier's shape
+            // (after the dates, which it would also match).
+            ("[ID]", r"\b\d{2,}(?:-\d+){2,}\b".into()),
         ];
         let mut patterns: Vec<(&'static str, Regex, usize)> = shapes
             .into_iter()
