@@ -198,6 +198,13 @@ pub fn render_description(dir: &Path, d: &Description) -> String {
     }
     let _ = writeln!(s, "  shards          {}", d.shards);
     let _ = writeln!(s, "  subjects        {}", d.subjects);
+    if d.subjects_in_several_shards > 0 {
+        let _ = writeln!(
+            s,
+            "  WARNING         {} subjects are split across shards (not valid MEDS; see `meds validate`)",
+            d.subjects_in_several_shards
+        );
+    }
     let _ = writeln!(s, "  events          {}", d.events);
     let _ = writeln!(s, "    static        {} ({:.1}%)", d.static_events, pct(d.static_events));
     let _ = writeln!(s, "    numeric value {} ({:.1}%)", d.numeric_events, pct(d.numeric_events));

@@ -80,8 +80,11 @@ pub struct Description {
     pub metadata: Option<DatasetMetadata>,
     /// Event shards.
     pub shards: usize,
-    /// Subjects.
+    /// Subjects (each once, whatever the shards it is written in).
     pub subjects: u64,
+    /// Subjects whose events are split across more than one shard (MEDS wants each in one:
+    /// `meds validate` reports them as errors).
+    pub subjects_in_several_shards: u64,
     /// Events.
     pub events: u64,
     /// Events without a time.
@@ -160,7 +163,7 @@ pub fn describe(root: &Path, top_codes: usize) -> Result<Description> {
     let codes = codes.into_inner().unwrap_or_else(|p| p.into_inner());
 
     let mut counts = vec![0u64; codes.len()];
-    let mut per_subject = Vec::new();
+    let mut shards_of: HashMap<i64, u32> = HashMap::new();
     let (mut static_events, mut numeric_events, mut text_events) = (0, 0, 0);
     let (mut first, mut last): (Option<i64>, Option<i64>) = (None, None);
     let mut subject_events: HashMap<i64, u64> = HashMap::new();
@@ -168,8 +171,10 @@ pub fn describe(root: &Path, top_codes: usize) -> Result<Description> {
         for (c, n) in s.code_counts.iter().enumerate() {
             counts[c] += n;
         }
-        per_subject.extend(s.subjects.iter().map(|(_, n)| *n));
-        subject_events.extend(s.subjects.iter().copied());
+        for &(id, n) in &s.subjects {
+            *subject_events.entry(id).or_default() += n;
+            *shards_of.entry(id).or_default() += 1;
+        }
         static_events += s.static_events;
         numeric_events += s.numeric_events;
         text_events += s.text_events;
@@ -183,6 +188,9 @@ pub fn describe(root: &Path, top_codes: usize) -> Result<Description> {
         };
     }
     let events: u64 = counts.iter().sum();
+    // A subject written in several shards is one subject with all of its events.
+    let per_subject: Vec<u64> = subject_events.values().copied().collect();
+    let subjects_in_several_shards = shards_of.values().filter(|n| **n > 1).count() as u64;
 
     // vocabulary → (events, [(code, events)])
     type CodeCounts = Vec<(String, u64)>;
@@ -215,10 +223,11 @@ pub fn describe(root: &Path, top_codes: usize) -> Result<Description> {
         }
         Err(_) => {
             let mut by_split: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+            let mut seen: std::collections::HashSet<(String, i64)> = Default::default();
             for (shard, s) in dataset.shards().iter().zip(&stats) {
                 if let Some(prefix) = &shard.prefix {
                     let e = by_split.entry(prefix.clone()).or_default();
-                    e.0 += s.subjects.len() as u64;
+                    e.0 += s.subjects.iter().filter(|(id, _)| seen.insert((prefix.clone(), *id))).count() as u64;
                     e.1 += s.subjects.iter().map(|(_, n)| n).sum::<u64>();
                 }
             }
@@ -244,6 +253,7 @@ pub fn describe(root: &Path, top_codes: usize) -> Result<Description> {
         metadata: DatasetMetadata::read(root).ok(),
         shards: dataset.shards().len(),
         subjects: per_subject.len() as u64,
+        subjects_in_several_shards,
         events,
         static_events,
         numeric_events,

@@ -106,6 +106,10 @@ fn subject_split_across_shards() {
     );
     assert_error(root, "", "subject 2 is split across shards data/train/0.parquet and data/train/1.parquet");
     assert!(matches!(read_error(root), MedsError::SubjectInManyShards { subject_id: 2, .. }));
+    // describe counts subject 2 once, with both of its events, and says it is split.
+    let d = meds::describe(root, 3).expect("describe");
+    assert_eq!((d.subjects, d.events, d.subjects_in_several_shards), (3, 4, 1));
+    assert_eq!(d.events_per_subject.max, 2);
     let dataset = Dataset::open(root).expect("open");
     let store = root.join("store.lts");
     assert!(matches!(meds::TimelineStore::build(&dataset, &store), Err(MedsError::SubjectInManyShards { .. })));
