@@ -370,10 +370,11 @@ pub fn run(
             .into_par_iter()
             .map(|(source, g)| {
                 let mut w = Withdrawals::default();
-                let events = screen_records(g.identifiers.as_ref(), &g, &screen, &mut w);
+                let identifiers = g.identifiers.clone();
+                let events = screen_records(identifiers.as_ref(), g, &screen, &mut w);
                 let p = (!events.is_empty()).then(|| {
                     let mut r = DeidReport::default();
-                    (deidentifier.patient(&source, events, g.identifiers.as_ref(), &mut r), r)
+                    (deidentifier.patient(&source, events, identifiers.as_ref(), &mut r), r)
                 });
                 (p, w)
             })
@@ -448,16 +449,16 @@ fn content_hash(events: &[fhir::Event]) -> u64 {
 /// Returns the events kept, in input order.
 fn screen_records(
     identifiers: Option<&fhir::Identifiers>,
-    g: &spill::Gathered,
+    g: spill::Gathered,
     screen: &deid::codes::CodeScreen,
     withdrawn: &mut Withdrawals,
 ) -> Vec<fhir::Event> {
     let screen = screen.for_patient(identifiers);
-    let mut first: HashMap<(&str, &str), u64> = HashMap::new();
-    let mut conflicting: HashSet<(&str, &str)> = HashSet::new();
+    let mut first: HashMap<(&str, u64), u64> = HashMap::new();
+    let mut conflicting: HashSet<(&str, u64)> = HashSet::new();
     let mut duplicate = vec![false; g.origins.len()];
-    for (i, (o, events)) in records(g).enumerate() {
-        let Some(id) = o.id.as_deref() else { continue };
+    for (i, (o, events)) in records(&g).enumerate() {
+        let Some(id) = o.id else { continue };
         let key = (o.resource_type.as_str(), id);
         let hash = content_hash(events);
         match first.get(&key) {
@@ -470,9 +471,10 @@ fn screen_records(
             }
         }
     }
-    let mut kept = Vec::with_capacity(g.events.len());
-    for (i, (o, events)) in records(g).enumerate() {
-        let key = o.id.as_deref().map(|id| (o.resource_type.as_str(), id));
+    // Which records stay; their events are then moved out, not copied.
+    let mut keep = vec![false; g.origins.len()];
+    for (i, (o, events)) in records(&g).enumerate() {
+        let key = o.id.map(|id| (o.resource_type.as_str(), id));
         if key.is_some_and(|k| conflicting.contains(&k)) {
             withdrawn.quarantine(
                 o,
@@ -485,7 +487,17 @@ fn screen_records(
         } else if let Some(what) = events.iter().find_map(|e| screen.screen(&e.code)) {
             withdrawn.quarantine(o, events, &format!("a code carries {what}"), Reason::IdentifierInCode);
         } else {
-            kept.extend_from_slice(events);
+            keep[i] = true;
+        }
+    }
+    let counts: Vec<usize> = g.origins.iter().map(|o| o.events as usize).collect();
+    let mut events = g.events.into_iter();
+    let mut kept = Vec::new();
+    for (n, keep) in counts.into_iter().zip(keep) {
+        if keep {
+            kept.extend(events.by_ref().take(n));
+        } else {
+            events.by_ref().take(n).for_each(drop);
         }
     }
     kept

@@ -50,8 +50,10 @@ pub struct RecordOrigin {
     pub resource_type: String,
     /// Events the record gave.
     pub events: u32,
-    /// The resource's id, if it had one.
-    pub id: Option<String>,
+    /// A 64-bit hash of the resource's id, if it had one: duplicates are found by (type, id)
+    /// within one patient, where a collision is vanishingly unlikely, and the id itself need not
+    /// be held.
+    pub id: Option<u64>,
 }
 
 impl<F: Fn(&str) -> i64> SpillWriter<F> {
@@ -114,7 +116,13 @@ impl<F: Fn(&str) -> i64> SpillWriter<F> {
         w.write_all(&index.to_le_bytes())?;
         w.write_all(&position.to_le_bytes())?;
         put_str(w, resource_type)?;
-        put_opt_str(w, id)?;
+        match id.map(id_hash) {
+            Some(h) => {
+                w.write_all(&[1])?;
+                w.write_all(&h.to_le_bytes())?;
+            }
+            None => w.write_all(&[0])?,
+        }
         put_u32(w, events.len())?;
         for e in events {
             w.write_all(&e.time.unwrap_or(i64::MIN).to_le_bytes())?;
@@ -195,7 +203,10 @@ pub fn read_shard(path: &Path) -> std::io::Result<HashMap<String, Gathered>> {
                 let file = u32::from_le_bytes(get::<4>(&mut r)?);
                 let position = u64::from_le_bytes(get::<8>(&mut r)?);
                 let resource_type = get_str(&mut r)?;
-                let id = get_opt_str(&mut r)?;
+                let id = match get::<1>(&mut r)?[0] {
+                    0 => None,
+                    _ => Some(u64::from_le_bytes(get::<8>(&mut r)?)),
+                };
                 let n = get_u32(&mut r)?;
                 g.origins.push(RecordOrigin { file, position, resource_type, events: n as u32, id });
                 g.events.reserve(n);
@@ -228,6 +239,14 @@ pub fn read_shard(path: &Path) -> std::io::Result<HashMap<String, Gathered>> {
         }
     }
     Ok(out)
+}
+
+/// The hash a resource id is held as.
+pub fn id_hash(id: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    id.hash(&mut h);
+    h.finish()
 }
 
 fn corrupt() -> std::io::Error {
@@ -346,12 +365,10 @@ mod tests {
         let got = &a["a"];
         assert_eq!(got.events, [first, second.clone()].concat());
         assert_eq!(got.identifiers.as_ref(), Some(&ids));
-        let origins: Vec<(u32, u64, &str, u32, Option<&str>)> = got
-            .origins
-            .iter()
-            .map(|o| (o.file, o.position, o.resource_type.as_str(), o.events, o.id.as_deref()))
-            .collect();
-        assert_eq!(origins, vec![(0, 3, "Observation", 2, Some("o1")), (0, 9, "DocumentReference", 1, Some("d9"))]);
+        let origins: Vec<(u32, u64, &str, u32, Option<u64>)> =
+            got.origins.iter().map(|o| (o.file, o.position, o.resource_type.as_str(), o.events, o.id)).collect();
+        let (o1, d9) = (Some(id_hash("o1")), Some(id_hash("d9")));
+        assert_eq!(origins, vec![(0, 3, "Observation", 2, o1), (0, 9, "DocumentReference", 1, d9)]);
         assert!(read_shard(&paths[1])?.is_empty());
         assert_eq!(read_shard(&paths[2])?["b"].events, second);
         std::fs::write(&paths[1], [9u8, 1, 0])?;
