@@ -1582,6 +1582,10 @@ fn a_safe_list_removes_from_notes_what_no_pattern_knows() {
         assert!(!patterns.contains(gone) && !safe.contains(gone), "{gone}: {patterns} / {safe}");
     }
     assert!(safe.contains("daughter") && safe.contains("Metformin continued"), "{safe}");
+    // Logs that go to a file (not a terminal) carry no colour codes.
+    let o = run_keyed(&["ingest", "--input", i, "--out", dir.path().join("logged").to_str().expect("p")]);
+    assert!(o.status.success() && stderr(&o).contains("INFO"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains('\u{1b}'), "ANSI escapes in a redirected log: {:?}", stderr(&o));
     let report: Value =
         serde_json::from_slice(&std::fs::read(s.join("ingest_report.json")).expect("report")).expect("json");
     assert!(report["text_policy"].as_str().is_some_and(|p| p.starts_with("safe-list (7 words)")), "{report}");
