@@ -32,7 +32,9 @@ import sys
 import time
 from pathlib import Path
 
-TOKEN = re.compile(r"[A-Za-z0-9\u00C0-\u024F]+")
+# The generated sentences hold line breaks written out as `\n` (two characters): the `n` of such an
+# escape is not part of the word after it.
+TOKEN = re.compile(r"(?:(?<=\\)[nrt])?([A-Za-z0-9\u00C0-\u024F]+)")
 
 # Gold categories. Safe Harbor's identifiers grouped as the issue asks: names, addresses (street,
 # city, ZIP: geography below the state), identifying numbers, dates. Other annotations (ages,
@@ -190,7 +192,7 @@ def score(docs, found):
                 for i in range(s, min(e, len(text))):
                     gold[i] = cat
         for m in TOKEN.finditer(text):
-            s, e = m.span()
+            s, e = m.span(1)
             cats = {gold[i] for i in range(s, e) if i in gold}
             hit_all = all(mask[s:e])
             for cat in cats:
@@ -198,7 +200,7 @@ def score(docs, found):
                 if hit_all:
                     counts[cat][0] += 1
                 elif len(misses[cat]) < 8:
-                    misses[cat].append(m.group())
+                    misses[cat].append(m.group(1))
             if any(mask[s:e]):
                 redacted_tokens += 1
                 if any(gold_any[s:e]):

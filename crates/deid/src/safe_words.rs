@@ -223,11 +223,22 @@ fn capitalised(token: &str) -> bool {
     token.chars().next().is_some_and(char::is_uppercase)
 }
 
-/// Runs of letters or digits, as byte ranges.
+/// Runs of letters or digits, as byte ranges. An escaped line break or tab written out as text
+/// (`\n`, `\r`, `\t`, as exports that flatten notes to one line do) separates tokens: it must not
+/// glue an `n` to the number after it.
 fn tokens(text: &str) -> Vec<Range<usize>> {
     let mut out = Vec::new();
     let mut start = None;
+    let mut escaped = false;
     for (i, c) in text.char_indices() {
+        let separator = escaped && matches!(c, 'n' | 'r' | 't');
+        escaped = c == '\\';
+        if separator {
+            if let Some(s) = start.take() {
+                out.push(s..i);
+            }
+            continue;
+        }
         match (c.is_alphanumeric(), start) {
             (true, None) => start = Some(i),
             (false, Some(s)) => {
@@ -282,6 +293,7 @@ mod tests {
             "[WORD] ([ID]) [ID]-[ID] [WORD] [ID] [ID] [ID]"
         );
         assert_eq!(redact(&words, "HEART Apt 559"), "HEART [ID] [ID]");
+        assert_eq!(redact(&words, r"Tom\n516 466 638\nheart"), r"[NAME]\n[ID] [ID] [ID]\nheart");
         assert_eq!(redact(&words, "metformin 500mg, XW277"), "metformin 500mg, [ID]");
         assert_eq!(redact(&words, "Xanax 50 mg; Jennifer B van Eiffel"), "[NAME] 50 mg; [NAME] [NAME] [WORD] [NAME]");
     }

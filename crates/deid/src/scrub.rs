@@ -89,6 +89,8 @@ impl Scrubber {
             ("[ID]", r"\b(?:MRN|MR#|MR:|record(?:\s+number)?|acct|account)\s*[:#]?\s*[A-Za-z]*\d[\w-]*".into()),
             ("[ID]", r"\bMRN\d+\b".into()),
             ("[IP]", r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b".into()),
+            // IPv6: four or more groups of hex digits joined by colons (a time has three at most).
+            ("[IP]", r"\b(?:[0-9a-f]{1,4}:){3,7}[0-9a-f]{1,4}\b".into()),
             ("[DATE]", format!(r"\b{MONTHS}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}\b")),
             ("[DATE]", format!(r"\b\d{{1,2}}\s+{MONTHS}\.?,?\s+\d{{4}}\b")),
             ("[DATE]", r"\b\d{1,2}[/-]\d{1,2}[/-]\d{2,4}\b".into()),
@@ -244,14 +246,15 @@ mod tests {
         let mut counts = BTreeMap::new();
         let out = s.scrub(
             "Seen with her daughter Mary Ellen and son, Tomasz. Lives at 254 Damvergi Street. My name is Sofia B. Lind. \
-             Signed by: Okafor. On 2010-12-23 12:14:47.6637 HbA1c 6.5%, BP 120/80, 3 tablets daily.",
+             Signed by: Okafor. On 2010-12-23 12:14:47.6637 HbA1c 6.5%, BP 120/80, 3 tablets daily. \
+             From c8d5:7717:9055:a36f:4aa5:f9d4:335f:2f59 at 10:30.",
             None,
             &mut counts,
         );
-        for leaked in ["Mary", "Ellen", "Tomasz", "254", "Damvergi", "Sofia", "Lind", "Okafor", "12:14"] {
+        for leaked in ["Mary", "Ellen", "Tomasz", "254", "Damvergi", "Sofia", "Lind", "Okafor", "12:14", "7717"] {
             assert!(!out.contains(leaked), "{leaked} left in: {out}");
         }
-        for kept in ["daughter", "son", "Lives at", "HbA1c 6.5%", "BP 120/80", "3 tablets daily"] {
+        for kept in ["daughter", "son", "Lives at", "HbA1c 6.5%", "BP 120/80", "3 tablets daily", "at 10:30"] {
             assert!(out.contains(kept), "{kept} lost: {out}");
         }
     }
