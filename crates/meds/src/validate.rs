@@ -260,6 +260,13 @@ pub fn validate(root: &Path) -> ValidationReport {
 
     let codes_path = Path::new(schema::CODES_PATH);
     match read_codes(root) {
+        // MEDS says the code and split files *should* exist, and other tools read datasets
+        // without them: their absence is a warning, and a command that needs them says so.
+        Err(MedsError::MissingMetadata { .. }) => report.push(
+            Severity::Warning,
+            Some(codes_path),
+            "absent: MEDS recommends it (code descriptions and parents); nothing here needs it to read the data",
+        ),
         Err(e) => report.push_error(root, &e),
         Ok(rows) => {
             let listed: HashSet<&str> = rows.iter().map(|r| r.code.as_str()).collect();
@@ -277,6 +284,11 @@ pub fn validate(root: &Path) -> ValidationReport {
 
     let splits_path = Path::new(schema::SUBJECT_SPLITS_PATH);
     match read_subject_splits(root) {
+        Err(MedsError::MissingMetadata { .. }) => report.push(
+            Severity::Warning,
+            Some(splits_path),
+            "absent: MEDS recommends it; commands that need train/tuning/held_out splits read them from data/<split>/ directories, or say how to make them",
+        ),
         Err(e) => report.push_error(root, &e),
         Ok(splits) => {
             let mut ids: Vec<i64> = splits.iter().map(|(id, _)| *id).collect();

@@ -121,10 +121,19 @@ fn missing_metadata_files() {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path();
     write_sample(root, 1 << 20);
-    for f in ["metadata/dataset.json", "metadata/codes.parquet", "metadata/subject_splits.parquet"] {
+    // codes.parquet and subject_splits.parquet are recommended: their absence is a warning.
+    for f in ["metadata/codes.parquet", "metadata/subject_splits.parquet"] {
         std::fs::remove_file(root.join(f)).expect("remove");
-        assert_error(root, f, "required metadata file is missing");
+        let report = meds::validate(root);
+        assert!(report.is_valid(), "{f}: {:#?}", report.findings);
+        assert!(
+            report.warnings().any(|w| w.file.as_deref() == Some(Path::new(f)) && w.message.contains("absent")),
+            "{f}: {:#?}",
+            report.findings
+        );
     }
+    std::fs::remove_file(root.join("metadata/dataset.json")).expect("remove");
+    assert_error(root, "metadata/dataset.json", "required metadata file is missing");
 }
 
 #[test]
