@@ -45,6 +45,19 @@ impl SafeWords {
         words
     }
 
+    /// Reads and merges the lists in `paths` (a dictionary, a clinical vocabulary); an error
+    /// names the file that could not be read.
+    pub fn from_files(paths: &[std::path::PathBuf]) -> std::io::Result<Self> {
+        let mut words = Self::default();
+        for path in paths {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                std::io::Error::new(e.kind(), format!("cannot read the safe-list {}: {e}", path.display()))
+            })?;
+            words.extend(&text);
+        }
+        Ok(words)
+    }
+
     /// Adds the words of another list (a clinical vocabulary beside the dictionary).
     pub fn extend(&mut self, text: &str) {
         for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {

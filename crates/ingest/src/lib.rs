@@ -327,7 +327,7 @@ pub fn run(
             error: d.error.clone(),
         });
     }
-    let opt_out_summary = opt_out.summary(excluded.len() as u64);
+    let opt_out_summary = opt_out.summary();
     if opt_out_summary.unmatched_entries > 0 && !opt_out.allow_unmatched {
         return Err(IngestError::OptOutUnmatched {
             unmatched: opt_out_summary.unmatched_entries,
@@ -406,7 +406,7 @@ pub fn run(
         reconciles: report.reconciles(),
         complete: report.damaged.is_empty(),
         opted_out_patients: opted_out,
-        opt_out: OptOutSummary { patients_excluded: opted_out, ..opt_out_summary },
+        opt_out: opt_out_summary,
         duplicates_dropped: withdrawn.duplicates,
         conflicting_quarantined: withdrawn.conflicting,
         identifier_codes_quarantined: withdrawn.identifier_codes,

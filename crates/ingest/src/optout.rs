@@ -49,8 +49,6 @@ pub struct OptOutSummary {
     pub matched_entries: usize,
     /// Entries that matched no patient in the input.
     pub unmatched_entries: usize,
-    /// Patients excluded.
-    pub patients_excluded: u64,
 }
 
 impl OptOut {
@@ -106,14 +104,13 @@ impl OptOut {
         hit
     }
 
-    /// The counts, with `excluded` patients.
-    pub fn summary(&self, excluded: u64) -> OptOutSummary {
+    /// The counts (the patients excluded are `Summary::opted_out_patients`).
+    pub fn summary(&self) -> OptOutSummary {
         let matched = self.matched.iter().filter(|m| **m).count();
         OptOutSummary {
             entries: self.entries.len(),
             matched_entries: matched,
             unmatched_entries: self.entries.len() - matched,
-            patients_excluded: excluded,
         }
     }
 }
@@ -135,12 +132,12 @@ mod tests {
         for line in ["p1", "Patient/p1", "MRN-7", "urn:mrn|MRN-7", "|MRN-7"] {
             let mut o = OptOut::parse(&format!("# refused research\n\n{line}\n"));
             assert!(o.check("p1", &ids), "{line}");
-            assert_eq!(o.summary(1).unmatched_entries, 0);
+            assert_eq!(o.summary().unmatched_entries, 0);
         }
         for line in ["p2", "Patient/MRN-7", "urn:other|MRN-7", "Ann"] {
             let mut o = OptOut::parse(line);
             assert!(!o.check("p1", &ids), "{line} must not match");
-            assert_eq!(o.summary(0), OptOutSummary { entries: 1, unmatched_entries: 1, ..Default::default() });
+            assert_eq!(o.summary(), OptOutSummary { entries: 1, unmatched_entries: 1, ..Default::default() });
         }
     }
 }

@@ -548,11 +548,7 @@ fn deid_spans(safe_words: &[PathBuf]) -> Result<()> {
     }
     let mut scrubber = deid::Scrubber::new();
     if !safe_words.is_empty() {
-        let mut words = deid::SafeWords::default();
-        for path in safe_words {
-            words.extend(&std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?);
-        }
-        scrubber = scrubber.with_safe_words(words);
+        scrubber = scrubber.with_safe_words(deid::SafeWords::from_files(safe_words)?);
     }
     let patient = scrubber.for_patient(None);
     let stdin = std::io::stdin().lock();

@@ -173,6 +173,17 @@ pub fn run(args: &IngestArgs, progress: &Progress) -> Result<ExitCode> {
     if args.opt_out.is_some() && opt_out.is_empty() {
         bail!("the opt-out list names nobody (no entries besides blank lines and comments); check the file");
     }
+    let mut deidentifier = Deidentifier::new(key, mode);
+    if !args.safe_words.is_empty() {
+        let words = deid::SafeWords::from_files(&args.safe_words)?;
+        if words.is_empty() {
+            bail!("the safe-lists name no word; check --safe-words");
+        }
+        deidentifier = deidentifier.with_safe_words(words);
+    }
+    // Paths that cannot work are refused before any folder is made.
+    outputs::check_apart(&[&args.out, &quarantine, &work], &args.input)?;
+    outputs::check_apart(&[&quarantine, &work], std::slice::from_ref(&args.out))?;
     let existing = if args.replace { outputs::Existing::KeepBeside } else { outputs::Existing::Refuse };
     // Claimed before anything is read: a re-run removes what the last run wrote, never more.
     let out = outputs::OutputDir::claim(&args.out, "ingest", &args.input, existing)?;
@@ -189,20 +200,6 @@ pub fn run(args: &IngestArgs, progress: &Progress) -> Result<ExitCode> {
         metadata,
         ..ingest::Options::new(args.input.clone(), args.out.join("meds"), quarantine, work)
     };
-    let mut deidentifier = Deidentifier::new(key, mode);
-    if !args.safe_words.is_empty() {
-        let mut words = deid::SafeWords::default();
-        for path in &args.safe_words {
-            words.extend(
-                &std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read the safe-list {}", path.display()))?,
-            );
-        }
-        if words.is_empty() {
-            bail!("the safe-lists name no word; check --safe-words");
-        }
-        deidentifier = deidentifier.with_safe_words(words);
-    }
     let summary = run_pipeline(&options, &deidentifier, progress)?;
     let deid_audit = match &args.audit_truth {
         Some(truth) => {

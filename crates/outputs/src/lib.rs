@@ -188,6 +188,10 @@ pub struct OutputDir {
     root: PathBuf,
     command: String,
     foreign: BTreeSet<String>,
+    /// Whether this claim made the directory (a run that fails before writing anything then
+    /// removes it again, leaving no empty folder behind).
+    created: bool,
+    finished: bool,
 }
 
 impl OutputDir {
@@ -229,11 +233,18 @@ impl OutputDir {
         }
         m.complete = false;
         m.write(root)?;
-        Ok(Self { root: root.to_path_buf(), command: command.into(), foreign: m.foreign.into_iter().collect() })
+        Ok(Self {
+            root: root.to_path_buf(),
+            command: command.into(),
+            foreign: m.foreign.into_iter().collect(),
+            created: false,
+            finished: false,
+        })
     }
 
     fn claim_unchecked(root: &Path, command: &str, existing: Existing, private: bool) -> Result<Self, OutputError> {
         let mut foreign = BTreeSet::new();
+        let created = !root.exists();
         if root.exists() {
             let marker = root.join(MARKER);
             if marker.exists() {
@@ -269,7 +280,7 @@ impl OutputDir {
             foreign: foreign.iter().cloned().collect(),
         };
         m.write(root)?;
-        Ok(Self { root: root.to_path_buf(), command: command.into(), foreign })
+        Ok(Self { root: root.to_path_buf(), command: command.into(), foreign, created, finished: false })
     }
 
     /// The directory.
@@ -284,20 +295,36 @@ impl OutputDir {
 
     /// Marks the run finished and lists the files it left (everything in the directory but what
     /// was there before and the marker); returns how many.
-    pub fn finish(self) -> Result<usize, OutputError> {
+    pub fn finish(mut self) -> Result<usize, OutputError> {
+        self.finished = true;
         let files: Vec<String> =
             files_under(&self.root)?.into_iter().filter(|f| !self.foreign.contains(f) && f != MARKER).collect();
         let n = files.len();
         let m = Marker {
             format: FORMAT.into(),
             version: VERSION,
-            command: self.command,
+            command: std::mem::take(&mut self.command),
             complete: true,
             files,
-            foreign: self.foreign.into_iter().collect(),
+            foreign: std::mem::take(&mut self.foreign).into_iter().collect(),
         };
         m.write(&self.root)?;
         Ok(n)
+    }
+}
+
+impl Drop for OutputDir {
+    /// A run that ends without `finish` (an error) leaves what it wrote, marked unfinished, for
+    /// the next run to replace; but a directory it made and wrote nothing into goes again.
+    fn drop(&mut self) {
+        if self.finished || !self.created {
+            return;
+        }
+        if files_under(&self.root).is_ok_and(|f| f.iter().all(|f| f == MARKER)) {
+            let _ = std::fs::remove_file(self.root.join(MARKER));
+            let _ = remove_empty_dirs(&self.root);
+            let _ = std::fs::remove_dir(&self.root);
+        }
     }
 }
 
@@ -609,6 +636,22 @@ mod tests {
         assert!(out.join("keep.txt").exists());
         assert!(!out.join("tokens").exists());
         claim.finish()?;
+        Ok(())
+    }
+
+    #[test]
+    fn a_failed_run_that_wrote_nothing_leaves_no_folder() -> R {
+        let dir = tempfile::tempdir()?;
+        let out = dir.path().join("out");
+        drop(OutputDir::claim(&out, "ingest", &[], Existing::Refuse)?);
+        assert!(!out.exists(), "made, unused, removed");
+        std::fs::create_dir_all(&out)?;
+        drop(OutputDir::claim(&out, "ingest", &[], Existing::Refuse)?);
+        assert!(out.exists(), "a folder the user made stays");
+        let claim = OutputDir::claim(&dir.path().join("used"), "ingest", &[], Existing::Refuse)?;
+        write(&claim.join("half.parquet"), "x")?;
+        drop(claim);
+        assert!(dir.path().join("used/half.parquet").exists(), "what a failed run wrote stays for the next to replace");
         Ok(())
     }
 
