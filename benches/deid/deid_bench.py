@@ -199,7 +199,7 @@ def score(docs, found):
                 counts[cat][1] += 1
                 if hit_all:
                     counts[cat][0] += 1
-                elif len(misses[cat]) < 8:
+                elif len(misses[cat]) < MISSES_SHOWN:
                     misses[cat].append(m.group(1))
             if any(mask[s:e]):
                 redacted_tokens += 1
@@ -210,6 +210,9 @@ def score(docs, found):
     return recall, precision, misses
 
 
+MISSES_SHOWN = 60
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--longitude", required=True)
@@ -217,6 +220,7 @@ def main():
     ap.add_argument("--json")
     ap.add_argument("--safe-words", action="append", default=[])
     ap.add_argument("--show-misses", action="store_true")
+    ap.add_argument("--longitude-only", action="store_true", help="skip the anchors (for quick iteration)")
     args = ap.parse_args()
 
     corpora = {"i2b2 notes (philter-lite)": i2b2_corpus(), "presidio-evaluator sentences": presidio_corpus(args.sentences)}
@@ -230,10 +234,11 @@ def main():
         if args.safe_words:
             names = ", ".join(Path(w).name for w in args.safe_words)
             tools.append((f"longitude (safe-list: {names})", lambda d: run_longitude(args.longitude, d, args.safe_words)))
-        for tool, run in tools + [
+        anchors = [
             ("philter-lite (no POS filter)", run_philter),
             ("presidio-analyzer (spaCy sm)", run_presidio),
-        ]:
+        ]
+        for tool, run in tools + ([] if args.longitude_only else anchors):
             found, seconds = run(docs)
             recall, precision, misses = score(docs, found)
             cells = []

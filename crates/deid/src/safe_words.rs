@@ -88,8 +88,9 @@ impl SafeWords {
         let tokens: Vec<Range<usize>> = tokens(text);
         let word = |i: usize| &text[tokens[i].clone()];
         let mut verdicts: Vec<Option<&'static str>> = tokens.iter().map(|r| self.judge(&text[r.clone()])).collect();
-        // Numbers written in groups ("(73) 4746-3459", "730 064 218"): seven digits or more in
-        // all are a phone, account or card number, whatever each group's length.
+        // Numbers written in groups ("(73) 4746-3459", "730 064 218", "87 47 98"): seven digits
+        // or more in all, or six in three groups, are a phone, account or card number, whatever
+        // each group's length.
         let mut i = 0;
         while i < tokens.len() {
             let mut j = i;
@@ -98,7 +99,7 @@ impl SafeWords {
                 digits += word(j).len();
                 j += 1;
             }
-            if j > i + 1 && digits >= 7 {
+            if (j > i + 1 && digits >= 7) || (j > i + 2 && digits >= 6) {
                 verdicts[i..j].iter_mut().for_each(|v| *v = Some(ID));
             }
             i = j.max(i + 1);
@@ -150,6 +151,9 @@ impl SafeWords {
                     verdicts[i + 1] = Some(ID);
                 } else if number_by_name {
                     verdicts[i] = Some(ID);
+                } else if before == Some(NAME) && NAME_SUFFIXES.contains(&w) {
+                    // "Gracie Marsh MD", "Philip Weöres III": the name's credentials or generation.
+                    verdicts[i] = Some(NAME);
                 } else if beside == Some(NAME) && (initial || particle) {
                     verdicts[i] = Some(NAME);
                 } else if abbreviation {
@@ -213,6 +217,10 @@ const UNITS: [&str; 22] = [
 /// Lower-case particles of names.
 const PARTICLES: [&str; 14] =
     ["van", "von", "de", "der", "den", "la", "le", "da", "di", "du", "del", "dos", "bin", "al"];
+
+/// Credentials and generations written after a name.
+const NAME_SUFFIXES: [&str; 16] =
+    ["MD", "DO", "DVM", "DDS", "RN", "NP", "PA", "PhD", "Jr", "Sr", "II", "III", "IV", "Esq", "MBBS", "FRCP"];
 
 /// Words that announce the number of a unit within an address.
 const UNIT_CUES: [&str; 8] = ["apt", "suite", "ste", "unit", "box", "room", "floor", "bldg"];
@@ -294,6 +302,12 @@ mod tests {
         );
         assert_eq!(redact(&words, "Mary Brown lives on Walker Lane"), "[NAME] [NAME] lives on [NAME] [NAME]");
         assert_eq!(redact(&words, "Brown was seen"), "[NAME] was seen", "a name even where it opens a sentence");
+        assert_eq!(
+            redact(&words, "seen with Mary Brown MD"),
+            "seen with [NAME] [NAME] [NAME]",
+            "credentials go with the name"
+        );
+        assert_eq!(redact(&words, "seen with 87 47 98"), "seen with [ID] [ID] [ID]", "six digits in three groups");
         assert_eq!(redact(&words, "seen with Brown"), "seen with [NAME]", "a name within one");
         assert_eq!(
             redact(&words, "metformin 500 mg for HEART FAILURE; BP ok"),

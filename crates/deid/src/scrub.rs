@@ -44,6 +44,14 @@ const MONTHS: &str = "(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|ju
 fn context_patterns() -> Vec<(&'static str, String)> {
     const SUFFIXES: &str = "Street|St|Avenue|Ave|Road|Rd|Drive|Dr|Lane|Ln|Boulevard|Blvd|Court|Ct|Way|Place|Pl|\
         Crescent|Terrace|Row|Heights|Square|Sq|Parkway|Pkwy|Highway|Hwy|Circle|Cir|Trail|Alley|Close";
+    // Street types written before the street's name (French, Italian, Spanish, Portuguese,
+    // Polish); capitalised, so that "via" and "place" in a sentence are not cues.
+    const STREETS_BEFORE: &str = "Rue|Rua|Via|Viale|Calle|Avenida|Avda\\.|Avenue|Chemin|Boulevard|Piazza|Strada|\
+        Corso|Largo|Travessa|Rúa|ul\\.|ulica|Ulica";
+    // Street types written after it, before the number (German, Scandinavian, Hungarian, Dutch).
+    const STREETS_AFTER: &str = "Str\\.|Straße|Strasse|gate|gata|gaten|veg|vei|veien|vegen|vej|gade|väg|vägen|\
+        ulica|utca|útja|út|tér|straat|laan|weg|plein|katu|tie";
+    const PARTICLES: &str = "de|du|des|la|le|di|da|del|della|dos|das|van|von";
     const RELATIVES: &str = "wife|husband|spouse|partner|daughter|son|mother|father|mom|dad|brother|sister|\
         grandmother|grandfather|grandson|granddaughter|aunt|uncle|niece|nephew|cousin|friend|neighbou?r|\
         caregiver|guardian|boyfriend|girlfriend|fianc[ée]e?";
@@ -56,8 +64,40 @@ fn context_patterns() -> Vec<(&'static str, String)> {
     const CREDENTIALS: &str = r"M\.D\.|MD|D\.O\.|DO|R\.N\.|RN|N\.P\.|NP|PA-C|Ph\.D\.|PhD";
     const MONTH_NAMES: &str = "January|February|March|April|June|July|August|September|October|November|December";
     vec![
-        // A house number, capitalised words and a street type: "254 Damvergi Street".
-        ("[ADDRESS]", format!(r"\b(\d{{1,6}}[A-Za-z]?(?:\s+[A-Z][\p{{L}}'.-]*){{1,4}}\s+(?:{SUFFIXES})\b\.?)")),
+        // A house number (a flat number may stand before it), capitalised words and a street type:
+        // "254 Damvergi Street", "627 154 Dodson Street".
+        (
+            "[ADDRESS]",
+            format!(r"\b(\d{{1,6}}[A-Za-z]?(?:\s+\d{{1,6}})?(?:\s+[A-Z][\p{{L}}'.-]*){{1,4}}\s+(?:{SUFFIXES})\b\.?)"),
+        ),
+        // A street type first, then the street's name and its number: "Via Leopardi 83", "Rue de
+        // Bouillon 316", "Calle Proc. San Sebastián 1".
+        (
+            "[ADDRESS]",
+            format!(
+                r"\b((?:{STREETS_BEFORE})\s+(?:(?:{PARTICLES})\s+)*\p{{Lu}}[\p{{Ll}}'][\p{{L}}'.-]*(?:\s+(?:(?:{PARTICLES})\s+)*\p{{Lu}}[\p{{L}}'.-]*){{0,3}}(?:,?\s+\d{{1,5}}[A-Za-z]?\b)?)"
+            ),
+        ),
+        // A house number and a street type in lower case, as French and Polish addresses write
+        // them: the rest of the line is the street ("8018 93 rue des six frères Ruellan").
+        (
+            "[ADDRESS]",
+            r"\b(\d{1,6}(?:\s+\d{1,6})?\s+(?:rue|avenue|chemin|calle|avenida|rua|ul\.)\s+[^\n,;.]{1,40})".into(),
+        ),
+        // The street's name, then its type and number, as much of Europe writes it: "Koepenicker
+        // Str. 38", "Ingvald Scheys gate 155", "Bécsi utca 53", "Dózsa György út 78".
+        (
+            "[ADDRESS]",
+            format!(
+                r"\b(\p{{Lu}}[\p{{L}}'-]+(?:\s+[\p{{L}}'-]+){{0,3}}\s+(?:{STREETS_AFTER})\s+\d{{1,5}}[A-Za-z]?\b)"
+            ),
+        ),
+        // An intersection: "the corner of 99 Derry Street and Lillestøl Stream".
+        (
+            "[ADDRESS]",
+            r"\b((?i:the\s+corner\s+of)\s+[\d\p{Lu}][^\n,;]{0,60}?\s+and\s+(?:\d{1,6}\s+)?\p{Lu}[\p{L}'-]+(?:\s+\p{Lu}[\p{L}'.-]*){0,3})"
+                .into(),
+        ),
         // Relatives and others named beside the patient: "seen with daughter Mary Ellen".
         ("[NAME]", format!(r"(?i:\b(?:{RELATIVES}))(?:'s)?,?\s+(?:(?i:named|is|was)\s+)?({NAME})")),
         // A name announced as one: "My name is Sofia", "NAME: Villegas, Yosef", "Signed by:".
@@ -71,6 +111,67 @@ fn context_patterns() -> Vec<(&'static str, String)> {
     ]
 }
 
+/// Patterns that find an identifier by its own shape; case does not matter.
+fn shape_patterns() -> Vec<(&'static str, String)> {
+    vec![
+        ("[EMAIL]", r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}".into()),
+        ("[URL]", r"(?:https?://|www\.)\S+".into()),
+        ("[SSN]", r"\b\d{3}-\d{2}-\d{4}\b".into()),
+        // With an extension or without: "650-752-7354x549", "(650) 752 7354 ext. 12".
+        ("[PHONE]", r"(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\b\d{3}[\s.-])\d{3}[\s.-]\d{4}(?:\s?(?:x|ext\.?)\s?\d{1,6})?\b".into()),
+        ("[ID]", r"\b(?:MRN|MR#|MR:|record(?:\s+number)?|acct|account)\s*[:#]?\s*[A-Za-z]*\d[\w-]*".into()),
+        ("[ID]", r"\bMRN\d+\b".into()),
+        ("[IP]", r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b".into()),
+        // IPv6: four or more groups of hex digits joined by colons (a time has three at most).
+        ("[IP]", r"\b(?:[0-9a-f]{1,4}:){3,7}[0-9a-f]{1,4}\b".into()),
+        ("[DATE]", format!(r"\b{MONTHS}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}\b")),
+        ("[DATE]", format!(r"\b\d{{1,2}}\s+{MONTHS}\.?,?\s+\d{{4}}\b")),
+        ("[DATE]", r"\b\d{1,2}[/-]\d{1,2}[/-]\d{2,4}\b".into()),
+        ("[DATE]", r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{1,2}:\d{2}[\d:.]*(?:Z|[+-]\d{2}:?\d{2})?)?\b".into()),
+        ("[ZIP]", r"\b\d{5}(?:-\d{4})?\b".into()),
+        // Post office boxes: "P.O. Box 63", "PO Box 12", "Postbox 78".
+        ("[ADDRESS]", r"\b(?:P\.?\s?O\.?\s*Box|Post\s?box|Post\s+Office\s+Box)\s*#?\s*\d{1,6}\b".into()),
+        // Military mail (a US address, whatever the ship or unit): "PSC 2322, Box 6025 APO AA
+        // 88307", "Unit 4670 Box 6562 DPO AA 17229", "USNS Cobb FPO AP 24140".
+        (
+            "[ADDRESS]",
+            r"\b(?:(?:PSC|CMR|Unit)\s+\d{1,5},?\s+Box\s+\d{1,5}|(?:USNS|USNV|USS|USCGC)\s+[\p{L}'-]+),?\s+(?:APO|FPO|DPO)\s+(?:AA|AE|AP)\s+\d{5}\b"
+                .into(),
+        ),
+        ("[NAME]", r"\b(?:Dr|Mr|Mrs|Ms|Mx|Miss)\.?(?:/(?:Mr|Mrs|Ms)\.?)?\s+[A-Z][\p{L}'-]+".into()),
+        // Numbers in three or more hyphenated groups ("560-40-78-5"): an identifier's shape
+        // (after the dates, which it would also match).
+        ("[ID]", r"\b\d{2,}(?:-\d+){2,}\b".into()),
+    ]
+}
+
+/// `text` with each written-out line break or tab (a backslash, then `n`, `r` or `t`) replaced
+/// by a space and the character it stands for: two bytes for two, so offsets keep.
+fn written_out_breaks(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains('\\') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let escaped = match (c, chars.peek()) {
+            ('\\', Some('n')) => Some('\n'),
+            ('\\', Some('r')) => Some('\r'),
+            ('\\', Some('t')) => Some('\t'),
+            _ => None,
+        };
+        match escaped {
+            Some(e) => {
+                chars.next();
+                out.push(' ');
+                out.push(e);
+            }
+            None => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 impl Default for Scrubber {
     fn default() -> Self {
         Self::new()
@@ -80,28 +181,7 @@ impl Default for Scrubber {
 impl Scrubber {
     /// Compiles the patterns.
     pub fn new() -> Self {
-        // Identifier shapes: case does not matter.
-        let shapes: Vec<(&'static str, String)> = vec![
-            ("[EMAIL]", r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}".into()),
-            ("[URL]", r"(?:https?://|www\.)\S+".into()),
-            ("[SSN]", r"\b\d{3}-\d{2}-\d{4}\b".into()),
-            ("[PHONE]", r"(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\b\d{3}[\s.-])\d{3}[\s.-]\d{4}\b".into()),
-            ("[ID]", r"\b(?:MRN|MR#|MR:|record(?:\s+number)?|acct|account)\s*[:#]?\s*[A-Za-z]*\d[\w-]*".into()),
-            ("[ID]", r"\bMRN\d+\b".into()),
-            ("[IP]", r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b".into()),
-            // IPv6: four or more groups of hex digits joined by colons (a time has three at most).
-            ("[IP]", r"\b(?:[0-9a-f]{1,4}:){3,7}[0-9a-f]{1,4}\b".into()),
-            ("[DATE]", format!(r"\b{MONTHS}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}\b")),
-            ("[DATE]", format!(r"\b\d{{1,2}}\s+{MONTHS}\.?,?\s+\d{{4}}\b")),
-            ("[DATE]", r"\b\d{1,2}[/-]\d{1,2}[/-]\d{2,4}\b".into()),
-            ("[DATE]", r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{1,2}:\d{2}[\d:.]*(?:Z|[+-]\d{2}:?\d{2})?)?\b".into()),
-            ("[ZIP]", r"\b\d{5}(?:-\d{4})?\b".into()),
-            ("[NAME]", r"\b(?:Dr|Mr|Mrs|Ms|Mx|Miss)\.?(?:/(?:Mr|Mrs|Ms)\.?)?\s+[A-Z][\p{L}'-]+".into()),
-            // Numbers in three or more hyphenated groups ("560-40-78-5"): an identifier's shape
-            // (after the dates, which it would also match).
-            ("[ID]", r"\b\d{2,}(?:-\d+){2,}\b".into()),
-        ];
-        let mut patterns: Vec<(&'static str, Regex, usize)> = shapes
+        let mut patterns: Vec<(&'static str, Regex, usize)> = shape_patterns()
             .into_iter()
             .filter_map(|(tag, re)| RegexBuilder::new(&re).case_insensitive(true).build().ok().map(|r| (tag, r, 0)))
             .collect();
@@ -182,6 +262,10 @@ impl PatientScrubber<'_> {
     /// turn, all on the original text; where two finds overlap they merge under the earlier's
     /// placeholder, so a later pattern can only widen what is removed.
     pub fn spans(&self, text: &str) -> Vec<(std::ops::Range<usize>, &'static str)> {
+        // Exports that flatten a note to one line write its breaks out (`\n`): read them as
+        // breaks, so that "Address:\nPSC 2221" is not the word "nPSC". Same length, same offsets.
+        let unescaped = written_out_breaks(text);
+        let text: &str = &unescaped;
         let mut found: Vec<(std::ops::Range<usize>, usize, &'static str)> = Vec::new();
         if let Some(re) = &self.own {
             for caps in re.captures_iter(text) {
@@ -239,6 +323,36 @@ impl PatientScrubber<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_pattern_compiles() {
+        assert_eq!(Scrubber::new().patterns.len(), shape_patterns().len() + context_patterns().len());
+    }
+
+    #[test]
+    fn addresses_as_the_world_writes_them() {
+        let s = Scrubber::new();
+        let mut counts = BTreeMap::new();
+        let out = s.scrub(
+            "Mail to P.O. Box 63 or PSC 2322, Box 6025 APO AA 88307 or USNS Cobb FPO AP 24140. Lives at Via Leopardi 83, \
+             then Koepenicker Str. 38 and Ingvald Scheys gate 155, near 627 154 Dodson Street, at the corner of 99 Derry \
+             Street and Lillestøl Stream, 8018 93 rue des six frères Ruellan. Call 650-752-7354x549. Fed via PEG tube; place 2 tablets under the tongue; \
+             the corner of the mouth is dry.",
+            None,
+            &mut counts,
+        );
+        for leaked in [
+            "Box 63", "2322", "6025", "88307", "Cobb", "Leopardi", "83", "38", "155", "627", "Derry", "Lillest",
+            "7354", "549",
+        ] {
+            assert!(!out.contains(leaked), "{leaked} left in: {out}");
+        }
+        let flattened = s.scrub("Address:\\nPSC 2221, Box 9693 APO AA 76936\\nPhone: 439 4166", None, &mut counts);
+        assert!(!flattened.contains("2221") && flattened.starts_with("Address:"), "{flattened}");
+        for kept in ["Fed via PEG tube", "place 2 tablets", "the corner of the mouth"] {
+            assert!(out.contains(kept), "{kept} lost: {out}");
+        }
+    }
 
     #[test]
     fn context_finds_relatives_streets_and_announced_names() {

@@ -31,8 +31,12 @@ impl DateError {
 /// [`parse`], refusing dates outside the plausible range of a clinical record.
 pub fn parse_plausible(s: &str) -> Result<i64, DateError> {
     let t = parse(s).ok_or(DateError::Malformed)?;
-    let latest = chrono::Utc::now().timestamp_micros().saturating_add(AHEAD);
-    if (EARLIEST..=latest).contains(&t) { Ok(t) } else { Err(DateError::Implausible) }
+    if is_plausible(t) { Ok(t) } else { Err(DateError::Implausible) }
+}
+
+/// Whether a time (microseconds since the epoch) lies between [`EARLIEST`] and [`AHEAD`] past now.
+pub fn is_plausible(t: i64) -> bool {
+    (EARLIEST..=chrono::Utc::now().timestamp_micros().saturating_add(AHEAD)).contains(&t)
 }
 
 /// Parses a FHIR date or dateTime (`2019`, `2019-03`, `2019-03-04`, `2019-03-04T10:00:00Z`,

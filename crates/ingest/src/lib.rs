@@ -663,18 +663,34 @@ fn read_meds<F: Fn(&str) -> i64>(
                 .collect();
             drop(names);
             counts.read += 1;
-            counts.converted += 1;
-            counts.events += events.len() as u64;
             let source = t.subject_id.to_string();
             // A MEDS subject defines its patient (there is no Patient resource to wait for).
             let none = fhir::Identifiers::default();
             if sources.opt_out.check(&source, &none) {
                 sources.excluded.insert(source.clone());
             }
-            let result = sources
-                .spill
-                .identifiers(&source, &none)
-                .and_then(|()| sources.spill.events(&source, &events, &shard.path, counts.read, MEDS_SUBJECT, None));
+            // A placeholder time (year 0, 9999) would move the patient's birth or history: the
+            // subject is the record here, and is quarantined whole, its rows kept as they were.
+            let result = if events.iter().any(|e| e.time.is_some_and(|t| !fhir::time::is_plausible(t))) {
+                counts.quarantined += 1;
+                let q = fhir::Quarantined {
+                    file: shard.path.clone(),
+                    position: counts.read,
+                    error: format!("{MEDS_SUBJECT}: {}", fhir::time::DateError::Implausible.describe("time")),
+                    raw: Some(meds_record(&events)),
+                };
+                if report.quarantined.len() < fhir::QUARANTINE_LISTED {
+                    report.quarantined.push(fhir::Quarantined { raw: None, ..q.clone() });
+                }
+                sources.quarantine.push(&q)
+            } else {
+                counts.converted += 1;
+                counts.events += events.len() as u64;
+                sources
+                    .spill
+                    .identifiers(&source, &none)
+                    .and_then(|()| sources.spill.events(&source, &events, &shard.path, counts.read, MEDS_SUBJECT, None))
+            };
             if failed.is_none()
                 && let Err(e) = result
             {
@@ -689,6 +705,7 @@ fn read_meds<F: Fn(&str) -> i64>(
     let t = report.types.entry(MEDS_SUBJECT.into()).or_default();
     t.read += counts.read;
     t.converted += counts.converted;
+    t.quarantined += counts.quarantined;
     t.events += counts.events;
     report.files.push((root.to_path_buf(), "read as a MEDS dataset".into()));
     Ok(())

@@ -15,6 +15,7 @@ pub struct QuarantineWriter {
     errors: BufWriter<File>,
     records: BufWriter<File>,
     count: u64,
+    finished: bool,
 }
 
 impl QuarantineWriter {
@@ -31,6 +32,7 @@ impl QuarantineWriter {
             errors: BufWriter::new(outputs::create_private(&dir.join("errors.jsonl"))?),
             records: BufWriter::new(outputs::create_private(&dir.join("records.ndjson"))?),
             count: 0,
+            finished: false,
         })
     }
 
@@ -56,10 +58,31 @@ impl QuarantineWriter {
     }
 
     /// Flushes both files to disk; returns the directory and the number of records.
-    pub fn finish(self) -> std::io::Result<(PathBuf, u64)> {
-        for w in [self.errors, self.records] {
-            w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    pub fn finish(mut self) -> std::io::Result<(PathBuf, u64)> {
+        self.finished = true;
+        for w in [&mut self.errors, &mut self.records] {
+            w.flush()?;
+            w.get_ref().sync_all()?;
         }
-        Ok((self.dir, self.count))
+        Ok((self.dir.clone(), self.count))
+    }
+}
+
+impl Drop for QuarantineWriter {
+    /// A run that fails keeps no quarantine: what it holds is a part of a run that produced
+    /// nothing, identified, and the next run quarantines again what it finds. The files go, so
+    /// that the claimed directory, if this run made it, goes with them.
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        for name in ["errors.jsonl", "records.ndjson", "CONTAINS-PHI.txt"] {
+            let path = self.dir.join(name);
+            if let Err(e) = std::fs::remove_file(&path)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::error!(file = %path.display(), error = %e, "could not remove a quarantine file of a failed run: remove it by hand");
+            }
+        }
     }
 }

@@ -354,6 +354,8 @@ fn damaged_and_empty_inputs_fail_before_anything_is_written() {
     assert!(matches!(err, ingest::IngestError::Damaged { count: 1, .. }), "{err}");
     assert!(err.to_string().contains("--accept-partial"), "{err}");
     assert!(!out.join("meds/data").exists() && !out.join("work").exists());
+    // A failed run keeps no quarantine (identified records of a run that produced nothing).
+    assert!(!out.join("quarantine").exists(), "the failed run's quarantine is removed");
     let mut partial = options(&[&input], &dir.path().join("p"));
     partial.accept_partial = true;
     let summary = ingest::run(&partial, &deidentifier(), &|_| {}).expect("partial accepted");
@@ -394,4 +396,36 @@ fn work_and_quarantine_directories_are_private_and_never_someone_elses() {
             assert_eq!(mode(&out.join("quarantine").join(f)), 0o600, "{f}");
         }
     }
+}
+
+#[test]
+fn a_meds_subject_with_a_placeholder_time_is_quarantined_whole() {
+    use meds::{CodeTable, DatasetWriter, Timeline, WriterOptions};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = dir.path().join("other-etl");
+    let mut writer = DatasetWriter::create(&source, WriterOptions::default()).expect("writer");
+    let mut codes = CodeTable::new();
+    let lab = codes.intern("LOINC/4548-4");
+    let birth = codes.intern("MEDS_BIRTH");
+    let mut fine = Timeline::with_capacity(1, 2);
+    fine.push(Some(0), birth, None, None);
+    fine.push(Some(1_600_000_000_000_000), lab, Some(6.1), None);
+    writer.write_subject("train", &fine, &codes).expect("write");
+    // Year 9999: a placeholder, not a date.
+    let mut placeholder = Timeline::with_capacity(2, 2);
+    placeholder.push(Some(0), birth, None, None);
+    placeholder.push(Some(253_402_214_400_000_000), lab, Some(7.0), None);
+    writer.write_subject("train", &placeholder, &codes).expect("write");
+    writer.finish(&codes).expect("finish");
+
+    let out = dir.path().join("o");
+    let summary = ingest::run(&options(&[&source], &out), &deidentifier(), &|_| {}).expect("ingest");
+    let counts = &summary.fhir.types[ingest::MEDS_SUBJECT];
+    assert_eq!((counts.read, counts.converted, counts.quarantined), (2, 1, 1));
+    assert!(summary.reconciles);
+    assert_eq!(summary.subjects, 1);
+    let records = std::fs::read_to_string(out.join("quarantine/records.ndjson")).expect("records");
+    assert!(records.contains("253402214400000000"), "the subject's rows are kept as they were");
+    let errors = std::fs::read_to_string(out.join("quarantine/errors.jsonl")).expect("errors");
+    assert!(errors.contains("implausible"), "{errors}");
 }

@@ -18,6 +18,7 @@ pub fn run(
     out: &Path,
     patients: usize,
     pretrain_steps: u64,
+    deid_key_file: Option<&Path>,
     replace: crate::claim::Replace,
     progress: &Progress,
 ) -> Result<ExitCode> {
@@ -31,8 +32,10 @@ pub fn run(
 
     tracing::info!("step 2/11: ingesting the FHIR export and de-identifying it");
     // A demo key beside the outputs; a real deployment keeps its key elsewhere, under guard.
-    let key_path = out.join("demo-deid.key");
-    let key = if key_path.exists() { Key::from_file(&key_path)? } else { Key::generate(&key_path)? };
+    let key = match deid_key_file {
+        Some(path) => Key::from_file(path)?,
+        None => Key::generate(&out.join("demo-deid.key"))?,
+    };
     let deidentifier = Deidentifier::new(key, DateMode::Shift);
     let root = out.join("ingested").join("meds");
     let options = ingest::Options {

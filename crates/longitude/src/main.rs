@@ -163,6 +163,10 @@ enum Command {
         /// Pretraining steps of the tiny model.
         #[arg(long, default_value_t = 300)]
         pretrain_steps: u64,
+        /// The de-identification key to ingest with (default: a new one, kept beside the outputs
+        /// as `demo-deid.key`). With the same key the demo writes the same outputs.
+        #[arg(long)]
+        deid_key_file: Option<PathBuf>,
         #[command(flatten)]
         replace: claim::Replace,
     },
@@ -185,15 +189,30 @@ fn main() -> ExitCode {
         Command::WhatIf(args) => what_if_cmd::run(&args),
         Command::Report(args) => report_cmd::run(&args),
         Command::Bench(cmd) => bench::run(cmd, &progress),
-        Command::Demo { out, patients, pretrain_steps, replace } => {
-            demo::run(&out, patients, pretrain_steps, replace, &progress)
+        Command::Demo { out, patients, pretrain_steps, deid_key_file, replace } => {
+            demo::run(&out, patients, pretrain_steps, deid_key_file.as_deref(), replace, &progress)
         }
     };
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", render_error(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// The error and its causes on one line, as `{:#}` would print them, but without repeating a
+/// cause that the message before it already ends with (the library errors name their source in
+/// their message, for callers that print only that).
+fn render_error(e: &anyhow::Error) -> String {
+    let mut line = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !line.ends_with(&cause) {
+            line.push_str(": ");
+            line.push_str(&cause);
+        }
+    }
+    line
 }

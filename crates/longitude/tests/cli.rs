@@ -847,6 +847,11 @@ fn no_command_deletes_or_writes_over_what_it_did_not_write() {
     }
     let o = run_keyed(&["--quiet", "ingest", "--input", &input, "--out", &s(&fhir.join("out"))]);
     assert!(stderr(&o).contains("inside the input"), "{}", stderr(&o));
+    // A mistyped input: one clear line, the cause said once.
+    let o = run_keyed(&["--quiet", "ingest", "--input", &s(&p("no-such-export")), "--out", &s(&p("x"))]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(stderr(&o).matches("No such file or directory").count(), 1, "{}", stderr(&o));
+    assert!(!p("x").exists() && !p("x-quarantine").exists(), "nothing made for a run that read nothing");
     assert!(fhir.join("Patient.ndjson").exists(), "the export is intact");
     let o = run_keyed(&["--quiet", "ingest", "--input", &input, "--out", &out]);
     assert!(o.status.success(), "{}", stderr(&o));
