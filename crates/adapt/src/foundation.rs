@@ -8,67 +8,70 @@
 //! predict at the same wellness visits — are embedded once.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use meds::{CodeTable, Timeline};
+use model::bundle::Bundle;
 use model::embedding::{Context, Pooling};
 use model::{Cpu, CpuTrain, Model, ModelConfig};
 use tokenizer::Tokenizer;
 
-/// A pretrained model bundle (`longitude pretrain`'s OUT/model): weights and the tokenizer they
-/// were trained with.
+/// A pretrained model bundle (`longitude pretrain`'s OUT/model, [`model::bundle`]): weights and
+/// the tokenizer they were trained with, checked against the bundle's manifest.
 pub struct Foundation {
-    /// The weights file, read again for a trainable copy.
-    weights: PathBuf,
-    tokenizer: Tokenizer,
+    bundle: Bundle,
     model: Model<Cpu>,
-    config: ModelConfig,
 }
 
 impl std::fmt::Debug for Foundation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Foundation").field("config", &self.config).field("vocabulary", &self.tokenizer.len()).finish()
+        f.debug_struct("Foundation")
+            .field("config", self.bundle.config())
+            .field("vocabulary", &self.bundle.tokenizer().len())
+            .finish()
     }
 }
 
 /// Why a bundle could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum FoundationError {
-    /// The tokenizer file.
-    #[error("model bundle tokenizer: {0}")]
-    Tokenizer(#[from] tokenizer::TokenizerError),
-    /// The weights.
-    #[error("model bundle weights: {0}")]
+    /// The bundle (its manifest, files, tokenizer or weights).
+    #[error("model bundle: {0}")]
     Model(#[from] model::ModelError),
 }
 
 impl Foundation {
-    /// Loads `bundle/model.safetensors` and `bundle/tokenizer.json`.
-    pub fn load(bundle: &Path) -> Result<Foundation, FoundationError> {
-        let tokenizer = Tokenizer::load(&bundle.join("tokenizer.json"))?;
-        let weights = bundle.join("model.safetensors");
-        let (model, config) = model::weights::load::<Cpu>(&weights, &Default::default())?;
-        Ok(Foundation { weights, tokenizer, model, config })
+    /// Opens the bundle in `dir` ([`Bundle::open`]: every file checked against its manifest) and
+    /// loads the model.
+    pub fn load(dir: &Path) -> Result<Foundation, FoundationError> {
+        let bundle = Bundle::open(dir)?;
+        let model = bundle.load::<Cpu>(&Default::default())?;
+        Ok(Foundation { bundle, model })
     }
 
     /// A copy of the model on the CPU training backend (for fine-tuning), read from the bundle.
     pub fn trainable(&self) -> Result<Model<CpuTrain>, FoundationError> {
-        Ok(model::weights::load::<CpuTrain>(&self.weights, &Default::default())?.0)
+        Ok(self.bundle.load::<CpuTrain>(&Default::default())?)
+    }
+
+    /// The bundle the model came from.
+    pub fn bundle(&self) -> &Bundle {
+        &self.bundle
     }
 
     /// The tokenizer, the model and its shape.
     pub(crate) fn parts(&self) -> (&Tokenizer, &Model<Cpu>, &ModelConfig) {
-        (&self.tokenizer, &self.model, &self.config)
+        (self.bundle.tokenizer(), &self.model, self.bundle.config())
     }
 
     /// The width of the embedding `pooling` reads.
     pub fn width(&self, pooling: Pooling) -> usize {
-        pooling.width(self.config.d_model)
+        pooling.width(self.bundle.config().d_model)
     }
 
     /// The model's shape.
     pub fn config(&self) -> &ModelConfig {
-        &self.config
+        self.bundle.config()
     }
 
     /// The tokens the model reads for every requested (subject, prediction time) whose subject
@@ -83,7 +86,8 @@ impl Foundation {
         for &(s, t) in requests {
             wanted.entry(s).or_default().push(t);
         }
-        let mut encoder = self.tokenizer.encoder(codes);
+        let (tokenizer, _, config) = self.parts();
+        let mut encoder = tokenizer.encoder(codes);
         let mut contexts = HashMap::with_capacity(requests.len());
         for t in timelines {
             let Some(times) = wanted.get_mut(&t.subject_id) else { continue };
@@ -91,7 +95,7 @@ impl Foundation {
             times.dedup();
             let encoded = encoder.encode(t);
             for &time in times.iter() {
-                let context = model::embedding::context(&encoded, &self.tokenizer, time, self.config.max_seq_len);
+                let context = model::embedding::context(&encoded, tokenizer, time, config.max_seq_len);
                 contexts.insert((t.subject_id, time), context);
             }
         }

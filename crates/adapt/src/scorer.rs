@@ -192,9 +192,7 @@ impl TaskModel {
     pub fn save(&self, path: &Path) -> Result<(), ScorerError> {
         let io = |source| ScorerError::Io { path: path.display().to_string(), source };
         let text = serde_json::to_string(self).map_err(|e| io(std::io::Error::other(e)))?;
-        let partial = path.with_extension("json.partial");
-        std::fs::write(&partial, text).map_err(io)?;
-        std::fs::rename(&partial, path).map_err(io)
+        outputs::atomic::write(path, outputs::atomic::Access::Shared, text.as_bytes()).map_err(|e| io(e.source))
     }
 
     /// Reads a file written by [`TaskModel::save`], refusing other formats and newer versions.

@@ -54,15 +54,8 @@ impl Key {
         use std::io::Read;
         std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).map_err(io)?;
         let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(io)?;
-        }
-        std::fs::write(path, format!("{hex}\n")).map_err(io)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
-        }
+        outputs::atomic::write(path, outputs::atomic::Access::Private, format!("{hex}\n").as_bytes())
+            .map_err(|e| io(e.source))?;
         Self::from_bytes(hex.as_bytes())
     }
 

@@ -27,7 +27,7 @@
 
 #![forbid(unsafe_code)]
 
-pub mod audit;
+pub mod leakage;
 pub mod optout;
 pub mod quarantine;
 pub mod spill;

@@ -142,7 +142,7 @@ fn the_audit_finds_identifiers_that_survive() {
     let planted = synth::truth::planted_identifiers(&dir.path().join("s/truth")).expect("truth");
     assert_eq!(planted.len(), 60);
     let d = deidentifier();
-    let clean = ingest::audit::audit(&planted, std::slice::from_ref(&input), &out.join("meds"), &d).expect("audit");
+    let clean = ingest::leakage::measure(&planted, std::slice::from_ref(&input), &out.join("meds"), &d).expect("audit");
     assert!(clean.meets_targets && clean.leaks.is_empty(), "{clean:?}");
     assert_eq!(clean.patients, 60);
 
@@ -155,7 +155,7 @@ fn the_audit_finds_identifiers_that_survive() {
     let source = planted.keys().find(|s| d.subject_id(s) == with_note.subject_id).expect("source").clone();
     let mut leaky = planted.clone();
     leaky.insert(source, vec![("note_word".into(), word), ("a_code".into(), code)]);
-    let found = ingest::audit::audit(&leaky, &[input], &out.join("meds"), &d).expect("audit");
+    let found = ingest::leakage::measure(&leaky, &[input], &out.join("meds"), &d).expect("audit");
     assert!(!found.meets_targets);
     assert!(found.text_recall < 1.0 && found.structured_recall < 1.0, "{found:?}");
     let places: Vec<&str> = found.leaks.iter().map(|l| l.place).collect();

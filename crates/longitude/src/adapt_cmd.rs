@@ -205,7 +205,7 @@ fn oracle_predictions(
 }
 
 pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
-    let oracle = args.truth.as_deref().map(crate::oracle::load).transpose()?;
+    let oracle = args.truth.as_deref().map(synth::oracle::load_truth).transpose()?;
     let oracle_precision = synth::oracle::Precision::adaptive(args.oracle_samples, args.oracle_max_samples);
     let mut tasks: Vec<(String, PathBuf)> = std::fs::read_dir(&args.labels)
         .with_context(|| format!("reading {}", args.labels.display()))?
@@ -464,7 +464,7 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
                 });
             }
         }
-        if let (Some((config, synth_codes)), Some(outcome)) = (&oracle, crate::oracle::outcome_of(task)) {
+        if let (Some((config, synth_codes)), Some(outcome)) = (&oracle, synth::oracle::outcome_of(task)) {
             let started = Instant::now();
             let held_out: Vec<meds::labels::BooleanLabel> =
                 examples.iter().filter(|e| e.split == "held_out").map(|e| e.label).collect();
@@ -489,7 +489,12 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
         let dir = args.out.join(task);
         std::fs::create_dir_all(&dir)?;
         if !curves.is_empty() {
-            std::fs::write(dir.join("few_shot.json"), serde_json::to_string_pretty(&curves)?)?;
+            let curves_json = serde_json::to_string_pretty(&curves)?;
+            outputs::atomic::write(
+                &dir.join("few_shot.json"),
+                outputs::atomic::Access::Shared,
+                curves_json.as_bytes(),
+            )?;
         }
         for m in &mut run.methods {
             meds::labels::write_boolean_predictions(&dir.join(format!("{}.parquet", m.method)), &m.predictions)?;
@@ -562,11 +567,11 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
                 ),
             ),
         }
-        match (&args.truth, crate::oracle::outcome_of(task)) {
+        match (&args.truth, synth::oracle::outcome_of(task)) {
             (None, _) => {
                 missing("oracle", "no ground truth: the oracle exists for simulated data only (--truth)".into())
             }
-            (Some(_), None) => missing("oracle", crate::oracle::NO_ORACLE.into()),
+            (Some(_), None) => missing("oracle", synth::oracle::NO_ORACLE.into()),
             _ => {}
         }
         // Methods scored on a sample of the held-out times, and how to weight it back (the
@@ -597,9 +602,12 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
             }),
         );
     }
-    let partial = args.out.join(".adapt_report.json.partial");
-    std::fs::write(&partial, serde_json::to_string_pretty(&report)?)?;
-    std::fs::rename(&partial, args.out.join("adapt_report.json"))?;
+    let report_json = serde_json::to_string_pretty(&report)?;
+    outputs::atomic::write(
+        &args.out.join("adapt_report.json"),
+        outputs::atomic::Access::Shared,
+        report_json.as_bytes(),
+    )?;
     out.finish()?;
     outln!("predictions and adapt_report.json in {} ({:.1} s)", args.out.display(), started.elapsed().as_secs_f64());
     Ok(ExitCode::SUCCESS)

@@ -160,7 +160,7 @@ pub fn run(cmd: BenchCommand, progress: &Progress) -> Result<ExitCode> {
         BenchCommand::Deid { python, sentences, safe_words, json } => {
             let dir = tempfile::tempdir()?;
             let script = dir.path().join("deid_bench.py");
-            std::fs::write(&script, DEID_SCRIPT)?;
+            outputs::atomic::write(&script, outputs::atomic::Access::Shared, DEID_SCRIPT.as_bytes())?;
             let me = std::env::current_exe()?;
             let mut cmd = Command::new(&python);
             // presidio-evaluator's generator iterates sets: fix Python's hashing so the corpus is
@@ -206,8 +206,8 @@ pub fn run(cmd: BenchCommand, progress: &Progress) -> Result<ExitCode> {
                 bench_meds(&dir, events, events_per_subject, lookups, compression, python.as_deref(), progress)?;
             out!("{}", render(&result));
             if let Some(path) = json {
-                std::fs::write(&path, serde_json::to_string_pretty(&result)?)
-                    .with_context(|| format!("cannot write {}", path.display()))?;
+                let json = serde_json::to_string_pretty(&result)?;
+                outputs::atomic::write(&path, outputs::atomic::Access::Shared, json.as_bytes())?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -436,7 +436,7 @@ fn bench_tokenize(patients: usize) -> Result<()> {
 
 fn run_meds_reader(python: &Path, root: &Path, dir: &Path, lookups: usize) -> Result<serde_json::Value> {
     let script = dir.join("meds_reader_bench.py");
-    std::fs::write(&script, MEDS_READER_SCRIPT)?;
+    outputs::atomic::write(&script, outputs::atomic::Access::Shared, MEDS_READER_SCRIPT.as_bytes())?;
     let work = dir.join("meds_reader_db");
     if work.exists() {
         std::fs::remove_dir_all(&work)?;

@@ -175,8 +175,16 @@ fn generation_vocabulary(size: usize) -> Result<tokenizer::Tokenizer> {
 
 fn theirs(python: &Path, config: &ModelConfig, steps: usize, threads: usize) -> Result<Value> {
     let dir = tempfile::tempdir()?;
-    std::fs::write(dir.path().join("bench_torch.py"), TORCH_SCRIPT)?;
-    std::fs::write(dir.path().join("longitude_model.py"), REFERENCE_MODEL)?;
+    outputs::atomic::write(
+        &dir.path().join("bench_torch.py"),
+        outputs::atomic::Access::Shared,
+        TORCH_SCRIPT.as_bytes(),
+    )?;
+    outputs::atomic::write(
+        &dir.path().join("longitude_model.py"),
+        outputs::atomic::Access::Shared,
+        REFERENCE_MODEL.as_bytes(),
+    )?;
     let device = Default::default();
     Cpu::seed(&device, 0);
     let m: Model<Cpu> = config.init(&device);
@@ -293,10 +301,8 @@ pub fn run(python: Option<&Path>, vocab: usize, steps: usize, rounds: usize, jso
         100.0 * embed / peak
     );
     if let Some(path) = json_out {
-        std::fs::write(
-            path,
-            serde_json::to_string_pretty(&json!({ "rounds": { "ours": us, "pytorch": reference } }))?,
-        )?;
+        let rounds = serde_json::to_string_pretty(&json!({ "rounds": { "ours": us, "pytorch": reference } }))?;
+        outputs::atomic::write(path, outputs::atomic::Access::Shared, rounds.as_bytes())?;
     }
     Ok(())
 }

@@ -292,9 +292,7 @@ pub fn run(args: &EvaluateArgs) -> Result<ExitCode> {
             object.insert("paired".into(), serde_json::json!({ "baseline": args.compare_with, "difference": p }));
         }
         let json = serde_json::to_string_pretty(&value)?;
-        let partial = out.with_extension("json.partial");
-        std::fs::write(&partial, json)?;
-        std::fs::rename(&partial, out)?;
+        outputs::atomic::write(out, outputs::atomic::Access::Shared, json.as_bytes())?;
     }
     outln!("evaluated in {:.2} s ({} resamples)", started.elapsed().as_secs_f64(), args.resamples);
     Ok(ExitCode::SUCCESS)

@@ -90,7 +90,7 @@ struct IngestReport<'a> {
     #[serde(flatten)]
     summary: &'a ingest::Summary,
     #[serde(skip_serializing_if = "Option::is_none")]
-    deid_audit: Option<ingest::audit::Audit>,
+    deid_audit: Option<ingest::leakage::Leakage>,
 }
 
 fn key(args: &IngestArgs) -> Result<Key> {
@@ -205,7 +205,7 @@ pub fn run(args: &IngestArgs, progress: &Progress) -> Result<ExitCode> {
         Some(truth) => {
             let planted = synth::truth::planted_identifiers(truth)?;
             let fhir_inputs: Vec<PathBuf> = args.input.iter().filter(|p| !ingest::is_meds_root(p)).cloned().collect();
-            Some(ingest::audit::audit(&planted, &fhir_inputs, &options.out, &deidentifier)?)
+            Some(ingest::leakage::measure(&planted, &fhir_inputs, &options.out, &deidentifier)?)
         }
         None => None,
     };
@@ -213,9 +213,8 @@ pub fn run(args: &IngestArgs, progress: &Progress) -> Result<ExitCode> {
         IngestReport { date_mode: mode, text_policy: deidentifier.text_policy(), summary: &summary, deid_audit };
     // Written last and atomically: an interrupted run has no report that looks complete.
     let report_path = args.out.join(REPORT);
-    let partial = args.out.join(".ingest_report.json.partial");
-    std::fs::write(&partial, serde_json::to_string_pretty(&out_report)?)?;
-    std::fs::rename(&partial, &report_path)?;
+    let report_json = serde_json::to_string_pretty(&out_report)?;
+    outputs::atomic::write(&report_path, outputs::atomic::Access::Shared, report_json.as_bytes())?;
     out.finish()?;
 
     outln!(

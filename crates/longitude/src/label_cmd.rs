@@ -108,9 +108,7 @@ pub fn run(args: &LabelArgs) -> Result<ExitCode> {
         reports.push(report);
     }
     let json = serde_json::to_string_pretty(&reports)?;
-    let partial = args.out.join(".label_report.json.partial");
-    std::fs::write(&partial, json)?;
-    std::fs::rename(&partial, args.out.join("label_report.json"))?;
+    outputs::atomic::write(&args.out.join("label_report.json"), outputs::atomic::Access::Shared, json.as_bytes())?;
     out.finish()?;
     outln!("labels and label_report.json in {}", args.out.display());
     Ok(ExitCode::SUCCESS)

@@ -15,7 +15,6 @@ mod ingest_cmd;
 mod label_cmd;
 mod logging;
 mod meds_cmd;
-mod oracle;
 mod pretrain_cmd;
 mod progress;
 mod report_cmd;

@@ -180,20 +180,20 @@ pub fn run(args: &PretrainArgs, progress: &Progress) -> Result<ExitCode> {
     }
     // The model bundle: portable weights, the tokenizer that goes with them, the config.
     let bundle = args.out.join("model");
-    std::fs::create_dir_all(&bundle)?;
     let latest = model::pretrain::latest_checkpoint(&args.out).context("no checkpoint was written")?;
-    std::fs::copy(latest.join("model.safetensors"), bundle.join("model.safetensors"))?;
-    tokenizer.save(&bundle.join("tokenizer.json"))?;
-    std::fs::write(bundle.join("pretrain.json"), serde_json::to_string_pretty(&config)?)?;
+    model::bundle::write(&bundle, &latest.join(model::bundle::WEIGHTS), &tokenizer, &config)?;
     let report = Report {
         config: &config,
         summary: &summary,
         below_unigram: summary.tuning_loss < summary.unigram_tuning_loss,
         threads: rayon::current_num_threads(),
     };
-    let partial = args.out.join(".pretrain_report.json.partial");
-    std::fs::write(&partial, serde_json::to_string_pretty(&report)?)?;
-    std::fs::rename(&partial, args.out.join("pretrain_report.json"))?;
+    let report_json = serde_json::to_string_pretty(&report)?;
+    outputs::atomic::write(
+        &args.out.join("pretrain_report.json"),
+        outputs::atomic::Access::Shared,
+        report_json.as_bytes(),
+    )?;
     out.finish()?;
     outln!(
         "{} steps ({} parameters, {:.0} tokens/s on {} threads): tuning loss {:.4} (perplexity {:.2}) vs unigram {:.4}; model bundle in {}",

@@ -321,10 +321,7 @@ pub fn run(args: &ReportArgs) -> Result<ExitCode> {
         .collect();
     let out = crate::claim::claim(&args.out, "report", &inputs, args.replace)?;
     let write = |name: &str, bytes: &[u8]| -> Result<()> {
-        let partial = args.out.join(format!(".{name}.partial"));
-        std::fs::write(&partial, bytes)?;
-        std::fs::rename(&partial, args.out.join(name))?;
-        Ok(())
+        Ok(outputs::atomic::write(&args.out.join(name), outputs::atomic::Access::Shared, bytes)?)
     };
     write("report.json", serde_json::to_string_pretty(&report)?.as_bytes())?;
     write("model_card.json", serde_json::to_string_pretty(&card)?.as_bytes())?;

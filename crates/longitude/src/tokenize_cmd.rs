@@ -144,9 +144,12 @@ pub fn run(args: &TokenizeArgs, progress: &Progress) -> Result<ExitCode> {
         report.splits.insert(split.clone(), stats);
     }
     tok.save(&args.out.join("tokenizer.json"))?;
-    let partial = args.out.join(".tokenize_report.json.partial");
-    std::fs::write(&partial, serde_json::to_string_pretty(&report)?)?;
-    std::fs::rename(&partial, args.out.join("tokenize_report.json"))?;
+    let report_json = serde_json::to_string_pretty(&report)?;
+    outputs::atomic::write(
+        &args.out.join("tokenize_report.json"),
+        outputs::atomic::Access::Shared,
+        report_json.as_bytes(),
+    )?;
     out.finish()?;
 
     outln!(

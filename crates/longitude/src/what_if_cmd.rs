@@ -95,7 +95,7 @@ pub fn run(args: &WhatIfArgs) -> Result<ExitCode> {
     if args.futures == 0 {
         bail!("--futures must be at least 1");
     }
-    let drug = crate::oracle::drug_of(&args.treatment);
+    let drug = synth::oracle::drug_of(&args.treatment);
     let oracle = match &args.truth {
         None => None,
         Some(dir) => {
@@ -106,10 +106,10 @@ pub fn run(args: &WhatIfArgs) -> Result<ExitCode> {
                     args.treatment
                 );
             };
-            let Some(outcome) = crate::oracle::outcome_of(&args.task) else {
-                bail!("--truth: {}: {}", args.task, crate::oracle::NO_ORACLE);
+            let Some(outcome) = synth::oracle::outcome_of(&args.task) else {
+                bail!("--truth: {}: {}", args.task, synth::oracle::NO_ORACLE);
             };
-            Some((crate::oracle::load(dir)?, *drug, outcome))
+            Some((synth::oracle::load_truth(dir)?, *drug, outcome))
         }
     };
     let mut treated_by = args.treated_by.clone();
@@ -277,13 +277,8 @@ pub fn run(args: &WhatIfArgs) -> Result<ExitCode> {
             "seconds": started.elapsed().as_secs_f64(),
             "rows": rows,
         });
-        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
-        let partial = out.with_extension("json.partial");
-        std::fs::write(&partial, serde_json::to_string_pretty(&report)?)
-            .with_context(|| format!("writing {}", partial.display()))?;
-        std::fs::rename(&partial, out).with_context(|| format!("writing {}", out.display()))?;
+        let json = serde_json::to_string_pretty(&report)?;
+        outputs::atomic::write(out, outputs::atomic::Access::Shared, json.as_bytes())?;
     }
     Ok(ExitCode::SUCCESS)
 }

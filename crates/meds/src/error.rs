@@ -18,6 +18,9 @@ pub enum MedsError {
         #[source]
         source: std::io::Error,
     },
+    /// A file could not be written whole (see `outputs::atomic`).
+    #[error(transparent)]
+    Write(#[from] outputs::atomic::WriteError),
     /// A parquet file could not be decoded or encoded.
     #[error("{path}: parquet: {source}")]
     Parquet {

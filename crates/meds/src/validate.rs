@@ -104,6 +104,7 @@ fn error_file(e: &MedsError) -> Option<&Path> {
         | MedsError::MissingMetadata { path }
         | MedsError::Metadata { path, .. }
         | MedsError::Store { path, .. } => Some(path),
+        MedsError::Write(e) => Some(&e.path),
         MedsError::SubjectInManyShards { .. }
         | MedsError::NoShards { .. }
         | MedsError::Incomplete { .. }

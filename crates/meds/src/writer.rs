@@ -216,8 +216,11 @@ impl DatasetWriter {
         std::fs::create_dir_all(&data).map_err(|e| MedsError::io(&data, e))?;
         // Until `finish`, the dataset is incomplete: readers refuse it (see `Dataset::open`).
         let marker = root.join(schema::WRITING_MARKER);
-        std::fs::write(&marker, "a MEDS writer is writing this dataset; if no run is active, it was interrupted\n")
-            .map_err(|e| MedsError::io(&marker, e))?;
+        outputs::atomic::write(
+            &marker,
+            outputs::atomic::Access::Shared,
+            b"a MEDS writer is writing this dataset; if no run is active, it was interrupted\n",
+        )?;
         let properties = shard_properties(options.compression)?;
         let (done_tx, done_rx) = channel();
         Ok(Self {

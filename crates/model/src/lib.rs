@@ -10,6 +10,7 @@
 mod attention;
 mod attention_train;
 pub mod batches;
+pub mod bundle;
 pub mod cache;
 pub mod embedding;
 pub mod finetune;
@@ -60,11 +61,11 @@ pub enum ModelError {
 }
 
 impl ModelError {
-    fn io(path: &Path, source: std::io::Error) -> Self {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
         Self::Io { path: path.to_path_buf(), source }
     }
 
-    fn format(path: &Path, message: impl std::fmt::Display) -> Self {
+    pub(crate) fn format(path: &Path, message: impl std::fmt::Display) -> Self {
         Self::Format { path: path.to_path_buf(), message: message.to_string() }
     }
 }

@@ -219,9 +219,7 @@ fn record_error(path: &Path) -> impl Fn(burn::record::RecorderError) -> ModelErr
 
 /// Writes `text` to `path` atomically.
 fn write_atomic(path: &Path, text: &str) -> Result<(), ModelError> {
-    let partial = path.with_extension("partial");
-    std::fs::write(&partial, text).map_err(io(path))?;
-    std::fs::rename(&partial, path).map_err(io(path))
+    outputs::atomic::write(path, outputs::atomic::Access::Shared, text.as_bytes()).map_err(|e| io(path)(e.source))
 }
 
 /// What pretraining reads: the tokenizer and the tokenized train and tuning splits.
@@ -398,7 +396,7 @@ fn save_checkpoint<B: AutodiffBackend, O: Optimizer<Model<B>, B>>(
     crate::weights::save(&model.valid(), &state.config.model, &partial.join("model.safetensors"))?;
     let text = serde_json::to_string_pretty(state)
         .map_err(|e| ModelError::Format { path: partial.clone(), message: e.to_string() })?;
-    std::fs::write(partial.join(STATE), text).map_err(io(&partial))?;
+    write_atomic(&partial.join(STATE), &text)?;
     let final_dir = dir.join(&name);
     if final_dir.exists() {
         std::fs::remove_dir_all(&final_dir).map_err(io(&final_dir))?;

@@ -75,9 +75,7 @@ pub fn save<B: Backend>(model: &Model<B>, config: &ModelConfig, path: &Path) -> 
     let header = serde_json::json!({ "format": FORMAT, "version": version, "config": config });
     let metadata = HashMap::from([(METADATA_KEY.to_owned(), header.to_string())]);
     let buffer = safetensors::serialize(views, Some(metadata)).map_err(|e| ModelError::format(path, e))?;
-    let partial = path.with_extension("safetensors.partial");
-    std::fs::write(&partial, buffer).map_err(|e| ModelError::io(path, e))?;
-    std::fs::rename(&partial, path).map_err(|e| ModelError::io(path, e))
+    outputs::atomic::write(path, outputs::atomic::Access::Shared, &buffer).map_err(|e| ModelError::io(path, e.source))
 }
 
 /// Reads a file [`save`] wrote (or any file with the same names, shapes and f32 data) into a

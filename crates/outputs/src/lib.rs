@@ -18,8 +18,11 @@
 //!   the next run after a kill. An existing directory without its marker is refused, never
 //!   emptied.
 //! - [`create_private`] opens a file readable by its owner only, for identified data.
+//! - [`atomic`] is the one way every file is written: whole or not at all.
 
 #![forbid(unsafe_code)]
+
+pub mod atomic;
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -173,12 +176,7 @@ impl Marker {
 
     fn write(&self, dir: &Path) -> Result<(), OutputError> {
         let path = dir.join(MARKER);
-        let tmp = dir.join(format!("{MARKER}.partial"));
-        let text = serde_json::to_string_pretty(self)
-            .map_err(|e| OutputError::Marker { path: path.clone(), reason: e.to_string() })?;
-        std::fs::write(&tmp, text).map_err(io(&tmp))?;
-        File::open(&tmp).and_then(|f| f.sync_all()).map_err(io(&tmp))?;
-        std::fs::rename(&tmp, &path).map_err(io(&path))
+        atomic::write_json(&path, self).map_err(|e| OutputError::Io { path: e.path, source: e.source })
     }
 }
 
@@ -542,8 +540,10 @@ impl WorkDir {
         let text = serde_json::to_string(&marker)
             .map_err(|e| OutputError::Marker { path: path.join(WORK_MARKER), reason: e.to_string() })?;
         let dir = Self { path: path.to_path_buf() };
-        std::fs::write(path.join(WORK_MARKER), text).map_err(io(path))?;
-        std::fs::write(path.join("CONTAINS-PHI.txt"), warning).map_err(io(path))?;
+        for (name, text) in [(WORK_MARKER, text.as_str()), ("CONTAINS-PHI.txt", warning)] {
+            atomic::write(&path.join(name), atomic::Access::Private, text.as_bytes())
+                .map_err(|e| OutputError::Io { path: e.path, source: e.source })?;
+        }
         Ok(dir)
     }
 

@@ -120,20 +120,21 @@ pub fn split_of(seed: u64, index: u64) -> &'static str {
     }
 }
 
-/// NDJSON files written atomically: `.Type.ndjson.partial` until complete.
+/// NDJSON files written atomically ([`outputs::atomic::Pending`]): in place only when complete.
 struct NdjsonFiles {
     dir: PathBuf,
-    files: Vec<BufWriter<File>>,
+    files: Vec<(outputs::atomic::Pending, BufWriter<File>)>,
 }
 
 impl NdjsonFiles {
     fn create(dir: &Path) -> Result<Self, SynthError> {
-        std::fs::create_dir_all(dir).map_err(|e| SynthError::io(dir, e))?;
         let files = fhir::RESOURCE_TYPES
             .iter()
             .map(|t| {
-                let path = dir.join(format!(".{t}.ndjson.partial"));
-                File::create(&path).map(|f| BufWriter::with_capacity(1 << 20, f)).map_err(|e| SynthError::io(&path, e))
+                let path = dir.join(format!("{t}.ndjson"));
+                outputs::atomic::Pending::create(&path, outputs::atomic::Access::Shared)
+                    .map(|(pending, f)| (pending, BufWriter::with_capacity(1 << 20, f)))
+                    .map_err(|e| SynthError::io(&e.path, e.source))
             })
             .collect::<Result<_, _>>()?;
         Ok(Self { dir: dir.to_path_buf(), files })
@@ -141,7 +142,7 @@ impl NdjsonFiles {
 
     fn append(&mut self, buffers: &[String; 7]) -> Result<u64, SynthError> {
         let mut bytes = 0;
-        for (file, buffer) in self.files.iter_mut().zip(buffers) {
+        for ((_, file), buffer) in self.files.iter_mut().zip(buffers) {
             file.write_all(buffer.as_bytes()).map_err(|e| SynthError::io(&self.dir, e))?;
             bytes += buffer.len() as u64;
         }
@@ -149,11 +150,9 @@ impl NdjsonFiles {
     }
 
     fn finish(self) -> Result<(), SynthError> {
-        for (mut file, t) in self.files.into_iter().zip(fhir::RESOURCE_TYPES) {
-            file.flush().map_err(|e| SynthError::io(&self.dir, e))?;
-            file.get_ref().sync_all().map_err(|e| SynthError::io(&self.dir, e))?;
-            let from = self.dir.join(format!(".{t}.ndjson.partial"));
-            std::fs::rename(&from, self.dir.join(format!("{t}.ndjson"))).map_err(|e| SynthError::io(&from, e))?;
+        for (pending, file) in self.files {
+            let file = file.into_inner().map_err(|e| SynthError::io(pending.target(), e.into_error()))?;
+            pending.commit(file).map_err(|e| SynthError::io(&e.path, e.source))?;
         }
         Ok(())
     }
@@ -242,7 +241,8 @@ pub fn generate(config: &SynthConfig, out: &Path, options: &OutputOptions) -> Re
             }
             if let Some((id, json)) = &r.bundle {
                 let path = bundle_dir.join(format!("{id}.json"));
-                std::fs::write(&path, json).map_err(|e| SynthError::io(&path, e))?;
+                outputs::atomic::write(&path, outputs::atomic::Access::Shared, json.as_bytes())
+                    .map_err(|e| SynthError::io(&e.path, e.source))?;
             }
             summary.fhir_resources += r.resources;
             truth.add(p, &config.sites[p.person.site].name);
@@ -265,9 +265,15 @@ pub fn generate(config: &SynthConfig, out: &Path, options: &OutputOptions) -> Re
     }
     truth.finish()?;
     let config_json = serde_json::to_string_pretty(config).map_err(|e| SynthError::Output(e.to_string()))?;
-    std::fs::write(truth_dir.join("config.json"), config_json).map_err(|e| SynthError::io(&truth_dir, e))?;
+    outputs::atomic::write(&truth_dir.join("config.json"), outputs::atomic::Access::Shared, config_json.as_bytes())
+        .map_err(|e| SynthError::io(&e.path, e.source))?;
     let prevalence_json =
         serde_json::to_string_pretty(&summary.prevalence).map_err(|e| SynthError::Output(e.to_string()))?;
-    std::fs::write(truth_dir.join("prevalence.json"), prevalence_json).map_err(|e| SynthError::io(&truth_dir, e))?;
+    outputs::atomic::write(
+        &truth_dir.join("prevalence.json"),
+        outputs::atomic::Access::Shared,
+        prevalence_json.as_bytes(),
+    )
+    .map_err(|e| SynthError::io(&e.path, e.source))?;
     Ok(summary)
 }

@@ -40,12 +40,11 @@ fn ts(name: &str, nullable: bool) -> Field {
 }
 
 /// The four ground-truth files, written as patients stream past: one parquet row group per
-/// flush, so memory stays bounded whatever the population size. Files are written under
-/// `.name.partial` and renamed when complete.
+/// flush, so memory stays bounded whatever the population size. Each file is put in place whole
+/// when complete ([`outputs::atomic::Pending`]).
 pub struct TruthWriter {
-    dir: std::path::PathBuf,
     rows: TruthRows,
-    writers: Vec<(String, ArrowWriter<std::fs::File>)>,
+    writers: Vec<(String, outputs::atomic::Pending, ArrowWriter<std::fs::File>)>,
 }
 
 const FILES: [&str; 4] = ["subjects", "conditions", "treatments", "identifiers"];
@@ -88,13 +87,14 @@ impl TruthWriter {
         std::fs::create_dir_all(dir).map_err(|e| SynthError::io(dir, e))?;
         let mut writers = Vec::new();
         for (name, schema) in FILES.iter().zip(schemas()) {
-            let path = dir.join(format!(".{name}.parquet.partial"));
-            let file = std::fs::File::create(&path).map_err(|e| SynthError::io(&path, e))?;
+            let path = dir.join(format!("{name}.parquet"));
+            let (pending, file) = outputs::atomic::Pending::create(&path, outputs::atomic::Access::Shared)
+                .map_err(|e| SynthError::io(&e.path, e.source))?;
             let writer = ArrowWriter::try_new(file, schema, None)
                 .map_err(|e| SynthError::Output(format!("{}: {e}", path.display())))?;
-            writers.push(((*name).to_owned(), writer));
+            writers.push(((*name).to_owned(), pending, writer));
         }
-        Ok(Self { dir: dir.to_path_buf(), rows: TruthRows::default(), writers })
+        Ok(Self { rows: TruthRows::default(), writers })
     }
 
     /// Adds one patient's truth.
@@ -105,7 +105,7 @@ impl TruthWriter {
     /// Writes the rows gathered so far as one row group per file.
     pub fn flush(&mut self) -> Result<(), SynthError> {
         let rows = std::mem::take(&mut self.rows);
-        for ((name, writer), (schema, columns)) in
+        for ((name, _, writer), (schema, columns)) in
             self.writers.iter_mut().zip(schemas().into_iter().zip(rows.columns()))
         {
             let batch =
@@ -119,12 +119,9 @@ impl TruthWriter {
     /// Flushes, closes and renames every file into place.
     pub fn finish(mut self) -> Result<(), SynthError> {
         self.flush()?;
-        for (name, writer) in self.writers {
+        for (name, pending, writer) in self.writers {
             let file = writer.into_inner().map_err(|e| SynthError::Output(format!("{name}: {e}")))?;
-            let partial = self.dir.join(format!(".{name}.parquet.partial"));
-            file.sync_all().map_err(|e| SynthError::io(&partial, e))?;
-            std::fs::rename(&partial, self.dir.join(format!("{name}.parquet")))
-                .map_err(|e| SynthError::io(&partial, e))?;
+            pending.commit(file).map_err(|e| SynthError::io(&e.path, e.source))?;
         }
         Ok(())
     }

@@ -38,9 +38,9 @@ fn parquet_error(path: &Path, e: impl std::fmt::Display) -> TokenizerError {
 
 /// Writes encoded subjects to `path`, atomically, in row groups of 4,096 subjects.
 pub fn write_split(path: &Path, subjects: &[Encoded]) -> Result<(), TokenizerError> {
-    let partial = path.with_extension("parquet.partial");
     let io = |source| TokenizerError::Io { path: path.to_path_buf(), source };
-    let file = std::fs::File::create(&partial).map_err(io)?;
+    let (pending, file) =
+        outputs::atomic::Pending::create(path, outputs::atomic::Access::Shared).map_err(|e| io(e.source))?;
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).map_err(|e| parquet_error(path, e))?))
         .build();
@@ -77,8 +77,8 @@ pub fn write_split(path: &Path, subjects: &[Encoded]) -> Result<(), TokenizerErr
         let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| parquet_error(path, e))?;
         writer.write(&batch).map_err(|e| parquet_error(path, e))?;
     }
-    writer.close().map_err(|e| parquet_error(path, e))?;
-    std::fs::rename(&partial, path).map_err(io)
+    let file = writer.into_inner().map_err(|e| parquet_error(path, e))?;
+    pending.commit(file).map_err(|e| io(e.source))
 }
 
 /// Reads a split [`write_split`] wrote.

@@ -457,9 +457,7 @@ impl Tokenizer {
         };
         let io = |source| TokenizerError::Io { path: path.to_path_buf(), source };
         let text = serde_json::to_string(&file).map_err(|e| io(e.into()))?;
-        let partial = path.with_extension("json.partial");
-        std::fs::write(&partial, text).map_err(io)?;
-        std::fs::rename(&partial, path).map_err(io)
+        outputs::atomic::write(path, outputs::atomic::Access::Shared, text.as_bytes()).map_err(|e| io(e.source))
     }
 
     /// Loads a file [`save`](Self::save) wrote; refuses other formats and versions.

@@ -9,8 +9,8 @@
 //!   is a leak.
 //!
 //! Matching is case-insensitive on whole words (a planted "Ann" is not found inside "Annual").
-//! Two-letter state abbreviations are not audited: Safe Harbor allows geography at state level.
-//! The audit holds the source texts and the output in memory: it is meant for validation runs on
+//! Two-letter state abbreviations are not measured: Safe Harbor allows geography at state level.
+//! The measurement holds the source texts and the output in memory: it is meant for validation runs on
 //! synthetic data, not for production extracts.
 
 use std::collections::{BTreeMap, HashMap};
@@ -51,9 +51,9 @@ pub struct Leak {
     pub place: &'static str,
 }
 
-/// The audit's result.
+/// What the measurement found: identifiers that survived, per kind.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct Audit {
+pub struct Leakage {
     /// Patients with planted identifiers that were found in the output.
     pub patients: u64,
     /// Patients with planted identifiers not in the output (opted out, or no events).
@@ -114,12 +114,12 @@ impl fhir::Sink for Texts {
 
 /// Audits the dataset at `output`, written from the FHIR `source` with `deidentifier`, against the
 /// `planted` identifiers (source patient id → `(kind, value)`).
-pub fn audit(
+pub fn measure(
     planted: &BTreeMap<String, Vec<(String, String)>>,
     source: &[PathBuf],
     output: &Path,
     deidentifier: &Deidentifier,
-) -> Result<Audit, IngestError> {
+) -> Result<Leakage, IngestError> {
     let mut texts = Texts::default();
     fhir::read(source, &mut texts, &|_| {})?;
     let (codes, timelines) = meds::Dataset::open(output)?.read_all()?;
@@ -133,7 +133,7 @@ pub fn audit(
             (t.subject_id, (code_names, text))
         })
         .collect();
-    let mut a = Audit::default();
+    let mut a = Leakage::default();
     for (source_id, values) in planted {
         let subject_id = deidentifier.subject_id(source_id);
         let Some((out_codes, out_texts)) = written.get(&subject_id) else {
