@@ -71,6 +71,94 @@ impl Scheme {
     }
 }
 
+/// A split scheme as a command line names it: `subject`, `temporal:YYYY-MM-DD` or `site:NAME`.
+/// A site split becomes a [`Scheme`] once each subject's site is known ([`SplitSpec::scheme`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SplitSpec {
+    /// The dataset's subject splits.
+    Subject,
+    /// Train before the cutoff (µs since the epoch, a midnight UTC), test on or after it.
+    Temporal {
+        /// The cutoff.
+        cutoff: i64,
+    },
+    /// Train at this site, test at every other.
+    Site {
+        /// The training site.
+        name: String,
+    },
+}
+
+/// Why a split cannot be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SplitError {
+    /// Not one of the forms.
+    #[error("the split must be `subject`, `temporal:YYYY-MM-DD` or `site:NAME`, not `{0}`")]
+    Malformed(String),
+    /// A temporal split whose date is not a date.
+    #[error("the split temporal:{0}: the date must be YYYY-MM-DD")]
+    Date(String),
+    /// A site split without the subjects' sites.
+    #[error("the split site:{0} needs each subject's site (--sites FILE, or --truth DIR)")]
+    NoSites(String),
+    /// A site split naming a site no subject is at.
+    #[error("the split site:{0}: no subject is at site {0}")]
+    UnknownSite(String),
+}
+
+impl std::str::FromStr for SplitSpec {
+    type Err = SplitError;
+
+    fn from_str(text: &str) -> Result<Self, SplitError> {
+        match text.split_once(':') {
+            None if text == "subject" => Ok(SplitSpec::Subject),
+            Some(("temporal", date)) => match parse_date(date) {
+                Some(cutoff) => Ok(SplitSpec::Temporal { cutoff }),
+                None => Err(SplitError::Date(date.to_owned())),
+            },
+            Some(("site", name)) if !name.is_empty() => Ok(SplitSpec::Site { name: name.to_owned() }),
+            _ => Err(SplitError::Malformed(text.to_owned())),
+        }
+    }
+}
+
+impl std::fmt::Display for SplitSpec {
+    /// The form [`FromStr`](std::str::FromStr) reads.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SplitSpec::Subject => f.write_str("subject"),
+            SplitSpec::Temporal { cutoff } => {
+                let day = chrono::DateTime::from_timestamp_micros(*cutoff).map(|t| t.format("%Y-%m-%d").to_string());
+                write!(f, "temporal:{}", day.unwrap_or_else(|| cutoff.to_string()))
+            }
+            SplitSpec::Site { name } => write!(f, "site:{name}"),
+        }
+    }
+}
+
+impl SplitSpec {
+    /// The scheme, given each subject's site where the split is by site (`sites` is read only
+    /// then).
+    pub fn scheme(&self, sites: Option<HashMap<i64, String>>) -> Result<Scheme, SplitError> {
+        match self {
+            SplitSpec::Subject => Ok(Scheme::Subject),
+            SplitSpec::Temporal { cutoff } => Ok(Scheme::Temporal { cutoff: *cutoff }),
+            SplitSpec::Site { name } => {
+                let sites = sites.ok_or_else(|| SplitError::NoSites(name.clone()))?;
+                if !sites.values().any(|s| s == name) {
+                    return Err(SplitError::UnknownSite(name.clone()));
+                }
+                Ok(Scheme::Site { train_site: name.clone(), sites })
+            }
+        }
+    }
+
+    /// Whether the scheme needs each subject's site.
+    pub fn needs_sites(&self) -> bool {
+        matches!(self, SplitSpec::Site { .. })
+    }
+}
+
 /// Parses `YYYY-MM-DD` into µs since the epoch (midnight UTC).
 pub fn parse_date(text: &str) -> Option<i64> {
     let day = chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").ok()?;
@@ -79,6 +167,20 @@ pub fn parse_date(text: &str) -> Option<i64> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn split_specs_read_and_print_the_same() {
+        for text in ["subject", "temporal:2019-03-01", "site:north"] {
+            let spec: SplitSpec = text.parse().expect("parse");
+            assert_eq!(spec.to_string(), text);
+        }
+        assert_eq!("temporal:March".parse::<SplitSpec>(), Err(SplitError::Date("March".into())));
+        assert_eq!("random".parse::<SplitSpec>(), Err(SplitError::Malformed("random".into())));
+        let site: SplitSpec = "site:north".parse().expect("parse");
+        assert_eq!(site.scheme(None).err(), Some(SplitError::NoSites("north".into())));
+        let sites = HashMap::from([(1, "south".to_string())]);
+        assert_eq!(site.scheme(Some(sites)).err(), Some(SplitError::UnknownSite("north".into())));
+    }
+
     use super::*;
 
     #[test]

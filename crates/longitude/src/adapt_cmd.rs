@@ -42,8 +42,8 @@ pub struct AdaptArgs {
     /// The embedding the probe (and fine-tuning) reads: `last-mean-max` (the last token's state,
     /// then the mean and the maximum of every state up to it), `last-and-mean` (without the
     /// maximum) or `last` (the last token's state alone).
-    #[arg(long, default_value = "last-mean-max", value_parser = ["last", "last-and-mean", "last-mean-max"])]
-    pub probe_pooling: String,
+    #[arg(long, default_value = "last-mean-max")]
+    pub probe_pooling: model::embedding::Pooling,
     /// At most this many train examples per task are embedded for the probe: every positive up to
     /// half of them, negatives filling the rest (a case-control sample whose log-odds shift is
     /// undone after fitting); tuning and held-out are always embedded in full.
@@ -118,7 +118,7 @@ pub struct AdaptArgs {
     /// `temporal:YYYY-MM-DD` (train before the date, test on or after it; subjects disjoint too)
     /// or `site:NAME` (train at site NAME, test at every other site; needs --sites or --truth).
     #[arg(long, default_value = "subject")]
-    pub split: String,
+    pub split: adapt::splits::SplitSpec,
     /// Subjects' sites: parquet with `subject_id` and `site` [default with --truth: its
     /// subjects.parquet].
     #[arg(long)]
@@ -128,27 +128,6 @@ pub struct AdaptArgs {
     pub out: PathBuf,
     #[command(flatten)]
     pub replace: crate::claim::Replace,
-}
-
-/// `subject`, `temporal:YYYY-MM-DD` or `site:NAME` (with a sites table).
-fn parse_split(text: &str, sites: Option<PathBuf>) -> Result<adapt::splits::Scheme> {
-    use adapt::splits::{Scheme, parse_date};
-    match text.split_once(':') {
-        None if text == "subject" => Ok(Scheme::Subject),
-        Some(("temporal", date)) => match parse_date(date) {
-            Some(cutoff) => Ok(Scheme::Temporal { cutoff }),
-            None => bail!("--split temporal:{date}: the date must be YYYY-MM-DD"),
-        },
-        Some(("site", name)) => {
-            let Some(path) = sites else { bail!("--split site:{name} needs --sites FILE (or --truth DIR)") };
-            let sites = eval::attributes::read_sites(&path)?;
-            if !sites.values().any(|s| s == name) {
-                bail!("--split site:{name}: no subject is at site {name} in {}", path.display());
-            }
-            Ok(Scheme::Site { train_site: name.to_string(), sites })
-        }
-        _ => bail!("--split must be `subject`, `temporal:YYYY-MM-DD` or `site:NAME`, not `{text}`"),
-    }
 }
 
 /// The task definitions behind the label files, from `longitude label`'s label_report.json
@@ -235,18 +214,18 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
         (None, Some(truth)) => Some(truth.join("subjects.parquet")),
         (None, None) => None,
     };
-    let scheme = parse_split(&args.split, sites_table)?;
+    let sites = match (&args.split, sites_table) {
+        (spec, Some(path)) if spec.needs_sites() => Some(eval::attributes::read_sites(&path)?),
+        _ => None,
+    };
+    let scheme = args.split.scheme(sites).context("--split")?;
     let foundation = match &args.model {
         Some(bundle) => {
             Some(adapt::foundation::Foundation::load(bundle).with_context(|| format!("loading {}", bundle.display()))?)
         }
         None => None,
     };
-    let pooling = match args.probe_pooling.as_str() {
-        "last" => model::embedding::Pooling::Last,
-        "last-and-mean" => model::embedding::Pooling::LastAndMean,
-        _ => model::embedding::Pooling::LastMeanMax,
-    };
+    let pooling = args.probe_pooling;
     let mut embedded: HashMap<(i64, i64), Vec<f32>> = HashMap::new();
     if args.zero_shot > 0 && foundation.is_none() {
         bail!("--zero-shot generates futures with a model: give --model BUNDLE");
@@ -502,7 +481,7 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
                 // The fitted model travels: `longitude evaluate --task-model` scores another
                 // site's data with it.
                 model.task = task.clone();
-                model.fitted_on.insert("split".into(), json!(args.split));
+                model.fitted_on.insert("split".into(), json!(args.split.to_string()));
                 model.fitted_on.insert("examples".into(), json!(run.examples));
                 model.fitted_on.insert("positives".into(), json!(run.positives));
                 model.fitted_on.insert("tuning_auroc".into(), json!(m.tuning_auroc));
@@ -590,7 +569,7 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
             }),
         );
     }
-    report.insert("_split".to_string(), json!({ "scheme": args.split, "description": scheme.describe() }));
+    report.insert("_split".to_string(), json!({ "scheme": args.split.to_string(), "description": scheme.describe() }));
     if oracle.is_some() {
         // How the oracle's shares were drawn, so a reader can tell a quantised ceiling.
         report.insert(

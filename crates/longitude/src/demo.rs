@@ -147,7 +147,7 @@ pub fn run(
         // and age, so the date shift does not matter.
         model: Some(pretrained.join("model")),
         no_probe: false,
-        probe_pooling: "last-mean-max".into(),
+        probe_pooling: model::embedding::Pooling::LastMeanMax,
         probe_train_max: 5_000,
         fine_tune: true,
         // Fine-tuning where the oracle target is judged; the probe stands for the rest.
@@ -167,7 +167,7 @@ pub fn run(
         // A quarter of `adapt`'s default: the demo's three settings are most of its oracle time,
         // and 256 futures already rank risks down to a few in a thousand.
         oracle_max_samples: 256,
-        split: "subject".into(),
+        split: adapt::splits::SplitSpec::Subject,
         sites: None,
         out: adapt.clone(),
     };
@@ -181,7 +181,7 @@ pub fn run(
             fine_tune: false,
             few_shot: false,
             zero_shot: 0,
-            split: split.into(),
+            split: split.parse()?,
             out: out_dir.clone(),
             ..internal.clone()
         })?;

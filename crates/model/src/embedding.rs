@@ -32,6 +32,38 @@ pub enum Pooling {
 }
 
 impl Pooling {
+    /// Every pooling, by its command-line name ([`Pooling::name`]).
+    pub const ALL: [Pooling; 3] = [Pooling::Last, Pooling::LastAndMean, Pooling::LastMeanMax];
+
+    /// The name a command line gives it: `last`, `last-and-mean`, `last-mean-max`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Pooling::Last => "last",
+            Pooling::LastAndMean => "last-and-mean",
+            Pooling::LastMeanMax => "last-mean-max",
+        }
+    }
+}
+
+impl std::fmt::Display for Pooling {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Pooling {
+    type Err = String;
+
+    /// Reads a [`Pooling::name`].
+    fn from_str(text: &str) -> Result<Self, String> {
+        Pooling::ALL.into_iter().find(|p| p.name() == text).ok_or_else(|| {
+            let names: Vec<&str> = Pooling::ALL.iter().map(|p| p.name()).collect();
+            format!("the pooling must be one of {}, not `{text}`", names.join(", "))
+        })
+    }
+}
+
+impl Pooling {
     /// The embedding's width for a model of width `d_model`.
     pub fn width(self, d_model: usize) -> usize {
         match self {

@@ -43,6 +43,9 @@ pub(crate) fn linear<B: Backend, const N: usize>(x: Tensor<B, N>, layer: &Linear
 /// Rows per piece for `n` rows: about two pieces per thread (so a thread slowed by its
 /// neighbours on a shared machine does not hold the others up), at least 32 rows (below that the
 /// kernels' fixed costs show).
+/// Groups of rows whose weight gradients are summed apart, then together in order.
+const WEIGHT_GRADIENT_GROUPS: usize = 8;
+
 fn piece_rows(n: usize) -> usize {
     let pieces = 2 * rayon::current_num_threads().max(1);
     n.div_ceil(pieces).max(32)
@@ -110,18 +113,23 @@ impl Backward<Cpu, 2> for Project {
             grads.register::<Cpu>(node.id, from_host(dx, dims));
         }
         if let Some(node) = pw {
-            let dw = x
-                .par_chunks(rows * d)
-                .zip(dy.par_chunks(rows * o))
-                .fold(
-                    || vec![0.0f32; d * o],
-                    |mut dw, (x, dy)| {
-                        let r = x.len() / d;
-                        matmul(&mut dw, o, View::rows(x, r, d, d).t(), View::rows(dy, r, o, o), 1.0, true);
-                        dw
-                    },
-                )
-                .reduce_with(|mut a, b| {
+            // Rows in a fixed number of groups, whatever the thread count, summed in order: the
+            // gradient is the same bit for bit on every run and machine (rayon's fold would group
+            // rows as work-stealing happens to split them).
+            let group = n.div_ceil(WEIGHT_GRADIENT_GROUPS).max(32);
+            let partials: Vec<Vec<f32>> = x
+                .par_chunks(group * d)
+                .zip(dy.par_chunks(group * o))
+                .map(|(x, dy)| {
+                    let r = x.len() / d;
+                    let mut dw = vec![0.0f32; d * o];
+                    matmul(&mut dw, o, View::rows(x, r, d, d).t(), View::rows(dy, r, o, o), 1.0, true);
+                    dw
+                })
+                .collect();
+            let dw = partials
+                .into_iter()
+                .reduce(|mut a, b| {
                     a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
                     a
                 })
@@ -165,5 +173,31 @@ mod tests {
         };
         let (fused, composed) = (run(true), run(false));
         crate::testing::assert_matches_composed(&["value", "dx", "dW"], &fused, &composed, &inference, 1e-4);
+    }
+
+    #[test]
+    fn the_weight_gradient_is_the_same_bits_on_every_run_and_thread_count() {
+        let device = Default::default();
+        let (rows, d, o) = (4096, 32, 48);
+        let values: Vec<f32> = (0..rows * d).map(|i| ((i * 7919) % 997) as f32 / 300.0 - 1.6).collect();
+        let target: Vec<f32> = (0..rows * o).map(|i| ((i * 104_729) % 991) as f32 / 500.0 - 1.0).collect();
+        let layer: Linear<CpuTrain> = LinearConfig::new(d, o).with_bias(false).init(&device);
+        let gradient = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
+            pool.install(|| {
+                let x = Tensor::<CpuTrain, 3>::from_data(TensorData::new(values.clone(), [1, rows, d]), &device)
+                    .require_grad();
+                let w = Tensor::<CpuTrain, 3>::from_data(TensorData::new(target.clone(), [1, rows, o]), &device);
+                let grads = (linear(x.clone(), &layer) * w).sum().backward();
+                let mut all = layer.weight.val().grad(&grads).expect("dW").into_data().into_vec::<f32>().expect("f32");
+                all.extend(x.grad(&grads).expect("dx").into_data().into_vec::<f32>().expect("f32"));
+                all
+            })
+        };
+        let first = gradient(3);
+        for threads in [1, 2, 3, 3, 4, 7] {
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>();
+            assert_eq!(bits(&gradient(threads)), bits(&first), "{threads} threads");
+        }
     }
 }

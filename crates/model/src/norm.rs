@@ -130,15 +130,15 @@ impl Backward<Cpu, 2> for Norm {
             .zip(dy.par_chunks(ROWS * d))
             .zip(inv.par_chunks(ROWS))
             .map(|(((dx, x), dy), inv)| Arch::new().dispatch(Gradient { x, dy, inv, gamma: &gamma, dx }))
-            .reduce(
-                || vec![0.0f32; d],
-                |mut a, b| {
-                    for (a, b) in a.iter_mut().zip(&b) {
-                        *a += b;
-                    }
-                    a
-                },
-            );
+            .collect::<Vec<Vec<f32>>>()
+            .into_iter()
+            // Summed in row order, not as work-stealing split the rows: the same bits every run.
+            .fold(vec![0.0f32; d], |mut a, b| {
+                for (a, b) in a.iter_mut().zip(&b) {
+                    *a += b;
+                }
+                a
+            });
         let [px, pg] = ops.parents;
         if let Some(node) = px {
             grads.register::<Cpu>(node.id, from_host(dx, dims));
