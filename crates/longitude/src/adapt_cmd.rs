@@ -468,12 +468,7 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
         let dir = args.out.join(task);
         std::fs::create_dir_all(&dir)?;
         if !curves.is_empty() {
-            let curves_json = serde_json::to_string_pretty(&curves)?;
-            outputs::atomic::write(
-                &dir.join("few_shot.json"),
-                outputs::atomic::Access::Shared,
-                curves_json.as_bytes(),
-            )?;
+            outputs::atomic::write_json(&dir.join("few_shot.json"), &curves)?;
         }
         for m in &mut run.methods {
             meds::labels::write_boolean_predictions(&dir.join(format!("{}.parquet", m.method)), &m.predictions)?;
@@ -581,12 +576,7 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
             }),
         );
     }
-    let report_json = serde_json::to_string_pretty(&report)?;
-    outputs::atomic::write(
-        &args.out.join("adapt_report.json"),
-        outputs::atomic::Access::Shared,
-        report_json.as_bytes(),
-    )?;
+    outputs::atomic::write_json(&args.out.join("adapt_report.json"), &report)?;
     out.finish()?;
     outln!("predictions and adapt_report.json in {} ({:.1} s)", args.out.display(), started.elapsed().as_secs_f64());
     Ok(ExitCode::SUCCESS)

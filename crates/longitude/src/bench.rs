@@ -206,8 +206,7 @@ pub fn run(cmd: BenchCommand, progress: &Progress) -> Result<ExitCode> {
                 bench_meds(&dir, events, events_per_subject, lookups, compression, python.as_deref(), progress)?;
             out!("{}", render(&result));
             if let Some(path) = json {
-                let json = serde_json::to_string_pretty(&result)?;
-                outputs::atomic::write(&path, outputs::atomic::Access::Shared, json.as_bytes())?;
+                outputs::atomic::write_json(&path, &result)?;
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -301,8 +301,7 @@ pub fn run(python: Option<&Path>, vocab: usize, steps: usize, rounds: usize, jso
         100.0 * embed / peak
     );
     if let Some(path) = json_out {
-        let rounds = serde_json::to_string_pretty(&json!({ "rounds": { "ours": us, "pytorch": reference } }))?;
-        outputs::atomic::write(path, outputs::atomic::Access::Shared, rounds.as_bytes())?;
+        outputs::atomic::write_json(path, &json!({ "rounds": { "ours": us, "pytorch": reference } }))?;
     }
     Ok(())
 }

@@ -291,8 +291,7 @@ pub fn run(args: &EvaluateArgs) -> Result<ExitCode> {
         if let (Some(p), Some(object)) = (&paired, value.as_object_mut()) {
             object.insert("paired".into(), serde_json::json!({ "baseline": args.compare_with, "difference": p }));
         }
-        let json = serde_json::to_string_pretty(&value)?;
-        outputs::atomic::write(out, outputs::atomic::Access::Shared, json.as_bytes())?;
+        outputs::atomic::write_json(out, &value)?;
     }
     outln!("evaluated in {:.2} s ({} resamples)", started.elapsed().as_secs_f64(), args.resamples);
     Ok(ExitCode::SUCCESS)

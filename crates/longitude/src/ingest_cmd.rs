@@ -213,8 +213,7 @@ pub fn run(args: &IngestArgs, progress: &Progress) -> Result<ExitCode> {
         IngestReport { date_mode: mode, text_policy: deidentifier.text_policy(), summary: &summary, deid_audit };
     // Written last and atomically: an interrupted run has no report that looks complete.
     let report_path = args.out.join(REPORT);
-    let report_json = serde_json::to_string_pretty(&out_report)?;
-    outputs::atomic::write(&report_path, outputs::atomic::Access::Shared, report_json.as_bytes())?;
+    outputs::atomic::write_json(&report_path, &out_report)?;
     out.finish()?;
 
     outln!(

@@ -107,8 +107,7 @@ pub fn run(args: &LabelArgs) -> Result<ExitCode> {
         }
         reports.push(report);
     }
-    let json = serde_json::to_string_pretty(&reports)?;
-    outputs::atomic::write(&args.out.join("label_report.json"), outputs::atomic::Access::Shared, json.as_bytes())?;
+    outputs::atomic::write_json(&args.out.join("label_report.json"), &reports)?;
     out.finish()?;
     outln!("labels and label_report.json in {}", args.out.display());
     Ok(ExitCode::SUCCESS)

@@ -188,12 +188,7 @@ pub fn run(args: &PretrainArgs, progress: &Progress) -> Result<ExitCode> {
         below_unigram: summary.tuning_loss < summary.unigram_tuning_loss,
         threads: rayon::current_num_threads(),
     };
-    let report_json = serde_json::to_string_pretty(&report)?;
-    outputs::atomic::write(
-        &args.out.join("pretrain_report.json"),
-        outputs::atomic::Access::Shared,
-        report_json.as_bytes(),
-    )?;
+    outputs::atomic::write_json(&args.out.join("pretrain_report.json"), &report)?;
     out.finish()?;
     outln!(
         "{} steps ({} parameters, {:.0} tokens/s on {} threads): tuning loss {:.4} (perplexity {:.2}) vs unigram {:.4}; model bundle in {}",

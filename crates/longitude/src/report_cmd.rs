@@ -323,9 +323,9 @@ pub fn run(args: &ReportArgs) -> Result<ExitCode> {
     let write = |name: &str, bytes: &[u8]| -> Result<()> {
         Ok(outputs::atomic::write(&args.out.join(name), outputs::atomic::Access::Shared, bytes)?)
     };
-    write("report.json", serde_json::to_string_pretty(&report)?.as_bytes())?;
-    write("model_card.json", serde_json::to_string_pretty(&card)?.as_bytes())?;
-    write("chai_model_card.json", serde_json::to_string_pretty(&chai(&card))?.as_bytes())?;
+    outputs::atomic::write_json(&args.out.join("report.json"), &report)?;
+    outputs::atomic::write_json(&args.out.join("model_card.json"), &card)?;
+    outputs::atomic::write_json(&args.out.join("chai_model_card.json"), &chai(&card))?;
     write("report.html", report::html::render(&report, &card).as_bytes())?;
     out.finish()?;
     outln!("{:<9} {:<24} {:<16} {:>8} {:>24}", "setting", "task", "method", "n", "AUROC [95% CI]");

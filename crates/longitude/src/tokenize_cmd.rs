@@ -144,12 +144,7 @@ pub fn run(args: &TokenizeArgs, progress: &Progress) -> Result<ExitCode> {
         report.splits.insert(split.clone(), stats);
     }
     tok.save(&args.out.join("tokenizer.json"))?;
-    let report_json = serde_json::to_string_pretty(&report)?;
-    outputs::atomic::write(
-        &args.out.join("tokenize_report.json"),
-        outputs::atomic::Access::Shared,
-        report_json.as_bytes(),
-    )?;
+    outputs::atomic::write_json(&args.out.join("tokenize_report.json"), &report)?;
     out.finish()?;
 
     outln!(

@@ -277,8 +277,7 @@ pub fn run(args: &WhatIfArgs) -> Result<ExitCode> {
             "seconds": started.elapsed().as_secs_f64(),
             "rows": rows,
         });
-        let json = serde_json::to_string_pretty(&report)?;
-        outputs::atomic::write(out, outputs::atomic::Access::Shared, json.as_bytes())?;
+        outputs::atomic::write_json(out, &report)?;
     }
     Ok(ExitCode::SUCCESS)
 }
