@@ -384,12 +384,18 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
                         }
                     },
                 )?;
+                let tuning: Vec<String> =
+                    tuned.epochs.iter().map(|e| format!("epoch {}: {:.4}", e.epoch, e.tuning)).collect();
+                let s = &tuned.sample;
                 tracing::info!(
                     task,
                     best_epoch = tuned.best_epoch,
-                    epochs = ?tuned.epochs,
-                    sample = ?tuned.sample,
-                    "fine-tuned"
+                    "fine-tuned: tuning criterion by epoch {}; trained on {} of {} positives and {} of {} negatives",
+                    tuning.join(", "),
+                    s.positives,
+                    s.positives_available,
+                    s.negatives,
+                    s.negatives_available
                 );
                 train_samples.insert("fm_finetune".to_string(), json!(tuned.sample));
                 fine_tuned = Some(tuned.classifier);
