@@ -5,6 +5,17 @@ use std::process::{Command, Output};
 
 use serde_json::{Value, json};
 
+/// A path as an argument of the command line (test paths are temporary directories: UTF-8).
+trait AsArg {
+    fn as_arg(&self) -> &str;
+}
+
+impl AsArg for Path {
+    fn as_arg(&self) -> &str {
+        self.to_str().expect("a UTF-8 test path")
+    }
+}
+
 fn longitude(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_longitude")).args(args).output().expect("run longitude")
 }
@@ -46,7 +57,7 @@ fn help_names_the_subcommands() {
 #[test]
 fn demo_writes_a_dataset_that_describe_validate_and_show_agree_on() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = dir.path().to_str().expect("path");
+    let out = dir.path().as_arg();
     let o = longitude(&["--quiet", "demo", "--out", out, "--patients", "300", "--pretrain-steps", "12"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("fitted on") && stdout(&o).contains("vs unigram"), "{}", stdout(&o));
@@ -217,7 +228,7 @@ fn demo_writes_a_dataset_that_describe_validate_and_show_agree_on() {
     // What if every adult at a wellness visit, not on a statin, started one: the model's
     // futures with and without the prescription, and the generator's true effect beside them.
     let what_if = dir.path().join("what_if.json");
-    let path = |p: &str| dir.path().join(p).to_str().expect("path").to_string();
+    let path = |p: &str| dir.path().join(p).as_arg().to_string();
     let (meds_dir, labels_dir, model_dir, truth_dir) =
         (path("meds"), path("labels"), path("pretrained/model"), path("truth"));
     let args = [
@@ -244,7 +255,7 @@ fn demo_writes_a_dataset_that_describe_validate_and_show_agree_on() {
         "--resamples",
         "50",
     ];
-    let w = longitude(&[&args[..], &["--out", what_if.to_str().expect("path")]].concat());
+    let w = longitude(&[&args[..], &["--out", what_if.as_arg()]].concat());
     assert!(w.status.success(), "{}", stderr(&w));
     assert!(stdout(&w).contains("oracle") && stdout(&w).contains("relative risk"), "{}", stdout(&w));
     let report: Value = serde_json::from_slice(&std::fs::read(&what_if).expect("what_if.json")).expect("json");
@@ -357,7 +368,7 @@ fn demo_writes_a_dataset_that_describe_validate_and_show_agree_on() {
 
     assert!(stdout(&o).contains("de-identified subjects"), "{}", stdout(&o));
     let root = dir.path().join("ingested/meds");
-    let root_s = root.to_str().expect("path");
+    let root_s = root.as_arg();
     let o = longitude(&["meds", "validate", root_s]);
     assert!(o.status.success(), "{}", stdout(&o));
     assert!(stdout(&o).contains("valid MEDS 0.4.1 (0 warning(s))"), "{}", stdout(&o));
@@ -399,7 +410,7 @@ fn demo_writes_a_dataset_that_describe_validate_and_show_agree_on() {
 fn synth_writes_meds_and_truth_with_a_prevalence_table() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("s");
-    let out_s = out.to_str().expect("path");
+    let out_s = out.as_arg();
     let o = longitude(&["synth", "--patients", "2000", "--sites", "2", "--seed", "7", "--out", out_s]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = stdout(&o);
@@ -409,9 +420,9 @@ fn synth_writes_meds_and_truth_with_a_prevalence_table() {
     for f in ["truth/subjects.parquet", "truth/conditions.parquet", "truth/treatments.parquet", "truth/config.json"] {
         assert!(out.join(f).exists(), "{f}");
     }
-    let o = longitude(&["meds", "validate", out.join("meds").to_str().expect("path")]);
+    let o = longitude(&["meds", "validate", out.join("meds").as_arg()]);
     assert!(o.status.success(), "{}", stdout(&o));
-    let o = longitude(&["meds", "describe", out.join("meds").to_str().expect("path"), "--json"]);
+    let o = longitude(&["meds", "describe", out.join("meds").as_arg(), "--json"]);
     let d: Value = serde_json::from_str(&stdout(&o)).expect("json");
     assert_eq!(d["subjects"], 2000);
     let vocabularies: Vec<&str> =
@@ -423,7 +434,7 @@ fn synth_writes_meds_and_truth_with_a_prevalence_table() {
     std::fs::write(out.join("notes.txt"), "mine").expect("write");
     let o = longitude(&["synth", "--patients", "10", "--out", out_s, "--replace"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = longitude(&["meds", "describe", out.join("meds").to_str().expect("path"), "--json"]);
+    let o = longitude(&["meds", "describe", out.join("meds").as_arg(), "--json"]);
     let d: Value = serde_json::from_str(&stdout(&o)).expect("json");
     assert_eq!(d["subjects"], 10, "replaced, not merged");
     assert!(out.join("notes.txt").exists());
@@ -431,7 +442,7 @@ fn synth_writes_meds_and_truth_with_a_prevalence_table() {
     let foreign = dir.path().join("theirs");
     std::fs::create_dir_all(foreign.join("meds/data/train")).expect("mkdir");
     std::fs::copy(walk(&out.join("meds/data"))[0].clone(), foreign.join("meds/data/train/0.parquet")).expect("copy");
-    let o = longitude(&["synth", "--patients", "10", "--out", foreign.to_str().expect("path"), "--replace"]);
+    let o = longitude(&["synth", "--patients", "10", "--out", foreign.as_arg(), "--replace"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("refusing to mix"), "{}", stderr(&o));
 }
@@ -439,7 +450,7 @@ fn synth_writes_meds_and_truth_with_a_prevalence_table() {
 #[test]
 fn describe_reports_the_third_party_sample() {
     let root = repo_root().join("tests/data/meds/aces-meds-sample");
-    let o = longitude(&["meds", "describe", root.to_str().expect("path")]);
+    let o = longitude(&["meds", "describe", root.as_arg()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = stdout(&o);
     for needle in ["subjects        100", "events          77542", "splits (from data/ directories)", "ADMISSION"] {
@@ -450,7 +461,7 @@ fn describe_reports_the_third_party_sample() {
 #[test]
 fn validate_fails_with_named_files_and_exit_code_1() {
     let root = repo_root().join("tests/data/meds/aces-meds-sample");
-    let o = longitude(&["meds", "validate", root.to_str().expect("path"), "--json"]);
+    let o = longitude(&["meds", "validate", root.as_arg(), "--json"]);
     assert_eq!(o.status.code(), Some(1));
     let report: Value = serde_json::from_str(&stdout(&o)).expect("json");
     let files: Vec<&str> =
@@ -467,7 +478,7 @@ fn bad_paths_are_clear_errors_not_panics() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir_all(dir.path().join("data")).expect("mkdir");
     std::fs::write(dir.path().join("data/0.parquet"), b"not parquet").expect("write");
-    let o = longitude(&["meds", "describe", dir.path().to_str().expect("path")]);
+    let o = longitude(&["meds", "describe", dir.path().as_arg()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("data/0.parquet"), "{}", stderr(&o));
 }
@@ -487,9 +498,9 @@ fn bench_runs_small_and_reports_every_figure() {
         "--lookups",
         "200",
         "--dir",
-        dir.path().to_str().expect("path"),
+        dir.path().as_arg(),
         "--json",
-        json.to_str().expect("path"),
+        json.as_arg(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let r: Value = serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("parse");
@@ -503,7 +514,7 @@ fn bench_runs_small_and_reports_every_figure() {
 fn the_meds_package_accepts_the_synthetic_population() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("s");
-    let o = longitude(&["--quiet", "synth", "--patients", "500", "--seed", "3", "--out", out.to_str().expect("path")]);
+    let o = longitude(&["--quiet", "synth", "--patients", "500", "--seed", "3", "--out", out.as_arg()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let summary: Value = serde_json::from_str(&testkit::run_python("check_meds.py", [out.join("meds")])).expect("json");
     assert_eq!(summary["subjects"], 500);
@@ -513,7 +524,7 @@ fn the_meds_package_accepts_the_synthetic_population() {
 }
 
 fn describe_json(root: &Path) -> Value {
-    let o = longitude(&["meds", "describe", root.to_str().expect("path"), "--json"]);
+    let o = longitude(&["meds", "describe", root.as_arg(), "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     serde_json::from_str(&stdout(&o)).expect("json")
 }
@@ -522,7 +533,7 @@ fn describe_json(root: &Path) -> Value {
 fn ingest_turns_synthetic_fhir_into_deidentified_meds_with_the_same_events() {
     let dir = tempfile::tempdir().expect("tempdir");
     let s = dir.path().join("s");
-    let o = longitude(&["--quiet", "synth", "--patients", "400", "--seed", "9", "--out", s.to_str().expect("path")]);
+    let o = longitude(&["--quiet", "synth", "--patients", "400", "--seed", "9", "--out", s.as_arg()]);
     assert!(o.status.success(), "{}", stderr(&o));
     // One record that cannot be read, carrying a name: it must end in the quarantine, raw, and
     // nowhere else.
@@ -535,8 +546,8 @@ fn ingest_turns_synthetic_fhir_into_deidentified_meds_with_the_same_events() {
     let ingest = |out: &Path, extra: &[&str]| {
         let mut args = vec!["--quiet", "ingest", "--input"];
         let fhir_dir = s.join("fhir");
-        args.push(fhir_dir.to_str().expect("path"));
-        args.extend(["--out", out.to_str().expect("path"), "--deid-key-file", key.to_str().expect("path")]);
+        args.push(fhir_dir.as_arg());
+        args.extend(["--out", out.as_arg(), "--deid-key-file", key.as_arg()]);
         args.extend(extra);
         let o = longitude(&args);
         assert!(o.status.success(), "{}", stderr(&o));
@@ -544,7 +555,7 @@ fn ingest_turns_synthetic_fhir_into_deidentified_meds_with_the_same_events() {
     };
     let a = dir.path().join("a");
     let truth = s.join("truth");
-    let text = ingest(&a, &["--create-key", "--audit-truth", truth.to_str().expect("path")]);
+    let text = ingest(&a, &["--create-key", "--audit-truth", truth.as_arg()]);
     assert!(text.contains("counts reconcile"), "{text}");
     assert!(text.contains("targets met"), "{text}");
     assert!(key.exists(), "the key was created where asked, outside the output");
@@ -572,7 +583,7 @@ fn ingest_turns_synthetic_fhir_into_deidentified_meds_with_the_same_events() {
         .map(|codes| codes.iter().filter_map(|c| c[0].as_str()).collect())
         .unwrap_or_default();
     assert!(top.iter().all(|c| c.len() == "ZIP3/000".len()), "{top:?}");
-    let o = longitude(&["meds", "validate", a.join("meds").to_str().expect("path")]);
+    let o = longitude(&["meds", "validate", a.join("meds").as_arg()]);
     assert!(o.status.success(), "{}", stdout(&o));
     let summary: Value = serde_json::from_str(&testkit::run_python("check_meds.py", [a.join("meds")])).expect("json");
     assert_eq!(summary["subjects"], 400);
@@ -602,13 +613,13 @@ fn ingest_turns_synthetic_fhir_into_deidentified_meds_with_the_same_events() {
     let o = longitude(&[
         "ingest",
         "--input",
-        s.join("fhir").to_str().expect("path"),
+        s.join("fhir").as_arg(),
         "--out",
-        a.to_str().expect("path"),
+        a.as_arg(),
         "--deid-key-file",
-        key.to_str().expect("path"),
+        key.as_arg(),
         "--quarantine",
-        inside.to_str().expect("path"),
+        inside.as_arg(),
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("must not be inside the output"), "{}", stderr(&o));
@@ -638,7 +649,7 @@ fn ingest_turns_synthetic_fhir_into_deidentified_meds_with_the_same_events() {
     std::fs::write(&opt_out, format!("# refused research authorisation\n{}\n", first["id"].as_str().expect("id")))
         .expect("write");
     let d = dir.path().join("d");
-    ingest(&d, &["--opt-out", opt_out.to_str().expect("path")]);
+    ingest(&d, &["--opt-out", opt_out.as_arg()]);
     assert_eq!(describe_json(&d.join("meds"))["subjects"], 399);
     let report: Value =
         serde_json::from_str(&std::fs::read_to_string(d.join("ingest_report.json")).expect("report")).expect("json");
@@ -647,7 +658,7 @@ fn ingest_turns_synthetic_fhir_into_deidentified_meds_with_the_same_events() {
     // Without a key, nothing is written.
     let c = dir.path().join("c");
     let o = Command::new(env!("CARGO_BIN_EXE_longitude"))
-        .args(["ingest", "--input", s.join("fhir").to_str().expect("path"), "--out", c.to_str().expect("path")])
+        .args(["ingest", "--input", s.join("fhir").as_arg(), "--out", c.as_arg()])
         .env_remove("LONGITUDE_DEID_KEY")
         .output()
         .expect("run");
@@ -675,11 +686,11 @@ fn ingest_rekeys_and_shifts_a_meds_dataset_from_another_etl() {
         "--quiet",
         "ingest",
         "--input",
-        source.to_str().expect("path"),
+        source.as_arg(),
         "--out",
-        out.to_str().expect("path"),
+        out.as_arg(),
         "--deid-key-file",
-        key.to_str().expect("path"),
+        key.as_arg(),
         "--create-key",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -690,7 +701,7 @@ fn ingest_rekeys_and_shifts_a_meds_dataset_from_another_etl() {
         (before["subjects"].clone(), before["events"].clone())
     );
     assert_ne!(after["first_time"], before["first_time"], "dates moved");
-    let o = longitude(&["meds", "validate", out.join("meds").to_str().expect("path")]);
+    let o = longitude(&["meds", "validate", out.join("meds").as_arg()]);
     assert!(o.status.success(), "{}", stdout(&o));
     // No source subject id survives as a subject id.
     let source_ids = Command::new(testkit::python())
@@ -711,22 +722,12 @@ fn ingest_rekeys_and_shifts_a_meds_dataset_from_another_etl() {
 fn a_killed_ingest_leaves_nothing_that_looks_complete_and_a_rerun_gives_the_same_result() {
     let dir = tempfile::tempdir().expect("tempdir");
     let s = dir.path().join("s");
-    let o = longitude(&[
-        "--quiet",
-        "synth",
-        "--patients",
-        "3000",
-        "--seed",
-        "5",
-        "--format",
-        "fhir",
-        "--out",
-        s.to_str().expect("path"),
-    ]);
+    let o =
+        longitude(&["--quiet", "synth", "--patients", "3000", "--seed", "5", "--format", "fhir", "--out", s.as_arg()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let input = s.join("fhir");
     let args = |out: &Path| -> Vec<String> {
-        ["--quiet", "ingest", "--input", input.to_str().expect("path"), "--out", out.to_str().expect("path")]
+        ["--quiet", "ingest", "--input", input.as_arg(), "--out", out.as_arg()]
             .iter()
             .map(|a| (*a).to_owned())
             .collect()
@@ -748,7 +749,7 @@ fn a_killed_ingest_leaves_nothing_that_looks_complete_and_a_rerun_gives_the_same
     child.wait().expect("reap");
     assert!(!killed.join("ingest_report.json").exists(), "a killed run has no report");
     assert!(!killed.join("meds/metadata/dataset.json").exists(), "a killed run has no dataset.json");
-    let o = longitude(&["meds", "validate", killed.join("meds").to_str().expect("path")]);
+    let o = longitude(&["meds", "validate", killed.join("meds").as_arg()]);
     assert!(!o.status.success(), "a killed run's output does not validate");
 
     // Re-running into the same place replaces the debris and clears the spill (PHI).
@@ -812,7 +813,7 @@ fn sentinel(path: &Path) -> PathBuf {
 fn no_command_deletes_or_writes_over_what_it_did_not_write() {
     let dir = tempfile::tempdir().expect("tempdir");
     let p = |rel: &str| dir.path().join(rel);
-    let s = |path: &Path| path.to_str().expect("path").to_owned();
+    let s = |path: &Path| path.as_arg().to_owned();
     let mut sentinels = vec![sentinel(&p("beside.txt"))];
 
     // synth: refuses a folder with someone's files; with --replace writes beside them.
@@ -916,8 +917,8 @@ fn labelling_refuses_clashing_task_names_and_warns_of_predicates_that_match_noth
 fn pretraining_refuses_arguments_that_cannot_give_a_model() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("run");
-    let tokens = dir.path().join("tokens").to_str().expect("path").to_owned();
-    let out_s = out.to_str().expect("path").to_owned();
+    let tokens = dir.path().join("tokens").as_arg().to_owned();
+    let out_s = out.as_arg().to_owned();
     for (extra, needle) in [
         (vec!["--lr", "NaN"], "--lr"),
         (vec!["--lr=-1"], "--lr"),
@@ -940,22 +941,11 @@ fn pretraining_refuses_arguments_that_cannot_give_a_model() {
 fn tokenize_fits_on_train_and_writes_splits_that_pyarrow_reads() {
     let dir = tempfile::tempdir().expect("tempdir");
     let s = dir.path().join("s");
-    let o = longitude(&[
-        "--quiet",
-        "synth",
-        "--patients",
-        "300",
-        "--seed",
-        "4",
-        "--format",
-        "meds",
-        "--out",
-        s.to_str().expect("path"),
-    ]);
+    let o =
+        longitude(&["--quiet", "synth", "--patients", "300", "--seed", "4", "--format", "meds", "--out", s.as_arg()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let t = dir.path().join("t");
-    let o =
-        longitude(&["tokenize", "--meds", s.join("meds").to_str().expect("path"), "--out", t.to_str().expect("path")]);
+    let o = longitude(&["tokenize", "--meds", s.join("meds").as_arg(), "--out", t.as_arg()]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("fitted on"), "{}", stdout(&o));
     let report: Value =
@@ -981,7 +971,7 @@ fn tokenize_fits_on_train_and_writes_splits_that_pyarrow_reads() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o).trim(), splits["train"]["subjects"].to_string());
     // No train split, no tokenizer: a clear error.
-    let o = longitude(&["tokenize", "--meds", "/nonexistent", "--out", t.to_str().expect("path")]);
+    let o = longitude(&["tokenize", "--meds", "/nonexistent", "--out", t.as_arg()]);
     assert!(!o.status.success() && stderr(&o).contains("/nonexistent"), "{}", stderr(&o));
 }
 
@@ -997,28 +987,11 @@ fn metrics(path: &Path) -> Vec<Value> {
 fn pretraining_beats_the_unigram_baseline_and_resumes_exactly_after_a_kill() {
     let dir = tempfile::tempdir().expect("tempdir");
     let s = dir.path().join("s");
-    let o = longitude(&[
-        "--quiet",
-        "synth",
-        "--patients",
-        "500",
-        "--seed",
-        "6",
-        "--format",
-        "meds",
-        "--out",
-        s.to_str().expect("path"),
-    ]);
+    let o =
+        longitude(&["--quiet", "synth", "--patients", "500", "--seed", "6", "--format", "meds", "--out", s.as_arg()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let t = dir.path().join("t");
-    let o = longitude(&[
-        "--quiet",
-        "tokenize",
-        "--meds",
-        s.join("meds").to_str().expect("path"),
-        "--out",
-        t.to_str().expect("path"),
-    ]);
+    let o = longitude(&["--quiet", "tokenize", "--meds", s.join("meds").as_arg(), "--out", t.as_arg()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let args = |out: &Path, steps: &str, extra: &[&str]| -> Vec<String> {
         let mut a: Vec<String> = ["--quiet", "pretrain", "--config", "tiny", "--seq-len", "128", "--lr", "3e-3"]
@@ -1094,7 +1067,7 @@ fn pretraining_beats_the_unigram_baseline_and_resumes_exactly_after_a_kill() {
 /// 600 simulated patients as MEDS in `out` (out/meds, out/truth).
 fn synth_meds(out: &Path, seed: &str) {
     let args = ["-q", "synth", "--patients", "600", "--seed", seed, "--format", "meds", "--out"];
-    let o = longitude(&[&args[..], &[out.to_str().expect("path")]].concat());
+    let o = longitude(&[&args[..], &[out.as_arg()]].concat());
     assert!(o.status.success(), "{}", stderr(&o));
 }
 
