@@ -23,6 +23,8 @@ pub fn run(
     progress: &Progress,
 ) -> Result<ExitCode> {
     // What an earlier demo wrote here is replaced; nothing else is touched.
+    // A key given is read before anything is written: a mistyped path makes no folder.
+    let given_key = deid_key_file.map(Key::from_file).transpose()?;
     let claimed = crate::claim::claim(out, "demo", &[], replace)?;
     tracing::info!(patients, out = %out.display(), "step 1/11: simulating a clinical population at 2 sites (MEDS, FHIR, truth)");
     let spinner = progress.bar("simulating", None, "");
@@ -32,8 +34,8 @@ pub fn run(
 
     tracing::info!("step 2/11: ingesting the FHIR export and de-identifying it");
     // A demo key beside the outputs; a real deployment keeps its key elsewhere, under guard.
-    let key = match deid_key_file {
-        Some(path) => Key::from_file(path)?,
+    let key = match given_key {
+        Some(key) => key,
         None => Key::generate(&out.join("demo-deid.key"))?,
     };
     let deidentifier = Deidentifier::new(key, DateMode::Shift);

@@ -320,13 +320,11 @@ pub fn run(args: &ReportArgs) -> Result<ExitCode> {
         .chain([Some(args.meds.as_path()), args.truth.as_deref(), args.sites.as_deref()])
         .collect();
     let out = crate::claim::claim(&args.out, "report", &inputs, args.replace)?;
-    let write = |name: &str, bytes: &[u8]| -> Result<()> {
-        Ok(outputs::atomic::write(&args.out.join(name), outputs::atomic::Access::Shared, bytes)?)
-    };
     outputs::atomic::write_json(&args.out.join("report.json"), &report)?;
     outputs::atomic::write_json(&args.out.join("model_card.json"), &card)?;
     outputs::atomic::write_json(&args.out.join("chai_model_card.json"), &chai(&card))?;
-    write("report.html", report::html::render(&report, &card).as_bytes())?;
+    let html = report::html::render(&report, &card);
+    outputs::atomic::write(&args.out.join("report.html"), outputs::atomic::Access::Shared, html.as_bytes())?;
     out.finish()?;
     outln!("{:<9} {:<24} {:<16} {:>8} {:>24}", "setting", "task", "method", "n", "AUROC [95% CI]");
     for t in &report.tasks {

@@ -57,6 +57,11 @@ fn help_names_the_subcommands() {
 #[test]
 fn demo_writes_a_dataset_that_describe_validate_and_show_agree_on() {
     let dir = tempfile::tempdir().expect("tempdir");
+    // A mistyped key file: refused before any folder is made.
+    let elsewhere = dir.path().join("elsewhere");
+    let o = longitude(&["--quiet", "demo", "--out", elsewhere.as_arg(), "--deid-key-file", "/no/such/key"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(!elsewhere.exists(), "nothing made for a run that could not start");
     let out = dir.path().as_arg();
     let o = longitude(&["--quiet", "demo", "--out", out, "--patients", "300", "--pretrain-steps", "12"]);
     assert!(o.status.success(), "{}", stderr(&o));
