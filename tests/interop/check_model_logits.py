@@ -1,4 +1,4 @@
-"""Parity: the PyTorch module and the independent numpy forward in benches/reference/ each
+"""Parity: the PyTorch module and the independent numpy forward in crates/benchmarks/python/reference/ each
 reproduce the logits our Rust model computed from the same safetensors.
 Usage: check_model_logits.py WEIGHTS.safetensors TOKENS.json LOGITS.f32 [VALUES.json]
 (LOGITS: little-endian float32, [B, T, V] in row-major order; VALUES: the tokens' value
@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import torch
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "benches" / "reference"))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "crates" / "benchmarks" / "python" / "reference"))
 from longitude_model import Transformer, forward_numpy, load  # noqa: E402
 
 weights, config = load(sys.argv[1])

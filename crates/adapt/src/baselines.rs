@@ -14,12 +14,11 @@ use meds::labels::{BooleanLabel, BooleanPrediction};
 use meds::{CodeTable, Timeline};
 use model::embedding::Pooling;
 use rayon::prelude::*;
-use serde::Serialize;
 
 use crate::featurizers::{Featurizer, SparseRow};
 use crate::gbm::{Gbm, GbmError};
 use crate::logistic::Logistic;
-use crate::recalibration::{ClosedTest, Recalibration};
+use crate::recalibration::ClosedTest;
 use crate::scorer::{Fitting, TaskModel};
 
 /// L2 strengths tried for logistic regression.
@@ -69,12 +68,11 @@ pub fn featurize(
 }
 
 /// One baseline's held-out predictions and how it was fitted.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Fitted {
     /// `demographics_lr`, `counts_lr` or `counts_gbm`.
     pub method: String,
     /// Held-out predictions.
-    #[serde(skip)]
     pub predictions: Vec<BooleanPrediction>,
     /// The regularisation chosen (logistic regression).
     pub lambda: Option<f64>,
@@ -84,16 +82,27 @@ pub struct Fitted {
     pub seconds: f64,
     /// The recalibration tested on tuning after the model (the probe, the fine-tuned head): what
     /// was kept and why; none where tuning had too few positives to test.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub recalibration: Option<ClosedTest>,
     /// The fitted model, to save for scoring elsewhere (none for the oracle and zero-shot).
-    #[serde(skip)]
     pub model: Option<TaskModel>,
+}
+
+impl Fitted {
+    /// What the adapt report records of the fit.
+    pub fn summary(&self) -> artifacts::adapt_report::MethodFit {
+        artifacts::adapt_report::MethodFit {
+            method: self.method.clone(),
+            lambda: self.lambda,
+            tuning_auroc: self.tuning_auroc,
+            seconds: self.seconds,
+            recalibration: self.recalibration,
+        }
+    }
 }
 
 /// The foundation model's linear probe: L2 logistic regression on the embedding at each
 /// prediction time, λ chosen on tuning log-loss, then recalibrated as far as tuning calls for
-/// ([`Recalibration::closed_test`]) where it has enough positives. `embeddings` gives each example's vector (same
+/// ([`recalibration::closed_test`](crate::recalibration::closed_test)) where it has enough positives. `embeddings` gives each example's vector (same
 /// order as `examples`). When the train examples are a [`case_control`](crate::case_control)
 /// sample, `log_odds_shift` is its [`TrainSample::log_odds_shift`](crate::case_control::TrainSample)
 /// (0 for all of train): the probe is shifted back by it before it scores tuning or held-out.
@@ -111,7 +120,7 @@ pub fn fit_probe(
     let ys = |ix: &[usize]| ix.iter().map(|&i| examples[i].label.value).collect::<Vec<bool>>();
     let (m, a) =
         tuned_sampled_logistic((&rows(&train), &ys(&train)), (&rows(&tuning), &ys(&tuning)), width, log_odds_shift);
-    let recalibration = Recalibration::closed_test(&m.log_odds(&rows(&tuning)), &ys(&tuning));
+    let recalibration = crate::recalibration::closed_test(&m.log_odds(&rows(&tuning)), &ys(&tuning));
     let m = match recalibration.as_ref().and_then(ClosedTest::kept) {
         Some(map) => m.map_log_odds(map.slope, map.intercept),
         None => m,
@@ -134,25 +143,7 @@ use crate::featurizers::restrict;
 /// Examples per class in the few-shot curves (EHRSHOT's), then all of train.
 pub const SHOTS: [usize; 8] = [1, 2, 4, 8, 16, 32, 64, 128];
 
-/// One point of a few-shot curve.
-#[derive(Debug, Clone, Serialize)]
-pub struct FewShotPoint {
-    /// Examples per class (`None`: all of train).
-    pub k: Option<usize>,
-    /// Mean held-out AUROC over the replicates.
-    pub auroc: Option<f64>,
-    /// Each replicate's held-out AUROC.
-    pub replicates: Vec<Option<f64>>,
-}
-
-/// A method's few-shot curve.
-#[derive(Debug, Clone, Serialize)]
-pub struct FewShotCurve {
-    /// The method (`counts_lr`, `counts_gbm`, `fm_probe`).
-    pub method: String,
-    /// Points by increasing k.
-    pub points: Vec<FewShotPoint>,
-}
+pub use artifacts::adapt_report::{FewShotCurve, FewShotPoint};
 
 /// How a few-shot model is fitted: rows of train (subset), the full tuning split, and the rows to
 /// predict; returns held-out probabilities (`None` if the model could not be fitted).
@@ -217,7 +208,7 @@ pub fn gbm_fitter(defaults: Vec<f64>, seed: u64) -> Box<FitFn<'static>> {
 }
 
 /// What [`fit_baselines`] returns: the fitted methods and the split sizes.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct BaselineRun {
     /// Examples per split.
     pub examples: HashMap<String, usize>,
@@ -227,6 +218,18 @@ pub struct BaselineRun {
     pub features: usize,
     /// The methods.
     pub methods: Vec<Fitted>,
+}
+
+impl BaselineRun {
+    /// What the adapt report records of the run.
+    pub fn summary(&self) -> artifacts::adapt_report::RunSummary {
+        artifacts::adapt_report::RunSummary {
+            examples: self.examples.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            positives: self.positives.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            features: self.features,
+            methods: self.methods.iter().map(Fitted::summary).collect(),
+        }
+    }
 }
 
 pub(crate) fn auroc(p: &[f64], y: &[bool]) -> Option<f64> {

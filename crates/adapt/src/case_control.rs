@@ -11,21 +11,7 @@
 use crate::baselines::Example;
 use crate::zero_shot::key_hash;
 
-/// How the train examples were sampled.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct TrainSample {
-    /// Positives kept, of `positives_available`.
-    pub positives: usize,
-    /// Positive train examples in all.
-    pub positives_available: usize,
-    /// Negatives kept, of `negatives_available`.
-    pub negatives: usize,
-    /// Negative train examples in all.
-    pub negatives_available: usize,
-    /// `ln((positives / positives_available) / (negatives / negatives_available))`: how much the
-    /// sample raises the log-odds (0 when drawn at the population's rate).
-    pub log_odds_shift: f64,
-}
+pub use artifacts::samples::TrainSample;
 
 /// A case-control sample of at most `max` train examples (indices into `examples`): every
 /// positive up to half of `max`, negatives filling the rest, each class drawn by a seeded hash of

@@ -6,7 +6,7 @@
 //! Training runs on a [`case_control`](crate::case_control) sample of train, so the head starts
 //! from the probe shifted by the sample's log-odds shift and is shifted back after training:
 //! probabilities keep the population's scale. The kept epoch is then recalibrated as far as
-//! tuning calls for ([`Recalibration::closed_test`], as the probe is).
+//! tuning calls for ([`recalibration::closed_test`](crate::recalibration::closed_test), as the probe is).
 //!
 //! The fitted body is a full set of weights (`ADAPT/<task>/fm_finetune.safetensors`, the bundle's
 //! tokenizer unchanged) and the head travels in the task-model file, so a receiving site scores
@@ -25,7 +25,7 @@ use crate::baselines::{Example, Fitted, auroc, predictions};
 use crate::case_control::{TrainSample, case_control};
 use crate::foundation::{Foundation, FoundationError};
 use crate::logistic::Logistic;
-use crate::recalibration::{ClosedTest, Recalibration};
+use crate::recalibration::ClosedTest;
 use crate::scorer::{Fitting, TaskModel};
 
 /// The weights file of a fine-tuned body, beside the task-model file.
@@ -103,7 +103,7 @@ pub fn fit_fine_tuned(
         .get(tuned.best_epoch)
         .map(|p| p.iter().map(|&p| eval::logit(p) - f64::from(shift)).collect())
         .unwrap_or_default();
-    let recalibration = Recalibration::closed_test(&tuning_log_odds, &tuning_labels);
+    let recalibration = crate::recalibration::closed_test(&tuning_log_odds, &tuning_labels);
     let classifier = tuned.classifier.shift_bias(-shift);
     let classifier = match recalibration.as_ref().and_then(ClosedTest::kept) {
         Some(map) => classifier.map_log_odds(map.slope as f32, map.intercept as f32),

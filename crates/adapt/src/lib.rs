@@ -1,5 +1,8 @@
 //! Adapting to clinical tasks: the baselines every foundation-model claim is measured against,
-//! and (as the model joins) the ways the pretrained model is adapted.
+//! and the ways the pretrained model is adapted.
+//!
+//! The entry point is [`run`]: an [`AdaptPlan`] in, every labelled task's predictions, fitted
+//! models and an [`artifacts::AdaptReport`] out ([`pipeline`]). The modules it draws on:
 //!
 //! - [`featurizers`]: count features in the MEDS-Tab style (code × window × aggregate) and
 //!   demographics, from events at or before the prediction time only.
@@ -24,8 +27,13 @@ pub mod finetune;
 pub mod foundation;
 pub mod gbm;
 pub mod logistic;
+pub mod pipeline;
 pub mod recalibration;
 pub mod scorer;
 pub mod splits;
 pub mod what_if;
 pub mod zero_shot;
+
+pub use pipeline::{
+    AdaptError, AdaptPlan, FineTunePlan, FoundationPlan, Observer, ProbePlan, ZeroShotPlan, label_files, run,
+};

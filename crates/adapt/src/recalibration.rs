@@ -29,115 +29,54 @@ const CHI2_1DF: f64 = 3.841_458_820_694_124;
 /// χ² critical value, 2 degrees of freedom, 5% level.
 const CHI2_2DF: f64 = 5.991_464_547_107_979;
 
-/// A fitted recalibration: new log-odds = `slope · z + intercept`.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Recalibration {
-    /// The factor on the model's log-odds (its tuning calibration slope before the map).
-    pub slope: f64,
-    /// The shift added after the factor (its tuning calibration intercept).
-    pub intercept: f64,
+pub use artifacts::recalibration::{ClosedTest, Recalibration, Update};
+
+/// Fits the full map on tuning log-odds `z` and labels `y`; `None` when either class has
+/// fewer than [`MIN_EXAMPLES_PER_CLASS`] examples, when a log-odds is not finite, or when the
+/// fitted slope is not positive (the model ranks tuning backwards or not at all: a map must
+/// not reverse its order).
+pub fn fit(z: &[f64], y: &[bool]) -> Option<Recalibration> {
+    if !usable(z, y) {
+        return None;
+    }
+    let (slope, intercept) = maximum_likelihood(z, y, true);
+    (slope.is_finite() && intercept.is_finite() && slope > 0.0).then_some(Recalibration { slope, intercept })
 }
 
-/// What the closed test kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Update {
-    /// The model as fitted (the map is the identity).
-    None,
-    /// The intercept only (slope 1): calibration in the large.
-    Intercept,
-    /// Intercept and slope.
-    InterceptAndSlope,
-}
-
-/// The outcome of [`Recalibration::closed_test`]: the map kept and the evidence for it.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
-pub struct ClosedTest {
-    /// Which update was kept.
-    pub update: Update,
-    /// The map kept (the identity for [`Update::None`]).
-    #[serde(flatten)]
-    pub map: Recalibration,
-    /// The full map's fitted slope (kept or not).
-    pub full_slope: f64,
-    /// Likelihood-ratio statistic, full map against no update (2 degrees of freedom).
-    pub lr_full_vs_none: f64,
-    /// Likelihood-ratio statistic, intercept only against no update (1 degree of freedom).
-    pub lr_intercept_vs_none: f64,
-    /// Likelihood-ratio statistic, full map against intercept only (1 degree of freedom).
-    pub lr_full_vs_intercept: f64,
-    /// Tuning examples the test was run on.
-    pub examples: usize,
-    /// Positives among them.
-    pub positives: usize,
-}
-
-impl ClosedTest {
-    /// The map to fold into the model: `None` when the test kept no update.
-    pub fn kept(&self) -> Option<Recalibration> {
-        (self.update != Update::None).then_some(self.map)
-    }
-}
-
-impl Recalibration {
-    /// The map that changes nothing.
-    pub const IDENTITY: Recalibration = Recalibration { slope: 1.0, intercept: 0.0 };
-
-    /// Fits the full map on tuning log-odds `z` and labels `y`; `None` when either class has
-    /// fewer than [`MIN_EXAMPLES_PER_CLASS`] examples, when a log-odds is not finite, or when the
-    /// fitted slope is not positive (the model ranks tuning backwards or not at all: a map must
-    /// not reverse its order).
-    pub fn fit(z: &[f64], y: &[bool]) -> Option<Recalibration> {
-        if !usable(z, y) {
-            return None;
-        }
-        let (slope, intercept) = maximum_likelihood(z, y, true);
-        (slope.is_finite() && intercept.is_finite() && slope > 0.0).then_some(Recalibration { slope, intercept })
-    }
-
-    /// Chooses between no update, the intercept only and the full map by the closed test the
-    /// module describes; `None` under the same rules as [`Recalibration::fit`].
-    pub fn closed_test(z: &[f64], y: &[bool]) -> Option<ClosedTest> {
-        let full = Recalibration::fit(z, y)?;
-        let (_, shift) = maximum_likelihood(z, y, false);
-        let intercept = Recalibration { slope: 1.0, intercept: shift };
-        let (l0, l1, l2) = (
-            log_likelihood(z, y, Recalibration::IDENTITY),
-            log_likelihood(z, y, intercept),
-            log_likelihood(z, y, full),
-        );
-        // Each fit nests the one before; an optimizer's last digits must not make a statistic negative.
-        let (lr_full_vs_none, lr_intercept_vs_none, lr_full_vs_intercept) =
-            ((2.0 * (l2 - l0)).max(0.0), (2.0 * (l1 - l0)).max(0.0), (2.0 * (l2 - l1)).max(0.0));
-        let update = if lr_full_vs_none < CHI2_2DF {
-            Update::None
-        } else if lr_full_vs_intercept < CHI2_1DF && lr_intercept_vs_none >= CHI2_1DF {
-            Update::Intercept
-        } else {
-            Update::InterceptAndSlope
-        };
-        let map = match update {
-            Update::None => Recalibration::IDENTITY,
-            Update::Intercept => intercept,
-            Update::InterceptAndSlope => full,
-        };
-        let positives = y.iter().filter(|&&b| b).count();
-        Some(ClosedTest {
-            update,
-            map,
-            full_slope: full.slope,
-            lr_full_vs_none,
-            lr_intercept_vs_none,
-            lr_full_vs_intercept,
-            examples: y.len(),
-            positives,
-        })
-    }
-
-    /// The recalibrated log-odds of `z`.
-    pub fn apply(&self, z: f64) -> f64 {
-        self.slope * z + self.intercept
-    }
+/// Chooses between no update, the intercept only and the full map by the closed test the
+/// module describes; `None` under the same rules as [`fit`].
+pub fn closed_test(z: &[f64], y: &[bool]) -> Option<ClosedTest> {
+    let full = fit(z, y)?;
+    let (_, shift) = maximum_likelihood(z, y, false);
+    let intercept = Recalibration { slope: 1.0, intercept: shift };
+    let (l0, l1, l2) =
+        (log_likelihood(z, y, Recalibration::IDENTITY), log_likelihood(z, y, intercept), log_likelihood(z, y, full));
+    // Each fit nests the one before; an optimizer's last digits must not make a statistic negative.
+    let (lr_full_vs_none, lr_intercept_vs_none, lr_full_vs_intercept) =
+        ((2.0 * (l2 - l0)).max(0.0), (2.0 * (l1 - l0)).max(0.0), (2.0 * (l2 - l1)).max(0.0));
+    let update = if lr_full_vs_none < CHI2_2DF {
+        Update::None
+    } else if lr_full_vs_intercept < CHI2_1DF && lr_intercept_vs_none >= CHI2_1DF {
+        Update::Intercept
+    } else {
+        Update::InterceptAndSlope
+    };
+    let map = match update {
+        Update::None => Recalibration::IDENTITY,
+        Update::Intercept => intercept,
+        Update::InterceptAndSlope => full,
+    };
+    let positives = y.iter().filter(|&&b| b).count();
+    Some(ClosedTest {
+        update,
+        map,
+        full_slope: full.slope,
+        lr_full_vs_none,
+        lr_intercept_vs_none,
+        lr_full_vs_intercept,
+        examples: y.len(),
+        positives,
+    })
 }
 
 /// Whether `z`, `y` can carry a fit: equal lengths, finite log-odds, and at least
@@ -225,7 +164,7 @@ mod tests {
             z.push(zi);
             y.push(uniform() < p);
         }
-        let r = Recalibration::fit(&z, &y).expect("fitted");
+        let r = fit(&z, &y).expect("fitted");
         assert!((r.slope - 0.6).abs() < 0.04 && (r.intercept + 0.4).abs() < 0.06, "{r:?}");
         assert!((r.apply(2.0) - (2.0 * r.slope + r.intercept)).abs() < 1e-12);
     }
@@ -234,11 +173,11 @@ mod tests {
     fn too_few_positives_or_a_backwards_model_leave_the_model_alone() {
         let z: Vec<f64> = (0..100).map(|i| f64::from(i) / 10.0 - 5.0).collect();
         let few: Vec<bool> = (0..100).map(|i| i >= 95).collect();
-        assert_eq!(Recalibration::fit(&z, &few), None);
+        assert_eq!(fit(&z, &few), None);
         // Positives at the low scores: a positive slope cannot fit them.
         let backwards: Vec<bool> = (0..100).map(|i| i < 30).collect();
-        assert_eq!(Recalibration::fit(&z, &backwards), None);
-        assert_eq!(Recalibration::fit(&[f64::NAN; 40], &[true; 40]), None);
+        assert_eq!(fit(&z, &backwards), None);
+        assert_eq!(fit(&[f64::NAN; 40], &[true; 40]), None);
     }
 
     /// The closed test keeps what the labels were drawn with: no update for a calibrated model
@@ -260,7 +199,7 @@ mod tests {
             let mut counts = [0usize; 3];
             for _ in 0..40 {
                 let (z, y) = draw(1_500, slope, intercept);
-                let t = Recalibration::closed_test(&z, &y).expect("enough of each class");
+                let t = closed_test(&z, &y).expect("enough of each class");
                 assert_eq!((t.examples, t.positives), (z.len(), y.iter().filter(|&&b| b).count()));
                 let m = t.map;
                 match t.update {
@@ -279,11 +218,11 @@ mod tests {
         let over_confident = kept(0.5, -0.5);
         assert!(over_confident[2] >= 38, "the full map: {over_confident:?}");
         let (z, y) = draw(20_000, 0.5, -0.5);
-        let t = Recalibration::closed_test(&z, &y).expect("fitted");
+        let t = closed_test(&z, &y).expect("fitted");
         assert!((t.map.slope - 0.5).abs() < 0.05 && (t.map.intercept + 0.5).abs() < 0.1, "{t:?}");
         // Too few positives: no test at all.
         let few: Vec<bool> = (0..100).map(|i| i >= 95).collect();
         let z: Vec<f64> = (0..100).map(|i| f64::from(i) / 20.0 - 5.0).collect();
-        assert_eq!(Recalibration::closed_test(&z, &few), None);
+        assert_eq!(closed_test(&z, &few), None);
     }
 }

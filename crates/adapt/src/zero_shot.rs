@@ -169,41 +169,8 @@ pub fn sample(labels: &[BooleanLabel], max: usize, seed: u64) -> Vec<BooleanLabe
     out
 }
 
-/// How a sample of prediction times stands for the held-out population it was drawn from: per
-/// label class, how many there were and how many were drawn. A prediction of a class stands for
-/// `population / sampled` of its population's ([`SampleDesign::weight`]), which is what
-/// `eval::evaluate_weighted` needs to report the population's calibration and PPV from a sample
-/// enriched for a rare outcome. (AUROC needs no weights: sampling on the label keeps each
-/// class's ranking.)
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct SampleDesign {
-    /// Positive prediction times in the population.
-    pub population_positives: usize,
-    /// Negative prediction times in the population.
-    pub population_negatives: usize,
-    /// Positives drawn.
-    pub sampled_positives: usize,
-    /// Negatives drawn.
-    pub sampled_negatives: usize,
-}
-
-impl SampleDesign {
-    /// The design weight of a drawn prediction with label `value` (1 when its class was kept whole).
-    pub fn weight(&self, value: bool) -> f64 {
-        let (population, sampled) = if value {
-            (self.population_positives, self.sampled_positives)
-        } else {
-            (self.population_negatives, self.sampled_negatives)
-        };
-        if sampled == 0 { 1.0 } else { population as f64 / sampled as f64 }
-    }
-
-    /// Whether the classes were drawn at different rates (the sample's prevalence is not the
-    /// population's, so unweighted calibration would mislead).
-    pub fn is_case_control(&self) -> bool {
-        (self.weight(true) - self.weight(false)).abs() > 1e-9 * self.weight(false)
-    }
-}
+pub use artifacts::adapt_report::ZeroShotSummary;
+pub use artifacts::samples::SampleDesign;
 
 /// A case-control sample of at most `max` of `labels`: every positive up to half of `max`, then
 /// negatives to fill it, each class chosen by the seeded hash of [`sample`] (so tasks that share
@@ -405,29 +372,6 @@ pub fn judge(
         }
     }
     risk
-}
-
-/// What zero-shot prediction of one task did.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct ZeroShotSummary {
-    /// Prediction times scored.
-    pub prediction_times: usize,
-    /// Of which futures were generated for this task (the rest were shared with earlier tasks).
-    pub generated: usize,
-    /// Of which futures began with the given trigger event (tasks predicting before it).
-    pub prompted: usize,
-    /// Futures read in all (generated futures × `value_draws`).
-    pub futures: u64,
-    /// Readings of each generated future, its values drawn afresh each time
-    /// ([`ZeroShotOptions::value_draws`]).
-    pub value_draws: usize,
-    /// Futures that settled the label.
-    pub resolved: u64,
-    /// Prediction times where no future settled the label: left without a prediction (so the
-    /// method is evaluated on `prediction_times - unresolved_prediction_times` of them).
-    pub unresolved_prediction_times: usize,
-    /// How the scored prediction times were drawn from the held-out ones.
-    pub sample: SampleDesign,
 }
 
 /// Zero-shot predictions for `labels` (each with its [`Request`]) from their futures. Labels

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::metrics::{Metrics, Ranked};
 
 /// A two-sided percentile interval.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, serde::Deserialize, PartialEq)]
 pub struct Interval {
     /// The 2.5th percentile (for 95%).
     pub lower: f64,

@@ -8,11 +8,7 @@ use deid::{DateMode, Deidentifier, Key};
 use meds::{DatasetMetadata, TimelineStore};
 use synth::{OutputOptions, SynthConfig};
 
-use crate::ingest_cmd::run_pipeline;
-use crate::meds_cmd::render_description;
-use crate::pretrain_cmd::{self, PretrainArgs};
 use crate::progress::Progress;
-use crate::tokenize_cmd::{self, TokenizeArgs};
 
 pub fn run(
     out: &Path,
@@ -49,7 +45,7 @@ pub fn run(
             out.join("ingested-work"),
         )
     };
-    let ingested = run_pipeline(&options, &deidentifier, progress)?;
+    let ingested = crate::steps::ingest(&options, &deidentifier, progress)?;
     if !ingested.reconciles {
         bail!("FHIR ingest counts do not reconcile");
     }
@@ -73,7 +69,7 @@ pub fn run(
 
     tracing::info!("step 4/11: describing it");
     let d = meds::describe(&root, 3)?;
-    out!("{}", render_description(&root, &d));
+    out!("{}", d.render(&root));
 
     tracing::info!("step 5/11: building the random-access timeline store");
     let dataset = meds::Dataset::open(&root)?;
@@ -89,23 +85,14 @@ pub fn run(
 
     tracing::info!("step 6/11: fitting the tokenizer on the train split and tokenizing every split");
     let tokens = out.join("tokenized");
-    let tokenize = TokenizeArgs {
-        replace: Default::default(),
-        meds: root.clone(),
-        out: tokens.clone(),
-        min_count: tokenizer::TokenizerConfig::default().min_count,
-        bins: tokenizer::TokenizerConfig::default().bins,
-        cut_points: "none".to_owned(),
-    };
-    tokenize_cmd::run(&tokenize, progress)?;
+    let config = tokenizer::TokenizerConfig::default();
+    crate::steps::tokenize(&root, &tokens, config, &[Some(&root)], Default::default(), progress)?;
 
     tracing::info!("step 7/11: pretraining the tiny foundation model (a short demonstration run)");
     let pretrained = out.join("pretrained");
-    let pretrain = PretrainArgs {
-        replace: Default::default(),
+    let plan = model::pretrain::PretrainPlan {
         tokens: tokens.clone(),
-        out: pretrained.clone(),
-        config: "tiny".into(),
+        preset: "tiny".into(),
         steps: pretrain_steps,
         batch_size: 8,
         accumulation: 1,
@@ -117,87 +104,79 @@ pub fn run(
         checkpoint_every: None,
         resume: false,
     };
-    pretrain_cmd::run(&pretrain, progress)?;
+    crate::steps::pretrain(&plan, &pretrained, Default::default(), progress)?;
     // The tasks run on the simulator's own MEDS (not the re-keyed, date-shifted ingest output)
     // so that the oracle can replay each subject's hidden state at the same prediction times.
     let synth_meds = out.join("meds");
     tracing::info!("step 8/11: labelling the built-in clinical tasks (ACES)");
     let labels = out.join("labels");
-    crate::label_cmd::run(&crate::label_cmd::LabelArgs {
-        replace: Default::default(),
-        meds: synth_meds.clone(),
-        tasks: Vec::new(),
-        predicates: None,
-        suite: true,
-        only: Vec::new(),
-        out: labels.clone(),
-    })?;
+    let suite = tasks::suite::all()?;
+    crate::steps::label(&suite, &synth_meds, &labels, &[Some(&synth_meds)], Default::default())?;
     tracing::info!(
         "step 9/11: baselines, the model's probe and zero-shot risk, and the oracle on every task; fine-tuning on the chronic ones"
     );
     let adapt = out.join("adapt");
-    let internal = crate::adapt_cmd::AdaptArgs {
-        replace: Default::default(),
+    let zero_shot = adapt::zero_shot::ZeroShotOptions {
+        futures: 8,
+        value_draws: 16,
+        redraw_bins: true,
+        horizon_days: 366,
+        max_new_tokens: 128,
+        temperature: 1.0,
+        seed: 42,
+        withheld_tokens: Vec::new(),
+    };
+    let internal = adapt::AdaptPlan {
         meds: synth_meds.clone(),
         labels: labels.clone(),
         only: Vec::new(),
         min_subjects: 20,
         seed: 42,
         truth: Some(out.join("truth")),
+        // A quarter of `adapt`'s default: the demo's three settings are most of its oracle time,
+        // and 256 futures already rank risks down to a few in a thousand.
+        oracle: synth::oracle::Precision::adaptive(64, 256),
         // The tiny model was pretrained on the de-identified copy of the same population; its
         // tokenizer reads the simulator's codes unchanged, and it sees time only as intervals
         // and age, so the date shift does not matter.
-        model: Some(pretrained.join("model")),
-        no_probe: false,
-        probe_pooling: model::embedding::Pooling::LastMeanMax,
-        probe_train_max: 5_000,
-        fine_tune: true,
-        // Fine-tuning where the oracle target is judged; the probe stands for the rest.
-        fine_tune_tasks: tasks::suite::CHRONIC.iter().map(|t| t.to_string()).collect(),
-        fine_tune_train_max: 400,
-        fine_tune_epochs: 1,
-        fine_tune_lr: 1e-4,
+        foundation: Some(adapt::FoundationPlan {
+            model: pretrained.join("model"),
+            probe: Some(adapt::ProbePlan {
+                pooling: model::embedding::Pooling::LastMeanMax,
+                train_max: 5_000,
+                // Fine-tuning where the oracle target is judged; the probe stands for the rest.
+                fine_tune: Some(adapt::FineTunePlan {
+                    tasks: tasks::suite::CHRONIC.iter().map(|t| t.to_string()).collect(),
+                    train_max: 400,
+                    epochs: 1,
+                    lr: 1e-4,
+                }),
+            }),
+            zero_shot: Some(adapt::ZeroShotPlan { options: zero_shot, max_prediction_times: 150 }),
+        }),
         few_shot: true,
-        zero_shot: 8,
-        zero_shot_value_draws: 16,
-        zero_shot_sampled_bins: false,
-        zero_shot_max: 150,
-        zero_shot_days: 366,
-        zero_shot_tokens: 128,
-        predicates: None,
-        oracle_samples: 64,
-        // A quarter of `adapt`'s default: the demo's three settings are most of its oracle time,
-        // and 256 futures already rank risks down to a few in a thousand.
-        oracle_max_samples: 256,
         split: adapt::splits::SplitSpec::Subject,
         sites: None,
-        out: adapt.clone(),
+        predicates: None,
     };
-    crate::adapt_cmd::run(&internal)?;
+    crate::steps::adapt(&internal, &adapt, Default::default())?;
     // Temporal and external (cross-site) validation of the baselines, for the same report.
     let mut settings = vec![adapt];
     for (split, dir) in [("temporal:2021-01-01", "adapt-temporal"), ("site:north", "adapt-site")] {
         let out_dir = out.join(dir);
-        crate::adapt_cmd::run(&crate::adapt_cmd::AdaptArgs {
-            model: None,
-            fine_tune: false,
-            few_shot: false,
-            zero_shot: 0,
-            split: split.parse()?,
-            out: out_dir.clone(),
-            ..internal.clone()
-        })?;
+        let plan = adapt::AdaptPlan { foundation: None, few_shot: false, split: split.parse()?, ..internal.clone() };
+        crate::steps::adapt(&plan, &out_dir, Default::default())?;
         settings.push(out_dir);
     }
     tracing::info!("step 10/11: what if statins were withheld from the patients on them (the model and the truth)");
     let what_if = out.join("what-if/mi_1y_statin_withheld.json");
-    crate::what_if_cmd::run(&crate::what_if_cmd::WhatIfArgs {
+    let study = adapt::what_if::WhatIfPlan {
         meds: out.join("meds"),
         labels: labels.clone(),
         task: "mi_1y".into(),
         model: pretrained.join("model"),
         treatment: "RXNORM/83367".into(),
-        withhold: true,
+        change: artifacts::what_if::ChangeKind::Withhold,
         treated_by: Vec::new(),
         split: "all".into(),
         max: 60,
@@ -206,16 +185,14 @@ pub fn run(
         tokens: 128,
         seed: 42,
         truth: Some(out.join("truth")),
-        oracle_samples: 64,
-        oracle_max_samples: 256,
+        oracle: synth::oracle::Precision::adaptive(64, 256),
         predicates: None,
         resamples: 1_000,
-        out: Some(what_if.clone()),
-    })?;
+    };
+    crate::steps::what_if(&study, Some(&what_if))?;
     tracing::info!("step 11/11: the validation report and model card (with the what-if beside the truth)");
     let report = out.join("report");
-    crate::report_cmd::run(&crate::report_cmd::ReportArgs {
-        replace: Default::default(),
+    let plan = report::ReportPlan {
         adapt: settings,
         sites: Some(out.join("truth/subjects.parquet")),
         truth: Some(out.join("truth")),
@@ -225,8 +202,8 @@ pub fn run(
         chronic: Vec::new(),
         what_if: vec![what_if],
         title: "Longitude validation report (demo, synthetic data)".into(),
-        out: report.clone(),
-    })?;
+    };
+    crate::steps::report(&plan, &report, Default::default())?;
     outln!("open {} in a browser: the validation report and model card", report.join("report.html").display());
     outln!("next: `longitude meds describe {}` or `longitude meds show {} {first}`", root.display(), root.display());
     outln!("      `longitude pretrain --tokens {} --out DIR --config small` for a longer run", tokens.display());

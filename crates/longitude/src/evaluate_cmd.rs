@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use eval::{Evaluation, Interval, Options};
+use eval::{Interval, Options};
 
 #[derive(Debug, Args)]
 pub struct EvaluateArgs {
@@ -61,21 +61,6 @@ pub struct EvaluateArgs {
     pub compare_with: Option<PathBuf>,
 }
 
-/// Reads predictions and evaluates them. A file `longitude adapt` wrote for a method it scored
-/// on a case-control sample (`OUT/<task>/<method>.parquet`, the sample recorded in
-/// `OUT/adapt_report.json`) is weighted back to the held-out population it was drawn from, as
-/// the report does.
-pub fn evaluate_file(predictions: &Path, meds_root: Option<&Path>, options: &Options) -> Result<Evaluation> {
-    let preds = meds::labels::read_boolean_predictions(predictions)?;
-    let attributes = match meds_root {
-        Some(root) => eval::attributes::from_meds(&meds::Dataset::open(root)?, &preds)?,
-        None => Vec::new(),
-    };
-    let design = crate::report_cmd::sample_design_of(predictions)
-        .map(|d| preds.iter().map(|p| d.weight(p.label.value)).collect::<Vec<f64>>());
-    Ok(eval::evaluate_weighted(&preds, design.as_deref(), &attributes, options)?)
-}
-
 fn with_ci(value: Option<f64>, ci: Option<Interval>) -> String {
     match (value, ci) {
         (Some(v), Some(i)) => format!("{v:.3} [{:.3}, {:.3}]", i.lower, i.upper),
@@ -97,7 +82,7 @@ fn score(args: &EvaluateArgs, model_path: &Path) -> Result<PathBuf> {
         None => None,
     };
     let labels_read = meds::labels::read_boolean_labels(labels)?;
-    let (codes, by_split) = crate::tokenize_cmd::read_by_split(meds_root)?;
+    let (codes, by_split) = meds::read_by_split(meds_root)?;
     let timelines: Vec<&meds::Timeline> = by_split.values().flat_map(|ts| ts.iter()).collect();
     let (predictions, missing) = model.score(&timelines, &codes, &labels_read, foundation.as_ref())?;
     if predictions.is_empty() {
@@ -137,7 +122,7 @@ fn recalibrate(
     predictions: &[meds::labels::BooleanPrediction],
     path: &Path,
 ) -> Result<()> {
-    use adapt::recalibration::{MIN_EXAMPLES_PER_CLASS, Recalibration};
+    use adapt::recalibration::MIN_EXAMPLES_PER_CLASS;
     if model.site_recalibration.is_some() {
         anyhow::bail!(
             "--recalibrate-out: this task model already carries a site's recalibration; start from the received model"
@@ -156,7 +141,7 @@ fn recalibrate(
     let z: Vec<f64> = predictions.iter().map(|p| adapt::scorer::log_odds(f64::from(p.probability))).collect();
     let y: Vec<bool> = predictions.iter().map(|p| p.label.value).collect();
     let positives = y.iter().filter(|&&b| b).count();
-    let Some(map) = Recalibration::fit(&z, &y) else {
+    let Some(map) = adapt::recalibration::fit(&z, &y) else {
         anyhow::bail!(
             "--recalibrate-out: no recalibration fitted on {} prediction times ({positives} positive): it needs at \
              least {MIN_EXAMPLES_PER_CLASS} of each class and a model that ranks them better than chance",
@@ -178,7 +163,7 @@ fn recalibrate(
 /// Refuses a paired comparison of a case-control sample (before anything is evaluated).
 fn check_pairable(files: [&Path; 2]) -> Result<()> {
     for file in files {
-        if crate::report_cmd::sample_design_of(file).is_some() {
+        if artifacts::AdaptReport::case_control_design_of(file)?.is_some() {
             anyhow::bail!(
                 "--compare-with: {} holds a case-control sample of the prediction times; a paired comparison needs \
                  every time scored by both",
@@ -230,7 +215,7 @@ pub fn run(args: &EvaluateArgs) -> Result<ExitCode> {
     if let Some(other) = &args.compare_with {
         check_pairable([&predictions, other])?;
     }
-    let e = evaluate_file(&predictions, args.meds.as_deref(), &options)
+    let e = report::evaluate_file(&predictions, args.meds.as_deref(), &options)
         .with_context(|| format!("evaluating {}", predictions.display()))?;
     let m = &e.metrics;
     let i = &e.intervals;

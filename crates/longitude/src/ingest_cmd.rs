@@ -127,33 +127,6 @@ fn beside_out(out: &Path, given: Option<&Path>, suffix: &str, what: &str) -> Res
 
 const REPORT: &str = "ingest_report.json";
 
-/// Reads, de-identifies and writes with the `ingest` pipeline, with progress bars.
-pub fn run_pipeline(
-    options: &ingest::Options,
-    deidentifier: &Deidentifier,
-    progress: &Progress,
-) -> Result<ingest::Summary> {
-    let reading = progress.bar("reading", Some(1), "bytes");
-    let writing = std::sync::OnceLock::new();
-    let summary = ingest::run(options, deidentifier, &|p| match p {
-        ingest::Progress::Reading { bytes, total } => {
-            reading.set_length(total.max(bytes));
-            reading.set_position(bytes);
-        }
-        ingest::Progress::Writing { done, total } => {
-            reading.finish_and_clear();
-            writing
-                .get_or_init(|| progress.bar("de-identifying", Some(total as u64), "shards"))
-                .set_position(done as u64);
-        }
-    })?;
-    reading.finish_and_clear();
-    if let Some(bar) = writing.get() {
-        bar.finish_and_clear();
-    }
-    Ok(summary)
-}
-
 pub fn run(args: &IngestArgs, progress: &Progress) -> Result<ExitCode> {
     let key = key(args)?;
     let quarantine = beside_out(&args.out, args.quarantine.as_deref(), "quarantine", "quarantine directory")?;
@@ -200,7 +173,7 @@ pub fn run(args: &IngestArgs, progress: &Progress) -> Result<ExitCode> {
         metadata,
         ..ingest::Options::new(args.input.clone(), args.out.join("meds"), quarantine, work)
     };
-    let summary = run_pipeline(&options, &deidentifier, progress)?;
+    let summary = crate::steps::ingest(&options, &deidentifier, progress)?;
     let deid_audit = match &args.audit_truth {
         Some(truth) => {
             let planted = synth::truth::planted_identifiers(truth)?;

@@ -3,11 +3,10 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use tasks::{LabelReport, Task};
+use tasks::Task;
 
 #[derive(Debug, Args)]
 pub struct LabelArgs {
@@ -66,49 +65,10 @@ pub fn tasks_of(args: &LabelArgs) -> Result<Vec<Task>> {
 
 pub fn run(args: &LabelArgs) -> Result<ExitCode> {
     let tasks = tasks_of(args)?;
-    let dataset = meds::Dataset::open(&args.meds)?;
     let inputs: Vec<Option<&std::path::Path>> = std::iter::once(Some(args.meds.as_path()))
         .chain(args.tasks.iter().map(|t| Some(t.as_path())))
         .chain([args.predicates.as_deref()])
         .collect();
-    let out = crate::claim::claim(&args.out, "label", &inputs, args.replace)?;
-    let mut reports: Vec<LabelReport> = Vec::new();
-    outln!(
-        "{:<26} {:>9} {:>9} {:>8} {:>10} {:>10} {:>7}",
-        "task",
-        "triggers",
-        "labels",
-        "pos %",
-        "excluded",
-        "unresolved",
-        "secs"
-    );
-    for task in &tasks {
-        let started = Instant::now();
-        let (labels, report) = task.label(&dataset).with_context(|| format!("labelling {}", task.name()))?;
-        let path = args.out.join(format!("{}.parquet", task.name()));
-        meds::labels::write_boolean_labels(&path, &labels)?;
-        outln!(
-            "{:<26} {:>9} {:>9} {:>7.2}% {:>10} {:>10} {:>7.2}",
-            task.name(),
-            report.triggers,
-            report.labels,
-            100.0 * report.prevalence(),
-            report.excluded.values().sum::<u64>(),
-            report.unresolved.values().sum::<u64>(),
-            started.elapsed().as_secs_f64()
-        );
-        if !report.unmatched_predicates.is_empty() {
-            tracing::warn!(
-                task = task.name(),
-                predicates = %report.unmatched_predicates.join(", "),
-                "predicates match no code in the dataset (a typo, or another vocabulary?): their windows never see an event"
-            );
-        }
-        reports.push(report);
-    }
-    outputs::atomic::write_json(&args.out.join("label_report.json"), &reports)?;
-    out.finish()?;
-    outln!("labels and label_report.json in {}", args.out.display());
+    crate::steps::label(&tasks, &args.meds, &args.out, &inputs, args.replace)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -3,11 +3,10 @@
 #![deny(unsafe_code)] // allowed in `allocator` alone, which sets mimalloc's options
 
 #[macro_use]
-mod output;
+extern crate outputs;
+
 mod adapt_cmd;
 mod allocator;
-mod bench;
-mod bench_model;
 mod claim;
 mod demo;
 mod evaluate_cmd;
@@ -18,10 +17,10 @@ mod meds_cmd;
 mod pretrain_cmd;
 mod progress;
 mod report_cmd;
+mod steps;
 mod synth_cmd;
 mod tokenize_cmd;
 mod what_if_cmd;
-mod workload;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -140,7 +139,7 @@ enum Command {
 
     /// Benchmarks of the hot paths, printed as tables (and JSON with --json).
     #[command(subcommand)]
-    Bench(bench::BenchCommand),
+    Bench(benchmarks::BenchCommand),
 
     /// Run the longest pipeline that exists today, end to end, on synthetic data.
     ///
@@ -187,7 +186,7 @@ fn main() -> ExitCode {
         Command::Adapt(args) => adapt_cmd::run(&args),
         Command::WhatIf(args) => what_if_cmd::run(&args),
         Command::Report(args) => report_cmd::run(&args),
-        Command::Bench(cmd) => bench::run(cmd, &progress),
+        Command::Bench(cmd) => benchmarks::run(cmd),
         Command::Demo { out, patients, pretrain_steps, deid_key_file, replace } => {
             demo::run(&out, patients, pretrain_steps, deid_key_file.as_deref(), replace, &progress)
         }

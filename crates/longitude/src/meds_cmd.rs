@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use meds::describe::format_time;
-use meds::{Dataset, Description, Severity, TimelineStore};
+use meds::{Dataset, Severity, TimelineStore};
 
 use crate::progress::Progress;
 
@@ -69,7 +69,7 @@ pub fn run(cmd: MedsCommand, progress: &Progress) -> Result<ExitCode> {
             if json {
                 outln!("{}", serde_json::to_string_pretty(&d)?);
             } else {
-                out!("{}", render_description(&dir, &d));
+                out!("{}", d.render(&dir));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -177,74 +177,6 @@ fn show(dir: &Path, subject_id: i64, store: Option<PathBuf>, json: bool) -> Resu
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The human-readable form of a [`Description`].
-pub fn render_description(dir: &Path, d: &Description) -> String {
-    use std::fmt::Write;
-    let mut s = String::new();
-    let pct = |n: u64| if d.events == 0 { 0.0 } else { 100.0 * n as f64 / d.events as f64 };
-    let _ = writeln!(s, "MEDS dataset {}", dir.display());
-    if let Some(m) = &d.metadata {
-        let name = m.dataset_name.as_deref().unwrap_or("(unnamed)");
-        let etl = m
-            .etl_name
-            .as_deref()
-            .map(|e| format!(", ETL {e} {}", m.etl_version.as_deref().unwrap_or("")))
-            .unwrap_or_default();
-        let _ = writeln!(s, "  name            {name}{etl}, MEDS {}", m.meds_version.as_deref().unwrap_or("?"));
-    } else {
-        let _ = writeln!(s, "  metadata        (no readable metadata/dataset.json)");
-    }
-    let _ = writeln!(s, "  shards          {}", d.shards);
-    let _ = writeln!(s, "  subjects        {}", d.subjects);
-    if d.subjects_in_several_shards > 0 {
-        let _ = writeln!(
-            s,
-            "  WARNING         {} subjects are split across shards (not valid MEDS; see `meds validate`)",
-            d.subjects_in_several_shards
-        );
-    }
-    let _ = writeln!(s, "  events          {}", d.events);
-    let _ = writeln!(s, "    static        {} ({:.1}%)", d.static_events, pct(d.static_events));
-    let _ = writeln!(s, "    numeric value {} ({:.1}%)", d.numeric_events, pct(d.numeric_events));
-    let _ = writeln!(s, "    text value    {} ({:.1}%)", d.text_events, pct(d.text_events));
-    let _ = writeln!(s, "  distinct codes  {}", d.codes);
-    let _ = writeln!(
-        s,
-        "  time range      {} .. {}",
-        d.first_time.as_deref().unwrap_or("-"),
-        d.last_time.as_deref().unwrap_or("-")
-    );
-    let e = &d.events_per_subject;
-    let _ = writeln!(
-        s,
-        "  events/subject  min {}  p10 {}  median {}  mean {:.1}  p90 {}  max {}",
-        e.min, e.p10, e.median, e.mean, e.p90, e.max
-    );
-    if !d.extra_columns.is_empty() {
-        let _ = writeln!(s, "  extra columns   {}", d.extra_columns.join(", "));
-    }
-    let _ = writeln!(s, "\nsplits (from {})", d.split_source);
-    let _ = writeln!(s, "  {:<12} {:>10} {:>12}", "split", "subjects", "events");
-    for sp in &d.splits {
-        let _ = writeln!(s, "  {:<12} {:>10} {:>12}", sp.split, sp.subjects, sp.events);
-    }
-    let _ = writeln!(s, "\nvocabularies");
-    let _ = writeln!(s, "  {:<22} {:>10} {:>7} {:>8}  top codes (events)", "vocabulary", "events", "%", "codes");
-    for v in &d.vocabularies {
-        let top: Vec<String> = v.top_codes.iter().map(|(c, n)| format!("{c} ({n})")).collect();
-        let _ = writeln!(
-            s,
-            "  {:<22} {:>10} {:>6.1}% {:>8}  {}",
-            v.vocabulary,
-            v.events,
-            pct(v.events),
-            v.codes,
-            top.join(", ")
-        );
-    }
-    s
 }
 
 #[cfg(test)]

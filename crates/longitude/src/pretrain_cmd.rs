@@ -3,12 +3,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Args;
-use model::pretrain::{Corpus, PretrainConfig, StepMetrics, pretrain};
-use model::{CpuTrain, ModelConfig};
-use serde::Serialize;
-use tokenizer::Tokenizer;
+use model::ModelConfig;
+use model::pretrain::PretrainPlan;
 
 use crate::progress::Progress;
 
@@ -58,15 +56,6 @@ pub struct PretrainArgs {
     pub replace: crate::claim::Replace,
 }
 
-#[derive(Serialize)]
-struct Report<'a> {
-    config: &'a PretrainConfig,
-    #[serde(flatten)]
-    summary: &'a model::pretrain::PretrainSummary,
-    below_unigram: bool,
-    threads: usize,
-}
-
 /// Refuses arguments that cannot give a model, before any work starts.
 fn check_args(args: &PretrainArgs) -> Result<()> {
     if let Some(lr) = args.lr
@@ -113,93 +102,28 @@ fn memory_bytes() -> Option<u128> {
     Some(kib * 1024)
 }
 
+impl PretrainArgs {
+    /// The pretraining these arguments describe.
+    pub fn plan(&self) -> PretrainPlan {
+        PretrainPlan {
+            tokens: self.tokens.clone(),
+            preset: self.config.clone(),
+            steps: self.steps,
+            batch_size: self.batch_size,
+            accumulation: self.accumulation,
+            seq_len: self.seq_len,
+            value_channel: self.value_channel,
+            lr: self.lr,
+            seed: self.seed,
+            eval_every: self.eval_every,
+            checkpoint_every: self.checkpoint_every,
+            resume: self.resume,
+        }
+    }
+}
+
 pub fn run(args: &PretrainArgs, progress: &Progress) -> Result<ExitCode> {
     check_args(args)?;
-    let out = if args.resume {
-        outputs::OutputDir::resume(&args.out, "pretrain", std::slice::from_ref(&args.tokens))?
-    } else {
-        crate::claim::claim(&args.out, "pretrain", &[Some(&args.tokens)], args.replace)?
-    };
-    let tok_path = args.tokens.join("tokenizer.json");
-    let tokenizer = Tokenizer::load(&tok_path).with_context(|| "run `longitude tokenize` first")?;
-    let read =
-        |split: &str| tokenizer::dataset::read_split(&args.tokens.join("tokens").join(format!("{split}.parquet")));
-    let train = read(meds::schema::TRAIN_SPLIT)?;
-    let tuning = read(meds::schema::TUNING_SPLIT)?;
-    if train.is_empty() || tuning.is_empty() {
-        bail!("pretraining needs subjects in both the train and tuning splits");
-    }
-    let Some(mut shape) = ModelConfig::preset(&args.config, tokenizer.len()) else {
-        bail!("unknown model config {:?}: tiny, small or base", args.config);
-    };
-    if let Some(n) = args.seq_len {
-        shape.max_seq_len = n;
-    }
-    shape.value_channel = args.value_channel;
-
-    let mut config = PretrainConfig::for_model(shape, args.steps);
-    config.batch_size = args.batch_size;
-    config.accumulation = args.accumulation.max(1);
-    config.seed = args.seed;
-    if let Some(lr) = args.lr {
-        config.lr = lr;
-        config.min_lr = lr / 10.0;
-    }
-    if let Some(n) = args.eval_every {
-        config.eval_every = n.max(1);
-    }
-    if let Some(n) = args.checkpoint_every {
-        config.checkpoint_every = n.max(1);
-    }
-    tracing::info!(
-        parameters = config.model.parameters(),
-        vocabulary = tokenizer.len(),
-        train_subjects = train.len(),
-        "pretraining the {} model",
-        args.config
-    );
-    let bar = progress.bar("pretraining", Some(config.steps), "steps");
-    let device = Default::default();
-    let mut on_step = |m: &StepMetrics| {
-        bar.set_position(m.step);
-        bar.set_message(format!("loss {:.3} · {:.0} tok/s", m.train_loss, m.tokens_per_s));
-        if let Some(t) = m.tuning_loss {
-            tracing::info!(step = m.step, train_loss = m.train_loss, tuning_loss = t, "evaluated");
-        }
-    };
-    let corpus = Corpus { tokenizer: &tokenizer, train: &train, tuning: &tuning };
-    let summary = pretrain::<CpuTrain>(&config, &corpus, &args.out, args.resume, &device, &mut on_step)?;
-    bar.finish_and_clear();
-
-    if !summary.tuning_loss.is_finite() {
-        bail!(
-            "training diverged (tuning loss {} at step {}): no model bundle was written; try a lower --lr",
-            summary.tuning_loss,
-            summary.steps
-        );
-    }
-    // The model bundle: portable weights, the tokenizer that goes with them, the config.
-    let bundle = args.out.join("model");
-    let latest = model::pretrain::latest_checkpoint(&args.out).context("no checkpoint was written")?;
-    model::bundle::write(&bundle, &latest.join(model::bundle::WEIGHTS), &tokenizer, &config)?;
-    let report = Report {
-        config: &config,
-        summary: &summary,
-        below_unigram: summary.tuning_loss < summary.unigram_tuning_loss,
-        threads: rayon::current_num_threads(),
-    };
-    outputs::atomic::write_json(&args.out.join("pretrain_report.json"), &report)?;
-    out.finish()?;
-    outln!(
-        "{} steps ({} parameters, {:.0} tokens/s on {} threads): tuning loss {:.4} (perplexity {:.2}) vs unigram {:.4}; model bundle in {}",
-        summary.steps,
-        summary.parameters,
-        summary.tokens_per_s,
-        report.threads,
-        summary.tuning_loss,
-        summary.tuning_perplexity,
-        summary.unigram_tuning_loss,
-        bundle.display()
-    );
+    crate::steps::pretrain(&args.plan(), &args.out, args.replace, progress)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,17 +1,13 @@
 //! `longitude tokenize`: fit the tokenizer on a dataset's train split and write every split as
 //! token sequences.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Mutex;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
-use meds::{CodeTable, Timeline};
-use rayon::prelude::*;
-use serde::Serialize;
-use tokenizer::{EncodeStats, Encoded, Tokenizer, TokenizerConfig};
+use tokenizer::TokenizerConfig;
 
 use crate::progress::Progress;
 
@@ -53,127 +49,23 @@ fn cut_points(arg: &str) -> Result<BTreeMap<String, Vec<f32>>> {
     }
 }
 
-#[derive(Serialize)]
-struct Report<'a> {
-    vocabulary: usize,
-    fit: &'a tokenizer::FitSummary,
-    splits: BTreeMap<String, EncodeStats>,
-}
-
-/// Every subject with its split: `metadata/subject_splits.parquet` where present, else the shard's
-/// first directory under data/ (MEDS ETLs name it after the split); unknown → `train` is never
-/// assumed: such subjects are reported and left out.
-pub fn read_by_split(root: &Path) -> Result<(CodeTable, BTreeMap<String, Vec<Timeline>>)> {
-    let dataset = meds::Dataset::open(root)?;
-    let declared: HashMap<i64, String> = match meds::metadata::read_subject_splits(root) {
-        Ok(splits) => splits.into_iter().collect(),
-        Err(_) => HashMap::new(),
-    };
-    let codes = Mutex::new(CodeTable::new());
-    let found: Mutex<Vec<(String, Timeline)>> = Mutex::new(Vec::new());
-    dataset.for_each_subject(&codes, |shard, t| {
-        let split = declared.get(&t.subject_id).cloned().or_else(|| shard.prefix.clone()).unwrap_or_default();
-        found.lock().unwrap_or_else(|p| p.into_inner()).push((split, t));
-        Ok(())
-    })?;
-    let mut by_split: BTreeMap<String, Vec<Timeline>> = BTreeMap::new();
-    for (split, t) in found.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        by_split.entry(split).or_default().push(t);
+impl TokenizeArgs {
+    /// The tokenizer configuration these arguments describe.
+    pub fn config(&self) -> Result<TokenizerConfig> {
+        Ok(TokenizerConfig { min_count: self.min_count, bins: self.bins, cut_points: cut_points(&self.cut_points)? })
     }
-    // Shards are read in parallel: put subjects back in a fixed order.
-    for ts in by_split.values_mut() {
-        ts.sort_by_key(|t| t.subject_id);
-    }
-    Ok((codes.into_inner().unwrap_or_else(|p| p.into_inner()), by_split))
-}
-
-/// [`read_by_split`] flattened: every timeline (split by split, in subject order) and each
-/// subject's split.
-pub fn read_with_splits(root: &Path) -> Result<(CodeTable, Vec<Timeline>, HashMap<i64, String>)> {
-    let (codes, by_split) = read_by_split(root)?;
-    let mut splits = HashMap::new();
-    let mut timelines = Vec::new();
-    for (split, ts) in by_split {
-        for t in ts {
-            splits.insert(t.subject_id, split.clone());
-            timelines.push(t);
-        }
-    }
-    Ok((codes, timelines, splits))
-}
-
-/// Encodes timelines in parallel, in order, with one encoder per chunk.
-pub fn encode_all(tok: &Tokenizer, codes: &CodeTable, timelines: &[Timeline]) -> (Vec<Encoded>, EncodeStats) {
-    let parts: Vec<(Vec<Encoded>, EncodeStats)> = timelines
-        .par_chunks(512)
-        .map(|chunk| {
-            let mut enc = tok.encoder(codes);
-            let out = chunk.iter().map(|t| enc.encode(t)).collect();
-            (out, enc.stats().clone())
-        })
-        .collect();
-    let mut stats = EncodeStats::default();
-    let mut all = Vec::with_capacity(timelines.len());
-    for (part, s) in parts {
-        stats.merge(&s);
-        all.extend(part);
-    }
-    (all, stats)
 }
 
 pub fn run(args: &TokenizeArgs, progress: &Progress) -> Result<ExitCode> {
+    let config = args.config()?;
     let cut_points_file = Some(Path::new(&args.cut_points)).filter(|p| p.extension().is_some());
-    let out = crate::claim::claim(&args.out, "tokenize", &[Some(&args.meds), cut_points_file], args.replace)?;
-    let spinner = progress.bar("reading", None, "");
-    let (codes, splits) = read_by_split(&args.meds).with_context(|| format!("cannot read {}", args.meds.display()))?;
-    spinner.finish_and_clear();
-    if let Some(unsplit) = splits.get("") {
-        tracing::warn!(subjects = unsplit.len(), "subjects without a split are left out");
-    }
-    let Some(train) = splits.get(meds::schema::TRAIN_SPLIT) else {
-        bail!("{} has no train split to fit the tokenizer on", args.meds.display());
-    };
-    let config =
-        TokenizerConfig { min_count: args.min_count, bins: args.bins, cut_points: cut_points(&args.cut_points)? };
-    let tok = Tokenizer::fit(train, &codes, config)?;
-    std::fs::create_dir_all(args.out.join("tokens"))?;
-    let mut report = Report { vocabulary: tok.len(), fit: tok.fit_summary(), splits: BTreeMap::new() };
-    for (split, timelines) in splits.iter().filter(|(s, _)| !s.is_empty()) {
-        let (encoded, stats) = encode_all(&tok, &codes, timelines);
-        tokenizer::dataset::write_split(&args.out.join("tokens").join(format!("{split}.parquet")), &encoded)?;
-        report.splits.insert(split.clone(), stats);
-    }
-    tok.save(&args.out.join("tokenizer.json"))?;
-    outputs::atomic::write_json(&args.out.join("tokenize_report.json"), &report)?;
-    out.finish()?;
-
-    outln!(
-        "fitted on {} train subjects / {} events: {} tokens ({} codes, {} with value bins)",
-        tok.fit_summary().subjects,
-        tok.fit_summary().events,
-        tok.len(),
-        tok.fit_summary().code_tokens,
-        tok.fit_summary().binned_codes
-    );
-    outln!(
-        "{:<10} {:>9} {:>11} {:>11} {:>12} {:>12}",
-        "split",
-        "subjects",
-        "events",
-        "tokens",
-        "to parent",
-        "to unknown"
-    );
-    for (split, s) in &report.splits {
-        outln!(
-            "{split:<10} {:>9} {:>11} {:>11} {:>12} {:>12}",
-            s.subjects,
-            s.events,
-            s.tokens,
-            s.parent_fallbacks,
-            s.unknown_fallbacks.values().sum::<u64>()
-        );
-    }
-    outln!("wrote {}", args.out.display());
+    crate::steps::tokenize(
+        &args.meds,
+        &args.out,
+        config,
+        &[Some(&args.meds), cut_points_file],
+        args.replace,
+        progress,
+    )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -191,38 +191,36 @@ fn demo_writes_a_dataset_that_describe_validate_and_show_agree_on() {
         assert!((r - h.probability).abs() < 1e-5, "re-scored {r} vs fitted {}", h.probability);
     }
     // Zero-shot read every sampled held-out prediction time's futures with the task.
-    let adapted: Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("adapt/adapt_report.json")).expect("adapt report"))
-            .expect("json");
+    let adapted = artifacts::AdaptReport::read(&dir.path().join("adapt")).expect("adapt report");
     // How the oracle drew its futures is on record (the demo: 64 first, up to 256).
     assert_eq!(
-        adapted["_oracle"],
-        serde_json::json!({ "first_futures": 64, "max_futures": 256, "drawn_until_outcomes": 16 })
+        adapted.oracle,
+        Some(artifacts::adapt_report::OracleDraws { first_futures: 64, max_futures: 256, drawn_until_outcomes: 16 })
     );
-    let zero_shot = &adapted["new_t2d_1y"]["zero_shot"];
-    let times = zero_shot["prediction_times"].as_u64().expect("prediction times");
-    assert!(times > 0 && times <= 150, "{zero_shot}");
+    let t2d_adapted = &adapted.tasks["new_t2d_1y"];
+    let zero_shot = t2d_adapted.zero_shot.as_ref().expect("zero-shot ran");
+    let times = zero_shot.prediction_times as u64;
+    assert!(times > 0 && times <= 150, "{zero_shot:?}");
     // 8 generated futures per time, each read once per value draw.
-    let draws = zero_shot["value_draws"].as_u64().expect("value draws");
-    assert!(draws > 1, "{zero_shot}");
-    assert_eq!(zero_shot["futures"].as_u64(), Some(times * 8 * draws), "{zero_shot}");
+    let draws = zero_shot.value_draws as u64;
+    assert!(draws > 1, "{zero_shot:?}");
+    assert_eq!(zero_shot.futures, times * 8 * draws, "{zero_shot:?}");
     let scored = meds::labels::read_boolean_predictions(&dir.path().join("adapt/new_t2d_1y/fm_zero_shot.parquet"))
         .expect("zero-shot predictions");
-    let unresolved = zero_shot["unresolved_prediction_times"].as_u64().expect("unresolved");
+    let unresolved = zero_shot.unresolved_prediction_times as u64;
     assert_eq!(scored.len() as u64, times - unresolved, "every settled prediction time is scored");
     assert!(scored.iter().all(|p| (0.0..=1.0).contains(&p.probability)));
     // The sample says what it stands for: all held-out times, drawn per class; the report
     // weights it back exactly when the classes were drawn at different rates.
-    let design = &adapted["new_t2d_1y"]["samples"]["fm_zero_shot"];
-    let count = |k: &str| design[k].as_u64().unwrap_or_else(|| panic!("{k} in {design}"));
+    let design = t2d_adapted.samples["fm_zero_shot"];
     assert_eq!(
-        count("population_positives") + count("population_negatives"),
-        adapted["new_t2d_1y"]["run"]["examples"]["held_out"].as_u64().expect("held-out examples"),
-        "{design}"
+        design.population_positives + design.population_negatives,
+        t2d_adapted.run.examples["held_out"],
+        "{design:?}"
     );
-    assert_eq!(count("sampled_positives") + count("sampled_negatives"), times, "{design}");
-    let case_control = count("sampled_positives") * count("population_negatives")
-        != count("sampled_negatives") * count("population_positives");
+    assert_eq!((design.sampled_positives + design.sampled_negatives) as u64, times, "{design:?}");
+    let case_control = design.sampled_positives * design.population_negatives
+        != design.sampled_negatives * design.population_positives;
     let reported = t2d["methods"].as_array().expect("methods").iter().find(|m| m["method"] == "fm_zero_shot");
     assert_eq!(reported.expect("zero-shot row")["evaluation"]["weighted"].as_bool(), Some(case_control));
     let curves: Vec<&str> =
@@ -347,16 +345,18 @@ fn demo_writes_a_dataset_that_describe_validate_and_show_agree_on() {
     // which the model reads as a history without them and futures that never prescribe them;
     // the true risk rises.
     let withheld = dir.path().join("what-if/mi_1y_statin_withheld.json");
-    let report: Value = serde_json::from_slice(&std::fs::read(&withheld).expect("the demo's what-if")).expect("json");
-    assert_eq!(report["change"], "withhold");
-    assert_eq!(n(&report["cohort"]["eligible"]), n(&report["cohort"]["on_treatment"]));
-    let rows = report["rows"].as_array().expect("rows");
-    assert!(!rows.is_empty(), "{report}");
-    let model = &report["model"];
-    assert_eq!(n(&model["changed_futures"]), rows.len() as u64 * 8);
-    assert_eq!(n(&model["changed_as_intended"]), n(&model["changed_futures"]), "no withheld future has a statin");
-    let mean = |k: &str| rows.iter().map(|r| r[k].as_f64().expect("risk")).sum::<f64>() / rows.len() as f64;
-    let (before, after) = (mean("oracle_as_recorded"), mean("oracle_changed"));
+    let report: artifacts::WhatIfReport = artifacts::read(&withheld).expect("the demo's what-if");
+    assert_eq!(report.change, artifacts::what_if::ChangeKind::Withhold);
+    assert_eq!(report.cohort.eligible, report.cohort.on_treatment);
+    let rows = &report.rows;
+    assert!(!rows.is_empty(), "{report:?}");
+    let model = &report.model;
+    assert_eq!(model.changed_futures, rows.len() * 8);
+    assert_eq!(model.changed_as_intended, model.changed_futures, "no withheld future has a statin");
+    let mean = |risk: &dyn Fn(&artifacts::what_if::WhatIfRow) -> Option<f64>| {
+        rows.iter().map(|r| risk(r).expect("risk")).sum::<f64>() / rows.len() as f64
+    };
+    let (before, after) = (mean(&|r| r.oracle_as_recorded), mean(&|r| r.oracle_changed));
     assert!(after > before, "withholding statins raises the true MI risk: {after} vs {before}");
     // The demo put it before the board: in the report, beside the truth, and in the card's
     // known limitations when the truth was measured.
@@ -366,7 +366,7 @@ fn demo_writes_a_dataset_that_describe_validate_and_show_agree_on() {
     let shown = &board["what_if"][0];
     assert_eq!((shown["task"].as_str(), shown["change"].as_str()), (Some("mi_1y"), Some("withhold")));
     assert_eq!(shown["compared"].as_u64(), Some(rows.len() as u64));
-    assert!((shown["model"]["risk_changed"].as_f64().expect("risk") - mean("model_changed")).abs() < 1e-9);
+    assert!((shown["model"]["risk_changed"].as_f64().expect("risk") - mean(&|r| Some(r.model_changed))).abs() < 1e-9);
     assert!((shown["oracle"]["risk_changed"].as_f64().expect("risk") - after).abs() < 1e-9);
     let html = std::fs::read_to_string(dir.path().join("report/report.html")).expect("html");
     assert!(html.contains("id=what-if") && html.contains("RXNORM/83367"));
@@ -913,9 +913,8 @@ fn labelling_refuses_clashing_task_names_and_warns_of_predicates_that_match_noth
     let o = longitude(&["label", "--meds", &path(&meds), "--task", &path(&a), "--out", &out]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("match no code") && stderr(&o).contains("outcome"), "{}", stderr(&o));
-    let report: Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("labels/label_report.json")).expect("r")).expect("json");
-    assert_eq!(report[0]["unmatched_predicates"], json!(["outcome"]));
+    let report = tasks::LabelReports::read(&dir.path().join("labels")).expect("label report");
+    assert_eq!(report.tasks[0].unmatched_predicates, ["outcome"]);
 }
 
 #[test]
@@ -953,13 +952,12 @@ fn tokenize_fits_on_train_and_writes_splits_that_pyarrow_reads() {
     let o = longitude(&["tokenize", "--meds", s.join("meds").as_arg(), "--out", t.as_arg()]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("fitted on"), "{}", stdout(&o));
-    let report: Value =
-        serde_json::from_str(&std::fs::read_to_string(t.join("tokenize_report.json")).expect("report")).expect("json");
-    let splits = report["splits"].as_object().expect("splits");
-    let subjects: u64 = splits.values().map(|s| s["subjects"].as_u64().unwrap_or(0)).sum();
+    let report: tokenizer::dataset::TokenizeReport =
+        outputs::artifact::read(&t.join("tokenize_report.json")).expect("tokenize report");
+    let subjects: u64 = report.splits.values().map(|s| s.subjects).sum();
     assert_eq!(subjects, 300);
-    assert_eq!(report["fit"]["subjects"], splits["train"]["subjects"], "fitted on train only");
-    let vocabulary = report["vocabulary"].as_u64().expect("vocabulary");
+    assert_eq!(report.fit.subjects, report.splits["train"].subjects, "fitted on train only");
+    let vocabulary = report.vocabulary;
     // pyarrow reads the token files as they are: one row per subject, a time per token, ids in range.
     let check = "import sys, json, pyarrow.parquet as pq\n\
         t = pq.read_table(sys.argv[1]).to_pylist()\n\
@@ -974,7 +972,7 @@ fn tokenize_fits_on_train_and_writes_splits_that_pyarrow_reads() {
         .output()
         .expect("python");
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(stdout(&o).trim(), splits["train"]["subjects"].to_string());
+    assert_eq!(stdout(&o).trim(), report.splits["train"].subjects.to_string());
     // No train split, no tokenizer: a clear error.
     let o = longitude(&["tokenize", "--meds", "/nonexistent", "--out", t.as_arg()]);
     assert!(!o.status.success() && stderr(&o).contains("/nonexistent"), "{}", stderr(&o));
@@ -1026,13 +1024,11 @@ fn pretraining_beats_the_unigram_baseline_and_resumes_exactly_after_a_kill() {
     let full = dir.path().join("full");
     let o = run(args(&full, "48", &[]));
     assert!(o.status.success(), "{}", stderr(&o));
-    let report: Value =
-        serde_json::from_str(&std::fs::read_to_string(full.join("pretrain_report.json")).expect("report"))
-            .expect("json");
-    let (loss, unigram) =
-        (report["tuning_loss"].as_f64().expect("loss"), report["unigram_tuning_loss"].as_f64().expect("u"));
+    let report: model::pretrain::PretrainReport =
+        outputs::artifact::read(&full.join("pretrain_report.json")).expect("pretrain report");
+    let (loss, unigram) = (report.summary.tuning_loss, report.summary.unigram_tuning_loss);
     assert!(loss < unigram, "tuning loss {loss} should be below the unigram baseline {unigram}");
-    assert_eq!(report["below_unigram"], true);
+    assert!(report.below_unigram);
     let curve = metrics(&full);
     assert_eq!(curve.len(), 48);
     assert!(full.join("model/model.safetensors").exists() && full.join("model/tokenizer.json").exists());
@@ -1088,21 +1084,16 @@ fn label_adapt_evaluate_report_from_labels_to_a_page_a_browser_renders() {
     let args = ["label", "--meds", meds, "--suite", "--out", labels.to_str().expect("p")];
     let o = longitude(&args);
     assert!(o.status.success(), "{}", stderr(&o));
-    let report: Value =
-        serde_json::from_slice(&std::fs::read(labels.join("label_report.json")).expect("report")).expect("json");
-    let report = report.as_array().expect("one report per task");
+    let report = tasks::LabelReports::read(&labels).expect("label report").tasks;
     assert_eq!(report.len(), 11, "the whole suite");
-    let files: Vec<PathBuf> =
-        report.iter().map(|r| labels.join(format!("{}.parquet", r["task"].as_str().expect("task")))).collect();
+    let files: Vec<PathBuf> = report.iter().map(|r| labels.join(format!("{}.parquet", r.task))).collect();
     let checked: Value = serde_json::from_str(&testkit::run_python("check_labels.py", &files)).expect("json");
     for (r, f) in report.iter().zip(&files) {
         let c = &checked[f.to_str().expect("p")];
-        assert_eq!(c["rows"], r["labels"], "{f:?}: the meds package reads every label we counted");
-        assert_eq!(c["positives"], r["positives"], "{f:?}");
-        let accounted = r["labels"].as_u64().expect("n")
-            + r["excluded"].as_object().expect("map").values().map(|v| v.as_u64().expect("n")).sum::<u64>()
-            + r["unresolved"].as_object().expect("map").values().map(|v| v.as_u64().expect("n")).sum::<u64>();
-        assert_eq!(accounted, r["triggers"].as_u64().expect("n"), "every trigger accounted for in {f:?}");
+        assert_eq!(c["rows"], json!(r.labels), "{f:?}: the meds package reads every label we counted");
+        assert_eq!(c["positives"], json!(r.positives), "{f:?}");
+        let accounted = r.labels + r.excluded.values().sum::<u64>() + r.unresolved.values().sum::<u64>();
+        assert_eq!(accounted, r.triggers, "every trigger accounted for in {f:?}");
     }
     assert!(stdout(&o).contains("new_t2d_1y"), "{}", stdout(&o));
 
@@ -1484,9 +1475,33 @@ fn evaluate_weights_a_case_control_sample_back_to_its_population() {
         .collect();
     let file = task_dir.join("fm_zero_shot.parquet");
     meds::labels::write_boolean_predictions(&file, &predictions).expect("write");
-    let design = json!({ "population_positives": 20, "population_negatives": 1600, "sampled_positives": 20, "sampled_negatives": 80 });
-    let report = json!({ "mi_1y": { "samples": { "fm_zero_shot": design } } });
-    std::fs::write(dir.path().join("adapt/adapt_report.json"), report.to_string()).expect("report");
+    let design = artifacts::SampleDesign {
+        population_positives: 20,
+        population_negatives: 1600,
+        sampled_positives: 20,
+        sampled_negatives: 80,
+    };
+    let mut task = artifacts::TaskAdaptation {
+        run: artifacts::adapt_report::RunSummary {
+            examples: Default::default(),
+            positives: Default::default(),
+            features: 0,
+            methods: Vec::new(),
+        },
+        labels_without_subject_or_split: 0,
+        zero_shot: None,
+        samples: Default::default(),
+        train_samples: Default::default(),
+        not_run: Default::default(),
+        few_shot: Vec::new(),
+    };
+    task.samples.insert("fm_zero_shot".into(), design);
+    let report = artifacts::AdaptReport {
+        split: artifacts::adapt_report::SplitRecord { scheme: "subject".into(), description: "internal".into() },
+        oracle: None,
+        tasks: [("mi_1y".to_string(), task)].into(),
+    };
+    report.write(&dir.path().join("adapt")).expect("report");
     let evaluate = |path: &Path| {
         let out = dir.path().join("e.json");
         let o = longitude(&[

@@ -58,6 +58,25 @@ pub enum ModelError {
         /// What is wrong.
         message: String,
     },
+    /// The tokenized dataset or its tokenizer could not be read.
+    #[error(transparent)]
+    Tokenizer(#[from] tokenizer::TokenizerError),
+    /// No model shape of that name.
+    #[error("unknown model config {0:?}: tiny, small or base")]
+    UnknownPreset(String),
+    /// Training diverged: no bundle is written from it.
+    #[error(
+        "training diverged (tuning loss {tuning_loss} at step {steps}): no model bundle was written; try a lower learning rate"
+    )]
+    Diverged {
+        /// The tuning loss at the end.
+        tuning_loss: f64,
+        /// Steps done.
+        steps: u64,
+    },
+    /// The pretraining report could not be written.
+    #[error(transparent)]
+    Report(#[from] outputs::artifact::ArtifactError),
 }
 
 impl ModelError {

@@ -115,7 +115,7 @@ pub struct StepMetrics {
 }
 
 /// The outcome of a run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PretrainSummary {
     /// Steps done in all (resumed ones included).
     pub steps: u64,
@@ -403,4 +403,123 @@ fn save_checkpoint<B: AutodiffBackend, O: Optimizer<Model<B>, B>>(
     }
     std::fs::rename(&partial, &final_dir).map_err(io(&final_dir))?;
     write_atomic(&dir.join(LATEST), &name)
+}
+
+/// The report's file name in a pretraining output directory.
+pub const REPORT_FILE: &str = "pretrain_report.json";
+/// The model bundle's directory name in a pretraining output directory.
+pub const BUNDLE_DIR: &str = "model";
+
+/// What to pretrain, on what ([`run`]).
+#[derive(Debug, Clone)]
+pub struct PretrainPlan {
+    /// A tokenized directory (`tokenizer.json`, `tokens/<split>.parquet`).
+    pub tokens: PathBuf,
+    /// The model's shape: a preset (`tiny`, `small`, `base`), sized to the tokenizer's vocabulary.
+    pub preset: String,
+    /// Optimizer steps.
+    pub steps: u64,
+    /// Windows per micro-batch.
+    pub batch_size: usize,
+    /// Micro-batches per step.
+    pub accumulation: usize,
+    /// Tokens per window [default: the preset's].
+    pub seq_len: Option<usize>,
+    /// Feed each token's value to the model (the value channel).
+    pub value_channel: bool,
+    /// Peak learning rate [default: the preset's]; the floor is a tenth of it.
+    pub lr: Option<f64>,
+    /// Seed of the weights and the batches.
+    pub seed: u64,
+    /// Tuning loss every this many steps [default: the preset's].
+    pub eval_every: Option<u64>,
+    /// A checkpoint every this many steps [default: the preset's].
+    pub checkpoint_every: Option<u64>,
+    /// Continue from the latest checkpoint in the output directory.
+    pub resume: bool,
+}
+
+/// `pretrain_report.json`: the run's configuration and outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PretrainReport {
+    /// The configuration trained with.
+    pub config: PretrainConfig,
+    /// What the run did.
+    #[serde(flatten)]
+    pub summary: PretrainSummary,
+    /// Whether the tuning loss ended below the unigram baseline's (the model learned more than
+    /// code frequencies).
+    pub below_unigram: bool,
+    /// Threads trained on.
+    pub threads: usize,
+}
+
+impl outputs::artifact::Artifact for PretrainReport {
+    const FORMAT: &'static str = "longitude-pretrain-report";
+    const VERSION: u32 = 1;
+}
+
+impl PretrainPlan {
+    /// The pretraining configuration for a vocabulary of `vocabulary` tokens.
+    pub fn config(&self, vocabulary: usize) -> Result<PretrainConfig, ModelError> {
+        let Some(mut shape) = ModelConfig::preset(&self.preset, vocabulary) else {
+            return Err(ModelError::UnknownPreset(self.preset.clone()));
+        };
+        if let Some(n) = self.seq_len {
+            shape.max_seq_len = n;
+        }
+        shape.value_channel = self.value_channel;
+        let mut config = PretrainConfig::for_model(shape, self.steps);
+        config.batch_size = self.batch_size;
+        config.accumulation = self.accumulation.max(1);
+        config.seed = self.seed;
+        if let Some(lr) = self.lr {
+            config.lr = lr;
+            config.min_lr = lr / 10.0;
+        }
+        if let Some(n) = self.eval_every {
+            config.eval_every = n.max(1);
+        }
+        if let Some(n) = self.checkpoint_every {
+            config.checkpoint_every = n.max(1);
+        }
+        Ok(config)
+    }
+}
+
+/// Pretrains the model `plan` describes on the CPU, writing checkpoints, metrics, the model
+/// bundle (`out/model`) and `pretrain_report.json` into `out` (a directory the caller has claimed
+/// or resumes). `on_step` sees every step's metrics. A run whose tuning loss is not finite writes
+/// no bundle ([`ModelError::Diverged`]).
+pub fn run(
+    plan: &PretrainPlan,
+    out: &Path,
+    on_start: &mut dyn FnMut(&PretrainConfig, usize),
+    on_step: &mut dyn FnMut(&StepMetrics),
+) -> Result<PretrainReport, ModelError> {
+    let tokenizer = Tokenizer::load(&plan.tokens.join(tokenizer::dataset::TOKENIZER_FILE))?;
+    let read = |split: &str| tokenizer::dataset::read_split(&tokenizer::dataset::split_path(&plan.tokens, split));
+    let train = read(meds::schema::TRAIN_SPLIT)?;
+    let tuning = read(meds::schema::TUNING_SPLIT)?;
+    if train.is_empty() || tuning.is_empty() {
+        return Err(ModelError::format(&plan.tokens, "pretraining needs subjects in both the train and tuning splits"));
+    }
+    let config = plan.config(tokenizer.len())?;
+    on_start(&config, train.len());
+    let corpus = Corpus { tokenizer: &tokenizer, train: &train, tuning: &tuning };
+    let summary = pretrain::<crate::CpuTrain>(&config, &corpus, out, plan.resume, &Default::default(), on_step)?;
+    if !summary.tuning_loss.is_finite() {
+        return Err(ModelError::Diverged { tuning_loss: summary.tuning_loss, steps: summary.steps });
+    }
+    // The model bundle: portable weights, the tokenizer that goes with them, the config.
+    let latest = latest_checkpoint(out).ok_or_else(|| ModelError::format(out, "no checkpoint was written"))?;
+    crate::bundle::write(&out.join(BUNDLE_DIR), &latest.join(crate::bundle::WEIGHTS), &tokenizer, &config)?;
+    let report = PretrainReport {
+        config,
+        below_unigram: summary.tuning_loss < summary.unigram_tuning_loss,
+        summary,
+        threads: rayon::current_num_threads(),
+    };
+    outputs::artifact::write(&out.join(REPORT_FILE), &report)?;
+    Ok(report)
 }

@@ -1,5 +1,5 @@
 //! Portable weights: safetensors with PyTorch's names and layouts, so the PyTorch world reads our
-//! model as it is (`benches/reference/` does) — `embed.weight` `[V, D]`, `layers.{i}.wq.weight`
+//! model as it is (`crates/benchmarks/python/reference/` does) — `embed.weight` `[V, D]`, `layers.{i}.wq.weight`
 //! `[out, in]` (burn keeps linear weights as `[in, out]`: they are transposed on the way),
 //! `layers.{i}.attn_norm.weight` `[D]`, …, `norm.weight`, `head.weight`, and `value_embed.weight`
 //! `[V, D]` in a model with the value channel. The model's config
@@ -78,28 +78,36 @@ pub fn save<B: Backend>(model: &Model<B>, config: &ModelConfig, path: &Path) -> 
     outputs::atomic::write(path, outputs::atomic::Access::Shared, &buffer).map_err(|e| ModelError::io(path, e.source))
 }
 
+/// The header [`save`] writes into the safetensors metadata under [`METADATA_KEY`].
+#[derive(serde::Deserialize)]
+struct Header {
+    format: String,
+    version: String,
+    config: ModelConfig,
+}
+
 /// Reads a file [`save`] wrote (or any file with the same names, shapes and f32 data) into a
 /// model on `device`.
 pub fn load<B: Backend>(path: &Path, device: &B::Device) -> Result<(Model<B>, ModelConfig), ModelError> {
     let buffer = std::fs::read(path).map_err(|e| ModelError::io(path, e))?;
     let (_, header) = SafeTensors::read_metadata(&buffer).map_err(|e| ModelError::format(path, e))?;
     let metadata = header.metadata().clone().unwrap_or_default();
-    let ours: serde_json::Value = metadata
+    let text = metadata
         .get(METADATA_KEY)
-        .and_then(|m| serde_json::from_str(m).ok())
         .ok_or_else(|| ModelError::format(path, "not a Longitude model (no longitude metadata)"))?;
-    if ours["format"] != FORMAT {
+    let ours: Header = serde_json::from_str(text)
+        .map_err(|e| ModelError::format(path, format!("not a Longitude model's header: {e}")))?;
+    if ours.format != FORMAT {
         return Err(ModelError::format(path, "not a Longitude model"));
     }
-    if ours["version"] != VERSION && ours["version"] != VERSION_PLAIN {
+    if ours.version != VERSION && ours.version != VERSION_PLAIN {
         return Err(ModelError::format(
             path,
-            format!("weights version {}; this build reads {VERSION_PLAIN} and {VERSION}", ours["version"]),
+            format!("weights version {}; this build reads {VERSION_PLAIN} and {VERSION}", ours.version),
         ));
     }
-    let config: ModelConfig =
-        serde_json::from_value(ours["config"].clone()).map_err(|e| ModelError::format(path, format!("config: {e}")))?;
-    if config.value_channel && ours["version"] != VERSION {
+    let config = ours.config;
+    if config.value_channel && ours.version != VERSION {
         return Err(ModelError::format(path, format!("a value-channel model must be version {VERSION}")));
     }
     config.check().map_err(|e| ModelError::format(path, e))?;

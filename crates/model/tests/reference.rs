@@ -1,6 +1,6 @@
 //! Weights are portable: the safetensors we write load back into an identical model, and both the
 //! PyTorch module and an independent numpy implementation of the architecture
-//! (benches/reference/) read them and reproduce our logits to 1e-4.
+//! (crates/benchmarks/python/reference/) read them and reproduce our logits to 1e-4.
 
 use burn::module::Param;
 use burn::tensor::backend::Backend;

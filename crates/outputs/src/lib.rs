@@ -19,10 +19,15 @@
 //!   emptied.
 //! - [`create_private`] opens a file readable by its owner only, for identified data.
 //! - [`atomic`] is the one way every file is written: whole or not at all.
+//! - [`artifact`] reads and writes the typed JSON files one step hands the next, each with its
+//!   format and version, refusing a layout this build does not read.
+//! - [`stdout`] prints results (`out!`, `outln!`): a closed pipe ends the program quietly.
 
 #![forbid(unsafe_code)]
 
+pub mod artifact;
 pub mod atomic;
+pub mod stdout;
 
 use std::collections::BTreeSet;
 use std::fs::File;

@@ -277,18 +277,23 @@ pub fn chai(card: &ModelCard) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ChangeEffect, WhatIf};
+    use crate::WhatIf;
+    use artifacts::Effect;
 
-    fn effect(rr: f64, lo: f64, hi: f64) -> ChangeEffect {
-        ChangeEffect {
+    fn effect(rr: f64, lo: f64, hi: f64) -> Effect {
+        Effect {
+            prediction_times: 400,
+            subjects: 380,
             risk_as_recorded: 0.01,
             risk_changed: 0.01 * rr,
+            difference: 0.01 * rr - 0.01,
+            difference_interval: None,
             relative_risk: Some(rr),
-            relative_risk_interval: Some((lo, hi)),
+            relative_risk_interval: Some(eval::Interval { lower: lo, upper: hi }),
         }
     }
 
-    fn what_if(model: ChangeEffect, oracle: Option<ChangeEffect>) -> WhatIf {
+    fn what_if(model: Effect, oracle: Option<Effect>) -> WhatIf {
         WhatIf {
             task: "stroke_in_af_1y".into(),
             treatment: "RXNORM/1364430".into(),

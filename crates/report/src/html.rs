@@ -83,12 +83,11 @@ fn what_if_section(s: &mut String, report: &Report) {
         return;
     }
     s.push_str("<h2 id=what-if>What if: a treatment started or withheld, in the model's futures and in truth</h2><p class=muted>For each compared prediction time the model generated futures as recorded and with the change made, on the same random streams, and the task read both; on simulated data the generator's counterfactual oracle answered the same question on the same times. The model's figure is what followed such prescriptions in its training records, confounding by indication included — not a treatment effect unless it agrees with the truth.</p><table><tr><th class=l>task</th><th class=l>change</th><th>times</th><th>model: risk as recorded → changed</th><th>model RR [95% CI]</th><th>truth: risk → changed</th><th>truth RR [95% CI]</th><th>per-time r</th><th class=l>model vs truth</th></tr>");
-    let rr = |e: &crate::ChangeEffect| {
-        let ci = e.relative_risk_interval.map_or(String::new(), |(lo, hi)| format!(" [{lo:.2}, {hi:.2}]"));
+    let rr = |e: &artifacts::Effect| {
+        let ci = e.relative_risk_interval.map_or(String::new(), |i| format!(" [{:.2}, {:.2}]", i.lower, i.upper));
         format!("{}{ci}", e.relative_risk.map_or("—".into(), |r| format!("{r:.2}")))
     };
-    let risks =
-        |e: &crate::ChangeEffect| format!("{:.2}% → {:.2}%", 100.0 * e.risk_as_recorded, 100.0 * e.risk_changed);
+    let risks = |e: &artifacts::Effect| format!("{:.2}% → {:.2}%", 100.0 * e.risk_as_recorded, 100.0 * e.risk_changed);
     for w in &report.what_if {
         let verdict = match w.verdict() {
             "opposite" => "<span class=flag>opposite direction</span>",
@@ -280,10 +279,12 @@ fn metric_table(s: &mut String, t: &TaskResult) {
         .iter()
         .filter_map(|m| {
             let r = m.recalibration.as_ref()?;
-            let kept = match r.update.as_str() {
-                "none" => "no update".to_string(),
-                "intercept" => format!("the intercept ({:+.2})", r.intercept),
-                _ => format!("slope {:.2} and intercept {:+.2}", r.slope, r.intercept),
+            let kept = match r.update {
+                artifacts::Update::None => "no update".to_string(),
+                artifacts::Update::Intercept => format!("the intercept ({:+.2})", r.map.intercept),
+                artifacts::Update::InterceptAndSlope => {
+                    format!("slope {:.2} and intercept {:+.2}", r.map.slope, r.map.intercept)
+                }
             };
             Some(format!(
                 "{}: {kept} (full map's slope {:.2}; LR {:.1} against no update, {:.1} against the intercept alone; {} tuning positives of {})",

@@ -4,35 +4,18 @@
 //! model's adaptations, the oracle when ground truth exists). [`html`] renders it as one
 //! self-contained page — inline CSS and SVG, no scripts, nothing fetched — and [`card`] derives
 //! the model card (HTI-1 source attributes, CHAI export) from the same measurements.
+//! [`validate`] builds it all from `longitude adapt`'s output directories ([`build`]) and writes
+//! it ([`write`]).
 
 pub mod card;
 pub mod html;
 pub mod svg;
 pub mod targets;
+pub mod validate;
 
-use serde::{Deserialize, Serialize};
+pub use validate::{ReportPlan, ValidateError, build, evaluate_file, write};
 
-/// The recalibration `longitude adapt` kept for a fitted method after its closed test on the
-/// tuning split (no update, the intercept, or intercept and slope; likelihood-ratio tests at 5%).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RecalibrationKept {
-    /// `none`, `intercept` or `intercept_and_slope`.
-    pub update: String,
-    /// The slope kept (1 unless the full map was).
-    pub slope: f64,
-    /// The intercept kept (0 for no update).
-    pub intercept: f64,
-    /// The full map's fitted slope, kept or not.
-    pub full_slope: f64,
-    /// Likelihood-ratio statistic, full map against no update (2 degrees of freedom).
-    pub lr_full_vs_none: f64,
-    /// Likelihood-ratio statistic, full map against the intercept alone (1 degree of freedom).
-    pub lr_full_vs_intercept: f64,
-    /// Tuning examples tested on.
-    pub examples: usize,
-    /// Positives among them.
-    pub positives: usize,
-}
+use serde::Serialize;
 
 /// One method's evaluation on one task.
 #[derive(Debug, Clone, Serialize)]
@@ -47,7 +30,7 @@ pub struct MethodResult {
     /// The recalibration kept on tuning, for the methods that are tested (the probe, the
     /// fine-tuned head) where tuning had enough positives.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub recalibration: Option<RecalibrationKept>,
+    pub recalibration: Option<artifacts::ClosedTest>,
 }
 
 /// One task's results.
@@ -122,34 +105,9 @@ pub struct Report {
     pub what_if: Vec<WhatIf>,
 }
 
-/// A treatment change's effect on a task's outcome over a cohort, as one source estimates it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ChangeEffect {
-    /// Mean risk as recorded.
-    pub risk_as_recorded: f64,
-    /// Mean risk with the change made.
-    pub risk_changed: f64,
-    /// Their ratio.
-    pub relative_risk: Option<f64>,
-    /// Its 95% interval `(lower, upper)`.
-    pub relative_risk_interval: Option<(f64, f64)>,
-}
-
-impl ChangeEffect {
-    /// `1` when the interval lies above 1 (the change raises the risk), `-1` below, `0` when it
-    /// holds 1 or is unknown.
-    pub fn direction(&self) -> i8 {
-        match self.relative_risk_interval {
-            Some((lo, _)) if lo > 1.0 => 1,
-            Some((_, hi)) if hi < 1.0 => -1,
-            _ => 0,
-        }
-    }
-}
-
 /// One "what if" comparison: the foundation model's futures as recorded and with a treatment
 /// started or withheld, and the generator's counterfactual truth on the same prediction times.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WhatIf {
     /// The task whose outcome is compared.
     pub task: String,
@@ -160,9 +118,9 @@ pub struct WhatIf {
     /// Prediction times compared.
     pub compared: usize,
     /// The model's estimate.
-    pub model: ChangeEffect,
+    pub model: artifacts::Effect,
     /// The truth, on simulated data.
-    pub oracle: Option<ChangeEffect>,
+    pub oracle: Option<artifacts::Effect>,
     /// Correlation of the per-time effects, model against truth.
     pub correlation: Option<f64>,
 }

@@ -528,12 +528,12 @@ mod tests {
     #[test]
     fn the_page_says_which_recalibration_each_method_kept() {
         let mut a = task("a", &[("counts_gbm", 15), ("fm_probe", 16)]);
-        a.methods[1].recalibration = Some(crate::RecalibrationKept {
-            update: "intercept".into(),
-            slope: 1.0,
-            intercept: 0.41,
+        a.methods[1].recalibration = Some(artifacts::ClosedTest {
+            update: artifacts::Update::Intercept,
+            map: artifacts::Recalibration { slope: 1.0, intercept: 0.41 },
             full_slope: 1.01,
             lr_full_vs_none: 11.86,
+            lr_intercept_vs_none: 11.83,
             lr_full_vs_intercept: 0.03,
             examples: 4604,
             positives: 98,

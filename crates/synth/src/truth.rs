@@ -249,6 +249,20 @@ pub struct ConditionRow {
     pub diagnosed: Option<i64>,
 }
 
+/// The condition in `conditions.parquet` behind each built-in diagnosis task (the true onset and
+/// first coded diagnosis that a task's alerts are measured against).
+pub fn diagnosis_condition(task: &str) -> Option<&'static str> {
+    Some(match task {
+        "new_t2d_1y" => "diabetes",
+        "new_ckd3_1y" => "ckd3",
+        "new_heart_failure_1y" => "heart_failure",
+        "stroke_in_af_1y" => "stroke",
+        "mi_1y" => "myocardial_infarction",
+        "colorectal_cancer_1y" => "colorectal_cancer",
+        _ => return None,
+    })
+}
+
 /// Reads `truth_dir/conditions.parquet`.
 pub fn read_conditions(truth_dir: &Path) -> Result<Vec<ConditionRow>, SynthError> {
     use arrow_array::Array;

@@ -721,6 +721,11 @@ pub(crate) fn suite_path(name: &str) -> PathBuf {
     PathBuf::from(format!("<built-in suite>/{name}.yaml"))
 }
 
+/// The built-in task's name in a [`suite_path`], if `source` is one.
+pub(crate) fn suite_name(source: &str) -> Option<&str> {
+    source.strip_prefix("<built-in suite>/")?.strip_suffix(".yaml")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -40,6 +40,17 @@ pub enum TaskError {
         /// Why it was rejected.
         why: String,
     },
+    /// A label directory's report could not be read or written.
+    #[error(transparent)]
+    Artifact(#[from] outputs::artifact::ArtifactError),
+    /// A label report names a built-in task this version does not have.
+    #[error("{task}: the labels were made with the built-in task `{builtin}`, which this version does not have")]
+    UnknownBuiltin {
+        /// The task as the report names it.
+        task: String,
+        /// The built-in task it was made with.
+        builtin: String,
+    },
     /// The MEDS dataset could not be read.
     #[error(transparent)]
     Meds(#[from] meds::MedsError),

@@ -7,7 +7,7 @@ use std::sync::{Mutex, PoisonError};
 
 use meds::labels::BooleanLabel;
 use meds::{CodeTable, Dataset, Timeline};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::TaskConfig;
 use crate::error::Result;
@@ -148,7 +148,7 @@ pub struct Judgement {
 }
 
 /// What labelling did, trigger by trigger: `triggers = labels + Σ excluded + Σ unresolved`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LabelReport {
     /// The task.
     pub task: String,

@@ -21,6 +21,7 @@
 mod config;
 mod duration;
 mod error;
+mod label_set;
 mod labeler;
 mod predicates;
 pub mod suite;
@@ -31,6 +32,7 @@ pub use config::{
 };
 pub use duration::parse_duration;
 pub use error::{Result, TaskError};
+pub use label_set::{LabelReports, REPORT_FILE, label_all};
 pub use labeler::{Judgement, LabelReport, Task};
 pub use predicates::{Columns, Rows};
 pub use windows::{LabelWindow, Outcome, TaskTree};

@@ -18,7 +18,63 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
-use crate::{Encoded, TokenizerError};
+use crate::{EncodeStats, Encoded, FitSummary, Tokenizer, TokenizerConfig, TokenizerError};
+
+/// The tokenization report's file name in a tokenized directory.
+pub const REPORT_FILE: &str = "tokenize_report.json";
+/// The fitted tokenizer's file name in a tokenized directory.
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
+
+/// What [`tokenize`] did: the vocabulary it fitted and every split's encoding counts (fallbacks
+/// to a parent code or to unknown never pass silently).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TokenizeReport {
+    /// Tokens in the vocabulary.
+    pub vocabulary: usize,
+    /// What the tokenizer was fitted on.
+    pub fit: FitSummary,
+    /// Encoding counts by split.
+    pub splits: std::collections::BTreeMap<String, EncodeStats>,
+    /// Subjects left out because the dataset gives them no split.
+    #[serde(default)]
+    pub without_split: usize,
+}
+
+impl outputs::artifact::Artifact for TokenizeReport {
+    const FORMAT: &'static str = "longitude-tokenize-report";
+    const VERSION: u32 = 1;
+}
+
+/// The path of split `split`'s tokens in the tokenized directory `dir`.
+pub fn split_path(dir: &Path, split: &str) -> std::path::PathBuf {
+    dir.join("tokens").join(format!("{split}.parquet"))
+}
+
+/// Fits a tokenizer on the train split of the MEDS dataset at `meds_root` and writes every split
+/// as token sequences into `out` (a directory the caller has claimed): `tokenizer.json`,
+/// `tokens/<split>.parquet` and `tokenize_report.json`. Subjects without a split are left out
+/// and counted.
+pub fn tokenize(meds_root: &Path, out: &Path, config: TokenizerConfig) -> Result<TokenizeReport, TokenizerError> {
+    let (codes, splits) = meds::read_by_split(meds_root)?;
+    let Some(train) = splits.get(meds::schema::TRAIN_SPLIT) else {
+        return Err(TokenizerError::Fit(format!("{} has no train split to fit on", meds_root.display())));
+    };
+    let tok = Tokenizer::fit(train, &codes, config)?;
+    let mut report = TokenizeReport {
+        vocabulary: tok.len(),
+        fit: tok.fit_summary().clone(),
+        splits: Default::default(),
+        without_split: splits.get("").map_or(0, Vec::len),
+    };
+    for (split, timelines) in splits.iter().filter(|(s, _)| !s.is_empty()) {
+        let (encoded, stats) = tok.encode_all(&codes, timelines);
+        write_split(&split_path(out, split), &encoded)?;
+        report.splits.insert(split.clone(), stats);
+    }
+    tok.save(&out.join(TOKENIZER_FILE))?;
+    outputs::artifact::write(&out.join(REPORT_FILE), &report)?;
+    Ok(report)
+}
 
 fn schema() -> Arc<Schema> {
     let list = |name: &str, t: DataType| Field::new(name, DataType::new_list(t, true), false);

@@ -27,7 +27,7 @@ pub(crate) struct CodeMap<'a> {
 }
 
 /// Counts from encoding, for the report: fallbacks never pass silently.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct EncodeStats {
     /// Subjects encoded.
     pub subjects: u64,

@@ -88,6 +88,12 @@ pub enum TokenizerError {
     /// Fitting had nothing to learn from.
     #[error("cannot fit a tokenizer: {0}")]
     Fit(String),
+    /// The MEDS dataset to tokenize could not be read.
+    #[error(transparent)]
+    Meds(#[from] meds::MedsError),
+    /// The tokenization report could not be written.
+    #[error(transparent)]
+    Report(#[from] outputs::artifact::ArtifactError),
 }
 
 /// How to fit.
@@ -571,6 +577,27 @@ impl Tokenizer {
             Some(&id) => (id, Lookup::Unknown),
             None => (UNK, Lookup::Unknown),
         }
+    }
+
+    /// Encodes `timelines` in parallel, in order (one encoder per chunk of 512), with their
+    /// statistics merged.
+    pub fn encode_all(&self, codes: &CodeTable, timelines: &[Timeline]) -> (Vec<Encoded>, EncodeStats) {
+        use rayon::prelude::*;
+        let parts: Vec<(Vec<Encoded>, EncodeStats)> = timelines
+            .par_chunks(512)
+            .map(|chunk| {
+                let mut enc = self.encoder(codes);
+                let out = chunk.iter().map(|t| enc.encode(t)).collect();
+                (out, enc.stats().clone())
+            })
+            .collect();
+        let mut stats = EncodeStats::default();
+        let mut all = Vec::with_capacity(timelines.len());
+        for (part, s) in parts {
+            stats.merge(&s);
+            all.extend(part);
+        }
+        (all, stats)
     }
 
     /// An encoder for timelines whose codes are in `codes`.

@@ -16,8 +16,8 @@ use rand::{RngExt, SeedableRng};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-const TORCH_SCRIPT: &str = include_str!("../../../benches/reference/bench_torch.py");
-const REFERENCE_MODEL: &str = include_str!("../../../benches/reference/longitude_model.py");
+const TORCH_SCRIPT: &str = include_str!("../python/reference/bench_torch.py");
+const REFERENCE_MODEL: &str = include_str!("../python/reference/longitude_model.py");
 
 const BATCH: usize = 8;
 const EMBED_LEN: usize = 1000;

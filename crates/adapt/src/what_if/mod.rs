@@ -21,13 +21,14 @@
 
 use std::collections::HashMap;
 
-use eval::Interval;
 use meds::labels::BooleanLabel;
 use meds::{CodeId, Timeline};
-use serde::Serialize;
 use tasks::Task;
 
 use crate::zero_shot::{Request, Risk, ZeroShot, judge, request};
+
+mod study;
+pub use study::{WhatIfPlan, study};
 
 /// What a comparison changes at each prediction time.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +68,35 @@ pub enum WhatIfError {
          at the prediction time cannot come first"
     )]
     PredictsBeforeTrigger,
+    /// A study's plan cannot run (names the setting and what to give instead).
+    #[error("{0}")]
+    Plan(String),
+    /// The task has no definition in the label directory's report.
+    #[error("{task}: no such task in {labels}/label_report.json")]
+    NoSuchTask {
+        /// The task.
+        task: String,
+        /// The label directory.
+        labels: std::path::PathBuf,
+    },
+    /// The model bundle could not be loaded.
+    #[error("{path}: {source}")]
+    Foundation {
+        /// The bundle.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: crate::foundation::FoundationError,
+    },
+    /// The dataset or the label file.
+    #[error(transparent)]
+    Meds(#[from] meds::MedsError),
+    /// The task definitions behind the labels.
+    #[error(transparent)]
+    Task(#[from] tasks::TaskError),
+    /// The generator's ground truth.
+    #[error(transparent)]
+    Truth(#[from] synth::SynthError),
 }
 
 /// One prediction time, its futures read in both arms.
@@ -80,23 +110,7 @@ pub struct Paired {
     pub changed: Risk,
 }
 
-/// Which prediction times a comparison is about, and why the others are not in it. The counts
-/// reconcile: `offered = without_timeline + on_treatment + untreated`, and `eligible` is
-/// `untreated` for starting a treatment, `on_treatment` for withholding it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Cohort {
-    /// Prediction times offered (a task's labels in one split).
-    pub offered: usize,
-    /// Of which the subject has no timeline in the dataset.
-    pub without_timeline: usize,
-    /// Of which the record shows the treatment (any of its codes) at or before the prediction
-    /// time.
-    pub on_treatment: usize,
-    /// Of which it does not.
-    pub untreated: usize,
-    /// The prediction times the comparison may use.
-    pub eligible: usize,
-}
+pub use artifacts::what_if::{Cohort, Effect};
 
 /// The prediction times of `labels` whose subject has a timeline and — as `treated` asks — has
 /// (or has none of) `treatment` recorded at or before the prediction time, and the counts of all.
@@ -264,28 +278,6 @@ impl ZeroShot<'_> {
         }
         Ok(out)
     }
-}
-
-/// A change's effect on an outcome's risk over a cohort: the mean risk in each arm, their
-/// difference and ratio, with subject-level bootstrap intervals (both arms resampled together).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Effect {
-    /// Prediction times averaged over.
-    pub prediction_times: usize,
-    /// Subjects they belong to.
-    pub subjects: usize,
-    /// Mean risk as recorded.
-    pub risk_as_recorded: f64,
-    /// Mean risk with the change made.
-    pub risk_changed: f64,
-    /// `risk_changed − risk_as_recorded` (negative: the change lowers the risk).
-    pub difference: f64,
-    /// Its 95% interval.
-    pub difference_interval: Option<Interval>,
-    /// `risk_changed / risk_as_recorded` (none when the as-recorded risk is 0).
-    pub relative_risk: Option<f64>,
-    /// Its 95% interval.
-    pub relative_risk_interval: Option<Interval>,
 }
 
 /// The [`Effect`] of paired risks (`as_recorded[i]` and `changed[i]` at the prediction time of

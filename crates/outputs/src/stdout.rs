@@ -16,12 +16,12 @@ pub fn write(args: std::fmt::Arguments<'_>) {
 /// `print!` that tolerates a closed pipe.
 #[macro_export]
 macro_rules! out {
-    ($($arg:tt)*) => { $crate::output::write(format_args!($($arg)*)) };
+    ($($arg:tt)*) => { $crate::stdout::write(format_args!($($arg)*)) };
 }
 
 /// `println!` that tolerates a closed pipe.
 #[macro_export]
 macro_rules! outln {
-    () => { $crate::output::write(format_args!("\n")) };
-    ($($arg:tt)*) => { $crate::output::write(format_args!("{}\n", format_args!($($arg)*))) };
+    () => { $crate::stdout::write(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::stdout::write(format_args!("{}\n", format_args!($($arg)*))) };
 }

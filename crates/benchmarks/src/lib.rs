@@ -1,4 +1,15 @@
 //! `longitude bench …`: benchmarks of the hot paths, printed as tables.
+//!
+//! Each subcommand of [`BenchCommand`] times one hot path and prints a markdown table (the
+//! figures in docs/benchmarks/). The Python sides (meds_reader, the de-identification tools, the
+//! PyTorch reference model) live in this crate's `python/` folder and are embedded at build time,
+//! so `longitude bench` runs from any directory.
+
+#[macro_use]
+extern crate outputs;
+
+mod reference;
+mod workload;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -12,12 +23,10 @@ use rand::{RngExt, SeedableRng};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::progress::Progress;
-use crate::workload;
+const MEDS_READER_SCRIPT: &str = include_str!("../python/meds_reader_bench.py");
+const DEID_SCRIPT: &str = include_str!("../python/deid/deid_bench.py");
 
-const MEDS_READER_SCRIPT: &str = include_str!("../../../benches/meds_reader_bench.py");
-const DEID_SCRIPT: &str = include_str!("../../../benches/deid/deid_bench.py");
-
+/// The benchmarks, one per hot path.
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// MEDS write, full read and single-subject random access, side by side with meds_reader.
@@ -65,7 +74,7 @@ pub enum BenchCommand {
     },
     /// The foundation model: training throughput of `small`, embedding one long history on one
     /// thread, generating 100 trajectories of 200 tokens on all threads — beside the PyTorch
-    /// reference (benches/reference/) on the same weights and shapes.
+    /// reference (crates/benchmarks/python/reference/) on the same weights and shapes.
     Model {
         /// A Python with torch, numpy and safetensors (skipped if absent).
         #[arg(long, env = "LONGITUDE_BENCH_TORCH_PYTHON")]
@@ -89,7 +98,7 @@ pub enum BenchCommand {
     /// scrubber, philter-lite and presidio-analyzer, on the same third-party text (philter-lite's
     /// annotated i2b2-style notes; sentences from presidio-evaluator's templates).
     Deid {
-        /// A Python with benches/deid/requirements.txt installed (`scripts/deid-bench-venv`
+        /// A Python with crates/benchmarks/python/deid/requirements.txt installed (`scripts/deid-bench-venv`
         /// prints one).
         #[arg(long, env = "LONGITUDE_BENCH_DEID_PYTHON")]
         python: PathBuf,
@@ -120,10 +129,14 @@ pub enum BenchCommand {
     },
 }
 
+/// How the benchmark's MEDS shards are compressed.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum Compression {
+    /// Uncompressed.
     None,
+    /// Snappy (fast).
     Snappy,
+    /// Zstandard (small).
     Zstd,
 }
 
@@ -147,10 +160,11 @@ struct MedsBench {
     meds_reader: Option<serde_json::Value>,
 }
 
-pub fn run(cmd: BenchCommand, progress: &Progress) -> Result<ExitCode> {
+/// Runs one benchmark.
+pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
     match cmd {
         BenchCommand::Model { python, vocab, steps, rounds, json } => {
-            crate::bench_model::run(python.as_deref(), vocab, steps, rounds, json.as_deref())?;
+            crate::reference::run(python.as_deref(), vocab, steps, rounds, json.as_deref())?;
             Ok(ExitCode::SUCCESS)
         }
         BenchCommand::Evaluate { predictions, resamples } => {
@@ -202,8 +216,7 @@ pub fn run(cmd: BenchCommand, progress: &Progress) -> Result<ExitCode> {
                     tmp.path().to_path_buf()
                 }
             };
-            let result =
-                bench_meds(&dir, events, events_per_subject, lookups, compression, python.as_deref(), progress)?;
+            let result = bench_meds(&dir, events, events_per_subject, lookups, compression, python.as_deref())?;
             out!("{}", render(&result));
             if let Some(path) = json {
                 outputs::atomic::write_json(&path, &result)?;
@@ -232,7 +245,7 @@ fn bench_evaluate(n: usize, resamples: usize) -> Result<()> {
     meds::labels::write_boolean_predictions(&path, &predictions)?;
     let options = eval::Options { resamples, ..Default::default() };
     let started = Instant::now();
-    let e = crate::evaluate_cmd::evaluate_file(&path, None, &options)?;
+    let e = report::evaluate_file(&path, None, &options)?;
     let secs = started.elapsed().as_secs_f64();
     let threads = rayon::current_num_threads();
     outln!(
@@ -268,7 +281,6 @@ fn bench_meds(
     lookups: usize,
     compression: Compression,
     python: Option<&Path>,
-    progress: &Progress,
 ) -> Result<MedsBench> {
     let mut r = MedsBench { threads: rayon::current_num_threads(), ..Default::default() };
     let subjects = (events / per_subject.max(1) as u64).max(1) as usize;
@@ -293,16 +305,14 @@ fn bench_meds(
             std::fs::remove_dir_all(&root)?;
         }
         let options = WriterOptions { compression, shard_events: 1_000_000, ..WriterOptions::default() };
-        let bar = progress.bar(&format!("writing {}/3", run + 1), Some(timelines.len() as u64), "subjects");
+        tracing::info!(run = run + 1, subjects = timelines.len(), "writing");
         let started = Instant::now();
         let mut writer = DatasetWriter::create(&root, options)?;
         for (i, t) in timelines.iter().enumerate() {
             writer.write_subject(workload::split_of(i), t, &codes)?;
-            bar.inc(1);
         }
         writer.finish(&codes)?;
         rates.push(r.events as f64 / started.elapsed().as_secs_f64());
-        bar.finish_and_clear();
     }
     rates.sort_by(f64::total_cmp);
     r.write_events_per_s = rates[1];
@@ -423,10 +433,10 @@ fn bench_tokenize(patients: usize) -> Result<()> {
     let threads = rayon::current_num_threads();
     // One untimed pass first: the first pass over fresh memory swings from run to run with how
     // the kernel hands out pages, which says nothing about the encoder.
-    drop(crate::tokenize_cmd::encode_all(&tok, &codes, &timelines));
+    drop(tok.encode_all(&codes, &timelines));
     for (label, pool) in [(1, one_thread()?), (threads, rayon::ThreadPoolBuilder::new().build()?)] {
         let started = Instant::now();
-        let (_, stats) = pool.install(|| crate::tokenize_cmd::encode_all(&tok, &codes, &timelines));
+        let (_, stats) = pool.install(|| tok.encode_all(&codes, &timelines));
         let seconds = started.elapsed().as_secs_f64();
         outln!("| encode (all splits) | {label} | {seconds:.2} | {:.2e} | {} |", events as f64 / seconds, stats.tokens);
     }
