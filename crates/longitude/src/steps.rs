@@ -9,11 +9,54 @@ use adapt::AdaptPlan;
 use adapt::what_if::WhatIfPlan;
 use anyhow::Result;
 use artifacts::TaskAdaptation;
+use artifacts::what_if::{ChangeKind, Effect, WhatIfReport};
 use deid::Deidentifier;
 use report::ReportPlan;
 
 use crate::progress::Progress;
-use artifacts::what_if::{ChangeKind, Effect, WhatIfReport};
+
+/// Ingests with progress bars for reading and for de-identifying.
+pub fn ingest(options: &ingest::Options, deidentifier: &Deidentifier, progress: &Progress) -> Result<ingest::Summary> {
+    let reading = progress.bar("reading", Some(1), "bytes");
+    let writing = std::sync::OnceLock::new();
+    let summary = ingest::run(options, deidentifier, &|p| match p {
+        ingest::Progress::Reading { bytes, total } => {
+            reading.set_length(total.max(bytes));
+            reading.set_position(bytes);
+        }
+        ingest::Progress::Writing { done, total } => {
+            reading.finish_and_clear();
+            writing
+                .get_or_init(|| progress.bar("de-identifying", Some(total as u64), "shards"))
+                .set_position(done as u64);
+        }
+    })?;
+    reading.finish_and_clear();
+    if let Some(bar) = writing.get() {
+        bar.finish_and_clear();
+    }
+    Ok(summary)
+}
+
+/// Tokenizes the dataset at `meds` into `out`, claimed for `tokenize` apart from `inputs`.
+pub fn tokenize(
+    meds: &Path,
+    out: &Path,
+    config: tokenizer::TokenizerConfig,
+    inputs: &[Option<&Path>],
+    replace: crate::claim::Replace,
+    progress: &Progress,
+) -> Result<tokenizer::dataset::TokenizeReport> {
+    use anyhow::Context;
+    let claimed = crate::claim::claim(out, "tokenize", inputs, replace)?;
+    let spinner = progress.bar("tokenizing", None, "");
+    let report = tokenizer::dataset::tokenize(meds, out, config)
+        .with_context(|| format!("cannot tokenize {}", meds.display()))?;
+    spinner.finish_and_clear();
+    claimed.finish()?;
+    tokenized(&report, out);
+    Ok(report)
+}
 
 /// A tokenized dataset: the vocabulary and each split's fallbacks.
 fn tokenized(report: &tokenizer::dataset::TokenizeReport, out: &Path) {
@@ -49,71 +92,6 @@ fn tokenized(report: &tokenizer::dataset::TokenizeReport, out: &Path) {
         );
     }
     outln!("wrote {}", out.display());
-}
-
-/// Labels the dataset at `meds` with `tasks` into `out`, claimed for `label` apart from `inputs`,
-/// printing a row per task.
-pub fn label(
-    tasks: &[tasks::Task],
-    meds: &Path,
-    out: &Path,
-    inputs: &[Option<&Path>],
-    replace: crate::claim::Replace,
-) -> Result<tasks::LabelReports> {
-    let dataset = meds::Dataset::open(meds)?;
-    let claimed = crate::claim::claim(out, "label", inputs, replace)?;
-    outln!(
-        "{:<26} {:>9} {:>9} {:>8} {:>10} {:>10} {:>7}",
-        "task",
-        "triggers",
-        "labels",
-        "pos %",
-        "excluded",
-        "unresolved",
-        "secs"
-    );
-    let reports = tasks::label_all(tasks, &dataset, out, &mut |task, report, secs| {
-        outln!(
-            "{:<26} {:>9} {:>9} {:>7.2}% {:>10} {:>10} {:>7.2}",
-            task.name(),
-            report.triggers,
-            report.labels,
-            100.0 * report.prevalence(),
-            report.excluded.values().sum::<u64>(),
-            report.unresolved.values().sum::<u64>(),
-            secs
-        );
-        if !report.unmatched_predicates.is_empty() {
-            tracing::warn!(
-                task = task.name(),
-                predicates = %report.unmatched_predicates.join(", "),
-                "predicates match no code in the dataset (a typo, or another vocabulary?): their windows never see an event"
-            );
-        }
-    })?;
-    claimed.finish()?;
-    outln!("labels and label_report.json in {}", out.display());
-    Ok(reports)
-}
-
-/// Tokenizes the dataset at `meds` into `out`, claimed for `tokenize` apart from `inputs`.
-pub fn tokenize(
-    meds: &Path,
-    out: &Path,
-    config: tokenizer::TokenizerConfig,
-    inputs: &[Option<&Path>],
-    replace: crate::claim::Replace,
-    progress: &Progress,
-) -> Result<tokenizer::dataset::TokenizeReport> {
-    use anyhow::Context;
-    let claimed = crate::claim::claim(out, "tokenize", inputs, replace)?;
-    let spinner = progress.bar("tokenizing", None, "");
-    let report = tokenizer::dataset::tokenize(meds, out, config)
-        .with_context(|| format!("cannot tokenize {}", meds.display()))?;
-    spinner.finish_and_clear();
-    claimed.finish()?;
-    tokenized(&report, out);
-    Ok(report)
 }
 
 /// Pretrains into `out`, claimed for `pretrain` apart from the tokens (or resumed there).
@@ -179,12 +157,76 @@ fn pretrained(report: &model::pretrain::PretrainReport, out: &Path) {
     );
 }
 
+/// Labels the dataset at `meds` with `tasks` into `out`, claimed for `label` apart from `inputs`,
+/// printing a row per task.
+pub fn label(
+    tasks: &[tasks::Task],
+    meds: &Path,
+    out: &Path,
+    inputs: &[Option<&Path>],
+    replace: crate::claim::Replace,
+) -> Result<tasks::LabelReports> {
+    let dataset = meds::Dataset::open(meds)?;
+    let claimed = crate::claim::claim(out, "label", inputs, replace)?;
+    outln!(
+        "{:<26} {:>9} {:>9} {:>8} {:>10} {:>10} {:>7}",
+        "task",
+        "triggers",
+        "labels",
+        "pos %",
+        "excluded",
+        "unresolved",
+        "secs"
+    );
+    let reports = tasks::label_all(tasks, &dataset, out, &mut |task, report, secs| {
+        outln!(
+            "{:<26} {:>9} {:>9} {:>7.2}% {:>10} {:>10} {:>7.2}",
+            task.name(),
+            report.triggers,
+            report.labels,
+            100.0 * report.prevalence(),
+            report.excluded.values().sum::<u64>(),
+            report.unresolved.values().sum::<u64>(),
+            secs
+        );
+        if !report.unmatched_predicates.is_empty() {
+            tracing::warn!(
+                task = task.name(),
+                predicates = %report.unmatched_predicates.join(", "),
+                "predicates match no code in the dataset (a typo, or another vocabulary?): their windows never see an event"
+            );
+        }
+    })?;
+    claimed.finish()?;
+    outln!("labels and label_report.json in {}", out.display());
+    Ok(reports)
+}
+
+/// Runs `plan` into `out`, claimed for `adapt` apart from its inputs, printing the table.
+pub fn adapt(plan: &AdaptPlan, out: &Path, replace: crate::claim::Replace) -> Result<()> {
+    let started = Instant::now();
+    let model = plan.foundation.as_ref().map(|f| f.model.as_path());
+    let inputs = [
+        Some(plan.meds.as_path()),
+        Some(plan.labels.as_path()),
+        plan.truth.as_deref(),
+        model,
+        plan.predicates.as_deref(),
+        plan.sites.as_deref(),
+    ];
+    let claimed = crate::claim::claim(out, "adapt", &inputs, replace)?;
+    adapt::run(plan, out, &mut AdaptTable::new())?;
+    claimed.finish()?;
+    outln!("predictions and adapt_report.json in {} ({:.1} s)", out.display(), started.elapsed().as_secs_f64());
+    Ok(())
+}
+
 /// Adaptation, as it goes: a table row per method as each task is written.
-pub struct AdaptTable;
+struct AdaptTable;
 
 impl AdaptTable {
     /// Prints the table's header.
-    pub fn new() -> AdaptTable {
+    fn new() -> AdaptTable {
         outln!(
             "{:<24} {:>8} {:>8} {:>8} {:>9}  {:<16} {:>8} {:>8}",
             "task",
@@ -220,22 +262,21 @@ impl adapt::Observer for AdaptTable {
     }
 }
 
-/// The validation report: every setting × task × method's AUROC, then the targets.
-fn print_report(report: &report::Report) {
-    outln!("{:<9} {:<24} {:<16} {:>8} {:>24}", "setting", "task", "method", "n", "AUROC [95% CI]");
-    for t in &report.tasks {
-        let setting = t.setting.split(':').next().unwrap_or_default();
-        for m in &t.methods {
-            let e = &m.evaluation;
-            let ci = e.intervals.auroc.map_or(String::new(), |i| format!(" [{:.3}, {:.3}]", i.lower, i.upper));
-            let auroc = e.metrics.auroc.map_or("—".into(), |a| format!("{a:.3}{ci}"));
-            outln!("{:<9} {:<24} {:<16} {:>8} {:>24}", setting, t.task, m.method, e.n, auroc);
+/// Runs `plan`, prints its summary and writes it to `out` when given.
+pub fn what_if(plan: &WhatIfPlan, out: Option<&Path>) -> Result<WhatIfReport> {
+    let started = Instant::now();
+    let mut last = 0;
+    let report = adapt::what_if::study(plan, |done, total| {
+        if done >= last + 50 {
+            last = done;
+            tracing::info!(done, total, secs = started.elapsed().as_secs_f64(), "generating futures");
         }
+    })?;
+    print_what_if(&report);
+    if let Some(out) = out {
+        artifacts::write(out, &report)?;
     }
-    outln!("targets (internal split):");
-    for t in &report.targets {
-        outln!("  {:<13} {} — {}", format!("{:?}", t.status).to_lowercase(), t.asked, t.measured);
-    }
+    Ok(report)
 }
 
 /// A what-if study: its cohort, and the model's and the truth's effect with intervals.
@@ -294,65 +335,6 @@ fn short(code: &str) -> &str {
     code.rsplit_once('/').map_or(code, |(_, c)| c)
 }
 
-/// Ingests with progress bars for reading and for de-identifying.
-pub fn ingest(options: &ingest::Options, deidentifier: &Deidentifier, progress: &Progress) -> Result<ingest::Summary> {
-    let reading = progress.bar("reading", Some(1), "bytes");
-    let writing = std::sync::OnceLock::new();
-    let summary = ingest::run(options, deidentifier, &|p| match p {
-        ingest::Progress::Reading { bytes, total } => {
-            reading.set_length(total.max(bytes));
-            reading.set_position(bytes);
-        }
-        ingest::Progress::Writing { done, total } => {
-            reading.finish_and_clear();
-            writing
-                .get_or_init(|| progress.bar("de-identifying", Some(total as u64), "shards"))
-                .set_position(done as u64);
-        }
-    })?;
-    reading.finish_and_clear();
-    if let Some(bar) = writing.get() {
-        bar.finish_and_clear();
-    }
-    Ok(summary)
-}
-
-/// Runs `plan` into `out`, claimed for `adapt` apart from its inputs, printing the table.
-pub fn adapt(plan: &AdaptPlan, out: &Path, replace: crate::claim::Replace) -> Result<()> {
-    let started = Instant::now();
-    let model = plan.foundation.as_ref().map(|f| f.model.as_path());
-    let inputs = [
-        Some(plan.meds.as_path()),
-        Some(plan.labels.as_path()),
-        plan.truth.as_deref(),
-        model,
-        plan.predicates.as_deref(),
-        plan.sites.as_deref(),
-    ];
-    let claimed = crate::claim::claim(out, "adapt", &inputs, replace)?;
-    adapt::run(plan, out, &mut AdaptTable::new())?;
-    claimed.finish()?;
-    outln!("predictions and adapt_report.json in {} ({:.1} s)", out.display(), started.elapsed().as_secs_f64());
-    Ok(())
-}
-
-/// Runs `plan`, prints its summary and writes it to `out` when given.
-pub fn what_if(plan: &WhatIfPlan, out: Option<&Path>) -> Result<WhatIfReport> {
-    let started = Instant::now();
-    let mut last = 0;
-    let report = adapt::what_if::study(plan, |done, total| {
-        if done >= last + 50 {
-            last = done;
-            tracing::info!(done, total, secs = started.elapsed().as_secs_f64(), "generating futures");
-        }
-    })?;
-    print_what_if(&report);
-    if let Some(out) = out {
-        artifacts::write(out, &report)?;
-    }
-    Ok(report)
-}
-
 /// Builds the report `plan` describes into `out`, claimed for `report` apart from its inputs,
 /// and prints its table and targets.
 pub fn report(plan: &ReportPlan, out: &Path, replace: crate::claim::Replace) -> Result<()> {
@@ -375,4 +357,22 @@ pub fn report(plan: &ReportPlan, out: &Path, replace: crate::claim::Replace) -> 
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// The validation report: every setting × task × method's AUROC, then the targets.
+fn print_report(report: &report::Report) {
+    outln!("{:<9} {:<24} {:<16} {:>8} {:>24}", "setting", "task", "method", "n", "AUROC [95% CI]");
+    for t in &report.tasks {
+        let setting = t.setting.split(':').next().unwrap_or_default();
+        for m in &t.methods {
+            let e = &m.evaluation;
+            let ci = e.intervals.auroc.map_or(String::new(), |i| format!(" [{:.3}, {:.3}]", i.lower, i.upper));
+            let auroc = e.metrics.auroc.map_or("—".into(), |a| format!("{a:.3}{ci}"));
+            outln!("{:<9} {:<24} {:<16} {:>8} {:>24}", setting, t.task, m.method, e.n, auroc);
+        }
+    }
+    outln!("targets (internal split):");
+    for t in &report.targets {
+        outln!("  {:<13} {} — {}", format!("{:?}", t.status).to_lowercase(), t.asked, t.measured);
+    }
 }

@@ -169,15 +169,15 @@ fn demo_writes_a_dataset_that_describe_validate_and_show_agree_on() {
         "--quiet",
         "evaluate",
         "--task-model",
-        task_dir.join("fm_finetune.model.json").to_str().expect("p"),
+        task_dir.join("fm_finetune.model.json").as_arg(),
         "--model",
-        dir.path().join("pretrained/model").to_str().expect("p"),
+        dir.path().join("pretrained/model").as_arg(),
         "--labels",
-        dir.path().join("labels/new_t2d_1y.parquet").to_str().expect("p"),
+        dir.path().join("labels/new_t2d_1y.parquet").as_arg(),
         "--meds",
-        dir.path().join("meds").to_str().expect("p"),
+        dir.path().join("meds").as_arg(),
         "--predictions",
-        rescored.to_str().expect("p"),
+        rescored.as_arg(),
         "--resamples",
         "20",
     ]);
@@ -890,7 +890,7 @@ fn no_command_deletes_or_writes_over_what_it_did_not_write() {
 fn labelling_refuses_clashing_task_names_and_warns_of_predicates_that_match_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let pop = dir.path().join("pop");
-    let o = longitude(&["-q", "synth", "--patients", "60", "--format", "meds", "--out", pop.to_str().expect("p")]);
+    let o = longitude(&["-q", "synth", "--patients", "60", "--format", "meds", "--out", pop.as_arg()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let task = |label_code: &str| {
         format!(
@@ -902,7 +902,7 @@ fn labelling_refuses_clashing_task_names_and_warns_of_predicates_that_match_noth
         std::fs::write(dir.path().join(sub).join("t.yaml"), task("MEDS_DEATH")).expect("write");
     }
     let (meds, a, b) = (pop.join("meds"), dir.path().join("a/t.yaml"), dir.path().join("b/t.yaml"));
-    let path = |p: &Path| p.to_str().expect("p").to_owned();
+    let path = |p: &Path| p.as_arg().to_owned();
     let out = path(&dir.path().join("labels"));
     let o =
         longitude(&["-q", "label", "--meds", &path(&meds), "--task", &path(&a), "--task", &path(&b), "--out", &out]);
@@ -1080,8 +1080,8 @@ fn label_adapt_evaluate_report_from_labels_to_a_page_a_browser_renders() {
     synth_meds(&s, "5");
     let labels = d.join("labels");
     let meds = s.join("meds");
-    let meds = meds.to_str().expect("p");
-    let args = ["label", "--meds", meds, "--suite", "--out", labels.to_str().expect("p")];
+    let meds = meds.as_arg();
+    let args = ["label", "--meds", meds, "--suite", "--out", labels.as_arg()];
     let o = longitude(&args);
     assert!(o.status.success(), "{}", stderr(&o));
     let report = tasks::LabelReports::read(&labels).expect("label report").tasks;
@@ -1089,7 +1089,7 @@ fn label_adapt_evaluate_report_from_labels_to_a_page_a_browser_renders() {
     let files: Vec<PathBuf> = report.iter().map(|r| labels.join(format!("{}.parquet", r.task))).collect();
     let checked: Value = serde_json::from_str(&testkit::run_python("check_labels.py", &files)).expect("json");
     for (r, f) in report.iter().zip(&files) {
-        let c = &checked[f.to_str().expect("p")];
+        let c = &checked[f.as_arg()];
         assert_eq!(c["rows"], json!(r.labels), "{f:?}: the meds package reads every label we counted");
         assert_eq!(c["positives"], json!(r.positives), "{f:?}");
         let accounted = r.labels + r.excluded.values().sum::<u64>() + r.unresolved.values().sum::<u64>();
@@ -1101,21 +1101,19 @@ fn label_adapt_evaluate_report_from_labels_to_a_page_a_browser_renders() {
     let adapt = d.join("adapt");
     // `adapt` on this dataset and its labels, with `extra` options, into `out`.
     let run_adapt = |extra: &[&str], out: &Path| {
-        let labels = labels.to_str().expect("p");
+        let labels = labels.as_arg();
         let mut args = vec!["adapt", "--meds", meds, "--labels", labels];
         args.extend_from_slice(extra);
-        args.extend(["--out", out.to_str().expect("p")]);
+        args.extend(["--out", out.as_arg()]);
         longitude(&args)
     };
     let o = run_adapt(&["--only", "new_t2d_1y,hyperkalemia_next_lab", "--min-subjects", "5"], &adapt);
     assert!(o.status.success(), "{}", stderr(&o));
     for method in ["demographics_lr", "counts_lr", "counts_gbm"] {
         let p = adapt.join("hyperkalemia_next_lab").join(format!("{method}.parquet"));
-        let checked: Value = serde_json::from_str(&testkit::run_python(
-            "check_meds.py",
-            [meds, "--predictions", p.to_str().expect("p")],
-        ))
-        .expect("json");
+        let checked: Value =
+            serde_json::from_str(&testkit::run_python("check_meds.py", [meds, "--predictions", p.as_arg()]))
+                .expect("json");
         assert!(checked["predictions"].as_u64().expect("n") > 0, "{method}: {checked}");
     }
     // A temporal split: every held-out prediction time is on or after the cutoff.
@@ -1142,13 +1140,13 @@ fn label_adapt_evaluate_report_from_labels_to_a_page_a_browser_renders() {
     let o = longitude(&[
         "evaluate",
         "--predictions",
-        p.to_str().expect("p"),
+        p.as_arg(),
         "--meds",
         meds,
         "--resamples",
         "100",
         "--out",
-        e.to_str().expect("p"),
+        e.as_arg(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("AUROC"), "{}", stdout(&o));
@@ -1181,13 +1179,13 @@ fn label_adapt_evaluate_report_from_labels_to_a_page_a_browser_renders() {
     let o = longitude(&[
         "evaluate",
         "--predictions",
-        p.to_str().expect("p"),
+        p.as_arg(),
         "--compare-with",
-        lr.to_str().expect("p"),
+        lr.as_arg(),
         "--resamples",
         "100",
         "--out",
-        paired.to_str().expect("p"),
+        paired.as_arg(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("paired with"), "{}", stdout(&o));
@@ -1202,7 +1200,7 @@ fn label_adapt_evaluate_report_from_labels_to_a_page_a_browser_renders() {
     assert!((difference - (auroc - lr_auroc)).abs() < 1e-9, "{difference} vs {auroc} - {lr_auroc}");
     assert_eq!(paired["paired"]["difference"]["rows"], paired["n"], "every held-out time is shared");
     // A baseline that cannot be read is a clear error naming it.
-    let o = longitude(&["evaluate", "--predictions", p.to_str().expect("p"), "--compare-with", "/nonexistent.parquet"]);
+    let o = longitude(&["evaluate", "--predictions", p.as_arg(), "--compare-with", "/nonexistent.parquet"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("/nonexistent.parquet"), "{}", stderr(&o));
 
@@ -1214,13 +1212,13 @@ fn label_adapt_evaluate_report_from_labels_to_a_page_a_browser_renders() {
     let o = longitude(&[
         "evaluate",
         "--task-model",
-        model.to_str().expect("p"),
+        model.as_arg(),
         "--labels",
-        all_labels.to_str().expect("p"),
+        all_labels.as_arg(),
         "--meds",
         meds,
         "--predictions",
-        rescored.to_str().expect("p"),
+        rescored.as_arg(),
         "--resamples",
         "20",
     ]);
@@ -1240,27 +1238,27 @@ fn label_adapt_evaluate_report_from_labels_to_a_page_a_browser_renders() {
     let o = longitude(&[
         "label",
         "--meds",
-        other_meds.to_str().expect("p"),
+        other_meds.as_arg(),
         "--suite",
         "--only",
         "hyperkalemia_next_lab",
         "--out",
-        other_labels.to_str().expect("p"),
+        other_labels.as_arg(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let external = d.join("external.json");
     let o = longitude(&[
         "evaluate",
         "--task-model",
-        model.to_str().expect("p"),
+        model.as_arg(),
         "--labels",
-        other_labels.join("hyperkalemia_next_lab.parquet").to_str().expect("p"),
+        other_labels.join("hyperkalemia_next_lab.parquet").as_arg(),
         "--meds",
-        other_meds.to_str().expect("p"),
+        other_meds.as_arg(),
         "--resamples",
         "100",
         "--out",
-        external.to_str().expect("p"),
+        external.as_arg(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("scored"), "{}", stdout(&o));
@@ -1273,13 +1271,13 @@ fn label_adapt_evaluate_report_from_labels_to_a_page_a_browser_renders() {
     let o = longitude(&[
         "evaluate",
         "--task-model",
-        model.to_str().expect("p"),
+        model.as_arg(),
         "--labels",
-        other_labels.join("hyperkalemia_next_lab.parquet").to_str().expect("p"),
+        other_labels.join("hyperkalemia_next_lab.parquet").as_arg(),
         "--meds",
-        other_meds.to_str().expect("p"),
+        other_meds.as_arg(),
         "--recalibrate-out",
-        recalibrated.to_str().expect("p"),
+        recalibrated.as_arg(),
     ]);
     let positives = e["metrics"]["positives"].as_f64().expect("positives");
     if positives < 10.0 {
@@ -1300,23 +1298,22 @@ fn label_adapt_evaluate_report_from_labels_to_a_page_a_browser_renders() {
         let mut args = vec![
             "evaluate",
             "--task-model",
-            model.to_str().expect("p"),
+            model.as_arg(),
             "--labels",
-            t2d_labels.to_str().expect("p"),
+            t2d_labels.as_arg(),
             "--meds",
             meds,
             "--resamples",
             "20",
             "--out",
-            out.to_str().expect("p"),
+            out.as_arg(),
         ];
         args.extend_from_slice(extra);
         let o = longitude(&args);
         assert!(o.status.success(), "{}", stderr(&o));
         (stdout(&o), serde_json::from_slice::<Value>(&std::fs::read(out).expect("evaluation")).expect("json"))
     };
-    let (said, before) =
-        score_all(&t2d_model, &d.join("before.json"), &["--recalibrate-out", recalibrated.to_str().expect("p")]);
+    let (said, before) = score_all(&t2d_model, &d.join("before.json"), &["--recalibrate-out", recalibrated.as_arg()]);
     assert!(said.contains("recalibrated to this site"), "{said}");
     let written: Value =
         serde_json::from_slice(&std::fs::read(&recalibrated).expect("recalibrated model")).expect("json");
@@ -1331,28 +1328,20 @@ fn label_adapt_evaluate_report_from_labels_to_a_page_a_browser_renders() {
     let o = longitude(&[
         "evaluate",
         "--task-model",
-        recalibrated.to_str().expect("p"),
+        recalibrated.as_arg(),
         "--labels",
-        t2d_labels.to_str().expect("p"),
+        t2d_labels.as_arg(),
         "--meds",
         meds,
         "--recalibrate-out",
-        d.join("twice.model.json").to_str().expect("p"),
+        d.join("twice.model.json").as_arg(),
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("already carries"), "{}", stderr(&o));
     // Something that is not a task model is refused with a clear error, not a panic.
     let bogus = d.join("bogus.model.json");
     std::fs::write(&bogus, r#"{"format": "something-else"}"#).expect("write");
-    let o = longitude(&[
-        "evaluate",
-        "--task-model",
-        bogus.to_str().expect("p"),
-        "--labels",
-        all_labels.to_str().expect("p"),
-        "--meds",
-        meds,
-    ]);
+    let o = longitude(&["evaluate", "--task-model", bogus.as_arg(), "--labels", all_labels.as_arg(), "--meds", meds]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("not a task model"), "{}", stderr(&o));
 
@@ -1361,13 +1350,13 @@ fn label_adapt_evaluate_report_from_labels_to_a_page_a_browser_renders() {
     let o = longitude(&[
         "report",
         "--adapt",
-        adapt.to_str().expect("p"),
+        adapt.as_arg(),
         "--meds",
         meds,
         "--resamples",
         "50",
         "--out",
-        report.to_str().expect("p"),
+        report.as_arg(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let html = std::fs::read_to_string(report.join("report.html")).expect("report.html");
@@ -1449,12 +1438,10 @@ fn label_adapt_evaluate_report_from_labels_to_a_page_a_browser_renders() {
     // A configuration we cannot label is a clear error naming the construct, exit code 2.
     let bad = d.join("bad.yaml");
     std::fs::write(&bad, "predicates:\n  a:\n    code: A\ntrigger: a\nwindows:\n  w:\n    start: trigger\n    end: start + 1 year\n    start_inclusive: True\n    end_inclusive: True\n    label: a\n    index_timestamp: start\n").expect("write");
-    let o =
-        longitude(&["label", "--meds", meds, "--task", bad.to_str().expect("p"), "--out", labels.to_str().expect("p")]);
+    let o = longitude(&["label", "--meds", meds, "--task", bad.as_arg(), "--out", labels.as_arg()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("365 days") && stderr(&o).contains("bad.yaml"), "{}", stderr(&o));
-    let o =
-        longitude(&["label", "--meds", meds, "--suite", "--only", "nonsense", "--out", labels.to_str().expect("p")]);
+    let o = longitude(&["label", "--meds", meds, "--suite", "--only", "nonsense", "--out", labels.as_arg()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("nonsense"), "{}", stderr(&o));
 }
@@ -1508,11 +1495,11 @@ fn evaluate_weights_a_case_control_sample_back_to_its_population() {
             "--quiet",
             "evaluate",
             "--predictions",
-            path.to_str().expect("p"),
+            path.as_arg(),
             "--resamples",
             "50",
             "--out",
-            out.to_str().expect("p"),
+            out.as_arg(),
         ]);
         assert!(o.status.success(), "{}", stderr(&o));
         let e: Value = serde_json::from_slice(&std::fs::read(&out).expect("e.json")).expect("json");
@@ -1560,20 +1547,11 @@ fn a_safe_list_removes_from_notes_what_no_pattern_knows() {
         let (_, timelines) = meds::Dataset::open(out.join("meds")).expect("open").read_all().expect("read");
         timelines.iter().flat_map(|t| t.events().filter_map(|e| e.text_value.map(str::to_owned))).collect()
     };
-    let (i, p, s) = (input.to_str().expect("p"), dir.path().join("patterns"), dir.path().join("safe"));
-    let o = run_keyed(&["--quiet", "ingest", "--input", i, "--out", p.to_str().expect("p")]);
+    let (i, p, s) = (input.as_arg(), dir.path().join("patterns"), dir.path().join("safe"));
+    let o = run_keyed(&["--quiet", "ingest", "--input", i, "--out", p.as_arg()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let patterns = text_of(&p);
-    let o = run_keyed(&[
-        "--quiet",
-        "ingest",
-        "--input",
-        i,
-        "--out",
-        s.to_str().expect("p"),
-        "--safe-words",
-        words.to_str().expect("p"),
-    ]);
+    let o = run_keyed(&["--quiet", "ingest", "--input", i, "--out", s.as_arg(), "--safe-words", words.as_arg()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let safe = text_of(&s);
     for gone in ["Zsuzsanna", "Quillfeather", "41", "Orchard"] {
@@ -1581,7 +1559,7 @@ fn a_safe_list_removes_from_notes_what_no_pattern_knows() {
     }
     assert!(safe.contains("daughter") && safe.contains("Metformin continued"), "{safe}");
     // Logs that go to a file (not a terminal) carry no colour codes.
-    let o = run_keyed(&["ingest", "--input", i, "--out", dir.path().join("logged").to_str().expect("p")]);
+    let o = run_keyed(&["ingest", "--input", i, "--out", dir.path().join("logged").as_arg()]);
     assert!(o.status.success() && stderr(&o).contains("INFO"), "{}", stderr(&o));
     assert!(!stderr(&o).contains('\u{1b}'), "ANSI escapes in a redirected log: {:?}", stderr(&o));
     let report: Value =

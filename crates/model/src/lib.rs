@@ -5,26 +5,15 @@
 //! generation. Generic over the burn backend: `Flex` on the CPU (multi-threaded through rayon),
 //! `Cuda` behind the `cuda` feature, each wrapped in `Autodiff` to train.
 
-#![deny(unsafe_code)] // allowed in `matmul` alone, which calls the gemm kernels
+#![forbid(unsafe_code)]
 
-mod attention;
-mod attention_train;
 pub mod batches;
 pub mod bundle;
 pub mod cache;
 pub mod embedding;
 pub mod finetune;
 pub mod generation;
-mod host;
-mod linear;
-mod loss;
-mod matmul;
-mod norm;
 pub mod pretrain;
-mod rope;
-mod swiglu;
-#[cfg(test)]
-mod testing;
 pub mod transformer;
 pub mod weights;
 
@@ -33,10 +22,7 @@ use std::path::{Path, PathBuf};
 pub use cache::KvCache;
 pub use transformer::{Block, Model, ModelConfig, masked_cross_entropy};
 
-/// The CPU backend for inference.
-pub type Cpu = burn::backend::Flex;
-/// The CPU backend for training.
-pub type CpuTrain = burn::backend::Autodiff<Cpu>;
+pub use kernels::{Cpu, CpuTrain};
 
 /// What can go wrong saving or loading a model.
 #[derive(Debug, thiserror::Error)]

@@ -18,10 +18,9 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Int, Tensor, TensorData};
 
-use crate::attention;
-use crate::attention_train;
 use crate::cache::{KvCache, LayerCache};
-use crate::linear::linear;
+use kernels::attention;
+use kernels::linear;
 
 /// The model's shape. Presets: [`ModelConfig::tiny`], [`ModelConfig::small`], [`ModelConfig::base`].
 #[derive(Config, Debug, PartialEq)]
@@ -239,8 +238,8 @@ fn rope_tables<B: Backend>(
 /// column indices that split a `D → D` projection into the first and the second half of every
 /// head.
 struct Rotary<B: Backend> {
-    /// On the CPU backends: the angles, applied by the fused rotation of [`crate::rope`].
-    angles: Option<crate::rope::Angles>,
+    /// On the CPU backends: the angles, applied by the fused rotation of [`kernels::rope`].
+    angles: Option<kernels::rope::Angles>,
     /// Elsewhere: the tables and the columns of each head's halves (see [`Rotary::project`]).
     tables: Option<Tables<B>>,
     n_heads: usize,
@@ -266,8 +265,8 @@ impl<B: Backend> Rotary<B> {
         device: &B::Device,
     ) -> Self {
         let k = d_model / n_heads;
-        if crate::rope::fused::<B>() {
-            let angles = crate::rope::Angles::new(start, len, k, theta);
+        if kernels::rope::fused::<B>() {
+            let angles = kernels::rope::Angles::new(start, len, k, theta);
             return Self { angles: Some(angles), tables: None, n_heads, start };
         }
         let (cos, sin) = rope_tables(start, len, batch, n_heads, k, theta, device);
@@ -288,7 +287,7 @@ impl<B: Backend> Rotary<B> {
     /// On the CPU backends the projection is one product and the rotation one fused pass.
     fn project(&self, h: Tensor<B, 3>, w: &Linear<B>) -> Tensor<B, 3> {
         let tables = match (&self.angles, &self.tables) {
-            (Some(angles), _) => return crate::rope::rotate(linear(h, w), angles),
+            (Some(angles), _) => return kernels::rope::rotate(linear(h, w), angles),
             (None, Some(tables)) => tables,
             (None, None) => unreachable!("a Rotary holds angles or tables"),
         };
@@ -301,28 +300,6 @@ impl<B: Backend> Rotary<B> {
         let r2 = x1 * tables.sin.clone() + x2 * tables.cos.clone();
         let halves = |r: Tensor<B, 3>| r.reshape([b, t, nh, k / 2]);
         Tensor::cat(vec![halves(r1), halves(r2)], 3).reshape([b, t, d])
-    }
-}
-
-/// The fused attention of [`attention_train::causal_trainable`] when `B` is the CPU training backend;
-/// the inputs back otherwise.
-#[allow(clippy::type_complexity)]
-fn fused_training_attention<B: Backend>(
-    q: Tensor<B, 3>,
-    key: Tensor<B, 3>,
-    value: Tensor<B, 3>,
-    n_heads: usize,
-) -> Result<Tensor<B, 3>, (Tensor<B, 3>, Tensor<B, 3>, Tensor<B, 3>)> {
-    use crate::host::same_type;
-    type Train = Tensor<crate::CpuTrain, 3>;
-    match same_type::<_, (Train, Train, Train)>((q, key, value)) {
-        Ok((q, key, value)) => {
-            match same_type::<_, Tensor<B, 3>>(attention_train::causal_trainable(q, key, value, n_heads)) {
-                Ok(a) => Ok(a),
-                Err(_) => unreachable!("the inputs were CpuTrain's, so B is CpuTrain"),
-            }
-        }
-        Err(inputs) => Err(inputs),
     }
 }
 
@@ -372,7 +349,7 @@ impl<B: Backend> Block<B> {
     ) -> Tensor<B, 3> {
         let d = x.dims()[2];
         let k = d / n_heads;
-        let h = crate::norm::rms_norm(x.clone(), &self.attn_norm);
+        let h = kernels::rms_norm(x.clone(), &self.attn_norm);
         let q = rope.project(h.clone(), &self.wq);
         let key = rope.project(h.clone(), &self.wk);
         let value = linear(h, &self.wv);
@@ -382,14 +359,14 @@ impl<B: Backend> Block<B> {
             tensor_attention(q, key, value, n_heads, cache, pads)
         };
         let x = x + linear(a, &self.wo);
-        let h = crate::norm::rms_norm(x.clone(), &self.mlp_norm);
-        let mlp = linear(crate::swiglu::swiglu(linear(h.clone(), &self.w_gate), linear(h, &self.w_up)), &self.w_down);
+        let h = kernels::rms_norm(x.clone(), &self.mlp_norm);
+        let mlp = linear(kernels::swiglu(linear(h.clone(), &self.w_gate), linear(h, &self.w_up)), &self.w_down);
         x + mlp
     }
 }
 
 /// Whether `B` is the plain CPU backend, whose tensors live in host memory: inference there runs
-/// the fused attention kernel of [`crate::attention`]. (Autodiff and GPU backends use burn's
+/// the fused attention kernel of [`kernels::attention`]. (Autodiff and GPU backends use burn's
 /// attention.)
 fn on_host_cpu<B: Backend>() -> bool {
     std::any::TypeId::of::<B>() == std::any::TypeId::of::<crate::Cpu>()
@@ -458,7 +435,7 @@ fn tensor_attention<B: Backend>(
     let [b, t, d] = q.dims();
     // Training on the CPU: the fused attention with its own backward pass.
     if cache.is_none() && pads.is_empty() && attention::supports(d / n_heads) {
-        match fused_training_attention(q, key, value, n_heads) {
+        match kernels::training_attention(q, key, value, n_heads) {
             Ok(a) => return a,
             Err((qq, kk, vv)) => (q, key, value) = (qq, kk, vv),
         }
@@ -520,7 +497,7 @@ impl<B: Backend> Model<B> {
         for layer in &self.layers {
             x = layer.forward(x, self.n_heads, &rope, None, &[]);
         }
-        crate::norm::rms_norm(x, &self.norm)
+        kernels::rms_norm(x, &self.norm)
     }
 
     /// Next-token logits `[B, T, V]` for `tokens` `[B, T]` (and their value positions, see
@@ -550,7 +527,7 @@ impl<B: Backend> Model<B> {
             x = layer.forward(x, self.n_heads, &rope, Some((slot, reserve)), &pads);
         }
         cache.advance(t);
-        linear(crate::norm::rms_norm(x, &self.norm), &self.head)
+        linear(kernels::rms_norm(x, &self.norm), &self.head)
     }
 
     /// Mean cross-entropy of predicting `targets` `[B, T]` from `tokens` `[B, T]` (and their value
@@ -576,7 +553,7 @@ impl<B: Backend> Model<B> {
         let targets = targets.reshape([n, 1]);
         let weights = weights.reshape([n]);
         let count = weights.clone().sum().clamp_min(1.0);
-        // Training on the CPU: the fused cross-entropy of `crate::loss`, fed host copies of the
+        // Training on the CPU: the fused cross-entropy of `kernels::cross_entropy`, fed host copies of the
         // (constant) targets and weights.
         let host = (std::any::TypeId::of::<B>() == std::any::TypeId::of::<crate::CpuTrain>()).then(|| {
             let ints = targets.clone().into_data().convert::<i64>().into_vec::<i64>();
@@ -615,14 +592,8 @@ fn piece_nll<B: Backend>(
     host: Option<(&[i64], &[f32])>,
 ) -> Tensor<B, 1> {
     let logits = match host {
-        Some((t, w)) if t.len() == w.len() => match crate::host::same_type::<_, Tensor<crate::CpuTrain, 2>>(logits) {
-            Ok(cpu) => {
-                let nll = crate::loss::weighted_cross_entropy(cpu, t.to_vec(), w.to_vec());
-                match crate::host::same_type::<_, Tensor<B, 1>>(nll) {
-                    Ok(nll) => return nll,
-                    Err(_) => unreachable!("the logits were CpuTrain's, so B is CpuTrain"),
-                }
-            }
+        Some((t, w)) if t.len() == w.len() => match kernels::cross_entropy(logits, t, w) {
+            Ok(nll) => return nll,
             Err(logits) => logits,
         },
         _ => logits,

@@ -21,7 +21,7 @@ use crate::{Cpu, CpuTrain};
 const PIECE: usize = 1 << 14;
 
 /// `silu(gate) ⊙ up` for `gate`, `up` `[B, T, F]`, on any backend.
-pub(crate) fn swiglu<B: Backend>(gate: Tensor<B, 3>, up: Tensor<B, 3>) -> Tensor<B, 3> {
+pub fn swiglu<B: Backend>(gate: Tensor<B, 3>, up: Tensor<B, 3>) -> Tensor<B, 3> {
     let (gate, up) = match same_type::<_, (Tensor<Cpu, 3>, Tensor<Cpu, 3>)>((gate, up)) {
         Ok((gate, up)) => return as_backend(inference(gate, up)),
         Err(inputs) => inputs,

@@ -26,7 +26,7 @@ use crate::matmul::{View, matmul, product};
 use crate::{Cpu, CpuTrain};
 
 /// `layer` applied to `x` (`[…, d_in]` → `[…, d_out]`) on any backend.
-pub(crate) fn linear<B: Backend, const N: usize>(x: Tensor<B, N>, layer: &Linear<B>) -> Tensor<B, N> {
+pub fn linear<B: Backend, const N: usize>(x: Tensor<B, N>, layer: &Linear<B>) -> Tensor<B, N> {
     if layer.bias.is_some() {
         return layer.forward(x);
     }

@@ -3,7 +3,7 @@
 //! query or key projection was two column selections of the weight, two half-width products,
 //! six elementwise passes against materialised `[B, T, D/2]` tables and a concatenation — and
 //! as many again under autodiff — each a single-threaded pass on the thread that drives the
-//! step. Here the projection is one product ([`crate::linear`]) and the rotation one pass.
+//! step. Here the projection is one product ([`crate::linear()`]) and the rotation one pass.
 //!
 //! The convention is the transformer's ("rotate half", as GPT-NeoX and Llama in Hugging Face):
 //! in each head of width `K`, dimension `i < K/2` pairs with `i + K/2`, rotated by the angle
@@ -26,7 +26,7 @@ const ROWS: usize = 16;
 /// The angles of positions `start..start + len` for heads of width `head_dim`: `cos` and `sin`,
 /// each `[len, K/2]`, computed in f64 and rounded once.
 #[derive(Debug, Clone)]
-pub(crate) struct Angles {
+pub struct Angles {
     cos: Vec<f32>,
     sin: Vec<f32>,
     half: usize,
@@ -35,7 +35,7 @@ pub(crate) struct Angles {
 
 impl Angles {
     /// The angles of positions `start..start + len`.
-    pub(crate) fn new(start: usize, len: usize, head_dim: usize, theta: f64) -> Self {
+    pub fn new(start: usize, len: usize, head_dim: usize, theta: f64) -> Self {
         let half = head_dim / 2;
         let freqs: Vec<f64> = (0..half).map(|i| 1.0 / theta.powf(2.0 * i as f64 / head_dim as f64)).collect();
         let (mut cos, mut sin) = (Vec::with_capacity(len * half), Vec::with_capacity(len * half));
@@ -51,14 +51,14 @@ impl Angles {
 }
 
 /// Whether `B` is a CPU backend that [`rotate`] fuses.
-pub(crate) fn fused<B: Backend>() -> bool {
+pub fn fused<B: Backend>() -> bool {
     let b = std::any::TypeId::of::<B>();
     b == std::any::TypeId::of::<Cpu>() || b == std::any::TypeId::of::<CpuTrain>()
 }
 
 /// `y` `[B, T, D]` (heads of width `2 · angles.half` side by side) rotated by `angles` (whose
 /// `len` is `T`), on a backend [`fused`] accepts. Panics on another backend (the caller checks).
-pub(crate) fn rotate<B: Backend>(y: Tensor<B, 3>, angles: &Angles) -> Tensor<B, 3> {
+pub fn rotate<B: Backend>(y: Tensor<B, 3>, angles: &Angles) -> Tensor<B, 3> {
     let y = match same_type::<_, Tensor<Cpu, 3>>(y) {
         Ok(y) => return as_backend(inference(y, angles)),
         Err(y) => y,

@@ -22,7 +22,7 @@ use crate::{Cpu, CpuTrain};
 const ROWS: usize = 32;
 
 /// `norm` applied to `x` `[B, T, D]` on any backend.
-pub(crate) fn rms_norm<B: Backend>(x: Tensor<B, 3>, norm: &RmsNorm<B>) -> Tensor<B, 3> {
+pub fn rms_norm<B: Backend>(x: Tensor<B, 3>, norm: &RmsNorm<B>) -> Tensor<B, 3> {
     let x = match same_type::<_, (Tensor<Cpu, 3>, Tensor<Cpu, 1>)>((x, norm.gamma.val())) {
         Ok((x, gamma)) => return as_backend(inference(x, gamma, norm.epsilon)),
         Err((x, _)) => x,

@@ -12,7 +12,7 @@
 //! (AVX-512, AVX2 or scalar, chosen at run time through `pulp`) with a vectorisable `exp`.
 //!
 //! Training on the CPU wraps attention as one differentiable operation
-//! ([`crate::attention_train::causal_trainable`]), computed by matrix products over causal blocks: with whole
+//! (`training_attention`), computed by matrix products over causal blocks: with whole
 //! sequences and gradients to take, materialising each head's scores block by block and handing
 //! the products to `gemm` is several times faster than these tiles.
 
@@ -26,7 +26,7 @@ const KEY_TILE: usize = 64;
 
 /// The shapes of one call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Shape {
+pub struct Shape {
     /// Sequences `B`.
     pub batch: usize,
     /// Query rows per sequence in this call.
@@ -44,7 +44,7 @@ pub(crate) struct Shape {
 
 /// Whether [`causal`] handles this head width (the widths of every preset, and their halves
 /// and doubles).
-pub(crate) fn supports(head_dim: usize) -> bool {
+pub fn supports(head_dim: usize) -> bool {
     matches!(head_dim, 16 | 32 | 64 | 128)
 }
 
@@ -61,7 +61,7 @@ pub(crate) fn causal(queries: &[f32], keys: &[f32], values: &[f32], shape: Shape
 /// (padding that lets contexts of different lengths share a batch; rotary positions are
 /// relative, so the shift changes nothing else). A query row with no key to see — a padding row
 /// itself — gets zeros. `pads` empty: no padding.
-pub(crate) fn causal_padded(queries: &[f32], keys: &[f32], values: &[f32], shape: Shape, pads: &[usize]) -> Vec<f32> {
+pub fn causal_padded(queries: &[f32], keys: &[f32], values: &[f32], shape: Shape, pads: &[usize]) -> Vec<f32> {
     attend(queries, keys, values, shape, pads).0
 }
 
@@ -74,10 +74,14 @@ pub(crate) fn causal_with_lse(queries: &[f32], keys: &[f32], values: &[f32], sha
 
 /// Keys and values that groups of sequences share before their own: `[groups, len, D]` each;
 /// sequence `b` reads group `group_of[b]` (a group's sequences next to each other).
-pub(crate) struct Prefix<'a> {
+pub struct Prefix<'a> {
+    /// The groups' prefix keys, `[groups, len, D]`.
     pub keys: &'a [f32],
+    /// The groups' prefix values, `[groups, len, D]`.
     pub values: &'a [f32],
+    /// Prefix rows per group.
     pub len: usize,
+    /// Each sequence's group.
     pub group_of: &'a [usize],
 }
 
@@ -86,7 +90,7 @@ pub(crate) struct Prefix<'a> {
 /// `pads[b]` on, then its own keys `0..=offset + i` (`keys`, `values` `[B, key_stride, D]`).
 /// The prefix is read once per group and head for all of the group's query rows, four rows per
 /// key load, which is what decoding many futures of few prompts is bound by.
-pub(crate) fn causal_shared(
+pub fn causal_shared(
     queries: &[f32],
     prefix: Prefix<'_>,
     keys: &[f32],
