@@ -133,6 +133,18 @@ pub struct SiteRecalibration {
     pub positives: usize,
 }
 
+impl SiteRecalibration {
+    /// Fits a site's recalibration on the model's `predictions` of that site's labelled times;
+    /// `None` under the rules of [`crate::recalibration::fit`] (too few of either class, or a
+    /// model that does not rank the site's times better than chance).
+    pub fn fit(predictions: &[meds::labels::BooleanPrediction]) -> Option<SiteRecalibration> {
+        let z: Vec<f64> = predictions.iter().map(|p| log_odds(f64::from(p.probability))).collect();
+        let y: Vec<bool> = predictions.iter().map(|p| p.label.value).collect();
+        let map = crate::recalibration::fit(&z, &y)?;
+        Some(SiteRecalibration { map, examples: y.len(), positives: y.iter().filter(|&&b| b).count() })
+    }
+}
+
 /// Why a task model could not be saved, read or used.
 #[derive(Debug, thiserror::Error)]
 pub enum ScorerError {

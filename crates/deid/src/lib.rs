@@ -63,7 +63,7 @@ pub fn zip3(zip: &str) -> Option<&'static str> {
 const NINETY_YEARS: i64 = 90 * 31_556_952_000_000;
 
 /// How dates are de-identified.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DateMode {
     /// Every date of a patient moves by one secret offset of 1–365 days either way.
@@ -74,7 +74,7 @@ pub enum DateMode {
 }
 
 /// Counts of what de-identification changed.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct DeidReport {
     /// Patients de-identified.
     pub patients: u64,

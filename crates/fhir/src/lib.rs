@@ -50,7 +50,7 @@ pub enum FhirError {
 }
 
 /// Counts for one resource type.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct TypeCounts {
     /// Resources read.
     pub read: u64,
@@ -66,7 +66,7 @@ pub struct TypeCounts {
 
 /// One quarantined resource: where it was and what was wrong. The raw text is kept for the
 /// quarantine directory only (it may hold PHI): it is never serialised into reports or logs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Quarantined {
     /// The file.
     pub file: PathBuf,
@@ -82,7 +82,7 @@ pub struct Quarantined {
 
 /// A file that could not be read to its end (truncated or corrupt compressed data). What was
 /// read before the damage is kept and counted; what follows is lost, and the run must say so.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Damaged {
     /// The file.
     pub file: PathBuf,
@@ -93,7 +93,7 @@ pub struct Damaged {
 }
 
 /// Everything read, accounted for.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct Report {
     /// Files read, and files skipped with the reason.
     pub files: Vec<(PathBuf, String)>,
@@ -119,7 +119,7 @@ impl Report {
 }
 
 /// What kind of identifier a value is (it decides the placeholder that replaces it in text).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
 pub enum IdentifierKind {
     /// A name part.
     Name,

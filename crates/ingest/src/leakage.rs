@@ -27,7 +27,7 @@ pub const STRUCTURED_TARGET: f64 = 1.0;
 pub const TEXT_TARGET: f64 = 0.99;
 
 /// Counts for one kind of identifier.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct KindCounts {
     /// Planted values audited (direct identifiers are in the Patient resource's structured
     /// fields; note dates only in text).
@@ -41,18 +41,18 @@ pub struct KindCounts {
 }
 
 /// One surviving identifier: whose (pseudonym), what kind and where — never the value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Leak {
     /// The pseudonymous subject id.
     pub subject_id: i64,
     /// The kind of identifier (`family_name`, `mrn`, …).
     pub kind: String,
     /// `code` or `text`.
-    pub place: &'static str,
+    pub place: String,
 }
 
 /// What the measurement found: identifiers that survived, per kind.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct Leakage {
     /// Patients with planted identifiers that were found in the output.
     pub patients: u64,
@@ -149,9 +149,9 @@ pub fn measure(
             let value = value.to_lowercase();
             let c = a.kinds.entry(kind.clone()).or_default();
             c.planted += 1;
-            let mut leak = |place| {
+            let mut leak = |place: &str| {
                 if a.leaks.len() < 100 {
-                    a.leaks.push(Leak { subject_id, kind: kind.clone(), place });
+                    a.leaks.push(Leak { subject_id, kind: kind.clone(), place: place.to_string() });
                 }
             };
             if out_codes.iter().any(|code| count_words(code, &value) > 0) {

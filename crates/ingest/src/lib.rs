@@ -179,8 +179,34 @@ pub enum Progress {
     },
 }
 
+/// `ingest_report.json`, written last in an ingest output directory: how de-identification was
+/// configured, the run's [`Summary`], and the leakage measured when ground truth was given.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct IngestReport {
+    /// How dates were de-identified.
+    pub date_mode: deid::DateMode,
+    /// How free text was scrubbed, in words.
+    pub text_policy: String,
+    /// What the run read, converted, skipped and quarantined.
+    #[serde(flatten)]
+    pub summary: Summary,
+    /// Planted identifiers that survived, on simulated data with its ground truth.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deid_audit: Option<leakage::Leakage>,
+}
+
+impl outputs::artifact::Artifact for IngestReport {
+    const FORMAT: &'static str = "longitude-ingest-report";
+    const VERSION: u32 = 1;
+}
+
+impl IngestReport {
+    /// The report's file name in an ingest output directory.
+    pub const FILE: &'static str = "ingest_report.json";
+}
+
 /// The accounting of one run: everything read is converted, skipped or quarantined.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Summary {
     /// Whether read = converted + skipped + quarantined for every resource type.
     pub reconciles: bool,

@@ -41,7 +41,7 @@ pub struct OptOut {
 }
 
 /// How the opt-out list was applied: counts only, never entries.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct OptOutSummary {
     /// Entries in the list.
     pub entries: usize,

@@ -158,7 +158,7 @@ fn the_audit_finds_identifiers_that_survive() {
     let found = ingest::leakage::measure(&leaky, &[input], &out.join("meds"), &d).expect("audit");
     assert!(!found.meets_targets);
     assert!(found.text_recall < 1.0 && found.structured_recall < 1.0, "{found:?}");
-    let places: Vec<&str> = found.leaks.iter().map(|l| l.place).collect();
+    let places: Vec<&str> = found.leaks.iter().map(|l| l.place.as_str()).collect();
     assert!(places.contains(&"text") && places.contains(&"code"), "{places:?}");
     assert!(found.leaks.iter().all(|l| l.subject_id == with_note.subject_id));
 }

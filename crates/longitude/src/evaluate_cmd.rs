@@ -138,21 +138,18 @@ fn recalibrate(
             );
         }
     }
-    let z: Vec<f64> = predictions.iter().map(|p| adapt::scorer::log_odds(f64::from(p.probability))).collect();
-    let y: Vec<bool> = predictions.iter().map(|p| p.label.value).collect();
-    let positives = y.iter().filter(|&&b| b).count();
-    let Some(map) = adapt::recalibration::fit(&z, &y) else {
+    let Some(site) = adapt::scorer::SiteRecalibration::fit(predictions) else {
+        let positives = predictions.iter().filter(|p| p.label.value).count();
         anyhow::bail!(
             "--recalibrate-out: no recalibration fitted on {} prediction times ({positives} positive): it needs at \
              least {MIN_EXAMPLES_PER_CLASS} of each class and a model that ranks them better than chance",
-            y.len()
+            predictions.len()
         );
     };
-    let site = adapt::scorer::SiteRecalibration { map, examples: y.len(), positives };
+    let (map, positives, examples) = (site.map, site.positives, site.examples);
     model.with_site_recalibration(site).save(path)?;
     outln!(
-        "recalibrated to this site on {} prediction times ({positives} positive): log-odds × {:.3} {:+.3}; written to {}",
-        y.len(),
+        "recalibrated to this site on {examples} prediction times ({positives} positive): log-odds × {:.3} {:+.3}; written to {}",
         map.slope,
         map.intercept,
         path.display()

@@ -7,7 +7,6 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use deid::{DateMode, Deidentifier, Key};
 use meds::DatasetMetadata;
-use serde::Serialize;
 
 use crate::progress::Progress;
 
@@ -82,17 +81,6 @@ enum Mode {
     Year,
 }
 
-#[derive(Serialize)]
-struct IngestReport<'a> {
-    date_mode: DateMode,
-    /// How free text was scrubbed: `patterns`, or a safe-list and patterns.
-    text_policy: String,
-    #[serde(flatten)]
-    summary: &'a ingest::Summary,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    deid_audit: Option<ingest::leakage::Leakage>,
-}
-
 fn key(args: &IngestArgs) -> Result<Key> {
     if let Some(path) = &args.deid_key_file {
         if !path.exists() && args.create_key {
@@ -124,8 +112,6 @@ fn beside_out(out: &Path, given: Option<&Path>, suffix: &str, what: &str) -> Res
     }
     Ok(dir)
 }
-
-const REPORT: &str = "ingest_report.json";
 
 pub fn run(args: &IngestArgs, progress: &Progress) -> Result<ExitCode> {
     let key = key(args)?;
@@ -183,10 +169,11 @@ pub fn run(args: &IngestArgs, progress: &Progress) -> Result<ExitCode> {
         None => None,
     };
     let out_report =
-        IngestReport { date_mode: mode, text_policy: deidentifier.text_policy(), summary: &summary, deid_audit };
+        ingest::IngestReport { date_mode: mode, text_policy: deidentifier.text_policy(), summary, deid_audit };
     // Written last and atomically: an interrupted run has no report that looks complete.
-    let report_path = args.out.join(REPORT);
-    outputs::atomic::write_json(&report_path, &out_report)?;
+    let report_path = args.out.join(ingest::IngestReport::FILE);
+    outputs::artifact::write(&report_path, &out_report)?;
+    let summary = &out_report.summary;
     out.finish()?;
 
     outln!(

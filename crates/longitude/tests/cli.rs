@@ -592,19 +592,17 @@ fn ingest_turns_synthetic_fhir_into_deidentified_meds_with_the_same_events() {
     assert!(o.status.success(), "{}", stdout(&o));
     let summary: Value = serde_json::from_str(&testkit::run_python("check_meds.py", [a.join("meds")])).expect("json");
     assert_eq!(summary["subjects"], 400);
-    let report: Value =
-        serde_json::from_str(&std::fs::read_to_string(a.join("ingest_report.json")).expect("report")).expect("json");
-    assert_eq!(report["reconciles"], true);
+    let report: ingest::IngestReport = outputs::artifact::read(&a.join("ingest_report.json")).expect("ingest report");
+    assert!(report.summary.reconciles);
     // Measured, not assumed: no planted identifier survives anywhere in the MEDS output.
-    let audit = &report["deid_audit"];
-    assert_eq!(audit["patients"], 400);
-    assert_eq!(audit["meets_targets"], true);
-    assert_eq!(audit["leaks"].as_array().map(Vec::len), Some(0), "{audit}");
-    let kinds = audit["kinds"].as_object().expect("kinds");
-    let occurrences: u64 = kinds.values().map(|k| k["text_occurrences"].as_u64().unwrap_or(0)).sum();
+    let audit = report.deid_audit.expect("the audit ran");
+    assert_eq!(audit.patients, 400);
+    assert!(audit.meets_targets);
+    assert!(audit.leaks.is_empty(), "{:?}", audit.leaks.len());
+    let occurrences: u64 = audit.kinds.values().map(|k| k.text_occurrences).sum();
     assert!(occurrences > 2000, "planted identifiers were in the source notes: {occurrences}");
-    for (kind, k) in kinds {
-        assert_eq!((k["structured_leaks"].as_u64(), k["text_leaks"].as_u64()), (Some(0), Some(0)), "{kind}");
+    for (kind, k) in &audit.kinds {
+        assert_eq!((k.structured_leaks, k.text_leaks), (0, 0), "{kind}");
     }
     let quarantine = dir.path().join("a-quarantine");
     assert!(quarantine.join("CONTAINS-PHI.txt").exists());
@@ -628,7 +626,7 @@ fn ingest_turns_synthetic_fhir_into_deidentified_meds_with_the_same_events() {
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("must not be inside the output"), "{}", stderr(&o));
-    assert!(report["deidentification"]["replacements"]["[NAME]"].as_u64().unwrap_or(0) > 0);
+    assert!(report.summary.deidentification.replacements.get("[NAME]").copied().unwrap_or(0) > 0);
 
     // The same key gives the same pseudonyms; year mode keeps only years.
     let b = dir.path().join("b");
@@ -656,9 +654,8 @@ fn ingest_turns_synthetic_fhir_into_deidentified_meds_with_the_same_events() {
     let d = dir.path().join("d");
     ingest(&d, &["--opt-out", opt_out.as_arg()]);
     assert_eq!(describe_json(&d.join("meds"))["subjects"], 399);
-    let report: Value =
-        serde_json::from_str(&std::fs::read_to_string(d.join("ingest_report.json")).expect("report")).expect("json");
-    assert_eq!(report["opted_out_patients"], 1);
+    let report: ingest::IngestReport = outputs::artifact::read(&d.join("ingest_report.json")).expect("report");
+    assert_eq!(report.summary.opted_out_patients, 1);
 
     // Without a key, nothing is written.
     let c = dir.path().join("c");
@@ -1562,10 +1559,8 @@ fn a_safe_list_removes_from_notes_what_no_pattern_knows() {
     let o = run_keyed(&["ingest", "--input", i, "--out", dir.path().join("logged").as_arg()]);
     assert!(o.status.success() && stderr(&o).contains("INFO"), "{}", stderr(&o));
     assert!(!stderr(&o).contains('\u{1b}'), "ANSI escapes in a redirected log: {:?}", stderr(&o));
-    let report: Value =
-        serde_json::from_slice(&std::fs::read(s.join("ingest_report.json")).expect("report")).expect("json");
-    assert!(report["text_policy"].as_str().is_some_and(|p| p.starts_with("safe-list (7 words)")), "{report}");
-    let report: Value =
-        serde_json::from_slice(&std::fs::read(p.join("ingest_report.json")).expect("report")).expect("json");
-    assert_eq!(report["text_policy"], "patterns");
+    let report: ingest::IngestReport = outputs::artifact::read(&s.join("ingest_report.json")).expect("report");
+    assert!(report.text_policy.starts_with("safe-list (7 words)"), "{}", report.text_policy);
+    let report: ingest::IngestReport = outputs::artifact::read(&p.join("ingest_report.json")).expect("report");
+    assert_eq!(report.text_policy, "patterns");
 }
