@@ -15,6 +15,8 @@
 //!   log-odds shift that takes their models back to the population's scale.
 //! - [`recalibration`]: logistic recalibration of a fitted model's log-odds on the tuning split.
 //! - [`scorer`]: fitted task models as versioned JSON files that score another site's MEDS data.
+//! - [`external`]: external validation at a receiving site: a received model scores the site's
+//!   labels, and is recalibrated to its outcome rates.
 //! - [`zero_shot`]: risk as the share of generated futures in which the task's outcome happens,
 //!   each future read by the task's own ACES windows.
 //! - [`what_if`]: the same futures with a treatment started at the prediction time, beside the
@@ -22,6 +24,7 @@
 
 pub mod baselines;
 pub mod case_control;
+pub mod external;
 pub mod featurizers;
 pub mod finetune;
 pub mod foundation;

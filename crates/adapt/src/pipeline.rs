@@ -272,14 +272,33 @@ struct Context<'a> {
 /// times share them.
 type Embedded = HashMap<(i64, i64), Vec<f32>>;
 
+impl AdaptPlan {
+    /// Every path the plan reads: an output directory must lie apart from them.
+    pub fn inputs(&self) -> Vec<&Path> {
+        let model = self.foundation.as_ref().map(|f| f.model.as_path());
+        [Some(self.meds.as_path()), Some(self.labels.as_path()), self.truth.as_deref(), model]
+            .into_iter()
+            .chain([self.predicates.as_deref(), self.sites.as_deref()])
+            .flatten()
+            .collect()
+    }
+
+    /// The plan's tasks (label files in `labels`, filtered by `only`), refusing a fine-tuning
+    /// task that is not among them: checked before anything is written.
+    pub fn check(&self) -> Result<Vec<(String, PathBuf)>, AdaptError> {
+        let tasks = label_files(&self.labels, &self.only)?;
+        let fine_tune = self.foundation.as_ref().and_then(|f| f.probe.as_ref()).and_then(|p| p.fine_tune.as_ref());
+        if let Some(unknown) = fine_tune.and_then(|f| f.tasks.iter().find(|n| !tasks.iter().any(|(t, _)| t == *n))) {
+            return Err(AdaptError::UnknownFineTuneTask { task: unknown.clone(), labels: self.labels.clone() });
+        }
+        Ok(tasks)
+    }
+}
+
 /// Fits everything `plan` asks for on every labelled task, writing into `out` (which the caller
 /// has claimed), and returns the report it wrote there.
 pub fn run(plan: &AdaptPlan, out: &Path, observer: &mut dyn Observer) -> Result<AdaptReport, AdaptError> {
-    let tasks = label_files(&plan.labels, &plan.only)?;
-    let fine_tune = plan.foundation.as_ref().and_then(|f| f.probe.as_ref()).and_then(|p| p.fine_tune.as_ref());
-    if let Some(unknown) = fine_tune.and_then(|f| f.tasks.iter().find(|n| !tasks.iter().any(|(t, _)| t == *n))) {
-        return Err(AdaptError::UnknownFineTuneTask { task: unknown.clone(), labels: plan.labels.clone() });
-    }
+    let tasks = plan.check()?;
     let oracle = plan.truth.as_deref().map(synth::oracle::load_truth).transpose()?;
     let started = Instant::now();
     let meds::SplitTimelines { codes, timelines, split_of } = meds::read_with_splits(&plan.meds)?;

@@ -131,6 +131,31 @@ impl TaskAdaptation {
     pub fn case_control_design(&self, method: &str) -> Option<&SampleDesign> {
         self.samples.get(method).filter(|d| d.is_case_control())
     }
+
+    /// The header of the table `longitude adapt` prints as it goes ([`TaskAdaptation::table_rows`]).
+    pub fn table_header() -> String {
+        format!(
+            "{:<24} {:>8} {:>8} {:>8} {:>9}  {:<16} {:>8} {:>8}",
+            "task", "train", "tuning", "held_out", "features", "method", "tune AUC", "secs"
+        )
+    }
+
+    /// Task `task`'s rows of that table: one per method, with the split sizes and features.
+    pub fn table_rows(&self, task: &str) -> Vec<String> {
+        let run = &self.run;
+        let count = |split: &str| run.examples.get(split).copied().unwrap_or(0);
+        let (train, tuning, held_out) = (count("train"), count("tuning"), count("held_out"));
+        run.methods
+            .iter()
+            .map(|m| {
+                let auroc = m.tuning_auroc.map_or("—".into(), |a| format!("{a:.3}"));
+                format!(
+                    "{task:<24} {train:>8} {tuning:>8} {held_out:>8} {:>9}  {:<16} {auroc:>8} {:>8.1}",
+                    run.features, m.method, m.seconds
+                )
+            })
+            .collect()
+    }
 }
 
 /// The examples of one task and the methods fitted on them.

@@ -45,6 +45,72 @@ pub struct WhatIfReport {
     pub rows: Vec<WhatIfRow>,
 }
 
+/// The cohort, then the model's (and, when compared, the oracle's) risk as recorded and with
+/// the change, their difference and relative risk with intervals.
+impl std::fmt::Display for WhatIfReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let cohort = &self.cohort;
+        writeln!(
+            f,
+            "{}: {} {} prediction times; {} on the treatment, {} not, {} without a timeline; {} sampled, {} \
+             compared, {} unresolved",
+            self.task,
+            cohort.offered,
+            self.split,
+            cohort.on_treatment,
+            cohort.untreated,
+            cohort.without_timeline,
+            self.sampled,
+            self.compared,
+            self.unresolved
+        )?;
+        writeln!(f, "outcome recorded at {:.2}% of the compared times", 100.0 * self.observed_rate)?;
+        // The part of the code after its vocabulary (`RXNORM/1364430` → `1364430`).
+        let code = self.treatment.rsplit_once('/').map_or(self.treatment.as_str(), |(_, c)| c);
+        let sign = if self.change == ChangeKind::Withhold { "−" } else { "+" };
+        write!(
+            f,
+            "{:<8} {:>12} {:>12} {:>26} {:>22}",
+            "source",
+            "as recorded",
+            format!("{sign} {code}"),
+            "difference [95% CI]",
+            "relative risk [95% CI]"
+        )?;
+        write!(f, "\n{}", EffectRow("model", &self.model.effect))?;
+        if let Some(truth) = self.oracle.compared() {
+            write!(f, "\n{}", EffectRow("oracle", &truth.effect))?;
+            let r =
+                truth.correlation_with_model.map_or("— (one of them is constant)".to_string(), |r| format!("{r:.3}"));
+            write!(f, "\nper-time effects, model vs oracle: correlation {r}")?;
+        }
+        Ok(())
+    }
+}
+
+/// One source's row of a what-if table.
+struct EffectRow<'a>(&'a str, &'a Effect);
+
+impl std::fmt::Display for EffectRow<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let EffectRow(name, e) = self;
+        let points = |i: Option<Interval>| {
+            i.map_or("—".to_string(), |i| format!("[{:+.2}, {:+.2}]", 100.0 * i.lower, 100.0 * i.upper))
+        };
+        let rr = e.relative_risk.map_or("—".to_string(), |r| format!("{r:.2}"));
+        let rr_interval =
+            e.relative_risk_interval.map_or("—".to_string(), |i| format!("[{:.2}, {:.2}]", i.lower, i.upper));
+        write!(
+            f,
+            "{name:<8} {:>11.2}% {:>11.2}% {:>8} pts {:>17} {rr:>5} {rr_interval:>16}",
+            100.0 * e.risk_as_recorded,
+            100.0 * e.risk_changed,
+            format!("{:+.2}", 100.0 * e.difference),
+            points(e.difference_interval),
+        )
+    }
+}
+
 impl Artifact for WhatIfReport {
     const FORMAT: &'static str = "longitude-what-if";
     const VERSION: u32 = 1;

@@ -16,8 +16,8 @@ impl std::fmt::Debug for Key {
 /// Why a key could not be had.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    /// The key file could not be read.
-    #[error("{path}: {source}")]
+    /// The key file could not be read (or created).
+    #[error("the de-identification key file {path}: {source}")]
     Io {
         /// The key file.
         path: PathBuf,
@@ -28,7 +28,15 @@ pub enum KeyError {
     /// The key is too short to be a secret.
     #[error("the de-identification key must hold at least 32 bytes (it has {0})")]
     TooShort(usize),
+    /// No key file was given and [`KEY_VARIABLE`] is not set.
+    #[error(
+        "a de-identification key is needed: --deid-key-file FILE (add --create-key the first time) or {KEY_VARIABLE}"
+    )]
+    Missing,
 }
+
+/// The environment variable a key is read from when no key file is given.
+pub const KEY_VARIABLE: &str = "LONGITUDE_DEID_KEY";
 
 impl Key {
     /// A key from raw bytes (whitespace around a text key is trimmed).
@@ -57,6 +65,19 @@ impl Key {
         outputs::atomic::write(path, outputs::atomic::Access::Private, format!("{hex}\n").as_bytes())
             .map_err(|e| io(e.source))?;
         Self::from_bytes(hex.as_bytes())
+    }
+
+    /// The key a run uses: the key file when one is given (created first when `create` is set
+    /// and it does not exist yet), otherwise the value of [`KEY_VARIABLE`].
+    pub fn resolve(file: Option<&Path>, create: bool) -> Result<Self, KeyError> {
+        match file {
+            Some(path) if create && !path.exists() => Self::generate(path),
+            Some(path) => Self::from_file(path),
+            None => match std::env::var(KEY_VARIABLE) {
+                Ok(key) => Self::from_bytes(key.as_bytes()),
+                Err(_) => Err(KeyError::Missing),
+            },
+        }
     }
 
     pub(crate) fn bytes(&self) -> &[u8] {

@@ -31,7 +31,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::Serialize;
 use sha2::Sha256;
 
-pub use key::{Key, KeyError};
+pub use key::{KEY_VARIABLE, Key, KeyError};
 pub use safe_words::SafeWords;
 pub use scrub::Scrubber;
 
@@ -71,6 +71,15 @@ pub enum DateMode {
     Shift,
     /// Only the year is kept (every time becomes 1 January of its year).
     Year,
+}
+
+impl std::fmt::Display for DateMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DateMode::Shift => "shift",
+            DateMode::Year => "year",
+        })
+    }
 }
 
 /// Counts of what de-identification changed.

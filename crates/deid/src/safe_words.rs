@@ -46,7 +46,8 @@ impl SafeWords {
     }
 
     /// Reads and merges the lists in `paths` (a dictionary, a clinical vocabulary); an error
-    /// names the file that could not be read.
+    /// names the file that could not be read. Lists that name no word at all are refused: a
+    /// safe-list of nothing would redact every word of every note.
     pub fn from_files(paths: &[std::path::PathBuf]) -> std::io::Result<Self> {
         let mut words = Self::default();
         for path in paths {
@@ -54,6 +55,12 @@ impl SafeWords {
                 std::io::Error::new(e.kind(), format!("cannot read the safe-list {}: {e}", path.display()))
             })?;
             words.extend(&text);
+        }
+        if !paths.is_empty() && words.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "the safe-lists name no word; check --safe-words",
+            ));
         }
         Ok(words)
     }

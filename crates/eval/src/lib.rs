@@ -95,6 +95,73 @@ pub struct Evaluation {
     pub fairness: Vec<AttributeReport>,
 }
 
+/// `0.812 [0.790, 0.833]`, `0.812` without an interval, `—` without a value.
+fn with_interval(value: Option<f64>, interval: Option<Interval>) -> String {
+    match (value, interval) {
+        (Some(v), Some(i)) => format!("{v:.3} [{:.3}, {:.3}]", i.lower, i.upper),
+        (Some(v), None) => format!("{v:.3}"),
+        _ => "—".to_string(),
+    }
+}
+
+/// The evaluation as a person reads it: counts, each metric with its interval, the audit
+/// operating point, the decision curve's useful range and each attribute's disparity.
+impl std::fmt::Display for Evaluation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (m, i) = (&self.metrics, &self.intervals);
+        if self.weighted {
+            writeln!(
+                f,
+                "a case-control sample: figures are weighted back to the {:.0} prediction times it was drawn from",
+                m.n
+            )?;
+        }
+        let prevalence = 100.0 * m.prevalence.unwrap_or(0.0);
+        writeln!(
+            f,
+            "predictions {}  subjects {}  positives {:.0} ({prevalence:.2}%)",
+            self.n, self.subjects, m.positives
+        )?;
+        for (name, value, interval) in [
+            ("AUROC", m.auroc, i.auroc),
+            ("AUPRC", m.auprc, i.auprc),
+            ("Brier", m.brier, i.brier),
+            ("calibration slope", m.calibration_slope, i.calibration_slope),
+            ("calibration intercept", m.calibration_intercept, i.calibration_intercept),
+            ("ECE", m.ece, i.ece),
+        ] {
+            writeln!(f, "{name:<21} {}", with_interval(value, interval))?;
+        }
+        if let Some(p) = &self.audit_point {
+            let x = |v: Option<f64>| v.map_or("—".into(), |v| format!("{v:.3}"));
+            writeln!(
+                f,
+                "at threshold {:.4}: sensitivity {}  specificity {}  PPV {}  flag rate {}  NNE {}",
+                p.threshold,
+                x(p.sensitivity),
+                x(p.specificity),
+                x(p.ppv),
+                x(p.flag_rate),
+                x(p.nne)
+            )?;
+        }
+        let range = useful_thresholds(&self.decision_curve)
+            .map_or("no threshold".into(), |(lo, hi)| format!("thresholds {:.1}%–{:.1}%", 100.0 * lo, 100.0 * hi));
+        write!(f, "decision curve: acting on the flags beats acting on all and on none at {range}")?;
+        for a in &self.fairness {
+            let gap = a.auroc_gap.map_or("—".into(), |g| format!("{g:.3}"));
+            write!(
+                f,
+                "\nfairness {:<10} reference {:<10} AUROC gap {gap}  flagged: {}",
+                a.attribute,
+                a.reference,
+                a.flagged_summary()
+            )?;
+        }
+        Ok(())
+    }
+}
+
 fn thin(points: Vec<(f64, f64)>, most: usize) -> Vec<(f64, f64)> {
     if points.len() <= most {
         return points;

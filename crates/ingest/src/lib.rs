@@ -30,6 +30,7 @@
 pub mod leakage;
 pub mod optout;
 pub mod quarantine;
+mod report;
 pub mod spill;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -44,6 +45,7 @@ use serde::Serialize;
 use crate::optout::Excluded;
 pub use crate::optout::{OptOut, OptOutSummary};
 use crate::quarantine::QuarantineWriter;
+pub use crate::report::IngestReport;
 use crate::spill::SpillWriter;
 
 /// What can stop an ingest run (per-record problems are quarantined instead).
@@ -90,6 +92,15 @@ pub enum IngestError {
         lines_read: u64,
         /// What was wrong.
         error: String,
+    },
+    /// The opt-out list names nobody.
+    #[error("the opt-out list names nobody (no entries besides blank lines and comments); check the file")]
+    OptOutEmpty,
+    /// A directory that holds PHI would lie inside the de-identified output.
+    #[error("the {what} holds PHI and must not be inside the output directory")]
+    PhiInside {
+        /// Which directory (`quarantine directory`, `work directory`).
+        what: &'static str,
     },
     /// Opt-out entries that matched no patient.
     #[error(
@@ -144,6 +155,20 @@ pub const GZIP_RATIO: u64 = 8;
 const PARQUET_RATIO: u64 = 10;
 
 impl Options {
+    /// Options for a run into the ingest output directory `out` (the dataset goes to
+    /// `out/meds`), its quarantine and work directories given or, by default, beside `out` as
+    /// `OUT-quarantine` and `OUT-work`. Either one holds PHI, so one inside `out` is refused.
+    pub fn beside(
+        inputs: Vec<PathBuf>,
+        out: &Path,
+        quarantine: Option<&Path>,
+        work: Option<&Path>,
+    ) -> Result<Self, IngestError> {
+        let quarantine = phi_dir(out, quarantine, "quarantine", "quarantine directory")?;
+        let work = phi_dir(out, work, "work", "work directory")?;
+        Ok(Self::new(inputs, out.join("meds"), quarantine, work))
+    }
+
     /// Options with the defaults for everything but the paths.
     pub fn new(inputs: Vec<PathBuf>, out: PathBuf, quarantine: PathBuf, work: PathBuf) -> Self {
         Self {
@@ -158,6 +183,22 @@ impl Options {
             shard_input_bytes: SHARD_INPUT_BYTES,
         }
     }
+}
+
+/// A sibling of `out` named `OUT-{suffix}`, or `given`; never inside `out` (it holds PHI).
+fn phi_dir(out: &Path, given: Option<&Path>, suffix: &str, what: &'static str) -> Result<PathBuf, IngestError> {
+    let dir = match given {
+        Some(dir) => dir.to_path_buf(),
+        None => {
+            let name = out.file_name().map_or_else(|| "ingest".into(), |n| n.to_string_lossy().into_owned());
+            out.with_file_name(format!("{name}-{suffix}"))
+        }
+    };
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    if absolute(&dir).starts_with(absolute(out)) {
+        return Err(IngestError::PhiInside { what });
+    }
+    Ok(dir)
 }
 
 /// Where a run is, for progress bars.
@@ -177,32 +218,6 @@ pub enum Progress {
         /// Shards in all.
         total: usize,
     },
-}
-
-/// `ingest_report.json`, written last in an ingest output directory: how de-identification was
-/// configured, the run's [`Summary`], and the leakage measured when ground truth was given.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct IngestReport {
-    /// How dates were de-identified.
-    pub date_mode: deid::DateMode,
-    /// How free text was scrubbed, in words.
-    pub text_policy: String,
-    /// What the run read, converted, skipped and quarantined.
-    #[serde(flatten)]
-    pub summary: Summary,
-    /// Planted identifiers that survived, on simulated data with its ground truth.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deid_audit: Option<leakage::Leakage>,
-}
-
-impl outputs::artifact::Artifact for IngestReport {
-    const FORMAT: &'static str = "longitude-ingest-report";
-    const VERSION: u32 = 1;
-}
-
-impl IngestReport {
-    /// The report's file name in an ingest output directory.
-    pub const FILE: &'static str = "ingest_report.json";
 }
 
 /// The accounting of one run: everything read is converted, skipped or quarantined.

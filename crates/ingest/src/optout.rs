@@ -52,6 +52,20 @@ pub struct OptOutSummary {
 }
 
 impl OptOut {
+    /// Reads the list in the file at `path` ([`OptOut::parse`]); a list that names nobody is
+    /// refused (an empty export, or the wrong file), since ingesting with it excludes no one.
+    pub fn read(path: &std::path::Path, allow_unmatched: bool) -> Result<Self, crate::IngestError> {
+        let text = std::fs::read_to_string(path).map_err(|source| crate::IngestError::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(source.kind(), format!("cannot read the opt-out list: {source}")),
+        })?;
+        let list = Self { allow_unmatched, ..Self::parse(&text) };
+        if list.is_empty() {
+            return Err(crate::IngestError::OptOutEmpty);
+        }
+        Ok(list)
+    }
+
     /// Parses a list: one entry per line, blank lines and `#` comments ignored.
     pub fn parse(text: &str) -> Self {
         let entries: Vec<Entry> = text

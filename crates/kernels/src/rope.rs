@@ -13,8 +13,9 @@ use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
+use burn::nn::Linear;
 use burn::tensor::backend::Backend;
-use burn::tensor::{Tensor, TensorPrimitive};
+use burn::tensor::{Int, Tensor, TensorData, TensorPrimitive};
 use rayon::prelude::*;
 
 use crate::host::{as_backend, from_host, host, same_type};
@@ -122,6 +123,123 @@ impl Backward<Cpu, 1> for Rotate {
         unary::<Cpu, _>(ops.parents, ops.node, grads, |grad| {
             from_host(apply(&host(&grad), dims[2], &angles, -1.0), dims)
         });
+    }
+}
+
+/// Rotary tables for positions `start..start + len`, laid out for [`Rotary::project`]: `(cos,
+/// sin)`, each `[batch, len, D/2]` — the `K/2` angles of one head, repeated for each of the `H`
+/// heads and for each sequence (materialised rather than broadcast: the CPU backend multiplies
+/// same-shaped contiguous tensors several times faster than broadcast ones, forward and backward).
+/// The rotation pairs dimension `i` with `i + K/2` of each head (the "rotate half" convention of
+/// GPT-NeoX and Llama in Hugging Face), so the PyTorch reference reads the same weights without
+/// permutation.
+fn rope_tables<B: Backend>(
+    start: usize,
+    len: usize,
+    batch: usize,
+    n_heads: usize,
+    head_dim: usize,
+    theta: f64,
+    device: &B::Device,
+) -> (Tensor<B, 3>, Tensor<B, 3>) {
+    let half = head_dim / 2;
+    let width = n_heads * half;
+    let freqs: Vec<f64> = (0..half).map(|i| 1.0 / theta.powf(2.0 * i as f64 / head_dim as f64)).collect();
+    let mut cos = Vec::with_capacity(len * width);
+    let mut sin = Vec::with_capacity(len * width);
+    for p in start..start + len {
+        let (c, s): (Vec<f32>, Vec<f32>) = freqs
+            .iter()
+            .map(|f| {
+                let (s, c) = (p as f64 * f).sin_cos();
+                (c as f32, s as f32)
+            })
+            .unzip();
+        for _ in 0..n_heads {
+            cos.extend_from_slice(&c);
+            sin.extend_from_slice(&s);
+        }
+    }
+    (
+        Tensor::from_data(TensorData::new(cos.repeat(batch), [batch, len, width]), device),
+        Tensor::from_data(TensorData::new(sin.repeat(batch), [batch, len, width]), device),
+    )
+}
+
+/// Everything one forward pass shares across blocks for the rotary positions: the tables and the
+/// column indices that split a `D → D` projection into the first and the second half of every
+/// head.
+pub struct Rotary<B: Backend> {
+    /// On the CPU backends: the angles, applied by the fused rotation ([`rotate`]).
+    angles: Option<Angles>,
+    /// Elsewhere: the tables and the columns of each head's halves (see [`Rotary::project`]).
+    tables: Option<Tables<B>>,
+    n_heads: usize,
+    /// Position of the first row.
+    start: usize,
+}
+
+/// [`rope_tables`] and the column indices of the first and second half of every head.
+struct Tables<B: Backend> {
+    cos: Tensor<B, 3>,
+    sin: Tensor<B, 3>,
+    first: Tensor<B, 1, Int>,
+    second: Tensor<B, 1, Int>,
+}
+
+impl<B: Backend> Rotary<B> {
+    /// The rotation of positions `start..start + len` for `batch` sequences of `n_heads` heads
+    /// in a model `d_model` wide: angles for the fused rotation on the CPU backends, tables
+    /// elsewhere.
+    pub fn new(
+        start: usize,
+        [batch, len]: [usize; 2],
+        n_heads: usize,
+        d_model: usize,
+        theta: f64,
+        device: &B::Device,
+    ) -> Self {
+        let k = d_model / n_heads;
+        if fused::<B>() {
+            let angles = Angles::new(start, len, k, theta);
+            return Self { angles: Some(angles), tables: None, n_heads, start };
+        }
+        let (cos, sin) = rope_tables(start, len, batch, n_heads, k, theta, device);
+        let columns = |offset: usize| {
+            let idx: Vec<i64> =
+                (0..n_heads).flat_map(|h| (0..k / 2).map(move |i| (h * k + offset + i) as i64)).collect();
+            Tensor::from_data(TensorData::new(idx, [n_heads * k / 2]), device)
+        };
+        let tables = Tables { cos, sin, first: columns(0), second: columns(k / 2) };
+        Self { angles: None, tables: Some(tables), n_heads, start }
+    }
+
+    /// The position of the first row.
+    pub fn start(&self) -> usize {
+        self.start
+    }
+
+    /// `h` `[B, T, D]` projected by `w` and rotated, `[B, T, D]` (head-major columns). The projection is
+    /// computed as two half-width products (the first and the second half of every head), so the
+    /// rotation runs on contiguous `[B, T, D/2]` tensors against tables of the same shape instead of
+    /// on strided slices of the head layout; the result is the same `rotate_half` rotation.
+    ///
+    /// On the CPU backends the projection is one product and the rotation one fused pass.
+    pub fn project(&self, h: Tensor<B, 3>, w: &Linear<B>) -> Tensor<B, 3> {
+        let tables = match (&self.angles, &self.tables) {
+            (Some(angles), _) => return rotate(crate::linear(h, w), angles),
+            (None, Some(tables)) => tables,
+            (None, None) => unreachable!("a Rotary holds angles or tables"),
+        };
+        let [b, t, d] = h.dims();
+        let (nh, k) = (self.n_heads, d / self.n_heads);
+        let weight = w.weight.val(); // [D_in, D_out]
+        let x1 = h.clone().matmul(weight.clone().select(1, tables.first.clone()).unsqueeze::<3>());
+        let x2 = h.matmul(weight.select(1, tables.second.clone()).unsqueeze::<3>());
+        let r1 = x1.clone() * tables.cos.clone() - x2.clone() * tables.sin.clone();
+        let r2 = x1 * tables.sin.clone() + x2 * tables.cos.clone();
+        let halves = |r: Tensor<B, 3>| r.reshape([b, t, nh, k / 2]);
+        Tensor::cat(vec![halves(r1), halves(r2)], 3).reshape([b, t, d])
     }
 }
 

@@ -23,8 +23,8 @@ impl Replace {
     }
 }
 
-/// Claims `dir` for `command`, apart from every input that is given.
-pub fn claim(dir: &Path, command: &str, inputs: &[Option<&Path>], replace: Replace) -> anyhow::Result<OutputDir> {
-    let inputs: Vec<PathBuf> = inputs.iter().flatten().map(|p| p.to_path_buf()).collect();
+/// Claims `dir` for `command`, apart from every input.
+pub fn claim(dir: &Path, command: &str, inputs: &[&Path], replace: Replace) -> anyhow::Result<OutputDir> {
+    let inputs: Vec<PathBuf> = inputs.iter().map(|p| p.to_path_buf()).collect();
     Ok(OutputDir::claim(dir, command, &inputs, replace.existing())?)
 }

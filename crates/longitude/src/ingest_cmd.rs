@@ -1,9 +1,9 @@
 //! `longitude ingest`: FHIR → de-identified MEDS.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use clap::{Args, ValueEnum};
 use deid::{DateMode, Deidentifier, Key};
 use meds::DatasetMetadata;
@@ -81,84 +81,37 @@ enum Mode {
     Year,
 }
 
-fn key(args: &IngestArgs) -> Result<Key> {
-    if let Some(path) = &args.deid_key_file {
-        if !path.exists() && args.create_key {
-            tracing::info!(path = %path.display(), "creating a new de-identification key");
-            return Ok(Key::generate(path)?);
-        }
-        return Key::from_file(path).with_context(|| "cannot read the de-identification key");
-    }
-    match std::env::var("LONGITUDE_DEID_KEY") {
-        Ok(k) => Ok(Key::from_bytes(k.as_bytes())?),
-        Err(_) => bail!(
-            "a de-identification key is needed: --deid-key-file FILE (add --create-key the first time) or LONGITUDE_DEID_KEY"
-        ),
-    }
-}
-
-/// A sibling of OUT named `OUT-{suffix}`, or `given`; never inside OUT (it holds PHI).
-fn beside_out(out: &Path, given: Option<&Path>, suffix: &str, what: &str) -> Result<PathBuf> {
-    let dir = match given {
-        Some(q) => q.to_path_buf(),
-        None => {
-            let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "ingest".into());
-            out.with_file_name(format!("{name}-{suffix}"))
-        }
-    };
-    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-    if absolute(&dir).starts_with(absolute(out)) {
-        bail!("the {what} holds PHI and must not be inside the output directory");
-    }
-    Ok(dir)
-}
-
 pub fn run(args: &IngestArgs, progress: &Progress) -> Result<ExitCode> {
-    let key = key(args)?;
-    let quarantine = beside_out(&args.out, args.quarantine.as_deref(), "quarantine", "quarantine directory")?;
-    let work = beside_out(&args.out, args.work_dir.as_deref(), "work", "work directory")?;
+    let key = Key::resolve(args.deid_key_file.as_deref(), args.create_key)?;
     let mode = match args.date_mode {
         Mode::Shift => DateMode::Shift,
         Mode::Year => DateMode::Year,
     };
-    let mut opt_out = match &args.opt_out {
-        Some(path) => ingest::OptOut::parse(
-            &std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the opt-out list {}", path.display()))?,
-        ),
-        None => ingest::OptOut::default(),
-    };
-    opt_out.allow_unmatched = args.allow_unmatched_opt_out;
-    if args.opt_out.is_some() && opt_out.is_empty() {
-        bail!("the opt-out list names nobody (no entries besides blank lines and comments); check the file");
-    }
     let mut deidentifier = Deidentifier::new(key, mode);
     if !args.safe_words.is_empty() {
-        let words = deid::SafeWords::from_files(&args.safe_words)?;
-        if words.is_empty() {
-            bail!("the safe-lists name no word; check --safe-words");
-        }
-        deidentifier = deidentifier.with_safe_words(words);
+        deidentifier = deidentifier.with_safe_words(deid::SafeWords::from_files(&args.safe_words)?);
     }
-    // Paths that cannot work are refused before any folder is made.
-    outputs::check_apart(&[&args.out, &quarantine, &work], &args.input)?;
-    outputs::check_apart(&[&quarantine, &work], std::slice::from_ref(&args.out))?;
     let existing = if args.replace { outputs::Existing::KeepBeside } else { outputs::Existing::Refuse };
-    // Claimed before anything is read: a re-run removes what the last run wrote, never more.
-    let out = outputs::OutputDir::claim(&args.out, "ingest", &args.input, existing)?;
-    let metadata = DatasetMetadata {
-        dataset_name: Some(args.name.clone()),
-        etl_name: Some("longitude ingest".into()),
-        etl_version: Some(env!("CARGO_PKG_VERSION").into()),
-        ..Default::default()
-    };
     let options = ingest::Options {
-        opt_out,
+        opt_out: match &args.opt_out {
+            Some(path) => ingest::OptOut::read(path, args.allow_unmatched_opt_out)?,
+            None => ingest::OptOut::default(),
+        },
         accept_partial: args.accept_partial,
         existing,
-        metadata,
-        ..ingest::Options::new(args.input.clone(), args.out.join("meds"), quarantine, work)
+        metadata: DatasetMetadata {
+            dataset_name: Some(args.name.clone()),
+            etl_name: Some("longitude ingest".into()),
+            etl_version: Some(env!("CARGO_PKG_VERSION").into()),
+            ..Default::default()
+        },
+        ..ingest::Options::beside(args.input.clone(), &args.out, args.quarantine.as_deref(), args.work_dir.as_deref())?
     };
+    // Paths that cannot work are refused before any folder is made.
+    outputs::check_apart(&[&args.out, &options.quarantine, &options.work], &args.input)?;
+    outputs::check_apart(&[&options.quarantine, &options.work], std::slice::from_ref(&args.out))?;
+    // Claimed before anything is read: a re-run removes what the last run wrote, never more.
+    let out = outputs::OutputDir::claim(&args.out, "ingest", &args.input, existing)?;
     let summary = crate::steps::ingest(&options, &deidentifier, progress)?;
     let deid_audit = match &args.audit_truth {
         Some(truth) => {
@@ -168,69 +121,11 @@ pub fn run(args: &IngestArgs, progress: &Progress) -> Result<ExitCode> {
         }
         None => None,
     };
-    let out_report =
-        ingest::IngestReport { date_mode: mode, text_policy: deidentifier.text_policy(), summary, deid_audit };
+    let report = ingest::IngestReport { date_mode: mode, text_policy: deidentifier.text_policy(), summary, deid_audit };
     // Written last and atomically: an interrupted run has no report that looks complete.
     let report_path = args.out.join(ingest::IngestReport::FILE);
-    outputs::artifact::write(&report_path, &out_report)?;
-    let summary = &out_report.summary;
+    outputs::artifact::write(&report_path, &report)?;
     out.finish()?;
-
-    outln!(
-        "{:<34} {:>9} {:>10} {:>8} {:>12} {:>9}",
-        "resource type",
-        "read",
-        "converted",
-        "skipped",
-        "quarantined",
-        "events"
-    );
-    for (kind, c) in &summary.fhir.types {
-        outln!(
-            "{kind:<34} {:>9} {:>10} {:>8} {:>12} {:>9}",
-            c.read,
-            c.converted,
-            c.skipped.values().sum::<u64>(),
-            c.quarantined,
-            c.events
-        );
-    }
-    outln!(
-        "\n{} subjects ({} opted out), {} events written to {} ({} date mode); counts {}{}; {} quarantined; {} identical duplicates dropped; {} text values scrubbed; report: {}",
-        summary.subjects,
-        summary.opted_out_patients,
-        summary.events,
-        args.out.join("meds").display(),
-        match mode {
-            DateMode::Shift => "shift",
-            DateMode::Year => "year",
-        },
-        if summary.reconciles { "reconcile" } else { "DO NOT reconcile" },
-        if summary.complete {
-            String::new()
-        } else {
-            format!(
-                " for what could be read — {} damaged file(s) read in part (--accept-partial; see the report)",
-                summary.fhir.damaged.len()
-            )
-        },
-        summary.quarantined,
-        summary.duplicates_dropped,
-        summary.deidentification.texts,
-        report_path.display()
-    );
-    let mut ok = summary.reconciles;
-    if let Some(a) = &out_report.deid_audit {
-        let planted: u64 = a.kinds.values().map(|c| c.planted).sum();
-        let occurrences: u64 = a.kinds.values().map(|c| c.text_occurrences).sum();
-        outln!(
-            "de-identification audit over {} patients: structured recall {:.4} ({planted} planted values), free-text recall {:.4} ({occurrences} occurrences): {}",
-            a.patients,
-            a.structured_recall,
-            a.text_recall,
-            if a.meets_targets { "targets met" } else { "TARGETS NOT MET" }
-        );
-        ok &= a.meets_targets;
-    }
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    outln!("{report}\nthe dataset is in {}; the report in {}", options.out.display(), report_path.display());
+    Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -4,9 +4,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use clap::Args;
-use tasks::Task;
 
 #[derive(Debug, Args)]
 pub struct LabelArgs {
@@ -34,41 +33,10 @@ pub struct LabelArgs {
 }
 
 /// Loads the tasks the arguments name.
-pub fn tasks_of(args: &LabelArgs) -> Result<Vec<Task>> {
-    let mut tasks = Vec::new();
-    for path in &args.tasks {
-        tasks.push(Task::load(path, args.predicates.as_deref())?);
-    }
-    if args.suite {
-        for name in tasks::suite::names() {
-            if args.only.is_empty() || args.only.iter().any(|o| o == name) {
-                tasks.push(tasks::suite::task(name).context("built-in task")??);
-            }
-        }
-        if let Some(unknown) = args.only.iter().find(|o| tasks::suite::task(o).is_none()) {
-            let names: Vec<&str> = tasks::suite::names().collect();
-            bail!("--only names `{unknown}`, which is not in the suite ({})", names.join(", "));
-        }
-    }
-    if tasks.is_empty() {
-        bail!("no task: give --task FILE (repeatable) or --suite");
-    }
-    // Each task writes OUT/<name>.parquet: two of one name would overwrite each other.
-    let mut seen = std::collections::BTreeSet::new();
-    for t in &tasks {
-        if !seen.insert(t.name()) {
-            bail!("two tasks are named `{}` (a task is named after its file); rename one", t.name());
-        }
-    }
-    Ok(tasks)
-}
-
 pub fn run(args: &LabelArgs) -> Result<ExitCode> {
-    let tasks = tasks_of(args)?;
-    let inputs: Vec<Option<&std::path::Path>> = std::iter::once(Some(args.meds.as_path()))
-        .chain(args.tasks.iter().map(|t| Some(t.as_path())))
-        .chain([args.predicates.as_deref()])
-        .collect();
+    let tasks = tasks::suite::select(&args.tasks, args.predicates.as_deref(), args.suite, &args.only)?;
+    let inputs: Vec<&std::path::Path> =
+        [&args.meds].into_iter().chain(&args.tasks).chain(&args.predicates).map(|p| p.as_path()).collect();
     crate::steps::label(&tasks, &args.meds, &args.out, &inputs, args.replace)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -8,7 +8,7 @@ extern crate outputs;
 mod adapt_cmd;
 mod allocator;
 mod claim;
-mod demo;
+mod demo_cmd;
 mod evaluate_cmd;
 mod ingest_cmd;
 mod label_cmd;
@@ -188,7 +188,7 @@ fn main() -> ExitCode {
         Command::Report(args) => report_cmd::run(&args),
         Command::Bench(cmd) => benchmarks::run(cmd),
         Command::Demo { out, patients, pretrain_steps, deid_key_file, replace } => {
-            demo::run(&out, patients, pretrain_steps, deid_key_file.as_deref(), replace, &progress)
+            demo_cmd::run(&out, patients, pretrain_steps, deid_key_file.as_deref(), replace, &progress)
         }
     };
     match result {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use meds::describe::format_time;
-use meds::{Dataset, Severity, TimelineStore};
+use meds::{Dataset, TimelineStore};
 
 use crate::progress::Progress;
 
@@ -75,7 +75,7 @@ pub fn run(cmd: MedsCommand, progress: &Progress) -> Result<ExitCode> {
         }
         MedsCommand::Index { dir, store } => {
             let dataset = Dataset::open(&dir)?;
-            let path = store.unwrap_or_else(|| store_path(&dir));
+            let path = store.unwrap_or_else(|| TimelineStore::path_for(&dir));
             let spinner = progress.bar("indexing", None, "");
             let started = std::time::Instant::now();
             let summary = TimelineStore::build(&dataset, &path)?;
@@ -101,58 +101,14 @@ fn validate(dir: &Path, json: bool, progress: &Progress) -> Result<ExitCode> {
     if json {
         outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        outln!(
-            "{}: {} shard(s), {} subjects, {} events, {} codes",
-            dir.display(),
-            report.shards,
-            report.subjects,
-            report.events,
-            report.codes
-        );
-        for f in &report.findings {
-            let level = match f.severity {
-                Severity::Error => "error",
-                Severity::Warning => "warning",
-            };
-            match &f.file {
-                Some(file) => outln!("  {level}: {}: {}", file.display(), f.message),
-                None => outln!("  {level}: {}", f.message),
-            }
-        }
-        let (errors, warnings) = (report.errors().count(), report.warnings().count());
-        if report.is_valid() {
-            outln!("valid MEDS {} ({warnings} warning(s))", meds::schema::MEDS_VERSION);
-        } else {
-            outln!("NOT valid MEDS: {errors} error(s), {warnings} warning(s)");
-        }
+        outln!("{report}");
     }
     Ok(if report.is_valid() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
-/// Where the timeline store of `dir` lives: beside the dataset when that directory is writable,
-/// otherwise (a read-only dataset, shared storage) in the user's cache, keyed by the dataset path.
-fn store_path(dir: &Path) -> PathBuf {
-    let beside = TimelineStore::default_path(dir);
-    let writable =
-        beside.parent().is_some_and(|p| std::fs::create_dir_all(p).is_ok() && tempfile::tempfile_in(p).is_ok());
-    if writable {
-        return beside;
-    }
-    let absolute = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-    let key = absolute
-        .to_string_lossy()
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
-    cache.join("longitude").join("stores").join(format!("{key:016x}.lts"))
-}
-
 fn show(dir: &Path, subject_id: i64, store: Option<PathBuf>, json: bool) -> Result<ExitCode> {
     let dataset = Dataset::open(dir)?;
-    let path = store.unwrap_or_else(|| store_path(dir));
+    let path = store.unwrap_or_else(|| TimelineStore::path_for(dir));
     let store = TimelineStore::open_or_build(&dataset, &path)?;
     let Some(timeline) = store.get(subject_id)? else {
         eprintln!("subject {subject_id} is not in {}", dir.display());
@@ -177,22 +133,4 @@ fn show(dir: &Path, subject_id: i64, store: Option<PathBuf>, json: bool) -> Resu
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_store_goes_beside_a_writable_dataset_and_to_the_cache_otherwise() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        assert_eq!(store_path(dir.path()), TimelineStore::default_path(dir.path()));
-        // A directory that cannot hold the store (here: a path through a regular file, which
-        // fails even for root, unlike permission bits).
-        let file = dir.path().join("not-a-dir");
-        std::fs::write(&file, b"x").expect("write");
-        let fallback = store_path(&file.join("dataset"));
-        assert!(fallback.to_string_lossy().contains("longitude/stores/"), "{}", fallback.display());
-        assert_eq!(fallback, store_path(&file.join("dataset")), "stable for the same dataset");
-    }
 }

@@ -3,9 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::Args;
-use model::ModelConfig;
 use model::pretrain::PretrainPlan;
 
 use crate::progress::Progress;
@@ -57,51 +56,6 @@ pub struct PretrainArgs {
 }
 
 /// Refuses arguments that cannot give a model, before any work starts.
-fn check_args(args: &PretrainArgs) -> Result<()> {
-    if let Some(lr) = args.lr
-        && !(lr.is_finite() && lr > 0.0)
-    {
-        bail!("--lr must be a positive number (got {lr})");
-    }
-    if args.batch_size == 0 || args.accumulation == 0 || args.steps == 0 {
-        bail!("--batch-size, --accumulation and --steps must be at least 1");
-    }
-    if args.eval_every == Some(0) || args.checkpoint_every == Some(0) {
-        bail!("--eval-every and --checkpoint-every must be at least 1");
-    }
-    if args.seq_len.is_some_and(|n| n < 2) {
-        bail!("--seq-len must be at least 2 (a token and the one it predicts)");
-    }
-    // The window's cost does not depend on the vocabulary: checked before anything is read.
-    if let Some(shape) = ModelConfig::preset(&args.config, 1) {
-        let window = args.seq_len.unwrap_or(shape.max_seq_len);
-        if let Some(memory) = memory_bytes()
-            && attention_bytes(&shape, args.batch_size, window) > memory / 2
-        {
-            bail!(
-                "a window of {window} tokens with --batch-size {} needs about {} GiB for attention alone, more than half this machine's {} GiB: use a smaller --seq-len or --batch-size",
-                args.batch_size,
-                attention_bytes(&shape, args.batch_size, window) >> 30,
-                memory >> 30
-            );
-        }
-    }
-    Ok(())
-}
-
-/// Bytes the attention of one training micro-batch holds for the backward pass (scores and
-/// probabilities per layer and head, in f32): the part that grows with the square of the window.
-fn attention_bytes(shape: &ModelConfig, batch: usize, seq_len: usize) -> u128 {
-    2 * 4 * (batch as u128) * (shape.n_layers as u128) * (shape.n_heads as u128) * (seq_len as u128).pow(2)
-}
-
-/// The machine's memory in bytes, where the system says (Linux).
-fn memory_bytes() -> Option<u128> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let kib: u128 = text.lines().find(|l| l.starts_with("MemTotal:"))?.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
-}
-
 impl PretrainArgs {
     /// The pretraining these arguments describe.
     pub fn plan(&self) -> PretrainPlan {
@@ -123,7 +77,8 @@ impl PretrainArgs {
 }
 
 pub fn run(args: &PretrainArgs, progress: &Progress) -> Result<ExitCode> {
-    check_args(args)?;
-    crate::steps::pretrain(&args.plan(), &args.out, args.replace, progress)?;
+    let plan = args.plan();
+    plan.check()?;
+    crate::steps::pretrain(&plan, &args.out, args.replace, progress)?;
     Ok(ExitCode::SUCCESS)
 }

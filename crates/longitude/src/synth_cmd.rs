@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, ValueEnum};
 use indicatif::ProgressBar;
 use synth::{OutputOptions, SynthConfig};
@@ -59,24 +59,11 @@ fn tick(done: u64) {
 }
 
 /// `created_at` from `SOURCE_DATE_EPOCH` (reproducible-builds convention), if set.
-fn source_date() -> Option<String> {
-    let secs: i64 = std::env::var("SOURCE_DATE_EPOCH").ok()?.trim().parse().ok()?;
-    chrono::DateTime::from_timestamp(secs, 0).map(|t| t.naive_utc().format("%Y-%m-%dT%H:%M:%S%.6f").to_string())
-}
-
 pub fn run(args: &SynthArgs, progress: &Progress) -> Result<ExitCode> {
-    let mut config = match &args.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-            serde_json::from_str(&text).with_context(|| format!("{} is not a synth configuration", path.display()))?
-        }
+    let config = match &args.config {
+        Some(path) => SynthConfig::from_file(path, args.patients, args.sites, args.seed)?,
         None => SynthConfig::new(args.patients, args.sites, args.seed),
     };
-    config.patients = args.patients;
-    config.seed = args.seed;
-    if args.config.is_none() || config.sites.len() != args.sites {
-        config.sites = (0..args.sites.max(1)).map(synth::config::default_site).collect();
-    }
     let formats = synth::Formats {
         meds: args.format != Format::Fhir,
         fhir_ndjson: args.format != Format::Meds,
@@ -86,8 +73,8 @@ pub fn run(args: &SynthArgs, progress: &Progress) -> Result<ExitCode> {
     bar.reset();
     bar.set_length(args.patients as u64);
     let started = Instant::now();
-    let options = OutputOptions { formats, created_at: source_date(), progress: Some(tick) };
-    let out = crate::claim::claim(&args.out, "synth", &[args.config.as_deref()], args.replace)?;
+    let options = OutputOptions { formats, created_at: OutputOptions::source_date(), progress: Some(tick) };
+    let out = crate::claim::claim(&args.out, "synth", args.config.as_deref().as_slice(), args.replace)?;
     let summary = synth::generate(&config, &args.out, &options)?;
     out.finish()?;
     bar.finish_and_clear();

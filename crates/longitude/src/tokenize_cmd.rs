@@ -1,11 +1,10 @@
 //! `longitude tokenize`: fit the tokenizer on a dataset's train split and write every split as
 //! token sequences.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use tokenizer::TokenizerConfig;
 
@@ -37,35 +36,22 @@ pub struct TokenizeArgs {
 }
 
 /// The `--cut-points` table.
-fn cut_points(arg: &str) -> Result<BTreeMap<String, Vec<f32>>> {
-    match arg {
-        "none" => Ok(BTreeMap::new()),
-        "clinical" => Ok(tokenizer::cut_points::clinical()),
-        path => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the cut points {path}"))?;
-            serde_json::from_str(&text)
-                .with_context(|| format!("{path} is not a JSON object of code → list of thresholds"))
-        }
-    }
-}
-
 impl TokenizeArgs {
     /// The tokenizer configuration these arguments describe.
     pub fn config(&self) -> Result<TokenizerConfig> {
-        Ok(TokenizerConfig { min_count: self.min_count, bins: self.bins, cut_points: cut_points(&self.cut_points)? })
+        Ok(TokenizerConfig {
+            min_count: self.min_count,
+            bins: self.bins,
+            cut_points: tokenizer::cut_points::named(&self.cut_points)?,
+        })
     }
 }
 
 pub fn run(args: &TokenizeArgs, progress: &Progress) -> Result<ExitCode> {
     let config = args.config()?;
-    let cut_points_file = Some(Path::new(&args.cut_points)).filter(|p| p.extension().is_some());
-    crate::steps::tokenize(
-        &args.meds,
-        &args.out,
-        config,
-        &[Some(&args.meds), cut_points_file],
-        args.replace,
-        progress,
-    )?;
+    // A file of cut points is an input (the built-in tables' names have no extension).
+    let file = Path::new(&args.cut_points);
+    let inputs = if file.extension().is_some() { vec![args.meds.as_path(), file] } else { vec![args.meds.as_path()] };
+    crate::steps::tokenize(&args.meds, &args.out, config, &inputs, args.replace, progress)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -173,6 +173,27 @@ impl TimelineStore {
         root.join(".longitude-index").join("timelines.lts")
     }
 
+    /// Where the store of the dataset at `root` goes when no path is given: beside the dataset
+    /// ([`TimelineStore::default_path`]) when that directory can be written, otherwise (a
+    /// read-only dataset, shared storage) in the user's cache, keyed by the dataset's path.
+    pub fn path_for(root: &Path) -> PathBuf {
+        let beside = Self::default_path(root);
+        if beside.parent().is_some_and(writable) {
+            return beside;
+        }
+        let absolute = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+        // FNV-1a of the path: stable across runs and builds, unlike the standard hasher.
+        let key = absolute
+            .to_string_lossy()
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+        let cache = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .unwrap_or_else(std::env::temp_dir);
+        cache.join("longitude").join("stores").join(format!("{key:016x}.lts"))
+    }
+
     /// Builds the store for `dataset` at `path` (atomically), reading shards in parallel in groups
     /// of the rayon pool's size so that memory stays bounded.
     pub fn build(dataset: &Dataset, path: &Path) -> Result<StoreSummary> {
@@ -361,5 +382,36 @@ impl TimelineStore {
     pub fn get(&self, subject_id: i64) -> Result<Option<Timeline>> {
         let mut out = Timeline::default();
         Ok(self.load_into(subject_id, &mut Vec::new(), &mut out)?.then_some(out))
+    }
+}
+
+/// Whether a file can be created in `dir` (made first if missing).
+fn writable(dir: &Path) -> bool {
+    if std::fs::create_dir_all(dir).is_err() {
+        return false;
+    }
+    let probe = dir.join(format!(".probe-{}", std::process::id()));
+    let created = std::fs::File::create(&probe).is_ok();
+    let _ = std::fs::remove_file(&probe);
+    created
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::*;
+
+    #[test]
+    fn the_store_goes_beside_a_writable_dataset_and_to_the_cache_otherwise() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert_eq!(TimelineStore::path_for(dir.path()), TimelineStore::default_path(dir.path()));
+        // A directory that cannot hold the store (here: a path through a regular file, which
+        // fails even for root, unlike permission bits).
+        let file = dir.path().join("not-a-dir");
+        std::fs::write(&file, b"x").expect("write");
+        let fallback = TimelineStore::path_for(&file.join("dataset"));
+        assert!(fallback.to_string_lossy().contains("longitude/stores/"), "{}", fallback.display());
+        assert_eq!(fallback, TimelineStore::path_for(&file.join("dataset")), "stable for the same dataset");
+        let index = TimelineStore::default_path(dir.path()).parent().map(Path::to_path_buf).expect("parent");
+        assert_eq!(std::fs::read_dir(index).expect("list").count(), 0, "no probe file is left behind");
     }
 }

@@ -53,6 +53,37 @@ pub struct ValidationReport {
     pub findings: Vec<Finding>,
 }
 
+/// What was read, each finding on its own line, then the verdict.
+impl std::fmt::Display for ValidationReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "{}: {} shard(s), {} subjects, {} events, {} codes",
+            self.root.display(),
+            self.shards,
+            self.subjects,
+            self.events,
+            self.codes
+        )?;
+        for finding in &self.findings {
+            let level = match finding.severity {
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+            };
+            match &finding.file {
+                Some(file) => writeln!(f, "  {level}: {}: {}", file.display(), finding.message)?,
+                None => writeln!(f, "  {level}: {}", finding.message)?,
+            }
+        }
+        let (errors, warnings) = (self.errors().count(), self.warnings().count());
+        if self.is_valid() {
+            write!(f, "valid MEDS {} ({warnings} warning(s))", crate::schema::MEDS_VERSION)
+        } else {
+            write!(f, "NOT valid MEDS: {errors} error(s), {warnings} warning(s)")
+        }
+    }
+}
+
 impl ValidationReport {
     /// Whether the dataset is valid MEDS (no errors; warnings allowed).
     pub fn is_valid(&self) -> bool {

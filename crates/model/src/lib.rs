@@ -47,6 +47,9 @@ pub enum ModelError {
     /// The tokenized dataset or its tokenizer could not be read.
     #[error(transparent)]
     Tokenizer(#[from] tokenizer::TokenizerError),
+    /// A pretraining plan that cannot run (checked before anything is read or written).
+    #[error("{0}")]
+    Plan(String),
     /// No model shape of that name.
     #[error("unknown model config {0:?}: tiny, small or base")]
     UnknownPreset(String),

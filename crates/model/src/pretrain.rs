@@ -439,6 +439,59 @@ pub struct PretrainPlan {
     pub resume: bool,
 }
 
+impl PretrainPlan {
+    /// Refuses a plan that cannot run, before anything is read: a step count, batch or
+    /// interval of zero, a learning rate that is not a positive number, a window of fewer than
+    /// two tokens, or a window whose attention alone would take more than half this machine's
+    /// memory.
+    pub fn check(&self) -> Result<(), ModelError> {
+        let refuse = |message: String| Err(ModelError::Plan(message));
+        if let Some(lr) = self.lr
+            && !(lr.is_finite() && lr > 0.0)
+        {
+            return refuse(format!("--lr must be a positive number (got {lr})"));
+        }
+        if self.batch_size == 0 || self.accumulation == 0 || self.steps == 0 {
+            return refuse("--batch-size, --accumulation and --steps must be at least 1".into());
+        }
+        if self.eval_every == Some(0) || self.checkpoint_every == Some(0) {
+            return refuse("--eval-every and --checkpoint-every must be at least 1".into());
+        }
+        if self.seq_len.is_some_and(|n| n < 2) {
+            return refuse("--seq-len must be at least 2 (a token and the one it predicts)".into());
+        }
+        // The window's cost does not depend on the vocabulary.
+        if let Some(shape) = ModelConfig::preset(&self.preset, 1)
+            && let Some(memory) = memory_bytes()
+        {
+            let window = self.seq_len.unwrap_or(shape.max_seq_len);
+            let attention = attention_bytes(&shape, self.batch_size, window);
+            if attention > memory / 2 {
+                return refuse(format!(
+                    "a window of {window} tokens with --batch-size {} needs about {} GiB for attention alone, more \
+                     than half this machine's {} GiB: use a smaller --seq-len or --batch-size",
+                    self.batch_size,
+                    attention >> 30,
+                    memory >> 30
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Bytes of the attention scores and probabilities a training step keeps, all layers.
+fn attention_bytes(shape: &ModelConfig, batch: usize, seq_len: usize) -> u128 {
+    2 * 4 * (batch as u128) * (shape.n_layers as u128) * (shape.n_heads as u128) * (seq_len as u128).pow(2)
+}
+
+/// This machine's memory (Linux; `None` elsewhere).
+fn memory_bytes() -> Option<u128> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: u128 = text.lines().find(|l| l.starts_with("MemTotal:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
 /// `pretrain_report.json`: the run's configuration and outcome.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PretrainReport {
@@ -452,6 +505,24 @@ pub struct PretrainReport {
     pub below_unigram: bool,
     /// Threads trained on.
     pub threads: usize,
+}
+
+/// Steps, size, speed, and the tuning loss beside the unigram baseline's.
+impl std::fmt::Display for PretrainReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = &self.summary;
+        write!(
+            f,
+            "{} steps ({} parameters, {:.0} tokens/s on {} threads): tuning loss {:.4} (perplexity {:.2}) vs unigram {:.4}",
+            s.steps,
+            s.parameters,
+            s.tokens_per_s,
+            self.threads,
+            s.tuning_loss,
+            s.tuning_perplexity,
+            s.unigram_tuning_loss
+        )
+    }
 }
 
 impl outputs::artifact::Artifact for PretrainReport {
@@ -497,6 +568,7 @@ pub fn run(
     on_start: &mut dyn FnMut(&PretrainConfig, usize),
     on_step: &mut dyn FnMut(&StepMetrics),
 ) -> Result<PretrainReport, ModelError> {
+    plan.check()?;
     let tokenizer = Tokenizer::load(&plan.tokens.join(tokenizer::dataset::TOKENIZER_FILE))?;
     let read = |split: &str| tokenizer::dataset::read_split(&tokenizer::dataset::split_path(&plan.tokens, split));
     let train = read(meds::schema::TRAIN_SPLIT)?;

@@ -73,7 +73,7 @@ pub enum ArtifactError {
 }
 
 /// What every typed file starts with.
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
 struct Header {
     format: Option<String>,
     version: Option<u32>,
@@ -107,7 +107,11 @@ pub fn from_slice<T: Artifact>(path: &Path, bytes: &[u8]) -> Result<T, ArtifactE
         format: T::FORMAT,
         message: without_quoted_values(&e.to_string()),
     };
-    let header: Header = serde_json::from_slice(bytes).map_err(parse)?;
+    // Anything but a JSON object (an older file written as a bare list, say) names no format.
+    let header = match serde_json::from_slice::<serde_json::Value>(bytes).map_err(parse)? {
+        serde_json::Value::Object(_) => serde_json::from_slice::<Header>(bytes).unwrap_or_default(),
+        _ => Header::default(),
+    };
     match header.format.as_deref() {
         Some(f) if f == T::FORMAT => {}
         found => {
@@ -185,7 +189,10 @@ mod tests {
             (r#"{"text":"x","count":1}"#, "its format is none"),
             (r#"{"format":"test-note","version":3,"text":"x","count":1}"#, "version 3; this build reads version 2"),
             (r#"{"format":"test-note","version":2,"text":"x"}"#, "missing field"),
-            (r#"[1, 2]"#, "not a valid test-note file"),
+            (r#"[1, 2]"#, "its format is none"),
+            (r#"[{"task":"x"}]"#, "its format is none"),
+            (r#"{"format":7,"version":2}"#, "its format is none"),
+            (r#"{"format":"test-note""#, "not a valid test-note file"),
             (r#"{"format":"test-note","version":2,"text":"x","count":"Jane Roe"}"#, "invalid type: string \"…\""),
         ];
         for (text, expected) in cases {

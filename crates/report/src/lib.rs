@@ -13,7 +13,9 @@ pub mod svg;
 pub mod targets;
 pub mod validate;
 
-pub use validate::{ReportPlan, ValidateError, build, evaluate_file, write};
+pub use validate::{
+    FileEvaluation, PairedWith, ReportPlan, ValidateError, build, check_pairable, compare_files, evaluate_file, write,
+};
 
 use serde::Serialize;
 
@@ -103,6 +105,29 @@ pub struct Report {
     /// one exists.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub what_if: Vec<WhatIf>,
+}
+
+/// The report as `longitude report` prints it: every setting × task × method's AUROC with its
+/// interval, then each target's status.
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "{:<9} {:<24} {:<16} {:>8} {:>24}", "setting", "task", "method", "n", "AUROC [95% CI]")?;
+        for t in &self.tasks {
+            let setting = t.setting.split(':').next().unwrap_or_default();
+            for m in &t.methods {
+                let e = &m.evaluation;
+                let ci = e.intervals.auroc.map_or(String::new(), |i| format!(" [{:.3}, {:.3}]", i.lower, i.upper));
+                let auroc = e.metrics.auroc.map_or("—".into(), |a| format!("{a:.3}{ci}"));
+                writeln!(f, "{setting:<9} {:<24} {:<16} {:>8} {auroc:>24}", t.task, m.method, e.n)?;
+            }
+        }
+        write!(f, "targets (internal split):")?;
+        for t in &self.targets {
+            let status = format!("{:?}", t.status).to_lowercase();
+            write!(f, "\n  {status:<13} {} — {}", t.asked, t.measured)?;
+        }
+        Ok(())
+    }
 }
 
 /// One "what if" comparison: the foundation model's futures as recorded and with a treatment

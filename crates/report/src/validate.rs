@@ -48,6 +48,20 @@ pub struct ReportPlan {
     pub title: String,
 }
 
+impl ReportPlan {
+    /// Every path the plan reads: an output directory must lie apart from them.
+    pub fn inputs(&self) -> Vec<&Path> {
+        let optional = [self.truth.as_deref(), self.sites.as_deref()].into_iter().flatten();
+        self.adapt
+            .iter()
+            .chain(&self.what_if)
+            .map(PathBuf::as_path)
+            .chain([self.meds.as_path()])
+            .chain(optional)
+            .collect()
+    }
+}
+
 /// Why a report could not be built. Names files and counts, never patient data.
 #[derive(Debug, thiserror::Error)]
 pub enum ValidateError {
@@ -81,6 +95,15 @@ pub enum ValidateError {
         #[source]
         source: std::io::Error,
     },
+    /// A paired comparison was asked of a case-control sample.
+    #[error(
+        "--compare-with: {0} holds a case-control sample of the prediction times; a paired comparison needs every \
+         time scored by both"
+    )]
+    CaseControl(PathBuf),
+    /// Two predictions files share no prediction time with both outcomes.
+    #[error("--compare-with: {0} and {1} share no prediction times with both outcomes (same subject, time and label)")]
+    NothingShared(PathBuf, PathBuf),
     /// Nothing to report.
     #[error("no predictions (<task>/<method>.parquet) under the adapt directories")]
     NoPredictions,
@@ -107,6 +130,69 @@ pub fn evaluate_file(
     let design = AdaptReport::case_control_design_of(predictions)?
         .map(|d| preds.iter().map(|p| d.weight(p.label.value)).collect::<Vec<f64>>());
     eval::evaluate_weighted(&preds, design.as_deref(), &attributes, options).map_err(evaluate)
+}
+
+/// One predictions file evaluated, with its paired comparison against another method's
+/// predictions of the same labels when one was asked for (`longitude evaluate --out`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FileEvaluation {
+    /// The evaluation.
+    #[serde(flatten)]
+    pub evaluation: Evaluation,
+    /// The paired comparison.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paired: Option<PairedWith>,
+}
+
+/// The evaluated predictions' AUROC against another method's on the same labels.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PairedWith {
+    /// The other method's predictions file.
+    pub baseline: PathBuf,
+    /// The AUROC difference, evaluated minus baseline, with its paired interval.
+    pub difference: eval::paired::PairedDifference,
+}
+
+/// The line `longitude evaluate` prints: both AUROCs, the difference with its interval, and
+/// whether the evaluated model is ahead, level or behind.
+impl std::fmt::Display for PairedWith {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let d = &self.difference;
+        let difference = match d.interval {
+            Some(i) => format!("{:+.3} [{:+.3}, {:+.3}]", d.difference, i.lower, i.upper),
+            None => format!("{:+.3}", d.difference),
+        };
+        write!(
+            f,
+            "paired with {}: AUROC {:.3} vs {:.3}, difference {difference} on {} shared times ({} positive): {}",
+            self.baseline.display(),
+            d.candidate_auroc,
+            d.baseline_auroc,
+            d.rows,
+            d.positives,
+            d.verdict().map_or("no interval", eval::paired::Verdict::as_str)
+        )
+    }
+}
+
+/// Refuses a paired comparison of a case-control sample: both files must score every time.
+pub fn check_pairable(files: [&Path; 2]) -> Result<(), ValidateError> {
+    for file in files {
+        if AdaptReport::case_control_design_of(file)?.is_some() {
+            return Err(ValidateError::CaseControl(file.to_path_buf()));
+        }
+    }
+    Ok(())
+}
+
+/// The AUROC of `predictions` minus that of `baseline` on the prediction times both scored,
+/// with a paired patient-level bootstrap interval.
+pub fn compare_files(predictions: &Path, baseline: &Path, options: &Options) -> Result<PairedWith, ValidateError> {
+    let ours = meds::labels::read_boolean_predictions(predictions)?;
+    let theirs = meds::labels::read_boolean_predictions(baseline)?;
+    let difference = eval::paired::paired_auroc(&theirs, &ours, options.resamples, options.seed, options.level)
+        .ok_or_else(|| ValidateError::NothingShared(predictions.to_path_buf(), baseline.to_path_buf()))?;
+    Ok(PairedWith { baseline: baseline.to_path_buf(), difference })
 }
 
 fn entries(dir: &Path) -> Result<Vec<PathBuf>, ValidateError> {

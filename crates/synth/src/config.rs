@@ -144,6 +144,28 @@ impl SynthConfig {
     }
 }
 
+impl SynthConfig {
+    /// The configuration in the JSON file at `path` (a [`SynthConfig`] as `serde` writes it),
+    /// for `patients` patients and `seed`; its sites unless it has another number than `sites`,
+    /// in which case the built-in profiles are used.
+    pub fn from_file(
+        path: &std::path::Path,
+        patients: usize,
+        sites: usize,
+        seed: u64,
+    ) -> Result<Self, crate::SynthError> {
+        let text = std::fs::read_to_string(path).map_err(|e| crate::SynthError::io(path, e))?;
+        let mut config: SynthConfig = serde_json::from_str(&text)
+            .map_err(|e| crate::SynthError::Config(format!("{} is not a synth configuration: {e}", path.display())))?;
+        config.patients = patients;
+        config.seed = seed;
+        if config.sites.len() != sites {
+            config.sites = (0..sites.max(1)).map(default_site).collect();
+        }
+        Ok(config)
+    }
+}
+
 /// The built-in site profiles: two contrasting sites, then variations on them.
 pub fn default_site(index: usize) -> SiteProfile {
     let variant = index / 2;

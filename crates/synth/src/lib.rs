@@ -93,6 +93,15 @@ pub struct OutputOptions {
     pub progress: Option<fn(u64)>,
 }
 
+impl OutputOptions {
+    /// `created_at` from `SOURCE_DATE_EPOCH` (seconds since 1970, the reproducible-builds
+    /// convention) when it is set, for byte-identical reruns; `None` (now) otherwise.
+    pub fn source_date() -> Option<String> {
+        let secs: i64 = std::env::var("SOURCE_DATE_EPOCH").ok()?.trim().parse().ok()?;
+        chrono::DateTime::from_timestamp(secs, 0).map(|t| t.naive_utc().format("%Y-%m-%dT%H:%M:%S%.6f").to_string())
+    }
+}
+
 /// Counts from a generation run.
 #[derive(Debug, Clone, Default)]
 pub struct Summary {

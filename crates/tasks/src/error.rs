@@ -51,6 +51,20 @@ pub enum TaskError {
         /// The built-in task it was made with.
         builtin: String,
     },
+    /// The selection names no task.
+    #[error("no task: give --task FILE (repeatable) or --suite")]
+    NoTask,
+    /// `only` names a task the built-in suite does not have.
+    #[error("--only names `{name}`, which is not in the suite ({suite})")]
+    NotInSuite {
+        /// The name given.
+        name: String,
+        /// The suite's names.
+        suite: String,
+    },
+    /// Two tasks of one selection share a name (each writes `<name>.parquet`).
+    #[error("two tasks are named `{0}` (a task is named after its file); rename one")]
+    DuplicateName(String),
     /// The MEDS dataset could not be read.
     #[error(transparent)]
     Meds(#[from] meds::MedsError),

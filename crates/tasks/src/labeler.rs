@@ -194,6 +194,27 @@ impl LabelReport {
         }
     }
 
+    /// The header of the table `longitude label` prints, a row per task ([`LabelReport::table_row`]).
+    pub fn table_header() -> String {
+        format!(
+            "{:<26} {:>9} {:>9} {:>8} {:>10} {:>10} {:>7}",
+            "task", "triggers", "labels", "pos %", "excluded", "unresolved", "secs"
+        )
+    }
+
+    /// This task's row of that table, labelled in `seconds`.
+    pub fn table_row(&self, seconds: f64) -> String {
+        format!(
+            "{:<26} {:>9} {:>9} {:>7.2}% {:>10} {:>10} {seconds:>7.2}",
+            self.task,
+            self.triggers,
+            self.labels,
+            100.0 * self.prevalence(),
+            self.excluded.values().sum::<u64>(),
+            self.unresolved.values().sum::<u64>(),
+        )
+    }
+
     /// Share of labels that are positive.
     pub fn prevalence(&self) -> f64 {
         if self.labels == 0 { 0.0 } else { self.positives as f64 / self.labels as f64 }

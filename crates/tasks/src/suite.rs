@@ -44,6 +44,36 @@ pub fn all() -> Result<Vec<Task>> {
     names().map(|n| task(n).unwrap_or_else(|| unreachable_name(n))).collect()
 }
 
+/// The tasks of a labelling run: each ACES file in `files` (with the MEDS-DEV style
+/// `predicates` file, if any), then, with `suite`, the built-in tasks named in `only` (all of
+/// them when it is empty). Refuses an empty selection, a name in `only` the suite does not
+/// have, and two tasks of one name (each writes `<name>.parquet`: one would overwrite the other).
+pub fn select(
+    files: &[std::path::PathBuf],
+    predicates: Option<&std::path::Path>,
+    suite: bool,
+    only: &[String],
+) -> Result<Vec<Task>> {
+    use crate::error::TaskError;
+    let mut tasks = files.iter().map(|path| Task::load(path, predicates)).collect::<Result<Vec<_>>>()?;
+    if suite {
+        if let Some(name) = only.iter().find(|o| !names().any(|n| n == o.as_str())) {
+            return Err(TaskError::NotInSuite { name: name.clone(), suite: names().collect::<Vec<_>>().join(", ") });
+        }
+        for name in names().filter(|n| only.is_empty() || only.iter().any(|o| o == n)) {
+            tasks.push(task(name).unwrap_or_else(|| unreachable_name(name))?);
+        }
+    }
+    if tasks.is_empty() {
+        return Err(TaskError::NoTask);
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(t) = tasks.iter().find(|t| !seen.insert(t.name())) {
+        return Err(TaskError::DuplicateName(t.name().to_string()));
+    }
+    Ok(tasks)
+}
+
 fn unreachable_name(name: &str) -> Result<Task> {
     Err(crate::error::TaskError::Config { path: suite_path(name), message: "not in the suite".into() })
 }

@@ -74,6 +74,24 @@ pub fn clinical() -> BTreeMap<String, Vec<f32>> {
     CLINICAL.iter().map(|(code, cuts)| ((*code).to_owned(), cuts.to_vec())).collect()
 }
 
+/// The cut points a user names: `none`, `clinical` (the built-in table), or the path of a JSON
+/// object of code → increasing thresholds.
+pub fn named(name: &str) -> Result<BTreeMap<String, Vec<f32>>, crate::TokenizerError> {
+    match name {
+        "none" => Ok(BTreeMap::new()),
+        "clinical" => Ok(clinical()),
+        path => {
+            let path = std::path::Path::new(path);
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| crate::TokenizerError::Io { path: path.to_path_buf(), source })?;
+            serde_json::from_str(&text).map_err(|_| crate::TokenizerError::Format {
+                path: path.to_path_buf(),
+                message: "not a JSON object of code → list of thresholds".into(),
+            })
+        }
+    }
+}
+
 /// `edges` (a code's increasing quantile edges over sorted train values `lo..=hi`) with `cuts`
 /// added: those inside `(lo, hi]`, so no bin is empty, then sorted and deduplicated.
 pub(crate) fn merge(edges: &mut Vec<f32>, cuts: &[f32], lo: f32, hi: f32) {

@@ -45,6 +45,33 @@ impl outputs::artifact::Artifact for TokenizeReport {
     const VERSION: u32 = 1;
 }
 
+/// What the tokenizer was fitted on, then a row per split: subjects, events, tokens, and codes
+/// that fell back to their parent or to the unknown token.
+impl std::fmt::Display for TokenizeReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let fit = &self.fit;
+        writeln!(
+            f,
+            "fitted on {} train subjects / {} events: {} tokens ({} codes, {} with value bins)",
+            fit.subjects, fit.events, self.vocabulary, fit.code_tokens, fit.binned_codes
+        )?;
+        write!(
+            f,
+            "{:<10} {:>9} {:>11} {:>11} {:>12} {:>12}",
+            "split", "subjects", "events", "tokens", "to parent", "to unknown"
+        )?;
+        for (split, s) in &self.splits {
+            let unknown = s.unknown_fallbacks.values().sum::<u64>();
+            write!(
+                f,
+                "\n{split:<10} {:>9} {:>11} {:>11} {:>12} {unknown:>12}",
+                s.subjects, s.events, s.tokens, s.parent_fallbacks
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// The path of split `split`'s tokens in the tokenized directory `dir`.
 pub fn split_path(dir: &Path, split: &str) -> std::path::PathBuf {
     dir.join("tokens").join(format!("{split}.parquet"))
