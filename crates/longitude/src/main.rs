@@ -7,6 +7,7 @@ extern crate outputs;
 
 mod adapt_cmd;
 mod allocator;
+mod bundle_cmd;
 mod claim;
 mod demo_cmd;
 mod evaluate_cmd;
@@ -137,6 +138,10 @@ enum Command {
     /// model card (ONC HTI-1 source attributes; CHAI Applied Model Card export).
     Report(report_cmd::ReportArgs),
 
+    /// The owner's signature on model bundles: keygen, sign, verify.
+    #[command(subcommand)]
+    Bundle(bundle_cmd::BundleCommand),
+
     /// Benchmarks of the hot paths, printed as tables (and JSON with --json).
     #[command(subcommand)]
     Bench(benchmarks::BenchCommand),
@@ -186,6 +191,7 @@ fn main() -> ExitCode {
         Command::Adapt(args) => adapt_cmd::run(&args),
         Command::WhatIf(args) => what_if_cmd::run(&args),
         Command::Report(args) => report_cmd::run(&args),
+        Command::Bundle(cmd) => bundle_cmd::run(cmd),
         Command::Bench(cmd) => benchmarks::run(cmd),
         Command::Demo { out, patients, pretrain_steps, deid_key_file, replace } => {
             demo_cmd::run(&out, patients, pretrain_steps, deid_key_file.as_deref(), replace, &progress)

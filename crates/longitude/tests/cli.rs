@@ -67,6 +67,7 @@ fn demo_writes_a_dataset_that_describe_validate_and_show_agree_on() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("fitted on") && stdout(&o).contains("vs unigram"), "{}", stdout(&o));
     assert!(dir.path().join("pretrained/model/model.safetensors").exists());
+    owner_signs_and_a_partner_verifies_the_model_bundle(dir.path());
     assert!(dir.path().join("tokenized/tokens/train.parquet").exists());
     assert!(stdout(&o).contains("simulated 300 patients"), "{}", stdout(&o));
     assert!(dir.path().join("truth/conditions.parquet").exists());
@@ -409,6 +410,66 @@ fn demo_writes_a_dataset_that_describe_validate_and_show_agree_on() {
     let o = longitude(&["meds", "show", root_s, "42"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("subject 42 is not in"));
+}
+
+/// The owner makes a key and signs the demo's model bundle; the bundle verifies against the
+/// public key, and is refused — naming the key, the manifest or the file — when unsigned, signed
+/// by another key of the same name, changed in a weight byte, or given another manifest.
+fn owner_signs_and_a_partner_verifies_the_model_bundle(dir: &Path) {
+    let (key, public, model) = (dir.join("owner.key"), dir.join("owner.pub"), dir.join("pretrained/model"));
+    let o = longitude(&["bundle", "keygen", "--name", "hospital.example", "--key", key.as_arg()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("PRIVATE"), "the private key is never printed");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&key).expect("key").permissions().mode() & 0o777, 0o600);
+    let o = longitude(&["bundle", "keygen", "--name", "hospital.example", "--key", key.as_arg()]);
+    assert_eq!(o.status.code(), Some(2), "a key is never overwritten");
+    let verify = |bundle: &Path, trusted: &Path| {
+        longitude(&["bundle", "verify", "--bundle", bundle.as_arg(), "--trusted", trusted.as_arg()])
+    };
+    let o = verify(&model, &public);
+    assert!(o.status.code() == Some(2) && stderr(&o).contains("is not signed"), "{}", stderr(&o));
+    let o = longitude(&["bundle", "sign", "--bundle", model.as_arg(), "--key", key.as_arg()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = verify(&model, &public);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("signed by hospital.example") && stdout(&o).contains("files match"), "{}", stdout(&o));
+    // The public key's text works as well as its file.
+    let text = std::fs::read_to_string(&public).expect("public key");
+    let o = longitude(&["bundle", "verify", "--bundle", model.as_arg(), "--trusted", text.trim()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let (other, other_public) = (dir.join("other.key"), dir.join("other.pub"));
+    let o = longitude(&["bundle", "keygen", "--name", "hospital.example", "--key", other.as_arg()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = verify(&model, &other_public);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no signature by a trusted key"), "{}", stderr(&o));
+
+    let copy = |name: &str| {
+        let to = dir.join(name);
+        std::fs::create_dir_all(&to).expect("dir");
+        for file in std::fs::read_dir(&model).expect("bundle").map(|e| e.expect("entry").path()) {
+            std::fs::copy(&file, to.join(file.file_name().expect("name"))).expect("copy");
+        }
+        to
+    };
+    let weights_changed = copy("tampered-weights");
+    let weights = weights_changed.join("model.safetensors");
+    let mut bytes = std::fs::read(&weights).expect("weights");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 1;
+    std::fs::write(&weights, bytes).expect("write");
+    let o = verify(&weights_changed, &public);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("model.safetensors") && stderr(&o).contains("does not match"), "{}", stderr(&o));
+    let manifest_changed = copy("tampered-manifest");
+    let manifest = manifest_changed.join("bundle.json");
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    std::fs::write(&manifest, format!("{text}\n")).expect("write");
+    let o = verify(&manifest_changed, &public);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("is not the manifest its owner signed"), "{}", stderr(&o));
 }
 
 #[test]
