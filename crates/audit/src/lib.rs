@@ -8,11 +8,15 @@
 //! grown since (a consistency proof) — without seeing anyone else's records.
 //!
 //! Built so far: the tree's hashing and proofs, checked against the published reference
-//! vectors, and signed checkpoints. The records' store (SQLite and PostgreSQL), `longitude audit
-//! verify | prove | export` and the writers come next.
+//! vectors; signed checkpoints; and [`verify()`], which checks records as stored against the
+//! checkpoints and names the first edited, removed, inserted, moved or truncated record and any
+//! forked checkpoint. The records' store (SQLite and PostgreSQL), `longitude audit verify |
+//! prove | export` and the writers come next.
 
 pub mod checkpoint;
 pub mod merkle;
+pub mod verify;
 
 pub use checkpoint::{Checkpoint, CheckpointError};
 pub use merkle::Hash;
+pub use verify::{Frontier, StoredRecord, Tampering, Verified, append, verify};

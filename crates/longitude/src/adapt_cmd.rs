@@ -131,6 +131,16 @@ pub struct AdaptArgs {
 impl AdaptArgs {
     /// The plan these arguments describe; refuses combinations that cannot run.
     pub fn plan(&self) -> Result<AdaptPlan> {
+        // Named before the model checks: a task the run leaves out is the first thing to fix.
+        if !self.fine_tune_tasks.is_empty() {
+            let tasks = adapt::label_files(&self.labels, &self.only)?;
+            if let Some(unknown) = self.fine_tune_tasks.iter().find(|n| !tasks.iter().any(|(t, _)| t == *n)) {
+                bail!(
+                    "--fine-tune-tasks names {unknown}, which is not among this run's tasks (label files in {}, --only)",
+                    self.labels.display()
+                );
+            }
+        }
         if self.zero_shot > 0 && self.model.is_none() {
             bail!("--zero-shot generates futures with a model: give --model BUNDLE");
         }
