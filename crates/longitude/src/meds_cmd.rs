@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use meds::describe::format_time;
 use meds::{Dataset, TimelineStore};
 
 use crate::progress::Progress;
@@ -114,23 +113,8 @@ fn show(dir: &Path, subject_id: i64, store: Option<PathBuf>, json: bool) -> Resu
         eprintln!("subject {subject_id} is not in {}", dir.display());
         return Ok(ExitCode::from(1));
     };
-    let codes = store.codes();
-    for e in timeline.events() {
-        let time = e.time.map(format_time);
-        if json {
-            let line = serde_json::json!({
-                "subject_id": subject_id,
-                "time": time,
-                "code": codes.name(e.code),
-                "numeric_value": e.numeric_value,
-                "text_value": e.text_value,
-            });
-            outln!("{line}");
-        } else {
-            let value = e.numeric_value.map(|v| format!(" = {v}")).unwrap_or_default();
-            let text = e.text_value.map(|t| format!(" \"{t}\"")).unwrap_or_default();
-            outln!("{:<19}  {}{value}{text}", time.as_deref().unwrap_or("(static)"), codes.name(e.code));
-        }
+    for event in timeline.events() {
+        outln!("{}", meds::describe::event_line(store.codes(), subject_id, &event, json));
     }
     Ok(ExitCode::SUCCESS)
 }

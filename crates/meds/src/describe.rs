@@ -129,6 +129,26 @@ pub fn format_time(micros: i64) -> String {
         .unwrap_or_else(|| micros.to_string())
 }
 
+/// One event of subject `subject_id` as `longitude meds show` prints it: a line of time, code,
+/// value and text, or (with `json`) one JSON object with the MEDS column names.
+pub fn event_line(codes: &CodeTable, subject_id: i64, event: &crate::timeline::EventRef<'_>, json: bool) -> String {
+    let time = event.time.map(format_time);
+    let code = codes.name(event.code);
+    if json {
+        let line = serde_json::json!({
+            "subject_id": subject_id,
+            "time": time,
+            "code": code,
+            "numeric_value": event.numeric_value,
+            "text_value": event.text_value,
+        });
+        return line.to_string();
+    }
+    let value = event.numeric_value.map(|v| format!(" = {v}")).unwrap_or_default();
+    let text = event.text_value.map(|t| format!(" \"{t}\"")).unwrap_or_default();
+    format!("{:<19}  {code}{value}{text}", time.as_deref().unwrap_or("(static)"))
+}
+
 /// Summarises the dataset at `root` (shards in parallel). Metadata files are used when present.
 pub fn describe(root: &Path, top_codes: usize) -> Result<Description> {
     let dataset = Dataset::open(root)?;
