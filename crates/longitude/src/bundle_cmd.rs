@@ -42,12 +42,6 @@ pub enum BundleCommand {
     },
 }
 
-/// A trusted key given as a file holding it or as its text.
-fn trusted_key(given: &str) -> Result<VerifierKey> {
-    let path = std::path::Path::new(given);
-    Ok(if path.is_file() { VerifierKey::read(path)? } else { given.parse()? })
-}
-
 pub fn run(cmd: BundleCommand) -> Result<ExitCode> {
     match cmd {
         BundleCommand::Keygen { name, key } => {
@@ -67,7 +61,7 @@ pub fn run(cmd: BundleCommand) -> Result<ExitCode> {
             outln!("signed {} as {} (manifest SHA-256 {digest})", bundle.display(), signer.name());
         }
         BundleCommand::Verify { bundle, trusted } => {
-            let keys = trusted.iter().map(|k| trusted_key(k)).collect::<Result<Vec<_>>>()?;
+            let keys = trusted.iter().map(|k| VerifierKey::read_or_parse(k)).collect::<Result<Vec<_>, _>>()?;
             let verified = provenance::verify(&bundle, &keys)?;
             outln!(
                 "verified: {} signed by {}; manifest SHA-256 {}; all {} files match",

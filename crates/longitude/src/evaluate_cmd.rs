@@ -31,6 +31,11 @@ pub struct EvaluateArgs {
     /// bundle (its tokenizer; the probe also reads its embeddings).
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// With --model: a public key of the bundle's owner (`longitude bundle keygen`'s KEY.pub, or
+    /// its one-line text); the bundle must be signed by it and match its manifest byte for byte
+    /// before anything is scored. Repeatable. Without it the bundle's signature is not checked.
+    #[arg(long, requires = "model")]
+    pub trusted: Vec<String>,
     /// The MEDS dataset the predictions are about: sex, age band, race and ethnicity for the
     /// fairness audit are read from it.
     #[arg(long)]
@@ -68,6 +73,16 @@ fn score(args: &EvaluateArgs, model_path: &Path) -> Result<PathBuf> {
         anyhow::bail!("--task-model needs --meds and --labels");
     };
     let model = adapt::scorer::TaskModel::load(model_path)?;
+    if let Some(bundle) = &args.model {
+        if args.trusted.is_empty() {
+            tracing::warn!("the model bundle's signature is not checked: give --trusted KEY.pub");
+        } else {
+            let keys =
+                args.trusted.iter().map(|k| signing::VerifierKey::read_or_parse(k)).collect::<Result<Vec<_>, _>>()?;
+            let verified = provenance::verify(bundle, &keys)?;
+            outln!("model bundle {} verified: signed by {}", bundle.display(), verified.signed_by.join(", "));
+        }
+    }
     let site = adapt::external::score_site(&model, args.model.as_deref(), meds_root, labels)?;
     let out = match (&args.predictions, &args.out) {
         (Some(p), _) => p.clone(),

@@ -463,6 +463,38 @@ fn owner_signs_and_a_partner_verifies_the_model_bundle(dir: &Path) {
     let o = verify(&weights_changed, &public);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("model.safetensors") && stderr(&o).contains("does not match"), "{}", stderr(&o));
+    // A partner scoring its own labels with the probe refuses the altered bundle, and uses the
+    // signed one.
+    let (labels, meds) = (dir.join("labels/new_t2d_1y.parquet"), dir.join("meds"));
+    let probe = dir.join("adapt/new_t2d_1y/fm_probe.model.json");
+    let evaluate = |bundle: &Path, predictions: &Path| {
+        longitude(&[
+            "--quiet",
+            "evaluate",
+            "--task-model",
+            probe.as_arg(),
+            "--labels",
+            labels.as_arg(),
+            "--meds",
+            meds.as_arg(),
+            "--model",
+            bundle.as_arg(),
+            "--trusted",
+            public.as_arg(),
+            "--predictions",
+            predictions.as_arg(),
+            "--resamples",
+            "20",
+        ])
+    };
+    let refused = dir.join("refused.parquet");
+    let o = evaluate(&weights_changed, &refused);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("model.safetensors"), "{}", stderr(&o));
+    assert!(!refused.exists(), "nothing scored with an altered bundle");
+    let o = evaluate(&model, &dir.join("signed.parquet"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("verified: signed by hospital.example"), "{}", stdout(&o));
     let manifest_changed = copy("tampered-manifest");
     let manifest = manifest_changed.join("bundle.json");
     let text = std::fs::read_to_string(&manifest).expect("manifest");

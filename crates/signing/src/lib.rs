@@ -242,6 +242,12 @@ impl VerifierKey {
         &self.name
     }
 
+    /// A key given as the path of a file holding it or as its one-line text.
+    pub fn read_or_parse(given: &str) -> Result<VerifierKey, SigningError> {
+        let path = Path::new(given);
+        if path.is_file() { VerifierKey::read(path) } else { given.parse() }
+    }
+
     /// The key in the file at `path` (its one-line text).
     pub fn read(path: &Path) -> Result<VerifierKey, SigningError> {
         let text = std::fs::read_to_string(path).map_err(|source| SigningError::Io { path: path.into(), source })?;
