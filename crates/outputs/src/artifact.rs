@@ -107,10 +107,12 @@ pub fn from_slice<T: Artifact>(path: &Path, bytes: &[u8]) -> Result<T, ArtifactE
         format: T::FORMAT,
         message: without_quoted_values(&e.to_string()),
     };
-    // Anything but a JSON object (an older file written as a bare list, say) names no format.
-    let header = match serde_json::from_slice::<serde_json::Value>(bytes).map_err(parse)? {
-        serde_json::Value::Object(_) => serde_json::from_slice::<Header>(bytes).unwrap_or_default(),
-        _ => Header::default(),
+    // Valid JSON that is not an object with a string `format` (an older file written as a bare
+    // list, say) names no format; only a file that is not JSON at all is a parse error.
+    let header = match serde_json::from_slice::<Header>(bytes) {
+        Ok(header) => header,
+        Err(e) if e.is_syntax() || e.is_eof() => return Err(parse(e)),
+        Err(_) => Header::default(),
     };
     match header.format.as_deref() {
         Some(f) if f == T::FORMAT => {}

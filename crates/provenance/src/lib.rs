@@ -29,6 +29,9 @@ pub enum ProvenanceError {
     /// The bundle itself: no manifest, or a file that does not match it (named).
     #[error(transparent)]
     Bundle(#[from] ModelError),
+    /// There is no model bundle there.
+    #[error("no model bundle at {0} (no {MANIFEST}): give the `model` directory that `longitude pretrain` wrote")]
+    NotABundle(PathBuf),
     /// The bundle carries no signature.
     #[error("{0} is not signed (no {SIGNATURE}): ask its owner for the signed bundle")]
     Unsigned(PathBuf),
@@ -109,6 +112,9 @@ pub fn sign(dir: &Path, key: &SignerKey) -> Result<String, ProvenanceError> {
 /// Verifies the bundle in `dir` against the keys in `trusted`: signed by one of them, the
 /// manifest the one signed, every file the manifest's. The bundle is returned opened.
 pub fn verify(dir: &Path, trusted: &[VerifierKey]) -> Result<Verified, ProvenanceError> {
+    if !dir.join(MANIFEST).is_file() {
+        return Err(ProvenanceError::NotABundle(dir.into()));
+    }
     let path = dir.join(SIGNATURE);
     let note = match std::fs::read_to_string(&path) {
         Ok(note) => note,

@@ -130,6 +130,10 @@ impl SignerKey {
     pub fn generate(name: &str, path: &Path) -> Result<SignerKey, SigningError> {
         check_name(name)?;
         let io = |source| SigningError::Io { path: path.to_path_buf(), source };
+        // A mistyped directory is an error, not a new folder.
+        if path.parent().is_some_and(|dir| !dir.as_os_str().is_empty() && !dir.is_dir()) {
+            return Err(io(std::io::Error::new(std::io::ErrorKind::NotFound, "its directory does not exist")));
+        }
         if path.exists() {
             return Err(io(std::io::Error::new(
                 std::io::ErrorKind::AlreadyExists,
@@ -245,7 +249,15 @@ impl VerifierKey {
     /// A key given as the path of a file holding it or as its one-line text.
     pub fn read_or_parse(given: &str) -> Result<VerifierKey, SigningError> {
         let path = Path::new(given);
-        if path.is_file() { VerifierKey::read(path) } else { given.parse() }
+        if path.is_file() {
+            return VerifierKey::read(path);
+        }
+        // Not a file, and not a key's text either (which always holds '+'): a mistyped path.
+        if !given.contains('+') {
+            let source = std::io::Error::new(std::io::ErrorKind::NotFound, "no such key file");
+            return Err(SigningError::Io { path: path.to_path_buf(), source });
+        }
+        given.parse()
     }
 
     /// The key in the file at `path` (its one-line text).
@@ -367,6 +379,12 @@ mod tests {
         assert_eq!(back.verifier(), key.verifier());
         assert_eq!(format!("{back:?}"), "SignerKey(hospital.example, <secret>)");
         assert!(SignerKey::generate("hospital.example", &path).is_err(), "an existing key is kept");
+        let astray = dir.path().join("no-such-dir/owner.key");
+        assert!(SignerKey::generate("hospital.example", &astray).is_err(), "a mistyped directory");
+        assert!(!dir.path().join("no-such-dir").exists(), "no folder is made for it");
+        let missing = dir.path().join("missing.pub");
+        let err = VerifierKey::read_or_parse(missing.to_str().expect("utf-8")).expect_err("no such file");
+        assert!(err.to_string().contains("no such key file"), "{err}");
         let note = key.sign("model bundle\n").expect("sign");
         let verifier: VerifierKey = key.verifier().to_string().parse().expect("the published form parses");
         assert_eq!(open(&note, &[verifier]).expect("opens").text, "model bundle\n");
