@@ -7,16 +7,22 @@
 //! with hashes only, that a record is in the log (an inclusion proof) and that the log has only
 //! grown since (a consistency proof) — without seeing anyone else's records.
 //!
-//! Built so far: the tree's hashing and proofs, checked against the published reference
-//! vectors; signed checkpoints; and [`verify()`], which checks records as stored against the
-//! checkpoints and names the first edited, removed, inserted, moved or truncated record and any
-//! forked checkpoint. The records' store (SQLite and PostgreSQL), `longitude audit verify |
-//! prove | export` and the writers come next.
+//! - [`merkle`]: the tree's hashing and proofs, checked against the published reference vectors;
+//! - [`checkpoint`]: signed checkpoints in the C2SP `tlog-checkpoint` format;
+//! - [`verify()`](verify::verify): checks records as stored against the checkpoints and names
+//!   the first edited, removed, inserted, moved or truncated record and any forked checkpoint;
+//! - [`entry`]: what a record says (no PHI), and its FHIR `AuditEvent` form;
+//! - [`log`]: the log in the database ([`store`]: SQLite or PostgreSQL), with serialised
+//!   appends, checkpoints at an interval, the whole-log check and the offline proofs.
 
 pub mod checkpoint;
+pub mod entry;
+pub mod log;
 pub mod merkle;
 pub mod verify;
 
 pub use checkpoint::{Checkpoint, CheckpointError};
+pub use entry::{Action, Entry, Outcome};
+pub use log::{AuditLog, ConsistencyProof, InclusionProof, LogError, ProofError, Receipt, SignedCheckpoint};
 pub use merkle::Hash;
-pub use verify::{Frontier, StoredRecord, Tampering, Verified, append, verify};
+pub use verify::{Frontier, StoredRecord, Tampering, Verified, Verifier, append, verify};

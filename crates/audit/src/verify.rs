@@ -118,6 +118,23 @@ impl Frontier {
         self.size += 1;
     }
 
+    /// The frontier of a tree of `size` leaves whose perfect subtrees on the right edge have the
+    /// roots `peaks`, largest first (as [`Frontier::peaks`] gives them); `None` if their number
+    /// is not the one `size` implies (one per set bit).
+    pub fn from_peaks(size: u64, peaks: &[Hash]) -> Option<Frontier> {
+        if peaks.len() != size.count_ones() as usize {
+            return None;
+        }
+        let heights = (0..u64::BITS).rev().filter(|bit| size >> bit & 1 == 1);
+        Some(Frontier { peaks: heights.zip(peaks.iter().copied()).collect(), size })
+    }
+
+    /// The roots of the perfect subtrees on the right edge, largest first: with the size, all a
+    /// writer must keep to extend the tree.
+    pub fn peaks(&self) -> impl Iterator<Item = &Hash> {
+        self.peaks.iter().map(|(_, hash)| hash)
+    }
+
     /// Leaves added.
     pub fn size(&self) -> u64 {
         self.size
@@ -141,25 +158,42 @@ pub fn verify<I>(records: I, checkpoints: &[Checkpoint]) -> Result<Verified, Tam
 where
     I: IntoIterator<Item = StoredRecord>,
 {
-    let mut sizes: Vec<&Checkpoint> = checkpoints.iter().collect();
-    sizes.sort_by_key(|c| c.size);
-    for pair in sizes.windows(2) {
-        if pair[0].size == pair[1].size && pair[0].root != pair[1].root {
-            return Err(Tampering::Forked { size: pair[0].size });
-        }
-    }
-    let mut pending = sizes.iter().peekable();
-    let mut frontier = Frontier::default();
-    let mut matched = 0;
-    // A checkpoint of size 0 covers nothing and must be the empty tree.
-    while let Some(c) = pending.next_if(|c| c.size == 0) {
-        if c.root != frontier.root() {
-            return Err(Tampering::CheckpointMismatch { size: 0 });
-        }
-        matched += 1;
-    }
+    let mut verifier = Verifier::new(checkpoints)?;
     for record in records {
-        let expected = frontier.size();
+        verifier.push(&record)?;
+    }
+    verifier.finish()
+}
+
+/// [`verify`] one record at a time, for a store that pages its records in rather than holding
+/// them all.
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    /// Checkpoints by size, smallest first; `next` is the first not yet reached.
+    checkpoints: Vec<Checkpoint>,
+    next: usize,
+    frontier: Frontier,
+}
+
+impl Verifier {
+    /// A check against `checkpoints`; fails at once if two of one size differ (a fork).
+    pub fn new(checkpoints: &[Checkpoint]) -> Result<Verifier, Tampering> {
+        let mut checkpoints = checkpoints.to_vec();
+        checkpoints.sort_by_key(|c| c.size);
+        for pair in checkpoints.windows(2) {
+            if pair[0].size == pair[1].size && pair[0].root != pair[1].root {
+                return Err(Tampering::Forked { size: pair[0].size });
+            }
+        }
+        let mut verifier = Verifier { checkpoints, next: 0, frontier: Frontier::default() };
+        // A checkpoint of size 0 covers nothing and must be the empty tree.
+        verifier.reach_checkpoints(crate::merkle::empty_root())?;
+        Ok(verifier)
+    }
+
+    /// Checks the next record in the store's order.
+    pub fn push(&mut self, record: &StoredRecord) -> Result<(), Tampering> {
+        let expected = self.frontier.size();
         if record.index > expected {
             return Err(Tampering::Missing { expected, found: record.index });
         }
@@ -169,21 +203,36 @@ where
         if leaf_hash(&record.bytes) != record.leaf {
             return Err(Tampering::Edited { index: record.index });
         }
-        frontier.push(record.leaf);
-        if frontier.root() != record.root {
+        self.frontier.push(record.leaf);
+        if self.frontier.root() != record.root {
             return Err(Tampering::Diverged { index: record.index });
         }
-        while let Some(c) = pending.next_if(|c| c.size == frontier.size()) {
-            if c.root != record.root {
+        self.reach_checkpoints(record.root)
+    }
+
+    /// Matches every checkpoint of the current size against `root`.
+    fn reach_checkpoints(&mut self, root: Hash) -> Result<(), Tampering> {
+        while let Some(c) = self.checkpoints.get(self.next).filter(|c| c.size == self.frontier.size()) {
+            if c.root != root {
                 return Err(Tampering::CheckpointMismatch { size: c.size });
             }
-            matched += 1;
+            self.next += 1;
         }
+        Ok(())
     }
-    if let Some(c) = sizes.last().filter(|c| c.size > frontier.size()) {
-        return Err(Tampering::Truncated { records: frontier.size(), size: c.size });
+
+    /// The tree checked so far.
+    pub fn frontier(&self) -> &Frontier {
+        &self.frontier
     }
-    Ok(Verified { records: frontier.size(), root: frontier.root(), checkpoints: matched })
+
+    /// Ends the check: fails if a checkpoint covers more records than were pushed (truncation).
+    pub fn finish(self) -> Result<Verified, Tampering> {
+        if let Some(c) = self.checkpoints.last().filter(|c| c.size > self.frontier.size()) {
+            return Err(Tampering::Truncated { records: self.frontier.size(), size: c.size });
+        }
+        Ok(Verified { records: self.frontier.size(), root: self.frontier.root(), checkpoints: self.next })
+    }
 }
 
 /// Appends `bytes` to the log whose right edge is `frontier` (kept by the writer): the record
@@ -231,6 +280,16 @@ mod tests {
             frontier.push(leaves[n - 1]);
             assert_eq!(frontier.root(), root(&leaves[..n]), "size {n}");
         }
+    }
+
+    #[test]
+    fn a_frontier_is_kept_as_its_size_and_peaks() {
+        let (_, frontier) = log(45);
+        let peaks: Vec<Hash> = frontier.peaks().copied().collect();
+        assert_eq!(peaks.len(), 4, "45 = 32 + 8 + 4 + 1: four perfect subtrees");
+        let restored = Frontier::from_peaks(45, &peaks).expect("restores");
+        assert_eq!((restored.size(), restored.root()), (45, frontier.root()));
+        assert!(Frontier::from_peaks(44, &peaks).is_none());
     }
 
     #[test]

@@ -111,7 +111,9 @@ fn split_key<'a>(text: &'a str, kind: &'static str) -> Result<(&'a str, [u8; 4],
     Ok((name, hash, key[1..].to_vec()))
 }
 
-/// A private signing key and its name.
+/// A private signing key and its name. Cloned only to hand to another writer in the same
+/// process (each server replica's audit log); its `Debug` never shows the secret.
+#[derive(Clone)]
 pub struct SignerKey {
     name: String,
     key: SigningKey,

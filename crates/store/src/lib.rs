@@ -1,0 +1,203 @@
+//! # store — where the audit log and the registry keep their records
+//!
+//! One database holds both: **SQLite** by default (a file, write-ahead logging, nothing to set
+//! up), **PostgreSQL** when a `postgres://` URL is given (several server replicas sharing one
+//! log). Both are reached through sqlx's `Any` driver with one set of migrations in portable SQL
+//! (TEXT and BIGINT columns, ids made by the application, `$1` placeholders), so every query the
+//! crates above write runs unchanged on either, and the same tests run against both.
+//!
+//! A location never appears in an error or a log with its password: [`Database::describe`] is
+//! what may be shown.
+
+use std::borrow::Cow;
+use std::path::Path;
+
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AnyPool, SqlSafeStr};
+
+pub use sqlx;
+
+/// Why the database could not be opened or used.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The location is neither a PostgreSQL URL nor a usable SQLite file path.
+    #[error("cannot use {location} as a database: {reason}")]
+    Location {
+        /// The location, without any password.
+        location: String,
+        /// Why.
+        reason: String,
+    },
+    /// Connecting failed.
+    #[error("cannot open the database {location}: {source}")]
+    Connect {
+        /// The location, without any password.
+        location: String,
+        /// The driver's error.
+        source: sqlx::Error,
+    },
+    /// The schema could not be brought up to date.
+    #[error("cannot bring the database {location} up to date: {source}")]
+    Migrate {
+        /// The location, without any password.
+        location: String,
+        /// The migrator's error.
+        source: sqlx::migrate::MigrateError,
+    },
+}
+
+/// Which database is behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// A SQLite file in write-ahead-logging mode.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// An open database whose schema is current.
+#[derive(Debug, Clone)]
+pub struct Database {
+    pool: AnyPool,
+    engine: Engine,
+    described: String,
+}
+
+/// The schema, in order. Each file is applied once, inside a transaction, and recorded with its
+/// checksum: a changed file is refused rather than silently re-applied.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "audit log", include_str!("../migrations/0001_audit_log.sql"))];
+
+impl Database {
+    /// Opens `location` — `postgres://user@host:port/db` (or `postgresql://`), `sqlite://PATH`,
+    /// or a plain file path for SQLite, created if missing (its folder must exist) — and applies
+    /// any migrations it lacks.
+    pub async fn open(location: &str) -> Result<Database, StoreError> {
+        sqlx::any::install_default_drivers();
+        let (engine, url, described) = resolve(location)?;
+        let connect_error = |source| StoreError::Connect { location: described.clone(), source };
+        // One connection first: a refused or misnamed server is reported at once, where the
+        // pool would retry until its acquire timeout.
+        let probe = <sqlx::AnyConnection as sqlx::Connection>::connect(&url).await.map_err(connect_error)?;
+        sqlx::Connection::close(probe).await.map_err(connect_error)?;
+        let pool = sqlx::any::AnyPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect(&url)
+            .await
+            .map_err(connect_error)?;
+        if engine == Engine::Sqlite {
+            // Persistent in the file: readers never wait for the writer, and a commit is one
+            // append to the log file (synchronous=FULL, sqlx's default, keeps it durable).
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await
+                .map_err(|source| StoreError::Connect { location: described.clone(), source })?;
+        }
+        let migrations = MIGRATIONS
+            .iter()
+            .map(|&(version, description, sql)| {
+                Migration::new(version, Cow::Borrowed(description), MigrationType::Simple, sql.into_sql_str(), false)
+            })
+            .collect();
+        Migrator::with_migrations(migrations)
+            .run(&pool)
+            .await
+            .map_err(|source| StoreError::Migrate { location: described.clone(), source })?;
+        Ok(Database { pool, engine, described })
+    }
+
+    /// The connection pool, for the crates that keep their records here.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Which database this is.
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// The location as it may be shown: a SQLite path, or a PostgreSQL URL without its password.
+    pub fn describe(&self) -> &str {
+        &self.described
+    }
+
+    /// Closes every connection, waiting for those in use to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Whether `error` is a transient lock conflict worth retrying: SQLite's `SQLITE_BUSY` family
+/// (another connection held the write lock past the busy timeout), or PostgreSQL's serialization
+/// failure and deadlock codes.
+pub fn is_transient(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(e) => {
+            let code = e.code();
+            matches!(code.as_deref(), Some("5" | "517" | "261" | "6" | "40001" | "40P01"))
+        }
+        _ => false,
+    }
+}
+
+/// The engine, the driver URL and the shown form of `location`.
+fn resolve(location: &str) -> Result<(Engine, String, String), StoreError> {
+    let refuse = |reason: &str| StoreError::Location { location: redact(location), reason: reason.to_string() };
+    if location.starts_with("postgres://") || location.starts_with("postgresql://") {
+        return Ok((Engine::Postgres, location.to_string(), redact(location)));
+    }
+    if location.contains("://") && !location.starts_with("sqlite://") {
+        return Err(refuse("only postgres:// URLs and SQLite file paths are supported"));
+    }
+    let path = location.strip_prefix("sqlite://").unwrap_or(location);
+    if path.is_empty() || path == ":memory:" {
+        return Err(refuse("give a file: an in-memory database would lose every record at exit"));
+    }
+    if path.contains(['?', '#']) {
+        return Err(refuse("a SQLite path may not contain '?' or '#'"));
+    }
+    let parent = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(parent) = parent.filter(|p| !p.is_dir()) {
+        return Err(refuse(&format!("its folder {} does not exist", parent.display())));
+    }
+    Ok((Engine::Sqlite, format!("sqlite://{path}?mode=rwc"), path.to_string()))
+}
+
+/// `location` without the password of a URL's user information.
+fn redact(location: &str) -> String {
+    let Some((scheme, rest)) = location.split_once("://") else { return location.to_string() };
+    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((user, host)) => {
+            let user = user.split_once(':').map_or(user, |(name, _)| name);
+            format!("{scheme}://{user}:***@{host}{tail}")
+        }
+        None => location.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_never_appears_in_what_is_shown() {
+        assert_eq!(
+            redact("postgres://audit:s3cret@db.local:5432/longitude"),
+            "postgres://audit:***@db.local:5432/longitude"
+        );
+        assert_eq!(redact("postgres://db.local/longitude"), "postgres://db.local/longitude");
+        assert_eq!(redact("/var/lib/longitude/audit.db"), "/var/lib/longitude/audit.db");
+        let err = resolve("mysql://u:pw@h/db").expect_err("refused");
+        assert!(!err.to_string().contains("pw"), "{err}");
+    }
+
+    #[test]
+    fn locations_that_would_lose_records_or_cannot_be_opened_are_refused() {
+        for bad in ["", ":memory:", "sqlite://", "/no/such/folder/audit.db", "a?b.db", "mysql://h/db"] {
+            assert!(resolve(bad).is_err(), "{bad}");
+        }
+        assert_eq!(resolve("audit.db").expect("relative path").0, Engine::Sqlite);
+        assert_eq!(resolve("postgresql://h/db").expect("url").0, Engine::Postgres);
+    }
+}
