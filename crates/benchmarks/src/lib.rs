@@ -8,6 +8,7 @@
 #[macro_use]
 extern crate outputs;
 
+mod audit;
 mod reference;
 mod workload;
 
@@ -121,6 +122,30 @@ pub enum BenchCommand {
         #[arg(long)]
         safe_words: Vec<PathBuf>,
     },
+    /// The audit log: appends per second (each committed, with its Merkle hashes and a signed
+    /// checkpoint at the interval) by one writer or several, each with its own connection pool.
+    Audit {
+        /// The database: a SQLite file path or a postgres:// URL. It must be empty or hold only
+        /// earlier benchmark records.
+        #[arg(long)]
+        db: String,
+        /// Concurrent writers.
+        #[arg(long, default_value_t = 1)]
+        writers: usize,
+        /// Records each writer appends.
+        #[arg(long, default_value_t = 2_000)]
+        records: u64,
+        /// Sign a checkpoint every this many records.
+        #[arg(long, default_value_t = 1_000)]
+        checkpoint_every: u64,
+        /// Print `receipt <index>` as each append commits (for the crash tests).
+        #[arg(long)]
+        receipts: bool,
+        /// The operator key to sign checkpoints with [default: one made for the run and
+        /// discarded].
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
     /// The tokenizer: fitting on train and encoding every timeline, on one thread and all cores.
     Tokenize {
         /// Simulated patients (64,000 give about 10 M events).
@@ -195,6 +220,10 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
         }
         BenchCommand::DeidSpans { safe_words } => {
             deid_spans(&safe_words)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        BenchCommand::Audit { db, writers, records, checkpoint_every, receipts, key } => {
+            audit::run(&audit::AuditBench { db, writers, records, checkpoint_every, receipts, key })?;
             Ok(ExitCode::SUCCESS)
         }
         BenchCommand::Tokenize { patients } => {

@@ -7,6 +7,7 @@ extern crate outputs;
 
 mod adapt_cmd;
 mod allocator;
+mod audit_cmd;
 mod bundle_cmd;
 mod claim;
 mod demo_cmd;
@@ -142,6 +143,11 @@ enum Command {
     #[command(subcommand)]
     Bundle(bundle_cmd::BundleCommand),
 
+    /// The tamper-evident audit log: sign checkpoints, verify the whole log, keep a witness's
+    /// copy, write and check proofs, export FHIR AuditEvents.
+    #[command(subcommand)]
+    Audit(audit_cmd::AuditCommand),
+
     /// Benchmarks of the hot paths, printed as tables (and JSON with --json).
     #[command(subcommand)]
     Bench(benchmarks::BenchCommand),
@@ -192,6 +198,7 @@ fn main() -> ExitCode {
         Command::WhatIf(args) => what_if_cmd::run(&args),
         Command::Report(args) => report_cmd::run(&args),
         Command::Bundle(cmd) => bundle_cmd::run(cmd),
+        Command::Audit(cmd) => audit_cmd::run(cmd),
         Command::Bench(cmd) => benchmarks::run(cmd),
         Command::Demo { out, patients, pretrain_steps, deid_key_file, replace } => {
             demo_cmd::run(&out, patients, pretrain_steps, deid_key_file.as_deref(), replace, &progress)

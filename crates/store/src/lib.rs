@@ -99,10 +99,18 @@ impl Database {
                 Migration::new(version, Cow::Borrowed(description), MigrationType::Simple, sql.into_sql_str(), false)
             })
             .collect();
-        Migrator::with_migrations(migrations)
-            .run(&pool)
-            .await
-            .map_err(|source| StoreError::Migrate { location: described.clone(), source })?;
+        let migrator = Migrator::with_migrations(migrations);
+        // PostgreSQL's migrations take an advisory lock; SQLite's take none, so two processes
+        // opening a new file at once can both try to apply one. The loser's transaction rolls
+        // back; on the next try it finds the migration applied (or applies what is left).
+        let mut attempt = 0;
+        while let Err(source) = migrator.run(&pool).await {
+            attempt += 1;
+            if engine == Engine::Postgres || attempt == 5 {
+                return Err(StoreError::Migrate { location: described.clone(), source });
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20 * attempt)).await;
+        }
         Ok(Database { pool, engine, described })
     }
 
