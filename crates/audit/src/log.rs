@@ -133,9 +133,26 @@ impl AuditLog {
 
     async fn try_append(&self, body: &str) -> Result<Receipt, LogError> {
         let mut tx = self.db.pool().begin().await?;
+        let receipt = self.append_body(&mut tx, body).await?;
+        tx.commit().await?;
+        Ok(receipt)
+    }
+
+    /// Appends `entry` inside the caller's transaction `tx`, so that the record commits with the
+    /// change it records (a registry transition) or not at all. The receipt holds only once `tx`
+    /// commits. Takes the log's lock: do it after the caller's own writes, as the last step.
+    pub async fn append_within(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        entry: &Entry,
+    ) -> Result<Receipt, LogError> {
+        self.append_body(tx, &entry.canonical()?).await
+    }
+
+    async fn append_body(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, body: &str) -> Result<Receipt, LogError> {
         // Lock the head before reading it: writers queue here, in the database.
-        sqlx::query("UPDATE audit_head SET size = size WHERE id = 1").execute(&mut *tx).await?;
-        let mut frontier = read_head(&mut tx).await?;
+        sqlx::query("UPDATE audit_head SET size = size WHERE id = 1").execute(&mut **tx).await?;
+        let mut frontier = read_head(tx).await?;
         let record = crate::verify::append(&mut frontier, body.as_bytes().to_vec());
         let index = as_i64(record.index)?;
         sqlx::query("INSERT INTO audit_records (idx, body, leaf, root) VALUES ($1, $2, $3, $4)")
@@ -143,20 +160,19 @@ impl AuditLog {
             .bind(body)
             .bind(hex(&record.leaf))
             .bind(hex(&record.root))
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         let peaks: String = frontier.peaks().map(hex).collect();
         sqlx::query("UPDATE audit_head SET size = $1, peaks = $2 WHERE id = 1")
             .bind(as_i64(frontier.size())?)
             .bind(peaks)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         if let Some((key, every)) = &self.auto
             && frontier.size().is_multiple_of(*every)
         {
-            self.insert_checkpoint(&mut tx, &frontier, key).await?;
+            self.insert_checkpoint(tx, &frontier, key).await?;
         }
-        tx.commit().await?;
         Ok(Receipt { index: record.index, leaf: hex(&record.leaf) })
     }
 

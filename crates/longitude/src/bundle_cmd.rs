@@ -20,6 +20,29 @@ pub enum BundleCommand {
         #[arg(long)]
         key: PathBuf,
     },
+    /// Assemble a release: the pretrained model, every task model `adapt` fitted, the validation
+    /// report and model cards, under one manifest with the owner, the time, the code version and
+    /// the training data's fingerprint (never a subject). Sign it next with `bundle sign`.
+    Assemble {
+        /// The pretrained model bundle (`pretrain`'s `model` directory).
+        #[arg(long)]
+        model: PathBuf,
+        /// The adaptation output (`adapt --out`).
+        #[arg(long)]
+        adapted: PathBuf,
+        /// The report directory (`report --out`).
+        #[arg(long)]
+        report: PathBuf,
+        /// The MEDS dataset the model was trained and validated on.
+        #[arg(long)]
+        dataset: PathBuf,
+        /// The owning organisation's name.
+        #[arg(long)]
+        owner: String,
+        /// The new release directory (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Sign a model bundle (the `model` directory `longitude pretrain` wrote): every file is
     /// checked against its manifest, then the manifest's SHA-256 is signed into bundle.sig.
     Sign {
@@ -54,6 +77,14 @@ pub fn run(cmd: BundleCommand) -> Result<ExitCode> {
             outputs::atomic::write(&public, outputs::atomic::Access::Shared, format!("{verifier}\n").as_bytes())?;
             outln!("private key in {} (keep it; never share it); public key in {}:", key.display(), public.display());
             outln!("{verifier}");
+        }
+        BundleCommand::Assemble { model, adapted, report, dataset, owner, out } => {
+            let plan = provenance::release::ReleasePlan { model, adapted, report, dataset, owner, out };
+            let digest = provenance::release::assemble(&plan)?;
+            outln!(
+                "release assembled in {} (manifest SHA-256 {digest}); sign it with `longitude bundle sign`",
+                plan.out.display()
+            );
         }
         BundleCommand::Sign { bundle, key } => {
             let signer = SignerKey::read(&key)?;

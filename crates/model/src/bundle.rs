@@ -49,8 +49,56 @@ pub struct Manifest {
     pub model: ModelConfig,
     /// Tokens in the tokenizer's vocabulary.
     pub vocabulary: usize,
-    /// Every file of the bundle, by name.
+    /// Every file of the bundle, by name (a relative path inside the bundle).
     pub files: BTreeMap<String, FileDigest>,
+    /// What makes the bundle a release its owner can sign and a registry can govern: absent in
+    /// the bundle `pretrain` writes, present once `longitude bundle assemble` has added the task
+    /// models, the validation report and the training data's fingerprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<Release>,
+}
+
+/// A release's provenance: who made it, when, with which code, from which data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Release {
+    /// The owning organisation.
+    pub owner: String,
+    /// When the release was assembled (RFC 3339, UTC).
+    pub created: String,
+    /// The software that assembled it (`longitude <version>`).
+    pub code_version: String,
+    /// The data the model was trained and validated on, by fingerprint.
+    pub training_data: DataFingerprint,
+    /// The tasks with task models in the bundle (under `tasks/<task>/`).
+    pub tasks: Vec<String>,
+    /// The validation report in the bundle (`report/report.json`).
+    pub report: String,
+    /// The model card in the bundle (`report/model_card.json`).
+    pub model_card: String,
+}
+
+/// A MEDS dataset, identified without a single subject in it: its metadata, its size, and a
+/// SHA-256 of each split's sorted subject list (whoever holds the data can recompute it; nobody
+/// can read a subject from it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataFingerprint {
+    /// The dataset's `metadata/dataset.json`, as read.
+    pub dataset: meds::metadata::DatasetMetadata,
+    /// SHA-256 of `metadata/dataset.json`'s bytes.
+    pub dataset_json_sha256: String,
+    /// Subjects in all splits.
+    pub subjects: u64,
+    /// Per split: its subject count and the SHA-256 of its subject ids, sorted, one per line.
+    pub splits: BTreeMap<String, SplitFingerprint>,
+}
+
+/// One split of a [`DataFingerprint`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SplitFingerprint {
+    /// Subjects in the split.
+    pub subjects: u64,
+    /// SHA-256 (hex) of the sorted subject ids, each followed by a newline.
+    pub subject_list_sha256: String,
 }
 
 /// One file of a bundle, pinned.
@@ -89,6 +137,7 @@ pub fn write(
         model: pretrain.model.clone(),
         vocabulary: tokenizer.len(),
         files,
+        release: None,
     };
     outputs::atomic::write_json(&dir.join(MANIFEST), &manifest).map_err(write_error)?;
     Ok(manifest)
@@ -132,6 +181,11 @@ impl Bundle {
             }
         }
         for (name, expected) in &manifest.files {
+            // A name that leaves the bundle would have it vouch for (and read) someone else's file.
+            let inside = Path::new(name).components().all(|c| matches!(c, std::path::Component::Normal(_)));
+            if !inside {
+                return Err(bad(format!("the manifest names {name:?}, which is not a path inside the bundle")));
+            }
             let file = dir.join(name);
             let found = digest(&file)?;
             if &found != expected {

@@ -11,6 +11,8 @@
 //! Architecture invariant: nothing is signed that does not verify as it stands — [`sign`] opens
 //! the bundle (every digest checked) before it signs.
 
+pub mod release;
+
 use std::path::{Path, PathBuf};
 
 use model::ModelError;
@@ -53,6 +55,9 @@ pub enum ProvenanceError {
         #[source]
         source: SigningError,
     },
+    /// A release could not be assembled (named: what is missing or already there).
+    #[error("cannot assemble the release: {0}")]
+    Release(String),
     /// The signed statement is not one this build reads.
     #[error("{0}: not a signed statement of a Longitude model bundle")]
     Statement(PathBuf),

@@ -65,7 +65,10 @@ pub struct Database {
 
 /// The schema, in order. Each file is applied once, inside a transaction, and recorded with its
 /// checksum: a changed file is refused rather than silently re-applied.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "audit log", include_str!("../migrations/0001_audit_log.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "audit log", include_str!("../migrations/0001_audit_log.sql")),
+    (2, "model registry", include_str!("../migrations/0002_registry.sql")),
+];
 
 impl Database {
     /// Opens `location` — `postgres://user@host:port/db` (or `postgresql://`), `sqlite://PATH`,
