@@ -14,10 +14,10 @@ use store::Database;
 pub struct LogArgs {
     /// The database: a SQLite file path or a postgres:// URL.
     #[arg(long, env = "LONGITUDE_DB")]
-    db: String,
+    pub db: String,
     /// The log's name, the first line of its checkpoints (e.g. `audit.hospital.example/longitude`).
     #[arg(long, env = "LONGITUDE_AUDIT_ORIGIN", default_value = "longitude.local/audit")]
-    origin: String,
+    pub origin: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -108,7 +108,7 @@ pub fn run(cmd: AuditCommand) -> Result<ExitCode> {
     runtime.block_on(run_async(cmd))
 }
 
-async fn open(args: &LogArgs) -> Result<AuditLog> {
+pub async fn open(args: &LogArgs) -> Result<AuditLog> {
     Ok(AuditLog::new(Database::open(&args.db).await?, args.origin.clone()))
 }
 

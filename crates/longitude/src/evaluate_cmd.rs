@@ -33,9 +33,13 @@ pub struct EvaluateArgs {
     pub model: Option<PathBuf>,
     /// With --model: a public key of the bundle's owner (`longitude bundle keygen`'s KEY.pub, or
     /// its one-line text); the bundle must be signed by it and match its manifest byte for byte
-    /// before anything is scored. Repeatable. Without it the bundle's signature is not checked.
+    /// before anything is scored. Repeatable. Required with --model, unless --allow-unsigned.
     #[arg(long, requires = "model")]
     pub trusted: Vec<String>,
+    /// With --model and no --trusted: score with a bundle whose signature is not checked — the
+    /// owner's own development bundle, before it is signed. A warning is logged.
+    #[arg(long, requires = "model", conflicts_with = "trusted")]
+    pub allow_unsigned: bool,
     /// The MEDS dataset the predictions are about: sex, age band, race and ethnicity for the
     /// fairness audit are read from it.
     #[arg(long)]
@@ -74,8 +78,13 @@ fn score(args: &EvaluateArgs, model_path: &Path) -> Result<PathBuf> {
     };
     let model = adapt::scorer::TaskModel::load(model_path)?;
     if let Some(bundle) = &args.model {
-        if args.trusted.is_empty() {
-            tracing::warn!("the model bundle's signature is not checked: give --trusted KEY.pub");
+        if args.allow_unsigned {
+            tracing::warn!("the model bundle's signature is not checked (--allow-unsigned)");
+        } else if args.trusted.is_empty() {
+            anyhow::bail!(
+                "the model bundle's signature must be checked before it scores anything: give --trusted with its \
+                 owner's public key (KEY.pub or its text), or --allow-unsigned for your own unsigned development bundle"
+            );
         } else {
             let keys =
                 args.trusted.iter().map(|k| signing::VerifierKey::read_or_parse(k)).collect::<Result<Vec<_>, _>>()?;

@@ -18,6 +18,7 @@ mod logging;
 mod meds_cmd;
 mod pretrain_cmd;
 mod progress;
+mod registry_cmd;
 mod report_cmd;
 mod steps;
 mod synth_cmd;
@@ -143,6 +144,11 @@ enum Command {
     #[command(subcommand)]
     Bundle(bundle_cmd::BundleCommand),
 
+    /// The model registry: register signed releases, validate them against a policy's gates,
+    /// approve by name, deploy per site, suspend, retire; list and history.
+    #[command(subcommand)]
+    Registry(registry_cmd::RegistryCommand),
+
     /// The tamper-evident audit log: sign checkpoints, verify the whole log, keep a witness's
     /// copy, write and check proofs, export FHIR AuditEvents.
     #[command(subcommand)]
@@ -199,6 +205,7 @@ fn main() -> ExitCode {
         Command::Report(args) => report_cmd::run(&args),
         Command::Bundle(cmd) => bundle_cmd::run(cmd),
         Command::Audit(cmd) => audit_cmd::run(cmd),
+        Command::Registry(cmd) => registry_cmd::run(cmd),
         Command::Bench(cmd) => benchmarks::run(cmd),
         Command::Demo { out, patients, pretrain_steps, deid_key_file, replace } => {
             demo_cmd::run(&out, patients, pretrain_steps, deid_key_file.as_deref(), replace, &progress)

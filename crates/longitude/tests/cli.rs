@@ -68,6 +68,7 @@ fn demo_writes_a_dataset_that_describe_validate_and_show_agree_on() {
     assert!(stdout(&o).contains("fitted on") && stdout(&o).contains("vs unigram"), "{}", stdout(&o));
     assert!(dir.path().join("pretrained/model/model.safetensors").exists());
     owner_signs_and_a_partner_verifies_the_model_bundle(dir.path());
+    governance_from_release_to_retirement(dir.path());
     assert!(dir.path().join("tokenized/tokens/train.parquet").exists());
     assert!(stdout(&o).contains("simulated 300 patients"), "{}", stdout(&o));
     assert!(dir.path().join("truth/conditions.parquet").exists());
@@ -173,6 +174,7 @@ fn demo_writes_a_dataset_that_describe_validate_and_show_agree_on() {
         task_dir.join("fm_finetune.model.json").as_arg(),
         "--model",
         dir.path().join("pretrained/model").as_arg(),
+        "--allow-unsigned",
         "--labels",
         dir.path().join("labels/new_t2d_1y.parquet").as_arg(),
         "--meds",
@@ -183,6 +185,24 @@ fn demo_writes_a_dataset_that_describe_validate_and_show_agree_on() {
         "20",
     ]);
     assert!(rescore.status.success(), "{}", stderr(&rescore));
+    // Without --allow-unsigned, a bundle whose signature is not checked scores nothing.
+    let unchecked = dir.path().join("unchecked.parquet");
+    let refused = longitude(&[
+        "evaluate",
+        "--task-model",
+        task_dir.join("fm_finetune.model.json").as_arg(),
+        "--model",
+        dir.path().join("pretrained/model").as_arg(),
+        "--labels",
+        dir.path().join("labels/new_t2d_1y.parquet").as_arg(),
+        "--meds",
+        dir.path().join("meds").as_arg(),
+        "--predictions",
+        unchecked.as_arg(),
+    ]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("signature must be checked before it scores anything"), "{}", stderr(&refused));
+    assert!(!unchecked.exists());
     let again = probabilities(&rescored);
     let held_out =
         meds::labels::read_boolean_predictions(&task_dir.join("fm_finetune.parquet")).expect("fine-tuned predictions");
@@ -502,6 +522,243 @@ fn owner_signs_and_a_partner_verifies_the_model_bundle(dir: &Path) {
     let o = verify(&manifest_changed, &public);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("is not the manifest its owner signed"), "{}", stderr(&o));
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("dir");
+    for entry in std::fs::read_dir(from).expect("read dir").map(|e| e.expect("entry")) {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// The owner assembles the demo's model, task models and report into a release and signs it; the
+/// registry refuses it altered three ways, then takes it through its lifecycle: a policy it
+/// fails (the gate named, with its margin), one it passes, an approval refused to the registrant,
+/// one granted, a deployment and a retirement — all in the history, all in an audit log that
+/// verifies.
+fn governance_from_release_to_retirement(dir: &Path) {
+    let (key, public, release) = (dir.join("owner.key"), dir.join("owner.pub"), dir.join("release"));
+    let o = longitude(&[
+        "bundle",
+        "assemble",
+        "--model",
+        dir.join("pretrained/model").as_arg(),
+        "--adapted",
+        dir.join("adapt").as_arg(),
+        "--report",
+        dir.join("report").as_arg(),
+        "--dataset",
+        dir.join("meds").as_arg(),
+        "--owner",
+        "Example Health",
+        "--out",
+        release.as_arg(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = longitude(&["bundle", "sign", "--bundle", release.as_arg(), "--key", key.as_arg()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(release.join("bundle.json")).expect("manifest")).expect("json");
+    assert_eq!(manifest["release"]["owner"], "Example Health");
+    assert_eq!(manifest["release"]["training_data"]["subjects"], 300);
+    assert!(manifest["files"]["report/report.json"]["sha256"].is_string(), "{manifest}");
+
+    let db = dir.join("registry.db");
+    let registry = |args: &[&str]| {
+        let mut all = vec!["registry", args[0], "--db", db.as_arg()];
+        all.extend_from_slice(&args[1..]);
+        longitude(&all)
+    };
+    let register = |bundle: &Path| {
+        registry(&[
+            "register",
+            "--bundle",
+            bundle.as_arg(),
+            "--trusted",
+            public.as_arg(),
+            "--name",
+            "demo-risk",
+            "--by",
+            "alice",
+            "--role",
+            "data-scientist",
+        ])
+    };
+    // Altered three ways: a weight byte, a report figure, a manifest re-signed by another key.
+    let weights = dir.join("release-weights");
+    copy_tree(&release, &weights);
+    let mut bytes = std::fs::read(weights.join("model.safetensors")).expect("weights");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 1;
+    std::fs::write(weights.join("model.safetensors"), bytes).expect("write");
+    let figure = dir.join("release-figure");
+    copy_tree(&release, &figure);
+    let report = std::fs::read_to_string(figure.join("report/report.json")).expect("report");
+    let at = report.find("\"auroc\": 0.").expect("an AUROC") + "\"auroc\": 0.".len();
+    let digit = report.as_bytes()[at] - b'0';
+    let changed = format!("{}{}{}", &report[..at], (digit + 1) % 10, &report[at + 1..]);
+    assert_ne!(changed, report);
+    std::fs::write(figure.join("report/report.json"), changed).expect("write");
+    let resigned = dir.join("release-resigned");
+    copy_tree(&release, &resigned);
+    let o = longitude(&["bundle", "sign", "--bundle", resigned.as_arg(), "--key", dir.join("other.key").as_arg()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for (bundle, named) in
+        [(&weights, "model.safetensors"), (&figure, "report/report.json"), (&resigned, "no signature by a trusted key")]
+    {
+        for o in [
+            register(bundle),
+            longitude(&["bundle", "verify", "--bundle", bundle.as_arg(), "--trusted", public.as_arg()]),
+        ] {
+            assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+            assert!(stderr(&o).contains(named), "{named}: {}", stderr(&o));
+        }
+    }
+    let o = longitude(&[
+        "--quiet",
+        "evaluate",
+        "--task-model",
+        figure.join("tasks/new_t2d_1y/fm_probe.model.json").as_arg(),
+        "--model",
+        figure.as_arg(),
+        "--trusted",
+        public.as_arg(),
+        "--labels",
+        dir.join("labels/new_t2d_1y.parquet").as_arg(),
+        "--meds",
+        dir.join("meds").as_arg(),
+        "--predictions",
+        dir.join("figure.parquet").as_arg(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("report/report.json"), "{}", stderr(&o));
+
+    let o = register(&release);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("registered demo-risk@1 (owner Example Health, signed by hospital.example"),
+        "{}",
+        stdout(&o)
+    );
+
+    // Policies drawn from the report's own figures: a bound just under the first AUROC interval's
+    // lower end passes; one 0.05 above it fails, and says by how much.
+    let figures: Value = serde_json::from_str(&report).expect("report");
+    let candidate = figures["candidate"].as_str().expect("candidate").to_string();
+    let (task, lower) = figures["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .filter(|t| t["setting"].as_str().is_some_and(|s| s.starts_with("internal")))
+        .find_map(|t| {
+            let method = t["methods"].as_array()?.iter().find(|m| m["method"] == candidate.as_str())?;
+            Some((t["task"].as_str()?.to_string(), method["evaluation"]["intervals"]["auroc"]["lower"].as_f64()?))
+        })
+        .expect("a task with an AUROC interval");
+    let policy = |name: &str, bound: f64| {
+        let path = dir.join(format!("{name}.yaml"));
+        let text = format!(
+            "name: {name}\nversion: 1\ntasks: [{task}]\ngates:\n  auroc_lower_bound: {bound}\napproval:\n  two_person: true\n"
+        );
+        std::fs::write(&path, text).expect("policy");
+        path
+    };
+    let (strict, fitting) = (policy("strict", lower + 0.05), policy("fitting", lower - 0.001));
+    let validate = |policy: &Path| {
+        registry(&[
+            "validate",
+            "--id",
+            "demo-risk@1",
+            "--bundle",
+            release.as_arg(),
+            "--trusted",
+            public.as_arg(),
+            "--policy",
+            policy.as_arg(),
+            "--by",
+            "alice",
+            "--role",
+            "data-scientist",
+        ])
+    };
+    let o = validate(&strict);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stdout(&o).contains(&format!("FAIL  {task:<22} auroc_lower_bound    {lower:.3} < ")), "{}", stdout(&o));
+    assert!(stdout(&o).contains("short by 0.050"), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("failed 1 of 1 gates of strict v1") && stderr(&o).contains("stays registered"),
+        "{}",
+        stderr(&o)
+    );
+    let o = validate(&fitting);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("demo-risk@1 validated under fitting v1"), "{}", stdout(&o));
+
+    let approve = |by: &str, reason: &str| {
+        registry(&["approve", "--id", "demo-risk@1", "--by", by, "--role", "clinical-lead", "--reason", reason])
+    };
+    let o = approve("carol", " ");
+    assert!(o.status.code() == Some(2) && stderr(&o).contains("an approval needs a reason"), "{}", stderr(&o));
+    let o = approve("alice", "my own model");
+    assert!(o.status.code() == Some(2) && stderr(&o).contains("requires a second person"), "{}", stderr(&o));
+    let o = approve("carol", "gates passed; card reviewed");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let step = |args: &[&str]| {
+        let o = registry(args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    };
+    step(&[
+        "deploy",
+        "--id",
+        "demo-risk@1",
+        "--site",
+        "north",
+        "--by",
+        "carol",
+        "--role",
+        "clinical-lead",
+        "--reason",
+        "go-live",
+    ]);
+    step(&["retire", "--id", "demo-risk@1", "--by", "carol", "--role", "clinical-lead", "--reason", "demo over"]);
+    let o = registry(&[
+        "deploy",
+        "--id",
+        "demo-risk@1",
+        "--site",
+        "south",
+        "--by",
+        "carol",
+        "--role",
+        "r",
+        "--reason",
+        "x",
+    ]);
+    assert!(o.status.code() == Some(2) && stderr(&o).contains("retired is final"), "{}", stderr(&o));
+    let o = registry(&["history", "--id", "demo-risk@1"]);
+    let history = stdout(&o);
+    let steps: Vec<&str> = history.lines().skip(1).map(|l| l.split_whitespace().nth(1).unwrap_or("")).collect();
+    assert_eq!(steps, ["register", "validate", "approve", "deploy", "retire"], "{history}");
+
+    // The registry's steps are in the audit log, which verifies under the operator's checkpoint.
+    let operator = dir.join("operator.key");
+    assert!(
+        longitude(&["bundle", "keygen", "--name", "audit.hospital.example", "--key", operator.as_arg()])
+            .status
+            .success()
+    );
+    let o = longitude(&["audit", "checkpoint", "--db", db.as_arg(), "--key", operator.as_arg()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = longitude(&["audit", "verify", "--db", db.as_arg(), "--trusted", dir.join("operator.pub").as_arg()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // register, the failed and the passed validation, the refused and the granted approval,
+    // deploy, retire.
+    assert!(stdout(&o).starts_with("verified: 7 records"), "{}", stdout(&o));
 }
 
 #[test]

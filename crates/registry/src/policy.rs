@@ -232,8 +232,8 @@ pub struct ComparisonEvidence {
 pub struct PairedEvidence {
     /// Candidate minus baseline.
     pub difference: f64,
-    /// Its interval.
-    pub interval: Interval,
+    /// Its interval (absent when too few positives to resample).
+    pub interval: Option<Interval>,
 }
 
 /// One attribute's subgroups.
@@ -311,23 +311,27 @@ pub fn evaluate(policy: &Policy, evidence: &Evidence) -> Vec<GateResult> {
             let paired = internal
                 .and_then(|t| t.comparisons.iter().find(|c| c.candidate == method && &c.baseline == baseline))
                 .and_then(|c| c.paired.as_ref());
-            match paired {
-                Some(p) if p.interval.upper >= 0.0 => push(
+            match paired.map(|p| (p.difference, p.interval)) {
+                Some((difference, Some(i))) if i.upper >= 0.0 => push(
                     "not_behind",
-                    Some(p.difference),
+                    Some(difference),
                     required,
                     true,
-                    format!("{:+.3} [{:+.3}, {:+.3}]", p.difference, p.interval.lower, p.interval.upper),
+                    format!("{difference:+.3} [{:+.3}, {:+.3}]", i.lower, i.upper),
                 ),
-                Some(p) => push(
+                Some((difference, Some(i))) => push(
                     "not_behind",
-                    Some(p.difference),
+                    Some(difference),
                     required,
                     false,
-                    format!(
-                        "behind {baseline} by {:.3} [{:+.3}, {:+.3}]",
-                        -p.difference, p.interval.lower, p.interval.upper
-                    ),
+                    format!("behind {baseline} by {:.3} [{:+.3}, {:+.3}]", -difference, i.lower, i.upper),
+                ),
+                Some((difference, None)) => push(
+                    "not_behind",
+                    Some(difference),
+                    required,
+                    false,
+                    format!("{difference:+.3} with no interval (too few positives): not shown level"),
                 ),
                 None => push("not_behind", None, required, false, format!("no paired comparison with {baseline}")),
             }
