@@ -17,6 +17,8 @@
 //!   calibration_slope: [0.8, 1.25]
 //!   subgroup_ratios: [0.8, 1.25]   # every measured subgroup ratio (TPR, FPR, PPV, flag rate)
 //!   external_drop: 0.10            # internal AUROC minus external AUROC, at most
+//!   what_if_agrees: true           # for treatment decisions: no "what if" answer on the task
+//!                                  # points the opposite way to the truth
 //! approval:
 //!   two_person: true               # the approver is not the registrant
 //!   roles: [clinical-safety-officer]
@@ -67,6 +69,10 @@ pub struct Gates {
     /// The AUROC may drop from the internal to the external evaluation by at most this.
     #[serde(default)]
     pub external_drop: Option<f64>,
+    /// For a model meant to inform treatment decisions: every "what if" comparison on the task
+    /// that the truth can judge must agree with it in direction (the card's warning, as a gate).
+    #[serde(default)]
+    pub what_if_agrees: bool,
 }
 
 /// Who may approve a version validated under the policy.
@@ -154,6 +160,44 @@ pub struct Evidence {
     pub candidate: String,
     /// Every setting × task.
     pub tasks: Vec<TaskEvidence>,
+    /// "What if" comparisons, with the truth where there is one.
+    #[serde(default)]
+    pub what_if: Vec<WhatIfEvidence>,
+}
+
+/// One "what if" comparison: the model's relative risk beside the truth's.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WhatIfEvidence {
+    /// The task.
+    pub task: String,
+    /// The treatment changed.
+    pub treatment: String,
+    /// How (`withhold`, `start`).
+    pub change: String,
+    /// The model's answer.
+    pub model: ArmEvidence,
+    /// The truth's, where there is one.
+    pub oracle: Option<ArmEvidence>,
+}
+
+/// A relative risk and its interval.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ArmEvidence {
+    /// Changed over as recorded.
+    pub relative_risk: Option<f64>,
+    /// Its interval.
+    pub relative_risk_interval: Option<Interval>,
+}
+
+impl ArmEvidence {
+    /// +1 if the interval lies above 1, -1 if below, 0 if it holds 1 or is missing.
+    fn direction(&self) -> i8 {
+        match self.relative_risk_interval {
+            Some(i) if i.lower > 1.0 => 1,
+            Some(i) if i.upper < 1.0 => -1,
+            _ => 0,
+        }
+    }
 }
 
 /// One task in one setting.
@@ -405,6 +449,47 @@ pub fn evaluate(policy: &Policy, evidence: &Evidence) -> Vec<GateResult> {
                     }
                 }
                 _ => push("external_drop", None, required, false, "no external evaluation in the report".into()),
+            }
+        }
+        if gates.what_if_agrees {
+            let required = "every judged \"what if\" answer agrees with the truth in direction".to_string();
+            let judged: Vec<&WhatIfEvidence> = evidence
+                .what_if
+                .iter()
+                .filter(|w| {
+                    &w.task == task && w.oracle.as_ref().is_some_and(|o| o.direction() != 0) && w.model.direction() != 0
+                })
+                .collect();
+            let opposite: Vec<String> = judged
+                .iter()
+                .filter(|w| w.oracle.as_ref().is_some_and(|o| o.direction() != w.model.direction()))
+                .map(|w| {
+                    let rr = |a: &ArmEvidence| a.relative_risk.map_or("n/a".to_string(), |r| format!("{r:.2}"));
+                    let truth = w.oracle.as_ref().map_or("n/a".to_string(), rr);
+                    format!("{} {}: model RR {}, true RR {truth}", w.change, w.treatment, rr(&w.model))
+                })
+                .collect();
+            let unresolved = evidence.what_if.iter().filter(|w| &w.task == task).count() - judged.len();
+            if opposite.is_empty() {
+                push(
+                    "what_if_agrees",
+                    None,
+                    required,
+                    true,
+                    format!("{} judged agree; {unresolved} not resolved either way", judged.len()),
+                )
+            } else {
+                push(
+                    "what_if_agrees",
+                    None,
+                    required,
+                    false,
+                    format!(
+                        "not for treatment decisions: opposite to the truth on {} ({})",
+                        opposite.len(),
+                        opposite.join("; ")
+                    ),
+                )
             }
         }
     }

@@ -34,6 +34,7 @@ gates:
   auroc_lower_bound: 0.85
   subgroup_ratios: [0.9, 1.1]
   external_drop: 0.02
+  what_if_agrees: true
 ";
 
 fn person(name: &str, role: &str) -> Person {
@@ -127,6 +128,8 @@ async fn lifecycle(location: &str) {
             "new_t2d_1y auroc_lower_bound: 0.801 < 0.850: short by 0.049",
             "new_t2d_1y subgroup_ratios: sex M fpr = 1.19: outside by 0.09 (the worst of 14)",
             "new_t2d_1y external_drop: 0.846 internal, 0.801 external: drop +0.045, over by 0.025",
+            "new_t2d_1y what_if_agrees: not for treatment decisions: opposite to the truth on 1 (withhold RXNORM/6809: \
+             model RR 0.62, true RR 1.35)",
         ]
     );
     assert_eq!(registry.version("t2d-risk@1").await.expect("v").state, "registered");

@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use std::path::Path;
 
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::{AnyPool, SqlSafeStr};
+use sqlx::{AnyPool, Row, SqlSafeStr};
 
 pub use sqlx;
 
@@ -91,10 +91,29 @@ impl Database {
         if engine == Engine::Sqlite {
             // Persistent in the file: readers never wait for the writer, and a commit is one
             // append to the log file (synchronous=FULL, sqlx's default, keeps it durable).
-            sqlx::query("PRAGMA journal_mode = WAL")
-                .execute(&pool)
-                .await
-                .map_err(|source| StoreError::Connect { location: described.clone(), source })?;
+            // Switching needs the file to itself, which a second process opening a new file at
+            // the same moment denies without waiting: look first, and retry while it is busy.
+            let mut wal = false;
+            for attempt in 1..=100u64 {
+                let mode = sqlx::query("PRAGMA journal_mode").fetch_one(&pool).await.map_err(connect_error)?;
+                if mode.try_get::<String, _>(0).map_err(connect_error)?.eq_ignore_ascii_case("wal") {
+                    wal = true;
+                    break;
+                }
+                match sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await {
+                    Ok(_) => {}
+                    Err(e) if is_transient(&e) => {
+                        tokio::time::sleep(std::time::Duration::from_millis(10 * attempt.min(10))).await;
+                    }
+                    Err(e) => return Err(connect_error(e)),
+                }
+            }
+            if !wal {
+                return Err(StoreError::Location {
+                    location: described.clone(),
+                    reason: "it could not be switched to write-ahead logging (another process holds it)".into(),
+                });
+            }
         }
         let migrations = MIGRATIONS
             .iter()
