@@ -625,6 +625,7 @@ fn write_methods(
         if m.method == "fm_probe" || m.method == "fm_finetune" {
             let bundle = plan.foundation.as_ref().map(|f| f.model.clone());
             model.fitted_on.insert("model_bundle".into(), json(&bundle));
+            model.foundation = cx.foundation.as_ref().and_then(|f| f.bundle().manifest().identity());
         }
         if let (Some(classifier), Some(f)) = (fine_tuned.filter(|_| m.method == "fm_finetune"), &cx.foundation) {
             model::weights::save(&classifier.body, f.config(), &dir.join(crate::finetune::WEIGHTS_FILE))?;

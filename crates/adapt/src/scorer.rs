@@ -110,6 +110,11 @@ pub struct TaskModel {
     /// Free-form facts about the fit (split sizes, tuning AUROC, λ), for the reader.
     #[serde(default)]
     pub fitted_on: BTreeMap<String, serde_json::Value>,
+    /// The foundation model a probe or fine-tuned head was fitted on (its weights' and
+    /// tokenizer's digests): scoring with any other model is refused. Absent in files from
+    /// builds before it, and for methods that read no foundation model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub foundation: Option<model::bundle::ModelIdentity>,
     /// A receiving site's recalibration, applied to every probability the model scores (such a
     /// file is version 2: builds from before it refuse it rather than ignore the map).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -167,6 +172,19 @@ pub enum ScorerError {
     /// The probe needs the model bundle.
     #[error("the `{0}` task model reads the pretrained model's embeddings: give the model bundle")]
     NeedsFoundation(String),
+    /// The model bundle given is not the foundation model the task model was fitted on.
+    #[error(
+        "the `{method}` task model was fitted on the foundation model with weights SHA-256 {fitted}; the model \
+         bundle given holds another ({given}): score it with the model it was fitted on"
+    )]
+    WrongFoundation {
+        /// The task model's method.
+        method: String,
+        /// The fitted-on weights' digest.
+        fitted: String,
+        /// The given bundle's weights' digest.
+        given: String,
+    },
     /// The booster could not be rebuilt.
     #[error("gradient boosting: {0}")]
     Gbm(String),
@@ -182,6 +200,7 @@ impl TaskModel {
             method: method.into(),
             fitting,
             fitted_on: BTreeMap::new(),
+            foundation: None,
             site_recalibration: None,
             origin: None,
         }
@@ -239,6 +258,16 @@ impl TaskModel {
         labels: &[BooleanLabel],
         foundation: Option<&Foundation>,
     ) -> Result<(Vec<BooleanPrediction>, usize), ScorerError> {
+        if let (Some(pin), Some(f)) = (&self.foundation, foundation) {
+            let given = f.bundle().manifest().identity();
+            if given.as_ref() != Some(pin) {
+                return Err(ScorerError::WrongFoundation {
+                    method: self.method.clone(),
+                    fitted: pin.weights_sha256.clone(),
+                    given: given.map_or_else(|| "no weights".into(), |g| g.weights_sha256),
+                });
+            }
+        }
         let mut wanted: BTreeMap<i64, Vec<BooleanLabel>> = BTreeMap::new();
         for l in labels {
             wanted.entry(l.subject_id).or_default().push(*l);
@@ -359,6 +388,50 @@ mod tests {
         let refs: Vec<&SparseRow> = rows.iter().collect();
         let model = Logistic::fit(&refs, &[true, false, true, false], 2, 1.0);
         TaskModel::new("t", "fm_probe", Fitting::Probe { model, pooling })
+    }
+
+    /// A fresh tiny model bundle in `dir`, its tokenizer fitted on `patients` simulated patients.
+    fn tiny_bundle(dir: &Path, patients: u64) -> Foundation {
+        let codes = synth::vocab::code_table();
+        let config = synth::SynthConfig::new(patients as usize, 2, 8);
+        let timelines: Vec<Timeline> =
+            (0..patients).map(|i| synth::simulate_patient(&config, &codes, i).timeline).collect();
+        let tokenizer =
+            tokenizer::Tokenizer::fit(&timelines, &codes, tokenizer::TokenizerConfig::default()).expect("fit");
+        let pretrain = model::pretrain::PretrainConfig::for_model(model::ModelConfig::tiny(tokenizer.len()), 1);
+        let weights_model: model::Model<model::Cpu> = pretrain.model.init(&Default::default());
+        let weights = dir.join("checkpoint.safetensors");
+        model::weights::save(&weights_model, &pretrain.model, &weights).expect("save");
+        model::bundle::write(&dir.join("model"), &weights, &tokenizer, &pretrain).expect("bundle");
+        Foundation::load(&dir.join("model")).expect("load")
+    }
+
+    #[test]
+    fn a_probe_is_scored_only_with_the_foundation_model_it_was_fitted_on() {
+        let (a, b) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+        let (fitted_on, other) = (tiny_bundle(a.path(), 40), tiny_bundle(b.path(), 25));
+        let width = fitted_on.width(Pooling::Last);
+        assert_eq!(width, other.width(Pooling::Last), "same shape: only the pin tells them apart");
+        let rows: Vec<SparseRow> = (0..4).map(|i| vec![(i as u32 % width as u32, 1.0f32)]).collect();
+        let refs: Vec<&SparseRow> = rows.iter().collect();
+        let mut probe = TaskModel::new(
+            "t",
+            "fm_probe",
+            Fitting::Probe {
+                model: Logistic::fit(&refs, &[true, false, true, false], width, 1.0),
+                pooling: Pooling::Last,
+            },
+        );
+        probe.foundation = fitted_on.bundle().manifest().identity();
+        let codes = synth::vocab::code_table();
+        let err = probe.score(&[], &codes, &[], Some(&other)).expect_err("another model");
+        assert!(matches!(err, ScorerError::WrongFoundation { .. }), "{err}");
+        assert!(err.to_string().contains("score it with the model it was fitted on"), "{err}");
+        probe.score(&[], &codes, &[], Some(&fitted_on)).expect("its own model");
+        // The pin travels in the file.
+        let path = a.path().join("probe.model.json");
+        probe.save(&path).expect("save");
+        assert_eq!(TaskModel::load(&path).expect("load").foundation, probe.foundation);
     }
 
     #[test]

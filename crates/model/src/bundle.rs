@@ -58,6 +58,29 @@ pub struct Manifest {
     pub release: Option<Release>,
 }
 
+/// What a foundation model is, whatever bundle carries it: the digests of its weights and of its
+/// tokenizer. A task model fitted on a foundation model's embedding records it, so that it is
+/// never scored with another model's (a release's manifest differs from the pretrained bundle's;
+/// these digests do not).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelIdentity {
+    /// SHA-256 of the weights file.
+    pub weights_sha256: String,
+    /// SHA-256 of the tokenizer file.
+    pub tokenizer_sha256: String,
+}
+
+impl Manifest {
+    /// The identity of the model this manifest pins (`None` if it lists no weights or
+    /// tokenizer, which [`Bundle::open`] refuses).
+    pub fn identity(&self) -> Option<ModelIdentity> {
+        Some(ModelIdentity {
+            weights_sha256: self.files.get(WEIGHTS)?.sha256.clone(),
+            tokenizer_sha256: self.files.get(TOKENIZER)?.sha256.clone(),
+        })
+    }
+}
+
 /// A release's provenance: who made it, when, with which code, from which data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Release {

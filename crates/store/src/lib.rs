@@ -79,34 +79,28 @@ impl Database {
         let (engine, url, described) = resolve(location)?;
         let connect_error = |source| StoreError::Connect { location: described.clone(), source };
         // One connection first: a refused or misnamed server is reported at once, where the
-        // pool would retry until its acquire timeout.
-        let probe = <sqlx::AnyConnection as sqlx::Connection>::connect(&url).await.map_err(connect_error)?;
-        sqlx::Connection::close(probe).await.map_err(connect_error)?;
-        let pool = sqlx::any::AnyPoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(std::time::Duration::from_secs(10))
-            .connect(&url)
-            .await
-            .map_err(connect_error)?;
+        // pool would retry until its acquire timeout. On SQLite it also switches the file to
+        // write-ahead logging, persistent in the file: readers never wait for the writer, and a
+        // commit is one append to the log (synchronous=FULL, sqlx's default, keeps it durable).
+        let mut probe = <sqlx::AnyConnection as sqlx::Connection>::connect(&url).await.map_err(connect_error)?;
         if engine == Engine::Sqlite {
-            // Persistent in the file: readers never wait for the writer, and a commit is one
-            // append to the log file (synchronous=FULL, sqlx's default, keeps it durable).
-            // Switching needs the file to itself, which a second process opening a new file at
-            // the same moment denies without waiting: look first, and retry while it is busy.
+            // The switch needs the file to itself, which a second process opening a new file at
+            // the same moment denies without waiting: retry while it is busy. Done on this lone
+            // connection, before the pool opens others that could hold the file themselves.
             let mut wal = false;
-            for attempt in 1..=100u64 {
-                let mode = sqlx::query("PRAGMA journal_mode").fetch_one(&pool).await.map_err(connect_error)?;
-                if mode.try_get::<String, _>(0).map_err(connect_error)?.eq_ignore_ascii_case("wal") {
-                    wal = true;
-                    break;
-                }
-                match sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await {
-                    Ok(_) => {}
-                    Err(e) if is_transient(&e) => {
-                        tokio::time::sleep(std::time::Duration::from_millis(10 * attempt.min(10))).await;
+            for attempt in 1..=200u64 {
+                match sqlx::query("PRAGMA journal_mode = WAL").fetch_all(&mut probe).await {
+                    Ok(rows) => {
+                        let mode: Option<String> = rows.first().and_then(|r| r.try_get(0).ok());
+                        if mode.is_some_and(|m| m.eq_ignore_ascii_case("wal")) {
+                            wal = true;
+                            break;
+                        }
                     }
+                    Err(e) if is_transient(&e) => {}
                     Err(e) => return Err(connect_error(e)),
                 }
+                tokio::time::sleep(std::time::Duration::from_millis(5 * attempt.min(20))).await;
             }
             if !wal {
                 return Err(StoreError::Location {
@@ -115,6 +109,13 @@ impl Database {
                 });
             }
         }
+        sqlx::Connection::close(probe).await.map_err(connect_error)?;
+        let pool = sqlx::any::AnyPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect(&url)
+            .await
+            .map_err(connect_error)?;
         let migrations = MIGRATIONS
             .iter()
             .map(|&(version, description, sql)| {
