@@ -757,8 +757,8 @@ fn governance_from_release_to_retirement(dir: &Path) {
     let o = longitude(&["audit", "verify", "--db", db.as_arg(), "--trusted", dir.join("operator.pub").as_arg()]);
     assert!(o.status.success(), "{}", stderr(&o));
     // register, the failed and the passed validation, the refused and the granted approval,
-    // deploy, retire.
-    assert!(stdout(&o).starts_with("verified: 7 records"), "{}", stdout(&o));
+    // deploy, retire, the refused deployment after retirement.
+    assert!(stdout(&o).starts_with("verified: 8 records"), "{}", stdout(&o));
 }
 
 #[test]

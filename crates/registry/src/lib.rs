@@ -267,7 +267,7 @@ impl Registry {
         let version = self.version(id).await?;
         let state = parse_state(&version.state)?;
         if state.after(Step::Validate).is_none() {
-            return Err(not_allowed(id, Step::Validate, state));
+            return self.refuse(id, by, Step::Validate, not_allowed(id, Step::Validate, state)).await;
         }
         if version.manifest_sha256 != verified.manifest_sha256 {
             return Err(RegistryError::BundleChanged {
@@ -343,7 +343,7 @@ impl Registry {
         let version = self.version(id).await?;
         let state = parse_state(&version.state)?;
         if state.after(Step::Approve).is_none() {
-            return Err(not_allowed(id, Step::Approve, state));
+            return self.refuse(id, by, Step::Approve, not_allowed(id, Step::Approve, state)).await;
         }
         let row = sqlx::query(
             "SELECT policy FROM registry_evaluations WHERE version_id = $1 AND passed = 1 ORDER BY seq DESC LIMIT 1",
@@ -361,10 +361,11 @@ impl Registry {
                 .refuse(
                     id,
                     by,
-                    format!(
+                    Step::Approve,
+                    RegistryError::Refused(format!(
                         "{} registered {id} and may not also approve it: the policy {} v{} requires a second person",
                         by.name, policy.name, policy.version
-                    ),
+                    )),
                 )
                 .await;
         }
@@ -373,13 +374,14 @@ impl Registry {
                 .refuse(
                     id,
                     by,
-                    format!(
+                    Step::Approve,
+                    RegistryError::Refused(format!(
                         "the role {} may not approve under the policy {} v{}: it allows {}",
                         by.role,
                         policy.name,
                         policy.version,
                         policy.approval.roles.join(", ")
-                    ),
+                    )),
                 )
                 .await;
         }
@@ -408,7 +410,7 @@ impl Registry {
         let version = self.version(id).await?;
         let state = parse_state(&version.state)?;
         if state.after(Step::Deploy).is_none() {
-            return Err(not_allowed(id, Step::Deploy, state));
+            return self.refuse(id, by, Step::Deploy, not_allowed(id, Step::Deploy, state)).await;
         }
         let mut tx = self.pool().begin().await?;
         let here = sqlx::query(
@@ -423,15 +425,15 @@ impl Registry {
             let (other, other_mode): (String, String) = (row.try_get("id")?, row.try_get("mode")?);
             if other == id {
                 drop(tx);
-                return self.refuse(id, by, format!("{id} is already deployed at {site} ({other_mode})")).await;
+                let why = format!("{id} is already deployed at {site} ({other_mode})");
+                return self.refuse(id, by, Step::Deploy, RegistryError::Refused(why)).await;
             }
             if mode == Mode::Active && other_mode == Mode::Active.name() {
                 drop(tx);
-                return self
-                    .refuse(id, by, format!(
-                        "{other} already answers at {site}: retire or suspend it first, or deploy {id} in shadow beside it"
-                    ))
-                    .await;
+                let why = format!(
+                    "{other} already answers at {site}: retire or suspend it first, or deploy {id} in shadow beside it"
+                );
+                return self.refuse(id, by, Step::Deploy, RegistryError::Refused(why)).await;
             }
         }
         let now = audit::entry::now();
@@ -480,7 +482,7 @@ impl Registry {
         check_reason(reason, "a withdrawal")?;
         let state = parse_state(&self.version(id).await?.state)?;
         if state.after(step).is_none() {
-            return Err(not_allowed(id, step, state));
+            return self.refuse(id, by, step, not_allowed(id, step, state)).await;
         }
         let mut tx = self.pool().begin().await?;
         let sites: Vec<String> =
@@ -602,12 +604,7 @@ impl Registry {
             .bind(id)
             .execute(&mut **tx)
             .await?;
-        let action = match step {
-            Step::Approve | Step::Suspend => Action::Approval,
-            Step::Deploy | Step::Retire => Action::Deployment,
-            Step::Register | Step::Validate => Action::RegistryChange,
-        };
-        let mut entry = self.entry(id, action, by, &format!("{step}: {from_name} -> {to}"));
+        let mut entry = self.entry(id, action_of(step), by, &format!("{step}: {from_name} -> {to}"));
         if let Some(site) = site {
             entry.tenant = site.into();
         }
@@ -624,11 +621,20 @@ impl Registry {
     }
 
     /// Records a refused step in the audit log, then returns the refusal.
-    async fn refuse<T>(&self, id: &str, by: &Person, why: String) -> Result<T, RegistryError> {
-        let mut entry = self.entry(id, Action::Approval, by, "refused");
+    async fn refuse<T>(&self, id: &str, by: &Person, step: Step, error: RegistryError) -> Result<T, RegistryError> {
+        let mut entry = self.entry(id, action_of(step), by, &format!("{step} refused"));
         entry.outcome = Outcome::Refused;
         self.audit.append(&entry).await?;
-        Err(RegistryError::Refused(why))
+        Err(error)
+    }
+}
+
+/// The audit action a step is recorded as.
+fn action_of(step: Step) -> Action {
+    match step {
+        Step::Approve | Step::Suspend => Action::Approval,
+        Step::Deploy | Step::Retire => Action::Deployment,
+        Step::Register | Step::Validate => Action::RegistryChange,
     }
 }
 

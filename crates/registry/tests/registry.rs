@@ -192,7 +192,7 @@ async fn lifecycle(location: &str) {
 
     // Every step, and every refusal and failed validation, is in the audit log, which verifies.
     let verified_log = log.verify(&[], &[]).await.expect("the audit log verifies");
-    assert_eq!(verified_log.records, 5 + 4 + 1 + 4, "5 steps of v1, 4 of v2, the failed validation, 4 refusals");
+    assert_eq!(verified_log.records, 5 + 4 + 1 + 6, "5 steps of v1, 4 of v2, the failed validation, 6 refusals");
 }
 
 #[tokio::test]
