@@ -11,7 +11,8 @@
 //! anywhere until the `deid` step has run (see the ingest pipeline).
 //!
 //! [`read`] streams into a [`Sink`] in bounded memory, parsing on every core; [`ingest`] collects
-//! into memory for small inputs and tests.
+//! into memory for small inputs and tests; [`read_text`] (and [`ingest_text`]) reads one document
+//! already in memory — a request body, a CDS Hooks prefetch — with the same conversion and report.
 
 #![forbid(unsafe_code)]
 
@@ -551,6 +552,29 @@ pub fn ingest(paths: &[PathBuf]) -> Result<Ingested, FhirError> {
     let mut ingested = Ingested::default();
     let report = read(paths, &mut ingested, &|_| {})?;
     ingested.report = report;
+    Ok(ingested)
+}
+
+/// Reads one FHIR JSON document held in memory — a resource, a Bundle (as a CDS Hooks prefetch
+/// or a request body carries one) or a JSON array of them — into `sink`, accounting for every
+/// resource exactly as [`read`] does for a file: the same conversion, the same reasons, the same
+/// report. `name` labels the document in the report and in quarantine records (e.g. `request`);
+/// nothing is read from or written to disk.
+pub fn read_text(name: &str, text: &str, sink: &mut dyn Sink) -> Result<Report, FhirError> {
+    let mut report = Report::default();
+    let label = Path::new(name);
+    let mut batch = Batch::new(label);
+    batch.document(label, text);
+    batch.files.push((label.to_path_buf(), "read".into()));
+    batch.flush(&mut report, sink)?;
+    report.bytes = text.len() as u64;
+    Ok(report)
+}
+
+/// [`read_text`] into memory.
+pub fn ingest_text(name: &str, text: &str) -> Result<Ingested, FhirError> {
+    let mut ingested = Ingested::default();
+    ingested.report = read_text(name, text, &mut ingested)?;
     Ok(ingested)
 }
 

@@ -94,3 +94,31 @@ fn us_core_observations_and_spec_examples() {
     let meds = &ingested.report.types["MedicationRequest"];
     assert_eq!(meds.converted, meds.read, "{:?}", meds.skipped);
 }
+
+/// A document held in memory (a request body, a CDS Hooks prefetch) is read exactly as the same
+/// document in a file: every Synthea bundle gives the same events per patient and the same counts.
+#[test]
+fn a_bundle_in_memory_reads_as_the_same_bundle_on_disk() {
+    let dir = shared("synthea-bundles/smart-generated-sample-data-r4");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 5, "{}", files.len());
+    for file in files.iter().take(5) {
+        let on_disk = fhir::ingest(std::slice::from_ref(file)).expect("from disk");
+        let text = std::fs::read_to_string(file).expect("text");
+        let in_memory = fhir::ingest_text("request", &text).expect("from memory");
+        assert_eq!(in_memory.patients, on_disk.patients, "{}", file.display());
+        assert_eq!(in_memory.report.types, on_disk.report.types, "{}", file.display());
+        assert!(in_memory.report.reconciles());
+        assert_eq!(in_memory.report.files, vec![(PathBuf::from("request"), "read".to_string())]);
+    }
+    // Not JSON at all: quarantined with its position, not an error, and the counts reconcile.
+    let broken = fhir::ingest_text("request", "{\"resourceType\": \"Bundle\", \"entry\": [").expect("read");
+    assert!(broken.patients.is_empty());
+    assert!(broken.report.reconciles());
+    assert_eq!(broken.report.types.values().map(|t| t.quarantined).sum::<u64>(), 1, "{:#?}", broken.report.types);
+}
