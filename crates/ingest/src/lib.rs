@@ -24,6 +24,10 @@
 //! one resource (same type and id) are dropped when identical and quarantined when they conflict;
 //! records of a patient no Patient resource defines, and records whose codes carry an
 //! identifier, are quarantined with their raw text, read again from the input.
+//!
+//! For serving, [`read_request`] takes one request's FHIR through the same steps in memory — the
+//! same conversion, screening and de-identification — and returns the timelines the batch
+//! pipeline would have written for it, event for event; nothing touches the disk.
 
 #![forbid(unsafe_code)]
 
@@ -31,6 +35,7 @@ pub mod leakage;
 pub mod optout;
 pub mod quarantine;
 mod report;
+pub mod request;
 pub mod spill;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -46,6 +51,7 @@ use crate::optout::Excluded;
 pub use crate::optout::{OptOut, OptOutSummary};
 use crate::quarantine::QuarantineWriter;
 pub use crate::report::IngestReport;
+pub use crate::request::{RequestPatients, read_request};
 use crate::spill::SpillWriter;
 
 /// What can stop an ingest run (per-record problems are quarantined instead).

@@ -429,3 +429,58 @@ fn a_meds_subject_with_a_placeholder_time_is_quarantined_whole() {
     let errors = std::fs::read_to_string(out.join("quarantine/errors.jsonl")).expect("errors");
     assert!(errors.contains("implausible"), "{errors}");
 }
+
+/// A patient's record in a request (a CDS Hooks prefetch, a REST body) becomes, in memory, the
+/// very timeline the batch pipeline writes for the same record with the same key: the same
+/// pseudonymous subject, the same shifted times, the same codes and values.
+#[test]
+fn a_request_gives_the_timeline_the_export_gave() {
+    let dir = tempfile::tempdir().expect("dir");
+    let options = OutputOptions {
+        formats: Formats { meds: false, fhir_ndjson: false, fhir_bundles: true },
+        created_at: Some("2026-01-01T00:00:00Z".into()),
+        progress: None,
+    };
+    synth::generate(&SynthConfig::new(12, 2, 11), dir.path(), &options).expect("synth");
+    let bundles = dir.path().join("fhir/bundles");
+    let out = dir.path().join("out");
+    let summary = ingest::run(&options_for(&bundles, &out), &deidentifier(), &|_| {}).expect("ingest");
+    assert_eq!(summary.subjects, 12);
+    let batch: std::collections::BTreeMap<i64, Vec<Row>> = rows(&out.join("meds")).into_iter().collect();
+
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(&bundles).expect("bundles").map(|e| e.expect("entry").path()).collect();
+    files.sort();
+    assert_eq!(files.len(), 12);
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("bundle");
+        let request = ingest::read_request(&text, &deidentifier()).expect("request");
+        assert!(request.fhir.reconciles());
+        assert_eq!(request.timelines.len(), 1, "one patient per bundle");
+        let t = &request.timelines[0];
+        let rows: Vec<Row> = t
+            .events()
+            .map(|e| {
+                (
+                    e.time.unwrap_or(i64::MIN),
+                    request.codes.name(e.code).to_owned(),
+                    e.numeric_value.map(f32::to_bits),
+                    e.text_value.map(str::to_owned),
+                )
+            })
+            .collect();
+        let expected = batch.get(&t.subject_id).expect("the same pseudonymous subject in the export");
+        assert_eq!(&rows, expected, "subject {}: event for event, in order", t.subject_id);
+    }
+    // A record for a patient the request never defines is withheld, not scored.
+    let orphan = r#"{"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/nobody"},
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "44054006"}]},
+        "onsetDateTime": "2020-01-01"}"#;
+    let request = ingest::read_request(orphan, &deidentifier()).expect("request");
+    assert!(request.timelines.is_empty());
+    assert_eq!(request.withheld, 1);
+}
+
+fn options_for(input: &Path, out: &Path) -> ingest::Options {
+    options(&[input], out)
+}
