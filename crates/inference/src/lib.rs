@@ -1,0 +1,154 @@
+//! # inference — scoring one patient, as a library
+//!
+//! What the server does with each clinical call, without the server: a request's FHIR becomes
+//! de-identified timelines in memory ([`ingest::read_request`]: the batch pipeline's own
+//! conversion, screening and de-identification), and each is scored by the task models of a
+//! release — the very models the release's report validated ([`adapt::scorer::TaskModel`]),
+//! with the foundation model they were fitted on (its pin is checked when the predictor is made,
+//! not per call).
+//!
+//! A risk is given as of the patient's latest dated event, in the model's (shifted) time frame:
+//! the record as the model reads it, never the source's identifiers or dates. A patient with no
+//! dated event gets no risk, and the reason is said.
+//!
+//! Still to come (issue #30): the basis of each risk (the events that moved it), scoring at the
+//! request's own time, and the key/value cache of known patients.
+
+use std::path::Path;
+
+use adapt::foundation::Foundation;
+use adapt::scorer::{ScorerError, TaskModel};
+use meds::labels::BooleanLabel;
+
+/// Why a predictor could not be made or a patient scored.
+#[derive(Debug, thiserror::Error)]
+pub enum InferenceError {
+    /// A task model could not be read or used.
+    #[error(transparent)]
+    Scorer(#[from] ScorerError),
+    /// The foundation model could not be loaded.
+    #[error("the foundation model: {0}")]
+    Foundation(String),
+    /// The request could not be read.
+    #[error(transparent)]
+    Request(#[from] ingest::IngestError),
+    /// The release has no task model for a task asked for.
+    #[error("the release has no {method} model for {task} (tasks/{task}/{method}.model.json)")]
+    NoModel {
+        /// The task.
+        task: String,
+        /// The method.
+        method: String,
+    },
+}
+
+/// One task's risk for one patient.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Risk {
+    /// The pseudonymous subject.
+    pub subject_id: i64,
+    /// The task.
+    pub task: String,
+    /// The method that scored it.
+    pub method: String,
+    /// The probability of the outcome, 0–1, calibrated as the model was validated.
+    pub probability: f64,
+    /// As of when, in the model's time frame (microseconds): the patient's latest dated event.
+    pub as_of: i64,
+    /// Events read (those at or before `as_of`).
+    pub events: usize,
+}
+
+/// A patient the predictor could not score, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unscored {
+    /// The pseudonymous subject.
+    pub subject_id: i64,
+    /// Why.
+    pub reason: &'static str,
+}
+
+/// What [`Predictor::predict`] gives back.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Predictions {
+    /// One per patient and task.
+    pub risks: Vec<Risk>,
+    /// Patients without a risk.
+    pub unscored: Vec<Unscored>,
+}
+
+/// Task models ready to score, with the foundation model those that need one read.
+#[derive(Debug)]
+pub struct Predictor {
+    models: Vec<TaskModel>,
+    foundation: Option<Foundation>,
+}
+
+impl Predictor {
+    /// A predictor of `models`; `foundation` is required if any of them reads the foundation
+    /// model, and must be the one each was fitted on.
+    pub fn new(models: Vec<TaskModel>, foundation: Option<Foundation>) -> Result<Predictor, InferenceError> {
+        for m in &models {
+            let needs =
+                matches!(m.fitting, adapt::scorer::Fitting::Probe { .. } | adapt::scorer::Fitting::FineTuned { .. });
+            match (&foundation, needs) {
+                (None, true) => return Err(ScorerError::NeedsFoundation(m.method.clone()).into()),
+                // Scoring nothing checks the pin (and the shapes) once, here.
+                (Some(f), true) => {
+                    m.score(&[], &meds::CodeTable::new(), &[], Some(f))?;
+                }
+                _ => {}
+            }
+        }
+        Ok(Predictor { models, foundation })
+    }
+
+    /// A predictor of the release in `release` (verified by the caller): the `method` model of
+    /// each of `tasks`, and the release's foundation model if the method reads one.
+    pub fn from_release(release: &Path, tasks: &[&str], method: &str) -> Result<Predictor, InferenceError> {
+        let mut models = Vec::new();
+        for task in tasks {
+            let path = release.join("tasks").join(task).join(format!("{method}.model.json"));
+            if !path.is_file() {
+                return Err(InferenceError::NoModel { task: task.to_string(), method: method.into() });
+            }
+            models.push(TaskModel::load(&path)?);
+        }
+        let needs = models.iter().any(|m| {
+            matches!(m.fitting, adapt::scorer::Fitting::Probe { .. } | adapt::scorer::Fitting::FineTuned { .. })
+        });
+        let foundation = if needs {
+            Some(Foundation::load(release).map_err(|e| InferenceError::Foundation(e.to_string()))?)
+        } else {
+            None
+        };
+        Predictor::new(models, foundation)
+    }
+
+    /// Scores every patient of a request with every task model. See the crate documentation.
+    pub fn predict(&self, patients: &ingest::RequestPatients) -> Result<Predictions, InferenceError> {
+        let mut out = Predictions::default();
+        for timeline in &patients.timelines {
+            let Some(as_of) = timeline.events().filter_map(|e| e.time).max() else {
+                out.unscored.push(Unscored { subject_id: timeline.subject_id, reason: "no dated event in the record" });
+                continue;
+            };
+            let events = timeline.events().filter(|e| e.time.is_none_or(|t| t <= as_of)).count();
+            let label = BooleanLabel { subject_id: timeline.subject_id, prediction_time: as_of, value: false };
+            for model in &self.models {
+                let (scored, _) = model.score(&[timeline], &patients.codes, &[label], self.foundation.as_ref())?;
+                for p in scored {
+                    out.risks.push(Risk {
+                        subject_id: timeline.subject_id,
+                        task: model.task.clone(),
+                        method: model.method.clone(),
+                        probability: f64::from(p.probability),
+                        as_of,
+                        events,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+}
