@@ -59,6 +59,14 @@ fn the_bedside_risk_is_the_batch_risk() {
     let spread = batch.values().map(|(_, p)| *p).fold((1.0f32, 0.0f32), |(lo, hi), p| (lo.min(p), hi.max(p)));
     assert!(spread.1 - spread.0 > 0.05, "the model tells patients apart: {spread:?}");
 
+    // The same model, carried in a release: from_release finds it and scores alike.
+    let release = release_with(dir.path(), &model, &out.join("meds"));
+    let from_release = inference::Predictor::from_release(&release, &["long_history"], "counts_lr").expect("release");
+    let missing = inference::Predictor::from_release(&release, &["no_such_task"], "counts_lr").expect_err("no model");
+    assert_eq!(
+        missing.to_string(),
+        "the release has no counts_lr model for no_such_task (tasks/no_such_task/counts_lr.model.json)"
+    );
     let predictor = inference::Predictor::new(vec![model], None).expect("predictor");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&bundles).expect("dir").map(|e| e.expect("entry").path()).collect();
     files.sort();
@@ -67,6 +75,7 @@ fn the_bedside_risk_is_the_batch_risk() {
         let text = std::fs::read_to_string(&file).expect("bundle");
         let request = ingest::read_request(&text, &deidentifier()).expect("request");
         let predictions = predictor.predict(&request).expect("predict");
+        assert_eq!(from_release.predict(&request).expect("predict"), predictions);
         assert!(predictions.unscored.is_empty());
         assert_eq!(predictions.risks.len(), 1);
         let risk = &predictions.risks[0];
@@ -88,4 +97,36 @@ fn a_predictor_refuses_a_probe_without_its_foundation_model() {
     );
     let err = inference::Predictor::new(vec![probe], None).expect_err("no foundation");
     assert!(err.to_string().contains("give the model bundle"), "{err}");
+}
+
+/// A release (an untrained tiny foundation model, `model` as the task's only model, a report
+/// folder, the dataset's fingerprint) assembled in `dir/release`.
+fn release_with(dir: &std::path::Path, model: &TaskModel, dataset: &std::path::Path) -> PathBuf {
+    let codes = synth::vocab::code_table();
+    let config = SynthConfig::new(20, 2, 3);
+    let timelines: Vec<meds::Timeline> =
+        (0..20).map(|i| synth::simulate_patient(&config, &codes, i).timeline).collect();
+    let tokenizer = tokenizer::Tokenizer::fit(&timelines, &codes, tokenizer::TokenizerConfig::default()).expect("fit");
+    let pretrain = model::pretrain::PretrainConfig::for_model(model::ModelConfig::tiny(tokenizer.len()), 1);
+    let untrained: model::Model<model::Cpu> = pretrain.model.init(&Default::default());
+    let weights = dir.join("checkpoint.safetensors");
+    model::weights::save(&untrained, &pretrain.model, &weights).expect("save");
+    model::bundle::write(&dir.join("pretrained"), &weights, &tokenizer, &pretrain).expect("bundle");
+    let task = dir.join("adapted/long_history");
+    std::fs::create_dir_all(&task).expect("mkdir");
+    model.save(&task.join("counts_lr.model.json")).expect("task model");
+    let report = dir.join("report");
+    std::fs::create_dir_all(&report).expect("mkdir");
+    std::fs::write(report.join("report.json"), "{}").expect("report");
+    std::fs::write(report.join("model_card.json"), "{}").expect("card");
+    let plan = provenance::release::ReleasePlan {
+        model: dir.join("pretrained"),
+        adapted: dir.join("adapted"),
+        report,
+        dataset: dataset.to_path_buf(),
+        owner: "Example Health".into(),
+        out: dir.join("release"),
+    };
+    provenance::release::assemble(&plan).expect("assemble");
+    plan.out
 }
