@@ -89,9 +89,7 @@ impl Predictor {
     /// model, and must be the one each was fitted on.
     pub fn new(models: Vec<TaskModel>, foundation: Option<Foundation>) -> Result<Predictor, InferenceError> {
         for m in &models {
-            let needs =
-                matches!(m.fitting, adapt::scorer::Fitting::Probe { .. } | adapt::scorer::Fitting::FineTuned { .. });
-            match (&foundation, needs) {
+            match (&foundation, reads_foundation(m)) {
                 (None, true) => return Err(ScorerError::NeedsFoundation(m.method.clone()).into()),
                 // Scoring nothing checks the pin (and the shapes) once, here.
                 (Some(f), true) => {
@@ -114,10 +112,7 @@ impl Predictor {
             }
             models.push(TaskModel::load(&path)?);
         }
-        let needs = models.iter().any(|m| {
-            matches!(m.fitting, adapt::scorer::Fitting::Probe { .. } | adapt::scorer::Fitting::FineTuned { .. })
-        });
-        let foundation = if needs {
+        let foundation = if models.iter().any(reads_foundation) {
             Some(Foundation::load(release).map_err(|e| InferenceError::Foundation(e.to_string()))?)
         } else {
             None
@@ -151,4 +146,9 @@ impl Predictor {
         }
         Ok(out)
     }
+}
+
+/// Whether `model` reads the foundation model (a probe or a fine-tuned head).
+fn reads_foundation(model: &TaskModel) -> bool {
+    matches!(model.fitting, adapt::scorer::Fitting::Probe { .. } | adapt::scorer::Fitting::FineTuned { .. })
 }

@@ -108,8 +108,10 @@ pub fn run(cmd: AuditCommand) -> Result<ExitCode> {
     runtime.block_on(run_async(cmd))
 }
 
+/// The log in an existing database: these commands read, check or extend a log that is there, and
+/// never make an empty one out of a mistyped path.
 pub async fn open(args: &LogArgs) -> Result<AuditLog> {
-    Ok(AuditLog::new(Database::open(&args.db).await?, args.origin.clone()))
+    Ok(AuditLog::new(Database::open_existing(&args.db).await?, args.origin.clone()))
 }
 
 fn trusted_keys(given: &[String]) -> Result<Vec<VerifierKey>> {

@@ -172,6 +172,7 @@ pub fn run(cmd: RegistryCommand) -> Result<ExitCode> {
     runtime.block_on(run_async(cmd))
 }
 
+/// The registry in an existing database (every command but `register`, which may start one).
 async fn open(log: &LogArgs) -> Result<Registry> {
     Ok(Registry::new(crate::audit_cmd::open(log).await?))
 }
@@ -180,7 +181,8 @@ async fn run_async(cmd: RegistryCommand) -> Result<ExitCode> {
     match cmd {
         RegistryCommand::Register { log, bundle, name, by } => {
             let verified = bundle.verify()?;
-            let registry = open(&log).await?;
+            let db = store::Database::open(&log.db).await?;
+            let registry = Registry::new(audit::AuditLog::new(db, log.origin.clone()));
             let shown = bundle.bundle.display().to_string();
             let v = registry.register(&verified, &shown, &name, &by.person()).await?;
             outln!(

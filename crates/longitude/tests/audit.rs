@@ -120,6 +120,14 @@ async fn operator_and_partner(db: &str) {
     std::fs::create_dir(&elsewhere).expect("mkdir");
     let (_, stranger) = keygen(&elsewhere);
     refused(&joined(&["audit", "verify", "--trusted", &stranger], &log), "no signature by a trusted key");
+    // A mistyped database path is an error, and no empty database is made that would "verify".
+    let typo = path("audit-typo.db");
+    if !db.starts_with("postgres") {
+        let o = longitude(&["audit", "verify", "--db", &typo, "--origin", ORIGIN, "--trusted", &public]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains("there is no database there"), "{err}");
+        assert!(!Path::new(&typo).exists(), "nothing created");
+    }
     let o = longitude(&joined(&["audit", "verify", "--trusted", &path("nowhere.pub")], &log));
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("no such key file"), "{o:?}");
 }

@@ -137,6 +137,21 @@ impl Database {
         Ok(Database { pool, engine, described })
     }
 
+    /// Opens `location` as [`Database::open`] does, but only if it is already there: for commands
+    /// that read or check records, where a mistyped SQLite path must be an error — not a new,
+    /// empty database that "verifies" (a PostgreSQL database must exist to be connected to).
+    pub async fn open_existing(location: &str) -> Result<Database, StoreError> {
+        let (engine, _, described) = resolve(location)?;
+        if engine == Engine::Sqlite && !Path::new(&described).is_file() {
+            return Err(StoreError::Location {
+                location: described,
+                reason: "there is no database there (no file): give the one the server or `registry register` wrote"
+                    .into(),
+            });
+        }
+        Database::open(location).await
+    }
+
     /// The connection pool, for the crates that keep their records here.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
