@@ -46,6 +46,8 @@ pub fn assemble(plan: &ReleasePlan) -> Result<String, ProvenanceError> {
     if plan.owner.trim().is_empty() {
         return Err(ProvenanceError::Release("the owner's name is empty".into()));
     }
+    let inputs = [plan.model.clone(), plan.adapted.clone(), plan.report.clone(), plan.dataset.clone()];
+    outputs::check_apart(&[&plan.out], &inputs).map_err(|e| ProvenanceError::Release(e.to_string()))?;
     let bundle = Bundle::open(&plan.model)?;
     if bundle.manifest().release.is_some() {
         return Err(ProvenanceError::Release(format!(
@@ -64,13 +66,6 @@ pub fn assemble(plan: &ReleasePlan) -> Result<String, ProvenanceError> {
         }
     }
     let training_data = fingerprint(&plan.dataset)?;
-    std::fs::create_dir(&plan.out).map_err(|source| match source.kind() {
-        std::io::ErrorKind::AlreadyExists => {
-            ProvenanceError::Release(format!("{} is already there: a release is written once", plan.out.display()))
-        }
-        _ => ProvenanceError::Io { path: plan.out.clone(), source },
-    })?;
-
     let mut copies: Vec<(PathBuf, String)> =
         bundle.manifest().files.keys().map(|name| (plan.model.join(name), name.clone())).collect();
     let tasks = task_models(&plan.adapted, &mut copies)?;
@@ -80,6 +75,13 @@ pub fn assemble(plan: &ReleasePlan) -> Result<String, ProvenanceError> {
             plan.adapted.display()
         )));
     }
+    // Every check above made before the release folder exists: a refused release leaves nothing.
+    std::fs::create_dir(&plan.out).map_err(|source| match source.kind() {
+        std::io::ErrorKind::AlreadyExists => {
+            ProvenanceError::Release(format!("{} is already there: a release is written once", plan.out.display()))
+        }
+        _ => ProvenanceError::Io { path: plan.out.clone(), source },
+    })?;
     for name in REPORT_FILES {
         let from = plan.report.join(name);
         if from.is_file() {

@@ -96,6 +96,22 @@ async fn lifecycle(location: &str) {
     assert_eq!((data.subjects, data.splits["train"].subjects, data.splits["held_out"].subjects), (30, 24, 6));
     assert!(manifest.files.contains_key("tasks/new_t2d_1y/fm_probe.model.json"));
     assert!(!manifest.files.keys().any(|f| f.ends_with(".parquet")), "no patient-level predictions in a release");
+    // A release refused leaves nothing behind: no task models, or written inside an input.
+    let plan = |adapted: &str, out: PathBuf| provenance::release::ReleasePlan {
+        model: dir.path().join("pretrained"),
+        adapted: dir.path().join(adapted),
+        report: dir.path().join("report"),
+        dataset: dir.path().join("meds"),
+        owner: "Example Health".into(),
+        out,
+    };
+    let empty = dir.path().join("release-empty");
+    let err = provenance::release::assemble(&plan("report", empty.clone())).expect_err("no task models");
+    assert!(err.to_string().contains("holds no task models"), "{err}");
+    assert!(!empty.exists());
+    let inside = dir.path().join("pretrained/release");
+    assert!(provenance::release::assemble(&plan("adapted", inside.clone())).is_err());
+    assert!(!inside.exists());
 
     let db = Database::open(location).await.expect("open");
     let log = AuditLog::new(db, "audit.hospital.example/longitude");
