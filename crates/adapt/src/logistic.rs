@@ -111,6 +111,15 @@ impl Logistic {
             .collect()
     }
 
+    /// Each feature's part in a row's log-odds (weight × value on the fitted scale), by index;
+    /// with the intercept they sum to [`Logistic::log_odds`].
+    pub fn contributions(&self, row: &SparseRow) -> Vec<(u32, f64)> {
+        row.iter()
+            .filter(|(j, _)| (*j as usize) < self.weights.len())
+            .map(|&(j, v)| (j, self.weights[j as usize] * f64::from(v) * self.scale[j as usize]))
+            .collect()
+    }
+
     /// The same model with its log-odds `z` mapped to `slope · z + shift` (the weights and the
     /// intercept scaled, the intercept shifted): how a recalibration is folded into the model.
     pub fn map_log_odds(mut self, slope: f64, shift: f64) -> Logistic {

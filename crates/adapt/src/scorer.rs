@@ -122,6 +122,20 @@ pub struct TaskModel {
     /// The directory the file was read from (files it names are found there).
     #[serde(skip)]
     pub origin: Option<PathBuf>,
+    /// The booster, parsed once (a GBM's JSON takes longer to read than to score a patient).
+    #[serde(skip)]
+    booster: std::sync::OnceLock<std::sync::Arc<Gbm>>,
+}
+
+/// One feature's part in a patient's risk: how far it moved the log-odds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contribution {
+    /// The feature (`CODE/365d/count`, `CODE/all/mean`, `age`, `static/CODE`).
+    pub feature: String,
+    /// Its value for the patient (NaN where missing).
+    pub value: f64,
+    /// Its part in the log-odds (positive: raised the risk).
+    pub log_odds: f64,
 }
 
 /// A recalibration a receiving site fitted on its own labelled prediction times
@@ -203,7 +217,76 @@ impl TaskModel {
             foundation: None,
             site_recalibration: None,
             origin: None,
+            booster: Default::default(),
         }
+    }
+
+    /// The booster of a GBM model, parsed on first use.
+    fn gbm(&self, defaults: &[f64], booster: &str) -> Result<std::sync::Arc<Gbm>, ScorerError> {
+        if let Some(g) = self.booster.get() {
+            return Ok(g.clone());
+        }
+        let gbm = std::sync::Arc::new(
+            Gbm::from_json(booster, defaults.to_vec()).map_err(|e| ScorerError::Gbm(e.to_string()))?,
+        );
+        let _ = self.booster.set(gbm.clone());
+        Ok(gbm)
+    }
+
+    /// The `top` features that moved one patient's risk at `time` the most, largest part first,
+    /// for the models on count features: a logistic regression's weight × value, a booster's
+    /// per-feature contributions (XGBoost's approximate method; with its bias they sum to its
+    /// log-odds). In the model's own log-odds, before any site recalibration. `None` for the
+    /// models that read the foundation model's embedding (attribution over its input tokens is
+    /// not computed).
+    pub fn basis(
+        &self,
+        timeline: &Timeline,
+        codes: &CodeTable,
+        time: i64,
+        top: usize,
+    ) -> Result<Option<Vec<Contribution>>, ScorerError> {
+        let (featurizer, parts): (&Featurizer, Vec<(usize, f64)>) = match &self.fitting {
+            Fitting::Logistic { featurizer, columns, model } => {
+                let row = featurizer.featurize(timeline, codes, &[time]).pop().unwrap_or_default();
+                let parts = match columns {
+                    Some(keep) => {
+                        let kept = crate::featurizers::restrict(&[&row], keep).pop().unwrap_or_default();
+                        model.contributions(&kept).into_iter().map(|(j, c)| (keep[j as usize] as usize, c)).collect()
+                    }
+                    None => model.contributions(&row).into_iter().map(|(j, c)| (j as usize, c)).collect(),
+                };
+                (featurizer, parts)
+            }
+            Fitting::Gbm { featurizer, defaults, booster } => {
+                let row = featurizer.featurize(timeline, codes, &[time]).pop().unwrap_or_default();
+                let all = self.gbm(defaults, booster)?.contributions(&row);
+                let features = all.len().saturating_sub(1);
+                (featurizer, all.into_iter().take(features).enumerate().filter(|(_, c)| *c != 0.0).collect())
+            }
+            Fitting::Probe { .. } | Fitting::FineTuned { .. } => return Ok(None),
+        };
+        let row = featurizer.featurize(timeline, codes, &[time]).pop().unwrap_or_default();
+        let defaults = featurizer.defaults();
+        let value = |j: usize| {
+            row.iter()
+                .find(|(k, _)| *k as usize == j)
+                .map_or(defaults.get(j).copied().unwrap_or(0.0), |(_, v)| f64::from(*v))
+        };
+        let names = featurizer.names();
+        let mut parts = parts;
+        parts.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+        Ok(Some(
+            parts
+                .into_iter()
+                .take(top)
+                .map(|(j, c)| Contribution {
+                    feature: names.get(j).cloned().unwrap_or_else(|| format!("feature {j}")),
+                    value: value(j),
+                    log_odds: c,
+                })
+                .collect(),
+        ))
     }
 
     /// A boosted-trees task model from a fitted booster.
@@ -293,8 +376,7 @@ impl TaskModel {
                 model.predict(&kept.iter().collect::<Vec<_>>())
             }
             Fitting::Gbm { defaults, booster, .. } => {
-                let gbm = Gbm::from_json(booster, defaults.clone()).map_err(|e| ScorerError::Gbm(e.to_string()))?;
-                gbm.predict(&rows.iter().collect::<Vec<_>>())
+                self.gbm(defaults, booster)?.predict(&rows.iter().collect::<Vec<_>>())
             }
             Fitting::Probe { model, pooling } => {
                 let Some(f) = foundation else { return Err(ScorerError::NeedsFoundation(self.method.clone())) };

@@ -22,6 +22,8 @@ pub enum Action {
     Deployment,
     /// A caller failed to authenticate or was refused access.
     AuthenticationFailure,
+    /// A clinician's response to a decision-support card (accepted, overridden).
+    Feedback,
     /// A synthetic record written by `longitude bench audit`.
     Benchmark,
 }
@@ -35,6 +37,7 @@ impl Action {
             Action::Approval => "approval",
             Action::Deployment => "deployment",
             Action::AuthenticationFailure => "authentication_failure",
+            Action::Feedback => "feedback",
             Action::Benchmark => "benchmark",
         }
     }
@@ -110,6 +113,7 @@ impl Entry {
     pub fn audit_event(&self, origin: &str, index: u64, leaf: &str) -> Value {
         let (type_coding, action) = match self.action {
             Action::Prediction | Action::Benchmark => (coding(EVENT_TYPE, "rest", "RESTful Operation"), "E"),
+            Action::Feedback => (coding(EVENT_TYPE, "rest", "RESTful Operation"), "C"),
             Action::AuthenticationFailure => (coding(DICOM, "110114", "User Authentication"), "E"),
             Action::RegistryChange | Action::Approval | Action::Deployment => {
                 (coding(DICOM, "110100", "Application Activity"), "U")

@@ -10,6 +10,7 @@ extern crate outputs;
 
 mod audit;
 mod reference;
+mod serve;
 mod workload;
 
 use std::path::{Path, PathBuf};
@@ -146,6 +147,31 @@ pub enum BenchCommand {
         #[arg(long)]
         key: Option<PathBuf>,
     },
+    /// The server on loopback under load, from a demo's outputs: requests and risks per second,
+    /// p50/p99 latency and errors for each method served, every call audited (SQLite).
+    Serve {
+        /// A demo's output directory (`longitude demo --out DIR`).
+        #[arg(long)]
+        demo: PathBuf,
+        /// Methods to serve, one run each.
+        #[arg(long, num_args = 1.., default_values_t = ["counts_gbm".to_string(), "fm_probe".to_string()])]
+        methods: Vec<String>,
+        /// Requests per run.
+        #[arg(long, default_value_t = 400)]
+        requests: usize,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// Distinct patients of the demo's FHIR export, cycled.
+        #[arg(long, default_value_t = 50)]
+        patients: usize,
+        /// The de-identification key the demo ingested with [default: DEMO/demo-deid.key].
+        #[arg(long)]
+        deid_key_file: Option<PathBuf>,
+        /// Also write the results as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// The tokenizer: fitting on train and encoding every timeline, on one thread and all cores.
     Tokenize {
         /// Simulated patients (64,000 give about 10 M events).
@@ -224,6 +250,11 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
         }
         BenchCommand::Audit { db, writers, records, checkpoint_every, receipts, key } => {
             audit::run(&audit::AuditBench { db, writers, records, checkpoint_every, receipts, key })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        BenchCommand::Serve { demo, methods, requests, concurrency, patients, deid_key_file, json } => {
+            let deid_key = deid_key_file;
+            serve::run(&serve::ServeBench { demo, methods, requests, concurrency, patients, deid_key, json })?;
             Ok(ExitCode::SUCCESS)
         }
         BenchCommand::Tokenize { patients } => {

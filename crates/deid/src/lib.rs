@@ -170,6 +170,15 @@ impl Deidentifier {
         if h[2] & 1 == 0 { days * DAY } else { -days * DAY }
     }
 
+    /// What this policy adds to a source patient's times, in microseconds: their secret offset
+    /// when dates are shifted, none when they are cut to the year.
+    pub fn date_shift(&self, source_id: &str) -> Option<i64> {
+        match self.mode {
+            DateMode::Shift => Some(self.shift(source_id)),
+            DateMode::Year => None,
+        }
+    }
+
     fn year_of(t: i64) -> i64 {
         let year = chrono::DateTime::from_timestamp_micros(t).map_or(1970, |d| d.year());
         chrono::NaiveDate::from_ymd_opt(year, 1, 1)

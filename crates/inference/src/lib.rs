@@ -11,12 +11,15 @@
 //! the record as the model reads it, never the source's identifiers or dates. A patient with no
 //! dated event gets no risk, and the reason is said.
 //!
-//! Still to come (issue #30): the basis of each risk (the events that moved it), scoring at the
-//! request's own time, and the key/value cache of known patients.
+//! Each risk from a model on count features carries its basis: the features that moved it most
+//! and by how much, so that a clinician can review why. Still to come (issue #30): attribution
+//! for the models on the foundation model's embedding, scoring at the request's own time, and the
+//! key/value cache of known patients.
 
 use std::path::Path;
 
 use adapt::foundation::Foundation;
+pub use adapt::scorer::Contribution;
 use adapt::scorer::{ScorerError, TaskModel};
 use meds::labels::BooleanLabel;
 
@@ -57,7 +60,13 @@ pub struct Risk {
     pub as_of: i64,
     /// Events read (those at or before `as_of`).
     pub events: usize,
+    /// The features that moved the risk most ([`BASIS`] at most, largest first), for the
+    /// models on count features; `None` for the models on the foundation model's embedding.
+    pub basis: Option<Vec<Contribution>>,
 }
+
+/// How many features a risk's basis names.
+pub const BASIS: usize = 5;
 
 /// A patient the predictor could not score, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,8 +129,23 @@ impl Predictor {
         Predictor::new(models, foundation)
     }
 
+    /// The task models, in the order they score.
+    pub fn models(&self) -> &[TaskModel] {
+        &self.models
+    }
+
     /// Scores every patient of a request with every task model. See the crate documentation.
     pub fn predict(&self, patients: &ingest::RequestPatients) -> Result<Predictions, InferenceError> {
+        self.predict_tasks(patients, &[])
+    }
+
+    /// Scores every patient of a request with the models of `tasks` (every model when it is
+    /// empty; a task the predictor lacks is skipped: check [`Predictor::models`] first).
+    pub fn predict_tasks(
+        &self,
+        patients: &ingest::RequestPatients,
+        tasks: &[String],
+    ) -> Result<Predictions, InferenceError> {
         let mut out = Predictions::default();
         for timeline in &patients.timelines {
             let Some(as_of) = timeline.events().filter_map(|e| e.time).max() else {
@@ -130,8 +154,9 @@ impl Predictor {
             };
             let events = timeline.events().filter(|e| e.time.is_none_or(|t| t <= as_of)).count();
             let label = BooleanLabel { subject_id: timeline.subject_id, prediction_time: as_of, value: false };
-            for model in &self.models {
+            for model in self.models.iter().filter(|m| tasks.is_empty() || tasks.contains(&m.task)) {
                 let (scored, _) = model.score(&[timeline], &patients.codes, &[label], self.foundation.as_ref())?;
+                let basis = model.basis(timeline, &patients.codes, as_of, BASIS)?;
                 for p in scored {
                     out.risks.push(Risk {
                         subject_id: timeline.subject_id,
@@ -140,6 +165,7 @@ impl Predictor {
                         probability: f64::from(p.probability),
                         as_of,
                         events,
+                        basis: basis.clone(),
                     });
                 }
             }

@@ -51,7 +51,7 @@ use crate::optout::Excluded;
 pub use crate::optout::{OptOut, OptOutSummary};
 use crate::quarantine::QuarantineWriter;
 pub use crate::report::IngestReport;
-pub use crate::request::{RequestPatients, read_request};
+pub use crate::request::{RequestPatients, SourcePatient, read_request};
 use crate::spill::SpillWriter;
 
 /// What can stop an ingest run (per-record problems are quarantined instead).

@@ -22,6 +22,9 @@ use crate::{IngestError, Withdrawals};
 pub struct RequestPatients {
     /// One timeline per patient, by pseudonymous subject id, each in MEDS order.
     pub timelines: Vec<Timeline>,
+    /// For each timeline, the patient as the request named them: for the answer to the caller
+    /// only, never to be logged or cached.
+    pub sources: Vec<SourcePatient>,
     /// The codes the timelines use.
     pub codes: CodeTable,
     /// Per resource type: read, converted, skipped (with reasons), quarantined.
@@ -33,6 +36,16 @@ pub struct RequestPatients {
     /// Records withheld: conflicting copies, codes carrying an identifier, and events of a
     /// patient the request never defines (no Patient resource).
     pub withheld: u64,
+}
+
+/// A request's patient as the caller knows them: what an answer refers back to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourcePatient {
+    /// The FHIR reference the request used (`Patient/<id>`).
+    pub reference: String,
+    /// What de-identification added to the patient's times (microseconds), where dates were
+    /// shifted: subtract it to give a time of the model's frame in the caller's.
+    pub shift: Option<i64>,
 }
 
 /// Gathers a request's records per source patient, in memory.
@@ -98,6 +111,8 @@ pub fn read_request(text: &str, deidentifier: &Deidentifier) -> Result<RequestPa
         // MEDS order, as the dataset writer sorts it: the order the model was trained to read.
         t.sort();
         out.timelines.push(t);
+        out.sources
+            .push(SourcePatient { reference: format!("Patient/{source}"), shift: deidentifier.date_shift(&source) });
     }
     out.duplicates_dropped = withdrawn.duplicates;
     out.withheld += withdrawn.conflicting + withdrawn.identifier_codes;

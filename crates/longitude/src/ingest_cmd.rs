@@ -75,18 +75,28 @@ pub struct IngestArgs {
     name: String,
 }
 
+/// How dates are de-identified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Mode {
+pub enum Mode {
+    /// Every date of a patient moves by one secret offset.
     Shift,
+    /// Only years are kept.
     Year,
+}
+
+impl Mode {
+    /// The de-identifier's date mode.
+    pub fn date_mode(self) -> DateMode {
+        match self {
+            Mode::Shift => DateMode::Shift,
+            Mode::Year => DateMode::Year,
+        }
+    }
 }
 
 pub fn run(args: &IngestArgs, progress: &Progress) -> Result<ExitCode> {
     let key = Key::resolve(args.deid_key_file.as_deref(), args.create_key)?;
-    let mode = match args.date_mode {
-        Mode::Shift => DateMode::Shift,
-        Mode::Year => DateMode::Year,
-    };
+    let mode = args.date_mode.date_mode();
     let mut deidentifier = Deidentifier::new(key, mode);
     if !args.safe_words.is_empty() {
         deidentifier = deidentifier.with_safe_words(deid::SafeWords::from_files(&args.safe_words)?);

@@ -20,6 +20,7 @@ mod pretrain_cmd;
 mod progress;
 mod registry_cmd;
 mod report_cmd;
+mod serve_cmd;
 mod steps;
 mod synth_cmd;
 mod tokenize_cmd;
@@ -154,6 +155,20 @@ enum Command {
     #[command(subcommand)]
     Audit(audit_cmd::AuditCommand),
 
+    /// Serve the deployed models: the partners' REST API under /v1 with its OpenAPI document at
+    /// /openapi.json, FHIR RiskAssessments out, /health and /ready.
+    ///
+    /// Only versions the registry has deployed at a tenant's site answer, each from a bundle
+    /// signed by a trusted owner key and unchanged since registration; the registry is re-read
+    /// every --refresh-every seconds, so a suspension takes effect within it. Every call is an
+    /// audit record before its answer leaves, with its receipt in the answer. Callers are the
+    /// clients of the --tenants file, by API key (`longitude api-key` makes one).
+    Serve(serve_cmd::ServeArgs),
+
+    /// Make a new API key for a tenant's client: prints the key (give it to the client once) and
+    /// its SHA-256 (the tenants file holds only that).
+    ApiKey,
+
     /// Benchmarks of the hot paths, printed as tables (and JSON with --json).
     #[command(subcommand)]
     Bench(benchmarks::BenchCommand),
@@ -206,6 +221,8 @@ fn main() -> ExitCode {
         Command::Bundle(cmd) => bundle_cmd::run(cmd),
         Command::Audit(cmd) => audit_cmd::run(cmd),
         Command::Registry(cmd) => registry_cmd::run(cmd),
+        Command::Serve(args) => serve_cmd::run(&args),
+        Command::ApiKey => serve_cmd::new_api_key(),
         Command::Bench(cmd) => benchmarks::run(cmd),
         Command::Demo { out, patients, pretrain_steps, deid_key_file, replace } => {
             demo_cmd::run(&out, patients, pretrain_steps, deid_key_file.as_deref(), replace, &progress)

@@ -725,7 +725,12 @@ fn governance_from_release_to_retirement(dir: &Path) {
         "--reason",
         "go-live",
     ]);
+    // Served at north while deployed; the retirement is seen by the running server.
+    let served = Served::start(dir, &db, &public, "north");
+    let mut served_records = served.answers_for_the_deployed_version(dir);
     step(&["retire", "--id", "demo-risk@1", "--by", "carol", "--role", "clinical-lead", "--reason", "demo over"]);
+    served_records += served.stops_answering();
+    served.stop();
     let o = registry(&[
         "deploy",
         "--id",
@@ -745,6 +750,27 @@ fn governance_from_release_to_retirement(dir: &Path) {
     let steps: Vec<&str> = history.lines().skip(1).map(|l| l.split_whitespace().nth(1).unwrap_or("")).collect();
     assert_eq!(steps, ["register", "validate", "approve", "deploy", "retire"], "{history}");
 
+    // The server under load, as `bench serve` measures it (briefly: the figures are the
+    // benchmark's to report, this checks it runs and that every request was answered and audited).
+    let o = longitude(&[
+        "bench",
+        "serve",
+        "--demo",
+        dir.as_arg(),
+        "--methods",
+        "counts_gbm",
+        "--requests",
+        "12",
+        "--concurrency",
+        "2",
+        "--patients",
+        "3",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let row = stdout(&o).lines().find(|l| l.starts_with("counts_gbm")).map(String::from).expect("a row");
+    let fields: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!((fields[1], fields[9], fields[10]), ("12", "0", "12"), "12 requests, no error, 12 audited: {row}");
+
     // The registry's steps are in the audit log, which verifies under the operator's checkpoint.
     let operator = dir.join("operator.key");
     assert!(
@@ -757,8 +783,159 @@ fn governance_from_release_to_retirement(dir: &Path) {
     let o = longitude(&["audit", "verify", "--db", db.as_arg(), "--trusted", dir.join("operator.pub").as_arg()]);
     assert!(o.status.success(), "{}", stderr(&o));
     // register, the failed and the passed validation, the refused and the granted approval,
-    // deploy, retire, the refused deployment after retirement.
-    assert!(stdout(&o).starts_with("verified: 8 records"), "{}", stdout(&o));
+    // deploy, retire, the refused deployment after retirement; and each call to the server.
+    let expected = format!("verified: {} records", 8 + served_records);
+    assert!(stdout(&o).starts_with(&expected), "{expected}: {}", stdout(&o));
+}
+
+/// A test that fails before `Served::stop` still stops the server.
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `longitude serve` running as its own process over the registry's database.
+struct Served {
+    child: std::process::Child,
+    url: String,
+    key: String,
+    runtime: tokio::runtime::Runtime,
+    http: reqwest::Client,
+}
+
+impl Served {
+    /// Starts the server for a tenant at `site` whose one client holds a key `longitude api-key`
+    /// made; returns once it listens.
+    fn start(dir: &Path, db: &Path, trusted: &Path, site: &str) -> Served {
+        use std::io::BufRead;
+        let o = longitude(&["api-key"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let field = |name: &str| {
+            stdout(&o).lines().find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string())).expect("a field")
+        };
+        let (key, digest) = (field("key:"), field("key_sha256:"));
+        let tenants = dir.join("tenants.yaml");
+        let text = format!(
+            "tenants:\n  - id: example-health\n    site: {site}\n    clients:\n      - id: ehr\n        roles: \
+             [clinician]\n        key_sha256: [{digest}]\n"
+        );
+        std::fs::write(&tenants, text).expect("tenants");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_longitude"))
+            .args(["--quiet", "serve", "--listen", "127.0.0.1:0", "--db", db.as_arg(), "--tenants", tenants.as_arg()])
+            .args(["--trusted", trusted.as_arg(), "--deid-key-file", dir.join("demo-deid.key").as_arg()])
+            .args(["--refresh-every", "0.2"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("serve");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("a line");
+        let url = line.trim().strip_prefix("listening on ").expect("the address").to_string();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        // reqwest is built without a TLS provider (aws-lc needs cmake): ring, as the binary uses.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(60)).build().expect("client");
+        Served { child, url, key, runtime, http }
+    }
+
+    fn get(&self, path: &str) -> (u16, Value) {
+        self.runtime.block_on(async {
+            let r = self.http.get(format!("{}{path}", self.url)).bearer_auth(&self.key).send().await.expect("get");
+            (r.status().as_u16(), r.json().await.expect("json"))
+        })
+    }
+
+    fn predict(&self, key: &str, body: &Value, fhir: bool) -> (u16, Value) {
+        self.runtime.block_on(async {
+            let mut request = self.http.post(format!("{}/v1/predict", self.url)).bearer_auth(key).json(body);
+            if fhir {
+                request = request.header("accept", "application/fhir+json");
+            }
+            let r = request.send().await.expect("post");
+            (r.status().as_u16(), r.json().await.expect("json"))
+        })
+    }
+
+    /// The demo's first patient, as a FHIR Bundle gathered from its export.
+    fn patient(dir: &Path) -> Value {
+        let first = std::fs::read_to_string(dir.join("fhir/Patient.ndjson")).expect("patients");
+        let patient: Value = serde_json::from_str(first.lines().next().expect("a patient")).expect("json");
+        let reference = format!("\"reference\":\"Patient/{}\"", patient["id"].as_str().expect("id"));
+        let mut entries = vec![json!({ "resource": patient })];
+        for kind in ["Encounter", "Condition", "Observation", "MedicationRequest", "Procedure"] {
+            let text = std::fs::read_to_string(dir.join(format!("fhir/{kind}.ndjson"))).expect("ndjson");
+            for line in text.lines().filter(|l| l.contains(&reference)) {
+                entries.push(json!({ "resource": serde_json::from_str::<Value>(line).expect("json") }));
+            }
+        }
+        json!({ "resourceType": "Bundle", "type": "collection", "entry": entries })
+    }
+
+    /// Calls each endpoint; returns the audit records the calls made.
+    fn answers_for_the_deployed_version(&self, dir: &Path) -> usize {
+        let (status, ready) = self.get("/ready");
+        assert_eq!((status, ready["versions_answering"].as_u64()), (200, Some(1)), "{ready}");
+        let (_, models) = self.get("/v1/models");
+        let model = &models["models"][0];
+        assert_eq!(model["id"], "demo-risk@1", "{models}");
+        let tasks = model["tasks"].as_array().expect("tasks").len();
+        assert!(tasks >= 8, "the candidate's task models: {models}");
+        let (status, doc) = self.get("/openapi.json");
+        assert!(status == 200 && doc["paths"]["/v1/predict"].is_object());
+
+        let record = json!({ "record": Served::patient(dir) });
+        let (status, body) = self.predict(&self.key, &record, false);
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["model"]["method"], model["method"]);
+        let predictions = body["predictions"].as_array().expect("predictions");
+        assert_eq!(predictions.len(), tasks, "every task the version answers: {body}");
+        let counts = model["method"].as_str().is_some_and(|m| m.starts_with("counts_"));
+        for p in predictions {
+            let probability = p["probability"].as_f64().expect("a probability");
+            assert!((0.0..1.0).contains(&probability), "{p}");
+            // A model on count features says what moved each risk.
+            assert_eq!(p["basis"].is_array(), counts, "{p}");
+        }
+        let (status, fhir) = self.predict(&self.key, &record, true);
+        assert_eq!(status, 200, "{fhir}");
+        let risks = dir.join("served-risks.json");
+        std::fs::write(&risks, fhir.to_string()).expect("write");
+        let summary: Value =
+            serde_json::from_str(&testkit::run_python("check_server_fhir.py", [&risks])).expect("json");
+        assert_eq!(summary["resources"]["RiskAssessment"].as_u64(), Some(tasks as u64), "{summary}");
+        // The same probabilities, whichever the format.
+        let fhir_probabilities: Vec<f64> =
+            summary["probabilities"].as_array().expect("list").iter().filter_map(Value::as_f64).collect();
+        let json_probabilities: Vec<f64> = predictions.iter().filter_map(|p| p["probability"].as_f64()).collect();
+        assert_eq!(fhir_probabilities, json_probabilities);
+        let (status, outcome) = self.predict("lgk_not-a-key", &record, false);
+        assert_eq!((status, outcome["resourceType"].as_str()), (401, Some("OperationOutcome")));
+        3
+    }
+
+    /// Polls until the retired version stops answering; returns the calls it took (each audited).
+    fn stops_answering(&self) -> usize {
+        let record = json!({ "record": { "resourceType": "Patient", "id": "x", "birthDate": "1950-01-01" } });
+        for calls in 1..=100 {
+            let (status, body) = self.predict(&self.key, &record, false);
+            if status == 503 {
+                assert_eq!(body["resourceType"], "OperationOutcome");
+                return calls;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("the retired version still answers after 10 s");
+    }
+
+    /// Stops the server as an operator would (SIGTERM): it drains and exits cleanly.
+    /// (A test that fails before this still stops it: see `Drop`.)
+    fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+        let status = self.child.wait().expect("wait");
+        assert!(status.success(), "the server exits cleanly on SIGTERM: {status}");
+    }
 }
 
 #[test]

@@ -276,13 +276,7 @@ impl Registry {
                 found: verified.manifest_sha256.clone(),
             });
         }
-        let release =
-            verified.bundle.manifest().release.as_ref().ok_or_else(|| RegistryError::Report("not a release".into()))?;
-        let path = verified.bundle.dir().join(&release.report);
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| RegistryError::Report(format!("{}: {e}", path.display())))?;
-        let evidence: Evidence =
-            serde_json::from_str(&text).map_err(|e| RegistryError::Report(format!("{}: {e}", path.display())))?;
+        let evidence = Evidence::of_release(verified).map_err(RegistryError::Report)?;
         let gates = policy::evaluate(policy, &evidence);
         let passed = gates.iter().all(|g| g.passed);
 

@@ -165,6 +165,22 @@ pub struct Evidence {
     pub what_if: Vec<WhatIfEvidence>,
 }
 
+impl Evidence {
+    /// The validation report of the verified release `verified` (its `report/report.json`).
+    pub fn of_release(verified: &provenance::Verified) -> Result<Evidence, String> {
+        let release = verified.bundle.manifest().release.as_ref().ok_or("not a release")?;
+        let path = verified.bundle.dir().join(&release.report);
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// The evaluation of `method` on `task` in the internal (held-out subjects) setting.
+    pub fn internal(&self, task: &str, method: &str) -> Option<(&TaskEvidence, &EvaluationEvidence)> {
+        let t = self.tasks.iter().find(|t| t.task == task && t.setting.starts_with("internal"))?;
+        Some((t, &t.methods.iter().find(|m| m.method == method)?.evaluation))
+    }
+}
+
 /// One "what if" comparison: the model's relative risk beside the truth's.
 #[derive(Debug, Clone, Deserialize)]
 pub struct WhatIfEvidence {
@@ -207,6 +223,9 @@ pub struct TaskEvidence {
     pub task: String,
     /// The setting: `internal: …`, `temporal: …` or `external: …`.
     pub setting: String,
+    /// What the task predicts, in words.
+    #[serde(default)]
+    pub description: String,
     /// Each method's evaluation.
     pub methods: Vec<MethodEvidence>,
     /// Paired comparisons with the baseline.
@@ -233,6 +252,25 @@ pub struct EvaluationEvidence {
     /// The subgroup audit.
     #[serde(default)]
     pub fairness: Vec<AttributeEvidence>,
+    /// The operating point the report audits (a threshold and what it gives).
+    #[serde(default)]
+    pub audit_point: Option<OperatingPointEvidence>,
+}
+
+/// An operating point: a threshold on the risk and what flagging at it gave on held-out data.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct OperatingPointEvidence {
+    /// Risks at or above it are flagged (absent where no threshold reached the audited
+    /// specificity).
+    pub threshold: Option<f64>,
+    /// Share of those with the outcome flagged.
+    pub sensitivity: Option<f64>,
+    /// Share of those without it not flagged.
+    pub specificity: Option<f64>,
+    /// Share of the flagged with the outcome.
+    pub ppv: Option<f64>,
+    /// Share flagged.
+    pub flag_rate: Option<f64>,
 }
 
 /// Point metrics.
@@ -240,6 +278,9 @@ pub struct EvaluationEvidence {
 pub struct MetricsEvidence {
     /// AUROC (absent with one class).
     pub auroc: Option<f64>,
+    /// Share of examples with the outcome.
+    #[serde(default)]
+    pub prevalence: Option<f64>,
     /// Calibration slope.
     pub calibration_slope: Option<f64>,
 }

@@ -68,6 +68,7 @@ pub struct Database {
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "audit log", include_str!("../migrations/0001_audit_log.sql")),
     (2, "model registry", include_str!("../migrations/0002_registry.sql")),
+    (3, "CDS Hooks", include_str!("../migrations/0003_cds_hooks.sql")),
 ];
 
 impl Database {
