@@ -165,6 +165,10 @@ enum Command {
     /// clients of the --tenants file, by API key (`longitude api-key` makes one).
     Serve(serve_cmd::ServeArgs),
 
+    /// Print the REST API's OpenAPI 3.1 document (what `/openapi.json` serves), e.g. to generate
+    /// a client without a running server.
+    ApiDoc,
+
     /// Make a new API key for a tenant's client: prints the key (give it to the client once) and
     /// its SHA-256 (the tenants file holds only that).
     ApiKey,
@@ -223,6 +227,10 @@ fn main() -> ExitCode {
         Command::Registry(cmd) => registry_cmd::run(cmd),
         Command::Serve(args) => serve_cmd::run(&args),
         Command::ApiKey => serve_cmd::new_api_key(),
+        Command::ApiDoc => {
+            println!("{}", server::routes::openapi_json());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench(cmd) => benchmarks::run(cmd),
         Command::Demo { out, patients, pretrain_steps, deid_key_file, replace } => {
             demo_cmd::run(&out, patients, pretrain_steps, deid_key_file.as_deref(), replace, &progress)

@@ -31,6 +31,19 @@ pub fn python() -> PathBuf {
     PathBuf::from(String::from_utf8(out.stdout).expect("utf-8").trim())
 }
 
+/// A program of the API-testing venv (`scripts/api-venv`: schemathesis, openapi-python-client),
+/// built on first use. Panics with the reason if it cannot be had.
+pub fn api_tool(name: &str) -> PathBuf {
+    let out = Command::new("bash").arg(repo_root().join("scripts/api-venv")).output().expect("run scripts/api-venv");
+    assert!(
+        out.status.success(),
+        "could not build the API-testing venv (needs python3 and PyPI): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let python = PathBuf::from(String::from_utf8(out.stdout).expect("utf-8").trim());
+    python.with_file_name(name)
+}
+
 /// Runs `tests/interop/<script>` with `args` in the interop venv; returns its stdout, panicking
 /// with its stderr if it fails.
 pub fn run_python<I, S>(script: &str, args: I) -> String

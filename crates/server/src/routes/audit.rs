@@ -43,11 +43,11 @@ pub struct Proof {
     tag = "audit",
     params(ProofQuery),
     responses(
-        (status = 200, body = Proof),
-        (status = 401, body = crate::routes::Outcome),
-        (status = 403, description = "The client lacks the auditor role", body = crate::routes::Outcome),
-        (status = 404, description = "No such record of this tenant under a signed checkpoint", body = crate::routes::Outcome),
-        (status = 429, body = crate::routes::Outcome),
+        (status = 200, description = "The record and its inclusion proof under a signed checkpoint", body = Proof),
+        (status = 401, description = "No or unknown API key", body = crate::routes::Outcome, content_type = "application/fhir+json"),
+        (status = 403, description = "The client lacks the auditor role", body = crate::routes::Outcome, content_type = "application/fhir+json"),
+        (status = 404, description = "No such record of this tenant under a signed checkpoint", body = crate::routes::Outcome, content_type = "application/fhir+json"),
+        (status = 429, description = "Over the tenant's quota (Retry-After says when to come back)", body = crate::routes::Outcome, content_type = "application/fhir+json"),
     ),
     security(("api_key" = []))
 )]

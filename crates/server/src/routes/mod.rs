@@ -74,17 +74,25 @@ impl Modify for ApiKeyScheme {
     }
 }
 
-/// Every route, with `/openapi.json` serving the document generated from them.
-pub fn router(state: AppState) -> axum::Router {
-    let limit = state.0.max_body_bytes;
-    let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+fn documented() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health))
         .routes(routes!(ready))
         .routes(routes!(models::list))
         .routes(routes!(models::one))
         .routes(routes!(predict::predict))
         .routes(routes!(audit::proof))
-        .split_for_parts();
+}
+
+/// The OpenAPI 3.1 document of the REST API, as `/openapi.json` serves it.
+pub fn openapi_json() -> String {
+    documented().into_openapi().to_pretty_json().unwrap_or_else(|_| "{}".into())
+}
+
+/// Every route, with `/openapi.json` serving the document generated from them.
+pub fn router(state: AppState) -> axum::Router {
+    let limit = state.0.max_body_bytes;
+    let (router, api) = documented().split_for_parts();
     let document = api.to_pretty_json().unwrap_or_else(|_| "{}".into());
     router
         .route(
@@ -124,7 +132,7 @@ pub struct Health {
 }
 
 /// Whether the process is up.
-#[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, body = Health)))]
+#[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, description = "The process is up", body = Health)))]
 pub async fn health() -> Json<Health> {
     Json(Health { status: "ok" })
 }
@@ -145,7 +153,7 @@ pub struct Readiness {
     get,
     path = "/ready",
     tag = "operations",
-    responses((status = 200, body = Readiness), (status = 503, body = Readiness))
+    responses((status = 200, description = "Ready to answer", body = Readiness), (status = 503, description = "Not ready: the registry or the audit log cannot be read", body = Readiness))
 )]
 pub async fn ready(State(state): State<AppState>) -> Response {
     let snapshot = state.deployments().snapshot();

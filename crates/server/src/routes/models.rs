@@ -101,9 +101,9 @@ fn summary(v: &LoadedVersion) -> ModelSummary {
     path = "/v1/models",
     tag = "models",
     responses(
-        (status = 200, body = ModelList),
-        (status = 401, body = crate::routes::Outcome),
-        (status = 429, body = crate::routes::Outcome),
+        (status = 200, description = "The versions deployed for the caller's site", body = ModelList),
+        (status = 401, description = "No or unknown API key", body = crate::routes::Outcome, content_type = "application/fhir+json"),
+        (status = 429, description = "Over the tenant's quota (Retry-After says when to come back)", body = crate::routes::Outcome, content_type = "application/fhir+json"),
     ),
     security(("api_key" = []))
 )]
@@ -122,10 +122,10 @@ pub async fn list(State(state): State<AppState>, auth: Authenticated) -> Respons
     tag = "models",
     params(("id" = String, Path, description = "The version id (`name@version`)")),
     responses(
-        (status = 200, body = ModelDetail),
-        (status = 401, body = crate::routes::Outcome),
-        (status = 404, body = crate::routes::Outcome),
-        (status = 429, body = crate::routes::Outcome),
+        (status = 200, description = "The version, its model card and signature", body = ModelDetail),
+        (status = 401, description = "No or unknown API key", body = crate::routes::Outcome, content_type = "application/fhir+json"),
+        (status = 404, description = "Not found for this tenant", body = crate::routes::Outcome, content_type = "application/fhir+json"),
+        (status = 429, description = "Over the tenant's quota (Retry-After says when to come back)", body = crate::routes::Outcome, content_type = "application/fhir+json"),
     ),
     security(("api_key" = []))
 )]

@@ -171,18 +171,22 @@ pub struct PredictResponse {
     path = "/v1/predict",
     tag = "predictions",
     params(PredictQuery),
-    request_body(content = PredictRequest, description = "The tasks and the record (or, as application/fhir+json, the record alone)"),
+    request_body(
+        description = "The tasks and the record (or, as application/fhir+json, the record alone: a FHIR R4 Bundle, resource or array)",
+        content((PredictRequest = "application/json"), (Object = "application/fhir+json"))
+    ),
     responses(
-        (status = 200, description = "Each task's risk (a Bundle of RiskAssessments with Accept: application/fhir+json)", body = PredictResponse),
-        (status = 400, description = "Malformed JSON", body = crate::routes::Outcome),
-        (status = 401, description = "No or unknown API key", body = crate::routes::Outcome),
-        (status = 403, description = "The client lacks the clinician role", body = crate::routes::Outcome),
-        (status = 404, description = "The model named is not deployed here", body = crate::routes::Outcome),
-        (status = 413, description = "The body is too large", body = crate::routes::Outcome),
-        (status = 415, description = "Not JSON", body = crate::routes::Outcome),
-        (status = 422, description = "Valid JSON, but no usable record or an unknown task", body = crate::routes::Outcome),
-        (status = 429, description = "Over the tenant's quota", body = crate::routes::Outcome),
-        (status = 503, description = "No version deployed for the tenant, or the audit log unavailable", body = crate::routes::Outcome),
+        (status = 200, description = "Each task's risk (a Bundle of RiskAssessments with Accept: application/fhir+json)",
+         content((PredictResponse = "application/json"), (Object = "application/fhir+json"))),
+        (status = 400, description = "Malformed JSON", body = crate::routes::Outcome, content_type = "application/fhir+json"),
+        (status = 401, description = "No or unknown API key", body = crate::routes::Outcome, content_type = "application/fhir+json"),
+        (status = 403, description = "The client lacks the clinician role", body = crate::routes::Outcome, content_type = "application/fhir+json"),
+        (status = 404, description = "The model named is not deployed here", body = crate::routes::Outcome, content_type = "application/fhir+json"),
+        (status = 413, description = "The body is too large", body = crate::routes::Outcome, content_type = "application/fhir+json"),
+        (status = 415, description = "Not JSON", body = crate::routes::Outcome, content_type = "application/fhir+json"),
+        (status = 422, description = "Valid JSON, but no usable record or an unknown task", body = crate::routes::Outcome, content_type = "application/fhir+json"),
+        (status = 429, description = "Over the tenant's quota", body = crate::routes::Outcome, content_type = "application/fhir+json"),
+        (status = 503, description = "No version deployed for the tenant, or the audit log unavailable", body = crate::routes::Outcome, content_type = "application/fhir+json"),
     ),
     security(("api_key" = []))
 )]
@@ -200,7 +204,7 @@ pub async fn predict(
     let mut entry = Entry::new(&caller.tenant, &caller.client, Action::Prediction);
     let answered = answer(&state, &caller, &query, &headers, body, &mut entry).await;
     entry.latency_us = Some(started.elapsed().as_micros() as u64);
-    let (response, version) = match answered {
+    let (response, version, shadow) = match answered {
         Ok(answer) => answer,
         Err(e) => {
             entry.outcome =
@@ -217,6 +221,7 @@ pub async fn predict(
     for p in &response.predictions {
         state.metrics().prediction(&version.version.id, &p.task, p.band);
     }
+    score_in_shadow(&state, &caller, &version, shadow, &entry);
     let response =
         PredictResponse { audit: AuditReceipt { index: receipt.index, leaf: receipt.leaf.clone() }, ..response };
     let mut out = if fhir {
@@ -247,7 +252,7 @@ async fn answer(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
     entry: &mut Entry,
-) -> Result<(PredictResponse, Arc<LoadedVersion>), ApiError> {
+) -> Result<(PredictResponse, Arc<LoadedVersion>, Shadow), ApiError> {
     let body = body.map_err(|e| match e.status() {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::too_large("the request body is larger than this server accepts"),
         _ => ApiError::malformed(format!("the request body could not be read: {e}")),
@@ -294,8 +299,9 @@ async fn answer(
         return Err(ApiError::unprocessable("the record must be a FHIR resource, a Bundle or an array of resources")
             .at("record"));
     }
+    let text = request.record.to_string();
     let Scored { predictions, unscored, record, patients } =
-        score(state, &version, request.record.to_string(), request.tasks.clone()).await?;
+        score(state, &version, text.clone(), request.tasks.clone()).await?;
     if predictions.is_empty() {
         let why = if patients == 0 {
             format!(
@@ -324,7 +330,55 @@ async fn answer(
     };
     let response =
         PredictResponse { model, predictions, unscored, record, audit: AuditReceipt { index: 0, leaf: String::new() } };
-    Ok((response, version))
+    Ok((response, version, Shadow { record: text, tasks: request.tasks }))
+}
+
+/// What a shadow version is given: the record and the tasks the answering version was.
+struct Shadow {
+    record: String,
+    tasks: Vec<String>,
+}
+
+/// Scores the request with every version deployed in shadow beside `version` (same model name,
+/// same site), after the answer and apart from it: each shadow's risks are an audit record of
+/// their own, never returned, so that a new version can be compared on live traffic before it
+/// answers.
+fn score_in_shadow(state: &AppState, caller: &Caller, version: &LoadedVersion, shadow: Shadow, answered: &Entry) {
+    let snapshot = state.deployments().snapshot();
+    let shadows: Vec<Arc<LoadedVersion>> = snapshot
+        .at(&caller.site)
+        .iter()
+        .filter(|v| v.mode == "shadow" && v.version.name == version.version.name)
+        .cloned()
+        .collect();
+    for v in shadows {
+        let (state, record, tasks) = (state.clone(), shadow.record.clone(), shadow.tasks.clone());
+        let mut entry = Entry::new(&answered.tenant, &answered.client, Action::Prediction);
+        entry.input_sha256 = answered.input_sha256.clone();
+        entry.task = answered.task.clone();
+        entry.model_version = Some(v.version.id.clone());
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let tasks: Vec<String> = tasks.into_iter().filter(|t| v.task(t).is_some()).collect();
+            match score(&state, &v, record, tasks).await {
+                Ok(scored) => {
+                    let high = scored.predictions.iter().filter(|p| p.band == "high").count();
+                    let moderate = scored.predictions.iter().filter(|p| p.band == "moderate").count();
+                    entry.output = Some(format!(
+                        "shadow: {} risks (high {high}, moderate {moderate}, low {}), not returned",
+                        scored.predictions.len(),
+                        scored.predictions.len() - high - moderate
+                    ));
+                }
+                Err(e) => {
+                    entry.outcome = Outcome::Failed;
+                    entry.output = Some(format!("shadow: {} {}", e.status.as_u16(), e.code));
+                }
+            }
+            entry.latency_us = Some(started.elapsed().as_micros() as u64);
+            let _ = state.record(&entry).await;
+        });
+    }
 }
 
 /// A record scored by one version: the predictions, the patients without one, and what became

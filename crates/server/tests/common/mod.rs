@@ -225,6 +225,25 @@ pub async fn deploy(registry: &Registry, release: &Path, owner: &SignerKey, site
     v.id
 }
 
+/// A fixture's release deployed at `main` in a fresh SQLite database.
+pub struct Deployed {
+    pub f: Fixture,
+    pub dir: tempfile::TempDir,
+    pub log: AuditLog,
+    pub registry: Registry,
+    pub id: String,
+}
+
+pub async fn deployed() -> Deployed {
+    let f = fixture();
+    let dir = tempfile::tempdir().expect("dir");
+    let db = store::Database::open(dir.path().join("db").to_str().expect("utf-8")).await.expect("open");
+    let log = AuditLog::new(db, ORIGIN);
+    let registry = Registry::new(log.clone());
+    let id = deploy(&registry, &f.release, &f.owner, "main").await;
+    Deployed { f, dir, log, registry, id }
+}
+
 pub struct Running {
     pub url: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
