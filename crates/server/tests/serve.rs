@@ -147,6 +147,9 @@ async fn served_and_audited(location: &str) {
     outcome_of(predict(&url, CLINICIAN, &huge).await, StatusCode::PAYLOAD_TOO_LARGE).await;
     let no_patient = json!({"record": {"resourceType": "Observation", "status": "final", "code": {"text": "x"}}});
     let o = outcome_of(predict(&url, CLINICIAN, &no_patient).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let outcome_file = f.dir.path().join("outcome.json");
+    std::fs::write(&outcome_file, o.to_string()).expect("write");
+    fhir_files.push(outcome_file);
     assert!(o["issue"][0]["diagnostics"].as_str().expect("text").contains("no patient"), "{o}");
     let unknown_task = json!({"tasks": ["mortality_1y"], "record": patient});
     let o = outcome_of(predict(&url, CLINICIAN, &unknown_task).await, StatusCode::UNPROCESSABLE_ENTITY).await;
@@ -236,10 +239,25 @@ async fn served_and_audited(location: &str) {
     assert!(!all.iter().any(|e| e.output.as_deref().is_some_and(|o| o.contains("Patient/"))), "no patient in the log");
     log.verify(&[f.operator.verifier()], &[]).await.expect("the audit log verifies");
 
-    // The FHIR answers validate with a FHIR library.
+    // The FHIR answers, an OperationOutcome, and the calls' audit records as AuditEvents validate
+    // with a FHIR library.
+    let mut index = 0u64;
+    log.walk(|r| {
+        let entry: audit::Entry = serde_json::from_slice(&r.bytes).expect("entry");
+        let path = f.dir.path().join(format!("audit-{index}.json"));
+        std::fs::write(&path, entry.audit_event(ORIGIN, r.index, &audit::log::hex(&r.leaf)).to_string())
+            .expect("write");
+        fhir_files.push(path);
+        index += 1;
+        Ok(())
+    })
+    .await
+    .expect("walk");
     let summary = testkit::run_python("check_server_fhir.py", &fhir_files);
     let summary: Value = serde_json::from_str(&summary).expect("json");
     assert_eq!(summary["resources"]["RiskAssessment"], 2, "{summary}");
+    assert_eq!(summary["resources"]["OperationOutcome"], 1, "{summary}");
+    assert_eq!(summary["resources"]["AuditEvent"].as_u64(), Some(index), "{summary}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
