@@ -24,6 +24,8 @@ pub enum Action {
     AuthenticationFailure,
     /// A clinician's response to a decision-support card (accepted, overridden).
     Feedback,
+    /// A researcher's embedding of a record, or sampled futures (never a risk).
+    Research,
     /// A synthetic record written by `longitude bench audit`.
     Benchmark,
 }
@@ -38,6 +40,7 @@ impl Action {
             Action::Deployment => "deployment",
             Action::AuthenticationFailure => "authentication_failure",
             Action::Feedback => "feedback",
+            Action::Research => "research",
             Action::Benchmark => "benchmark",
         }
     }
@@ -112,7 +115,9 @@ impl Entry {
     /// exported event can be traced back to the tamper-evident record.
     pub fn audit_event(&self, origin: &str, index: u64, leaf: &str) -> Value {
         let (type_coding, action) = match self.action {
-            Action::Prediction | Action::Benchmark => (coding(EVENT_TYPE, "rest", "RESTful Operation"), "E"),
+            Action::Prediction | Action::Benchmark | Action::Research => {
+                (coding(EVENT_TYPE, "rest", "RESTful Operation"), "E")
+            }
             Action::Feedback => (coding(EVENT_TYPE, "rest", "RESTful Operation"), "C"),
             Action::AuthenticationFailure => (coding(DICOM, "110114", "User Authentication"), "E"),
             Action::RegistryChange | Action::Approval | Action::Deployment => {

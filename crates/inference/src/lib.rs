@@ -12,7 +12,8 @@
 //! dated event gets no risk, and the reason is said.
 //!
 //! Each risk from a model on count features carries its basis: the features that moved it most
-//! and by how much, so that a clinician can review why. Still to come (issue #30): attribution
+//! and by how much, so that a clinician can review why. [`embed`] gives a researcher the
+//! foundation model's embedding of the same de-identified record. Still to come (issue #30): attribution
 //! for the models on the foundation model's embedding, scoring at the request's own time, and the
 //! key/value cache of known patients.
 
@@ -172,6 +173,39 @@ impl Predictor {
         }
         Ok(out)
     }
+}
+
+/// One patient's embedding: the foundation model's state after reading their record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Embedding {
+    /// The pseudonymous subject.
+    pub subject_id: i64,
+    /// As of when, in the model's time frame (microseconds): the patient's latest dated event.
+    pub as_of: i64,
+    /// The vector.
+    pub vector: Vec<f32>,
+}
+
+/// Each patient of a request embedded by `foundation` as of their latest dated event, as
+/// `pooling` reads the model's states; patients with no dated event are left out.
+pub fn embed(
+    foundation: &Foundation,
+    patients: &ingest::RequestPatients,
+    pooling: model::embedding::Pooling,
+) -> Vec<Embedding> {
+    let requests: Vec<(i64, i64)> = patients
+        .timelines
+        .iter()
+        .filter_map(|t| Some((t.subject_id, t.events().filter_map(|e| e.time).max()?)))
+        .collect();
+    let timelines: Vec<&meds::Timeline> = patients.timelines.iter().collect();
+    let mut vectors = foundation.embed(&timelines, &patients.codes, &requests, pooling, 32, |_| {});
+    requests
+        .iter()
+        .filter_map(|&(subject_id, as_of)| {
+            Some(Embedding { subject_id, as_of, vector: vectors.remove(&(subject_id, as_of))? })
+        })
+        .collect()
 }
 
 /// Whether `model` reads the foundation model (a probe or a fine-tuned head).

@@ -69,6 +69,8 @@ pub struct LoadedVersion {
     pub report_html: Option<String>,
     /// The task models.
     pub predictor: Predictor,
+    /// The release's foundation model, for embeddings (`None` if it could not be loaded).
+    pub foundation: Option<adapt::foundation::Foundation>,
 }
 
 impl LoadedVersion {
@@ -116,6 +118,7 @@ impl LoadedVersion {
         let model_card = std::fs::read_to_string(&card_path).ok().and_then(|t| serde_json::from_str(&t).ok());
         let signature = std::fs::read_to_string(dir.join("bundle.sig")).map_err(|e| e.to_string())?;
         let report_html = std::fs::read_to_string(dir.join("report/report.html")).ok();
+        let foundation = adapt::foundation::Foundation::load(dir).ok();
         Ok(LoadedVersion {
             version: version.clone(),
             mode: mode.into(),
@@ -125,6 +128,7 @@ impl LoadedVersion {
             signature,
             report_html,
             predictor,
+            foundation,
         })
     }
 

@@ -123,6 +123,38 @@ async fn served_and_audited(location: &str) {
         }
     }
 
+    // The foundation model's embedding of a record, for a researcher: the vector the model gives
+    // in process, as wide as the pooling reads.
+    let record: Value = serde_json::from_str(&std::fs::read_to_string(&f.bundles[0]).expect("read")).expect("json");
+    let embed = |key: &'static str, body: Value| {
+        let http = http.clone();
+        let url = url.clone();
+        async move { http.post(format!("{url}/v1/embed")).bearer_auth(key).json(&body).send().await.expect("embed") }
+    };
+    let r = embed(RESEARCHER, json!({ "record": record })).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let embedded: Value = r.json().await.expect("json");
+    let foundation = adapt::foundation::Foundation::load(&f.release).expect("foundation");
+    let request = ingest::read_request(&record.to_string(), &deidentifier()).expect("read");
+    let expected = inference::embed(&foundation, &request, model::embedding::Pooling::Last);
+    let vector: Vec<f32> = embedded["embeddings"][0]["vector"]
+        .as_array()
+        .expect("vector")
+        .iter()
+        .map(|v| v.as_f64().expect("f") as f32)
+        .collect();
+    assert_eq!(vector, expected[0].vector);
+    assert_eq!(embedded["dimensions"].as_u64(), Some(foundation.width(model::embedding::Pooling::Last) as u64));
+    let wide: Value =
+        embed(RESEARCHER, json!({ "pooling": "last_and_mean", "record": record })).await.json().await.expect("json");
+    assert_eq!(wide["dimensions"].as_u64(), Some(2 * vector.len() as u64));
+    outcome_of(
+        embed(RESEARCHER, json!({ "pooling": "sum", "record": record })).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    outcome_of(embed(CLINICIAN, json!({ "record": record })).await, StatusCode::FORBIDDEN).await;
+
     // Refusals: each a FHIR OperationOutcome with the status that says what is wrong.
     let patient: Value = serde_json::from_str(&std::fs::read_to_string(&f.bundles[0]).expect("read")).expect("json");
     let no_key = http.post(format!("{url}/v1/predict")).json(&json!({"record": patient})).send().await.expect("send");
@@ -231,7 +263,10 @@ async fn served_and_audited(location: &str) {
         assert_eq!(e.model_version.as_deref(), Some(id.as_str()));
     }
     let failures = all.iter().filter(|e| e.action == Action::AuthenticationFailure).count();
-    assert_eq!(failures, 5, "no key, an unknown key, the auditor predicting, the partner's and the clinician's proofs");
+    assert_eq!(
+        failures, 6,
+        "no key, an unknown key, the clinician embedding, the auditor predicting, the partner's and the clinician's proofs"
+    );
     let refusals = all.iter().filter(|e| e.action == Action::Prediction && e.outcome == Outcome::Refused).count();
     let outputs: Vec<&str> =
         all.iter().filter(|e| e.outcome == Outcome::Refused).filter_map(|e| e.output.as_deref()).collect();
@@ -304,7 +339,7 @@ async fn the_openapi_document_describes_every_route() {
     let doc: Value =
         client().get(format!("{}/openapi.json", server.url)).send().await.expect("doc").json().await.expect("json");
     assert!(doc["openapi"].as_str().expect("version").starts_with("3.1"), "{}", doc["openapi"]);
-    for path in ["/v1/predict", "/v1/models", "/v1/models/{id}", "/v1/audit/proof", "/health", "/ready"] {
+    for path in ["/v1/predict", "/v1/embed", "/v1/models", "/v1/models/{id}", "/v1/audit/proof", "/health", "/ready"] {
         assert!(doc["paths"][path].is_object(), "{path} is described");
     }
     assert_eq!(doc["components"]["securitySchemes"]["api_key"]["scheme"], "bearer");
@@ -469,7 +504,7 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     .expect("join");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "schemathesis found failures:\n{text}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("6 operations") || text.contains("Tested: 6"), "every operation tested:\n{text}");
+    assert!(text.contains("Tested: 7"), "every operation tested:\n{text}");
     server.stop().await;
     log.verify(&[f.operator.verifier()], &[]).await.expect("the audit log verifies after the fuzzing");
 }

@@ -2,6 +2,9 @@
 
 from .audit_receipt import AuditReceipt
 from .basis_item import BasisItem
+from .embed_request import EmbedRequest
+from .embed_request_record import EmbedRequestRecord
+from .embed_response import EmbedResponse
 from .health import Health
 from .issue import Issue
 from .model_detail import ModelDetail
@@ -11,6 +14,7 @@ from .model_ref import ModelRef
 from .model_summary import ModelSummary
 from .operating_point import OperatingPoint
 from .outcome import Outcome
+from .patient_embedding import PatientEmbedding
 from .predict_json_body import PredictJsonBody
 from .predict_request import PredictRequest
 from .predict_request_record import PredictRequestRecord
@@ -26,6 +30,9 @@ from .unscored_patient import UnscoredPatient
 __all__ = (
     "AuditReceipt",
     "BasisItem",
+    "EmbedRequest",
+    "EmbedRequestRecord",
+    "EmbedResponse",
     "Health",
     "Issue",
     "ModelDetail",
@@ -35,6 +42,7 @@ __all__ = (
     "ModelSummary",
     "OperatingPoint",
     "Outcome",
+    "PatientEmbedding",
     "Prediction",
     "PredictJsonBody",
     "PredictRequest",

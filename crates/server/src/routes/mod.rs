@@ -1,6 +1,7 @@
 //! The routes: thin handlers over [`AppState`], collected with their OpenAPI descriptions.
 
 pub mod audit;
+pub mod embed;
 pub mod models;
 pub mod predict;
 
@@ -50,6 +51,7 @@ pub struct Issue {
     modifiers(&ApiKeyScheme),
     tags(
         (name = "predictions", description = "Risks for a patient's record"),
+        (name = "research", description = "Embeddings of a record by the foundation model"),
         (name = "models", description = "The model versions deployed for the caller"),
         (name = "audit", description = "Proofs that calls were recorded"),
         (name = "operations", description = "Liveness and readiness"),
@@ -81,6 +83,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(models::list))
         .routes(routes!(models::one))
         .routes(routes!(predict::predict))
+        .routes(routes!(embed::embed))
         .routes(routes!(audit::proof))
 }
 

@@ -513,7 +513,7 @@ pub(crate) fn choose(
     }
 }
 
-fn json_error(e: &serde_json::Error) -> ApiError {
+pub(crate) fn json_error(e: &serde_json::Error) -> ApiError {
     let at = format!("line {}, column {}", e.line(), e.column());
     match e.classify() {
         serde_json::error::Category::Data => {

@@ -30,6 +30,7 @@ pub const PARTNER: &str = "lgk_partner-clinician-key";
 pub const PARTNER_AUDITOR: &str = "lgk_partner-auditor-key";
 pub const STINGY: &str = "lgk_stingy-tenant-key";
 pub const NOWHERE: &str = "lgk_tenant-without-a-deployment";
+pub const RESEARCHER: &str = "lgk_researcher-key-of-the-hospital";
 
 pub fn deidentifier() -> Deidentifier {
     Deidentifier::new(Key::from_bytes(&[5u8; 40]).expect("key"), DateMode::Shift)
@@ -81,11 +82,12 @@ pub fn tenants(fhir_server: &str) -> server::Tenants {
         format!("      - id: {id}\n        roles: [{role}]\n        key_sha256: [{}]\n", key_sha256(key))
     };
     let text = format!(
-        "tenants:\n  - id: example-health\n    site: main\n    clients:\n{}{}  - id: partner\n    site: main\n    \
+        "tenants:\n  - id: example-health\n    site: main\n    clients:\n{}{}{}  - id: partner\n    site: main\n    \
          clients:\n{}{}  - id: stingy\n    site: main\n    requests_per_minute: 3\n    clients:\n{}  - id: \
          elsewhere\n    site: south\n    clients:\n{}",
         client("ehr", "clinician", CLINICIAN),
         client("compliance", "auditor", AUDITOR),
+        client("research", "researcher", RESEARCHER),
         client("partner-app", "clinician", PARTNER),
         client("partner-audit", "auditor", PARTNER_AUDITOR),
         client("stingy-app", "clinician", STINGY),
