@@ -7,7 +7,8 @@
 //! with the foundation model they were fitted on (its pin is checked when the predictor is made,
 //! not per call).
 //!
-//! A risk is given as of the patient's latest dated event, in the model's (shifted) time frame:
+//! A risk is given as of the patient's latest dated clinical event (a birth date alone is not a
+//! history to score), in the model's (shifted) time frame:
 //! the record as the model reads it, never the source's identifiers or dates. A patient with no
 //! dated event gets no risk, and the reason is said.
 //!
@@ -148,9 +149,15 @@ impl Predictor {
         tasks: &[String],
     ) -> Result<Predictions, InferenceError> {
         let mut out = Predictions::default();
+        let birth = patients.codes.get(meds::schema::BIRTH_CODE);
         for timeline in &patients.timelines {
-            let Some(as_of) = timeline.events().filter_map(|e| e.time).max() else {
-                out.unscored.push(Unscored { subject_id: timeline.subject_id, reason: "no dated event in the record" });
+            // A birth date alone is no clinical history: scored "as of" it, a record of demographics
+            // would get a newborn's risk, unlike any time the model was validated at.
+            let Some(as_of) = timeline.events().filter(|e| Some(e.code) != birth).filter_map(|e| e.time).max() else {
+                out.unscored.push(Unscored {
+                    subject_id: timeline.subject_id,
+                    reason: "no dated clinical event in the record (demographics alone are not scored)",
+                });
                 continue;
             };
             let events = timeline.events().filter(|e| e.time.is_none_or(|t| t <= as_of)).count();

@@ -183,6 +183,10 @@ async fn served_and_audited(location: &str) {
     std::fs::write(&outcome_file, o.to_string()).expect("write");
     fhir_files.push(outcome_file);
     assert!(o["issue"][0]["diagnostics"].as_str().expect("text").contains("no patient"), "{o}");
+    let demographics =
+        json!({"record": {"resourceType": "Patient", "id": "p1", "birthDate": "1950-02-03", "gender": "female"}});
+    let o = outcome_of(predict(&url, CLINICIAN, &demographics).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert!(o["issue"][0]["diagnostics"].as_str().expect("text").contains("demographics alone are not scored"), "{o}");
     let unknown_task = json!({"tasks": ["mortality_1y"], "record": patient});
     let o = outcome_of(predict(&url, CLINICIAN, &unknown_task).await, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(o["issue"][0]["expression"][0], "tasks[0]");

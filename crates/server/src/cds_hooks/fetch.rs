@@ -2,8 +2,8 @@
 //!
 //! Only FHIR servers configured for the calling client are read (a hook request names its
 //! `fhirServer`; reading any URL a request names would let a caller make this server fetch from
-//! anywhere). Search results are followed page by page (`next` links on the same server), up to
-//! [`MAX_PAGES`]; each request has [`TIMEOUT`]. A server that refuses, fails or times out gives a
+//! anywhere). Searches ask for [`PAGE_SIZE`] a page and are followed page by page (`next` links on
+//! the same server), up to [`MAX_PAGES`] (beyond, a 412 rather than a record cut short); each request has [`TIMEOUT`]. A server that refuses, fails or times out gives a
 //! 412: the service cannot answer without the record.
 
 use std::time::Duration;
@@ -17,7 +17,9 @@ use crate::error::ApiError;
 use crate::tenants::Caller;
 
 /// Pages of one search followed at most.
-pub const MAX_PAGES: usize = 20;
+pub const MAX_PAGES: usize = 50;
+/// Resources asked for per page (`_count`; a server may give fewer).
+pub const PAGE_SIZE: usize = 100;
 /// Time allowed for each request to the FHIR server.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -42,6 +44,9 @@ pub async fn get(
         )));
     }
     let mut url = format!("{base}/{query}");
+    if query.contains('?') {
+        url.push_str(&format!("&_count={PAGE_SIZE}"));
+    }
     let mut gathered: Option<Value> = None;
     let mut unread = true;
     for _ in 0..MAX_PAGES {
