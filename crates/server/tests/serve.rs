@@ -313,7 +313,7 @@ async fn a_deployed_version_answers_and_every_call_is_audited_on_postgres() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bundle_changed_after_registration_or_unsigned_never_answers() {
-    let Deployed { f, log, .. } = deployed().await;
+    let Deployed { f, dir: _dir, log, .. } = deployed().await;
     // After deployment, someone edits a task model on disk.
     let model_file = f.release.join("tasks/long_history/counts_lr.model.json");
     let text = std::fs::read_to_string(&model_file).expect("read");
@@ -407,7 +407,7 @@ async fn two_replicas_on_one_postgres_serve_alike_write_one_log_and_both_see_a_s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_version_in_shadow_is_scored_and_logged_but_never_answers() {
-    let Deployed { f, log, registry, id: active, .. } = deployed().await;
+    let Deployed { f, dir: _dir, log, registry, id: active } = deployed().await;
     // A second release of the same model (another manifest: the owner's name differs), deployed
     // in shadow beside the first.
     let second = f.dir.path().join("release-2");
@@ -482,7 +482,8 @@ async fn a_version_in_shadow_is_scored_and_logged_but_never_answers() {
 /// server error, and every response as the document describes it (status, content type, headers,
 /// body schema). The one check left out is schemathesis's "positive data acceptance": a record
 /// valid by the schema (any JSON object) is often not a patient the model can read, and the 422
-/// that says so is the documented answer.
+/// that says so is the documented answer. One worker: with two, hypothesis's reading of lambda
+/// sources races in Python's AST module now and then (a "Runtime Error" of the tool's own).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     let Deployed { f, dir, log, .. } = deployed().await;
@@ -498,7 +499,7 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
                 "not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,\
                  response_schema_conformance",
             ])
-            .args(["--phases", "examples,coverage,fuzzing", "--max-examples", "25", "--seed", "7", "--workers", "2"])
+            .args(["--phases", "examples,coverage,fuzzing", "--max-examples", "25", "--seed", "7", "--workers", "1"])
             .args(["--report", "json", "--report-json-path", report.to_str().expect("utf-8")])
             .env("NO_COLOR", "1")
             .output()

@@ -230,6 +230,7 @@ pub async fn deploy(registry: &Registry, release: &Path, owner: &SignerKey, site
 /// A fixture's release deployed at `main` in a fresh SQLite database.
 pub struct Deployed {
     pub f: Fixture,
+    /// Holds the database: keep it as long as the log is used (`dir: _dir`, not `..`).
     pub dir: tempfile::TempDir,
     pub log: AuditLog,
     pub registry: Registry,
