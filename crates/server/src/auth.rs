@@ -4,8 +4,8 @@
 //! never the key).
 
 use axum::extract::FromRequestParts;
+use axum::http::header;
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, header};
 
 use crate::error::ApiError;
 use crate::tenants::{Caller, Role, key_sha256};
@@ -62,11 +62,4 @@ impl FromRequestParts<AppState> for Authenticated {
         }
         Ok(Authenticated { caller, standing })
     }
-}
-
-/// Adds the tenant's standing to a response's headers.
-pub fn rate_limit_headers(headers: &mut axum::http::HeaderMap, standing: &Standing) {
-    headers.insert("ratelimit-limit", HeaderValue::from(standing.limit));
-    headers.insert("ratelimit-remaining", HeaderValue::from(standing.remaining));
-    headers.insert("ratelimit-reset", HeaderValue::from(standing.reset));
 }

@@ -116,7 +116,7 @@ impl IntoResponse for ApiError {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         if let Some(standing) = &self.rate_limit {
-            crate::auth::rate_limit_headers(headers, standing);
+            crate::quota::rate_limit_headers(headers, standing);
         }
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

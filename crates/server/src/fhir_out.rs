@@ -8,7 +8,7 @@
 
 use serde_json::{Value, json};
 
-use crate::routes::predict::Prediction;
+use crate::risk::{BasisItem, Prediction};
 
 /// The code system of the methods that score (`counts_gbm`, `fm_probe`, …).
 pub const METHOD_SYSTEM: &str = "https://longitude.health/fhir/CodeSystem/method";
@@ -67,7 +67,7 @@ pub fn risk_assessment(p: &Prediction, model: &str, method: &str) -> Value {
 }
 
 /// A basis in words: `FEATURE = VALUE (+0.42)`, largest first.
-pub fn basis_text(basis: &[crate::routes::predict::BasisItem]) -> String {
+pub fn basis_text(basis: &[BasisItem]) -> String {
     basis
         .iter()
         .map(|b| {

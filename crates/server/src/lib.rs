@@ -27,6 +27,7 @@ pub mod error;
 pub mod fhir_out;
 pub mod metrics;
 pub mod quota;
+pub mod risk;
 pub mod routes;
 pub mod tenants;
 

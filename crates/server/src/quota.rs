@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
+use axum::http::{HeaderMap, HeaderValue};
+
 /// A tenant's standing after a request was counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Standing {
@@ -59,6 +61,13 @@ impl Quotas {
             retry_after,
         }
     }
+}
+
+/// Adds the tenant's standing to a response's headers.
+pub fn rate_limit_headers(headers: &mut HeaderMap, standing: &Standing) {
+    headers.insert("ratelimit-limit", HeaderValue::from(standing.limit));
+    headers.insert("ratelimit-remaining", HeaderValue::from(standing.remaining));
+    headers.insert("ratelimit-reset", HeaderValue::from(standing.reset));
 }
 
 #[cfg(test)]

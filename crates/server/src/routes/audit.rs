@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
-use crate::auth::{Authenticated, rate_limit_headers};
+use crate::auth::Authenticated;
 use crate::error::ApiError;
+use crate::quota::rate_limit_headers;
 use crate::tenants::Role;
 
 /// Which record, under which checkpoint.

@@ -16,9 +16,10 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::auth::{Authenticated, rate_limit_headers};
+use crate::auth::Authenticated;
 use crate::deployments::LoadedVersion;
 use crate::error::ApiError;
+use crate::quota::rate_limit_headers;
 use crate::routes::predict::{AuditReceipt, ModelRef, choose, json_error, rfc3339};
 use crate::tenants::{Caller, Role};
 

@@ -7,9 +7,10 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::auth::{Authenticated, rate_limit_headers};
+use crate::auth::Authenticated;
 use crate::deployments::LoadedVersion;
 use crate::error::ApiError;
+use crate::quota::rate_limit_headers;
 
 /// A task a version answers.
 #[derive(Debug, Serialize, ToSchema)]
