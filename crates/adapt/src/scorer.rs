@@ -246,9 +246,10 @@ impl TaskModel {
         time: i64,
         top: usize,
     ) -> Result<Option<Vec<Contribution>>, ScorerError> {
+        let row: SparseRow;
         let (featurizer, parts): (&Featurizer, Vec<(usize, f64)>) = match &self.fitting {
             Fitting::Logistic { featurizer, columns, model } => {
-                let row = featurizer.featurize(timeline, codes, &[time]).pop().unwrap_or_default();
+                row = featurizer.featurize(timeline, codes, &[time]).pop().unwrap_or_default();
                 let parts = match columns {
                     Some(keep) => {
                         let kept = crate::featurizers::restrict(&[&row], keep).pop().unwrap_or_default();
@@ -259,14 +260,13 @@ impl TaskModel {
                 (featurizer, parts)
             }
             Fitting::Gbm { featurizer, defaults, booster } => {
-                let row = featurizer.featurize(timeline, codes, &[time]).pop().unwrap_or_default();
+                row = featurizer.featurize(timeline, codes, &[time]).pop().unwrap_or_default();
                 let all = self.gbm(defaults, booster)?.contributions(&row);
                 let features = all.len().saturating_sub(1);
                 (featurizer, all.into_iter().take(features).enumerate().filter(|(_, c)| *c != 0.0).collect())
             }
             Fitting::Probe { .. } | Fitting::FineTuned { .. } => return Ok(None),
         };
-        let row = featurizer.featurize(timeline, codes, &[time]).pop().unwrap_or_default();
         let defaults = featurizer.defaults();
         let value = |j: usize| {
             row.iter()

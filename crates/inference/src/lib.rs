@@ -131,6 +131,11 @@ impl Predictor {
         Predictor::new(models, foundation)
     }
 
+    /// The foundation model the task models read, if any of them does.
+    pub fn foundation(&self) -> Option<&Foundation> {
+        self.foundation.as_ref()
+    }
+
     /// The task models, in the order they score.
     pub fn models(&self) -> &[TaskModel] {
         &self.models

@@ -69,8 +69,9 @@ pub struct LoadedVersion {
     pub report_html: Option<String>,
     /// The task models.
     pub predictor: Predictor,
-    /// The release's foundation model, for embeddings (`None` if it could not be loaded).
-    pub foundation: Option<adapt::foundation::Foundation>,
+    /// The release's foundation model when the task models do not read it (for embeddings);
+    /// see [`LoadedVersion::foundation`].
+    own_foundation: Option<adapt::foundation::Foundation>,
 }
 
 impl LoadedVersion {
@@ -118,7 +119,11 @@ impl LoadedVersion {
         let model_card = std::fs::read_to_string(&card_path).ok().and_then(|t| serde_json::from_str(&t).ok());
         let signature = std::fs::read_to_string(dir.join("bundle.sig")).map_err(|e| e.to_string())?;
         let report_html = std::fs::read_to_string(dir.join("report/report.html")).ok();
-        let foundation = adapt::foundation::Foundation::load(dir).ok();
+        // Loaded once: a probe's or head's predictor already holds it.
+        let own_foundation = match predictor.foundation() {
+            Some(_) => None,
+            None => adapt::foundation::Foundation::load(dir).ok(),
+        };
         Ok(LoadedVersion {
             version: version.clone(),
             mode: mode.into(),
@@ -128,8 +133,13 @@ impl LoadedVersion {
             signature,
             report_html,
             predictor,
-            foundation,
+            own_foundation,
         })
+    }
+
+    /// The release's foundation model (`None` if it could not be loaded).
+    pub fn foundation(&self) -> Option<&adapt::foundation::Foundation> {
+        self.predictor.foundation().or(self.own_foundation.as_ref())
     }
 
     /// The task, if this version answers it.

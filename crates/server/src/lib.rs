@@ -176,6 +176,17 @@ impl AppState {
         })
     }
 
+    /// Records a call that was refused or failed (its status and issue type only: never the
+    /// message, which may quote the request) and gives the error back to be returned.
+    pub(crate) async fn refuse(&self, entry: &mut Entry, e: ApiError) -> ApiError {
+        entry.outcome =
+            if e.status == axum::http::StatusCode::INTERNAL_SERVER_ERROR { Outcome::Failed } else { Outcome::Refused };
+        entry.output = Some(format!("{} {}", e.status.as_u16(), e.code));
+        // The refusal stands whether or not its record could be written.
+        let _ = self.record(entry).await;
+        e
+    }
+
     /// Records a refused authentication or authorisation (best effort: the refusal stands
     /// whether or not the record is written, and a failure is logged).
     pub(crate) async fn audit_refusal(&self, tenant: &str, client: &str, why: &str) {

@@ -19,7 +19,7 @@ pub mod jwt;
 
 use std::time::Instant;
 
-use audit::{Action, Entry, Outcome};
+use audit::{Action, Entry};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -28,7 +28,6 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 use store::sqlx;
 
 use crate::error::ApiError;
@@ -150,13 +149,7 @@ pub async fn service(
             state.record(&entry).await?;
             Ok(Json(json!({ "cards": cards })).into_response())
         }
-        Err(e) => {
-            entry.outcome =
-                if e.status == StatusCode::INTERNAL_SERVER_ERROR { Outcome::Failed } else { Outcome::Refused };
-            entry.output = Some(format!("{} {}", e.status.as_u16(), e.code));
-            let _ = state.record(&entry).await;
-            Err(e)
-        }
+        Err(e) => Err(state.refuse(&mut entry, e).await),
     }
 }
 
@@ -166,11 +159,7 @@ async fn answer(
     body: Result<Bytes, BytesRejection>,
     entry: &mut Entry,
 ) -> Result<Vec<Value>, ApiError> {
-    let body = body.map_err(|e| match e.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::too_large("the hook request is larger than this server accepts"),
-        _ => ApiError::malformed("the hook request could not be read"),
-    })?;
-    entry.input_sha256 = Some(Sha256::digest(&body).iter().map(|b| format!("{b:02x}")).collect());
+    let body = crate::routes::read_body(body, entry)?;
     let request: HookRequest = serde_json::from_slice(&body).map_err(|e| {
         ApiError::malformed("the body is not a CDS Hooks request (hook, hookInstance and context are required)")
             .at(format!("line {}, column {}", e.line(), e.column()))

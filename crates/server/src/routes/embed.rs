@@ -4,15 +4,14 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use audit::{Action, Entry, Outcome};
+use audit::{Action, Entry};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use model::embedding::Pooling;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use crate::AppState;
@@ -101,11 +100,8 @@ pub async fn embed(
     entry.latency_us = Some(started.elapsed().as_micros() as u64);
     let response = match answered {
         Ok(r) => r,
-        Err(mut e) => {
-            entry.outcome =
-                if e.status == StatusCode::INTERNAL_SERVER_ERROR { Outcome::Failed } else { Outcome::Refused };
-            entry.output = Some(format!("{} {}", e.status.as_u16(), e.code));
-            let _ = state.record(&entry).await;
+        Err(e) => {
+            let mut e = state.refuse(&mut entry, e).await;
             e.rate_limit = Some(auth.standing);
             return Err(e);
         }
@@ -124,13 +120,8 @@ async fn answer(
     body: Result<Bytes, BytesRejection>,
     entry: &mut Entry,
 ) -> Result<EmbedResponse, ApiError> {
-    let body = body.map_err(|e| match e.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::too_large("the request body is larger than this server accepts"),
-        _ => ApiError::malformed("the request body could not be read"),
-    })?;
-    entry.input_sha256 = Some(Sha256::digest(&body).iter().map(|b| format!("{b:02x}")).collect());
-    let media = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if media.split(';').next().unwrap_or("").trim() != "application/json" {
+    let body = crate::routes::read_body(body, entry)?;
+    if crate::routes::media_type(headers) != "application/json" {
         return Err(ApiError::unsupported_media("send the request as application/json (pooling and record)"));
     }
     let request: EmbedRequest = serde_json::from_slice(&body).map_err(|e| json_error(&e))?;
@@ -147,8 +138,7 @@ async fn answer(
         let (state, version) = (state.clone(), version.clone());
         tokio::task::spawn_blocking(move || {
             let foundation = version
-                .foundation
-                .as_ref()
+                .foundation()
                 .ok_or_else(|| ApiError::unavailable("this model version carries no usable foundation model"))?;
             let patients = ingest::read_request(&text, state.deidentifier())
                 .map_err(|e| ApiError::unprocessable(format!("the record could not be read: {e}")).at("record"))?;

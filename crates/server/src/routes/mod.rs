@@ -18,6 +18,27 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::error::ApiError;
 
+/// The request's body, its SHA-256 recorded in `entry` (the audit record's input hash); a body
+/// over the server's limit is a 413.
+pub(crate) fn read_body(
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+    entry: &mut ::audit::Entry,
+) -> Result<axum::body::Bytes, ApiError> {
+    use sha2::{Digest, Sha256};
+    let body = body.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::too_large("the request body is larger than this server accepts"),
+        _ => ApiError::malformed("the request body could not be read"),
+    })?;
+    entry.input_sha256 = Some(Sha256::digest(&body).iter().map(|b| format!("{b:02x}")).collect());
+    Ok(body)
+}
+
+/// The request's media type, lower case, without its parameters (`application/json`).
+pub(crate) fn media_type(headers: &axum::http::HeaderMap) -> String {
+    let value = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    value.split(';').next().unwrap_or("").trim().to_ascii_lowercase()
+}
+
 /// A FHIR `OperationOutcome`: every error's body.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -10,7 +10,6 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Authenticated;
@@ -153,12 +152,7 @@ pub async fn predict(
     let (response, version, shadow) = match answered {
         Ok(answer) => answer,
         Err(e) => {
-            entry.outcome =
-                if e.status == StatusCode::INTERNAL_SERVER_ERROR { Outcome::Failed } else { Outcome::Refused };
-            entry.output = Some(format!("{} {}", e.status.as_u16(), e.code));
-            // The refusal stands whether or not its record could be written.
-            let _ = state.record(&entry).await;
-            let mut e = e;
+            let mut e = state.refuse(&mut entry, e).await;
             e.rate_limit = Some(auth.standing);
             return Err(e);
         }
@@ -199,13 +193,8 @@ async fn answer(
     body: Result<Bytes, BytesRejection>,
     entry: &mut Entry,
 ) -> Result<(PredictResponse, Arc<LoadedVersion>, Shadow), ApiError> {
-    let body = body.map_err(|e| match e.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::too_large("the request body is larger than this server accepts"),
-        _ => ApiError::malformed(format!("the request body could not be read: {e}")),
-    })?;
-    entry.input_sha256 = Some(Sha256::digest(&body).iter().map(|b| format!("{b:02x}")).collect());
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let media = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let body = crate::routes::read_body(body, entry)?;
+    let media = crate::routes::media_type(headers);
     let request = match media.as_str() {
         "application/json" => {
             let r: PredictRequest = serde_json::from_slice(&body).map_err(|e| json_error(&e))?;
