@@ -253,6 +253,24 @@ impl AuditLog {
             .collect()
     }
 
+    /// The record at `index`, as stored (`None` when the log has none there).
+    pub async fn record(&self, index: u64) -> Result<Option<StoredRecord>, LogError> {
+        let Ok(idx) = i64::try_from(index) else { return Ok(None) };
+        let row = sqlx::query("SELECT idx, body, leaf, root FROM audit_records WHERE idx = $1")
+            .bind(idx)
+            .fetch_optional(self.db.pool())
+            .await?;
+        row.map(|row| {
+            Ok(StoredRecord {
+                index,
+                bytes: row.try_get::<String, _>("body")?.into_bytes(),
+                leaf: unhex(&row.try_get::<String, _>("leaf")?)?,
+                root: unhex(&row.try_get::<String, _>("root")?)?,
+            })
+        })
+        .transpose()
+    }
+
     /// Walks every record in position order, `PAGE` at a time, calling `each` on it.
     pub async fn walk<F>(&self, mut each: F) -> Result<(), LogError>
     where

@@ -20,6 +20,8 @@
 
 use std::path::Path;
 
+pub mod deployed;
+
 use adapt::foundation::Foundation;
 pub use adapt::scorer::Contribution;
 use adapt::scorer::{ScorerError, TaskModel};
@@ -154,15 +156,9 @@ impl Predictor {
         tasks: &[String],
     ) -> Result<Predictions, InferenceError> {
         let mut out = Predictions::default();
-        let birth = patients.codes.get(meds::schema::BIRTH_CODE);
         for timeline in &patients.timelines {
-            // A birth date alone is no clinical history: scored "as of" it, a record of demographics
-            // would get a newborn's risk, unlike any time the model was validated at.
-            let Some(as_of) = timeline.events().filter(|e| Some(e.code) != birth).filter_map(|e| e.time).max() else {
-                out.unscored.push(Unscored {
-                    subject_id: timeline.subject_id,
-                    reason: "no dated clinical event in the record (demographics alone are not scored)",
-                });
+            let Some(as_of) = scoring_time(timeline, &patients.codes, None) else {
+                out.unscored.push(Unscored { subject_id: timeline.subject_id, reason: NO_HISTORY });
                 continue;
             };
             let events = timeline.events().filter(|e| e.time.is_none_or(|t| t <= as_of)).count();
@@ -185,6 +181,71 @@ impl Predictor {
         }
         Ok(out)
     }
+}
+
+impl Predictor {
+    /// Scores many patients at once, as batch scoring does: each as of [`scoring_time`] with
+    /// `at`, every model (or those of `tasks`) over all of them in one call, without the basis.
+    /// Risks come model by model, patients in the order given.
+    pub fn score_many(
+        &self,
+        timelines: &[&meds::Timeline],
+        codes: &meds::CodeTable,
+        at: Option<i64>,
+        tasks: &[String],
+    ) -> Result<Predictions, InferenceError> {
+        let mut out = Predictions::default();
+        let mut scored: Vec<&meds::Timeline> = Vec::with_capacity(timelines.len());
+        let mut labels = Vec::with_capacity(timelines.len());
+        let mut events = std::collections::HashMap::with_capacity(timelines.len());
+        for &timeline in timelines {
+            match scoring_time(timeline, codes, at) {
+                Some(as_of) => {
+                    scored.push(timeline);
+                    labels.push(BooleanLabel { subject_id: timeline.subject_id, prediction_time: as_of, value: false });
+                    let n = timeline.events().filter(|e| e.time.is_none_or(|t| t <= as_of)).count();
+                    events.insert(timeline.subject_id, n);
+                }
+                None => out.unscored.push(Unscored {
+                    subject_id: timeline.subject_id,
+                    reason: if at.is_some() { NO_HISTORY_YET } else { NO_HISTORY },
+                }),
+            }
+        }
+        for model in self.models.iter().filter(|m| tasks.is_empty() || tasks.contains(&m.task)) {
+            let (predictions, _) = model.score(&scored, codes, &labels, self.foundation.as_ref())?;
+            out.risks.extend(predictions.into_iter().map(|p| Risk {
+                subject_id: p.label.subject_id,
+                task: model.task.clone(),
+                method: model.method.clone(),
+                probability: f64::from(p.probability),
+                as_of: p.label.prediction_time,
+                events: events.get(&p.label.subject_id).copied().unwrap_or(0),
+                basis: None,
+            }));
+        }
+        Ok(out)
+    }
+}
+
+/// Why a record of demographics alone is not scored.
+pub const NO_HISTORY: &str = "no dated clinical event in the record (demographics alone are not scored)";
+
+/// Why a patient is not scored at a time before their first clinical event.
+pub const NO_HISTORY_YET: &str = "no dated clinical event at or before the scoring time";
+
+/// When a patient is scored: their latest dated clinical event, at or before `at` when it is
+/// given; `None` when there is none. A birth date alone is no clinical history: scored "as of"
+/// it, a record of demographics would get a newborn's risk, unlike any time the model was
+/// validated at.
+pub fn scoring_time(timeline: &meds::Timeline, codes: &meds::CodeTable, at: Option<i64>) -> Option<i64> {
+    let birth = codes.get(meds::schema::BIRTH_CODE);
+    timeline
+        .events()
+        .filter(|e| Some(e.code) != birth)
+        .filter_map(|e| e.time)
+        .filter(|&t| at.is_none_or(|at| t <= at))
+        .max()
 }
 
 /// One patient's embedding: the foundation model's state after reading their record.

@@ -84,6 +84,35 @@ fn the_bedside_risk_is_the_batch_risk() {
         assert_eq!(risk.probability, f64::from(probability), "subject {}", risk.subject_id);
         assert_eq!((risk.task.as_str(), risk.method.as_str()), ("long_history", "counts_lr"));
     }
+
+    // Batch scoring's call gives every bedside risk...
+    let many = predictor.score_many(&refs, &codes, None, &[]).expect("many");
+    let many: BTreeMap<i64, (i64, f32)> =
+        many.risks.iter().map(|r| (r.subject_id, (r.as_of, r.probability as f32))).collect();
+    assert_eq!(many, batch);
+    // ...and, at a time, reads nothing after it: each patient as of their last event by then.
+    let mut times: Vec<i64> = batch.values().map(|(t, _)| *t).collect();
+    times.sort();
+    let at = times[times.len() / 2];
+    let earlier: Vec<BooleanLabel> = timelines
+        .iter()
+        .filter_map(|t| {
+            let time = inference::scoring_time(t, &codes, Some(at))?;
+            assert!(time <= at);
+            Some(BooleanLabel { subject_id: t.subject_id, prediction_time: time, value: false })
+        })
+        .collect();
+    let (expected, _) = predictor.models()[0].score(&refs, &codes, &earlier, None).expect("score");
+    let then = predictor.score_many(&refs, &codes, Some(at), &[]).expect("many");
+    assert_eq!(then.risks.len(), expected.len());
+    assert_eq!(then.risks.len() + then.unscored.len(), timelines.len());
+    for (r, e) in then.risks.iter().zip(&expected) {
+        assert_eq!(
+            (r.subject_id, r.as_of, r.probability as f32),
+            (e.label.subject_id, e.label.prediction_time, e.probability)
+        );
+    }
+    assert!(then.unscored.iter().all(|u| u.reason == inference::NO_HISTORY_YET));
 }
 
 #[test]

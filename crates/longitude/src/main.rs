@@ -20,6 +20,7 @@ mod pretrain_cmd;
 mod progress;
 mod registry_cmd;
 mod report_cmd;
+mod score_cmd;
 mod serve_cmd;
 mod steps;
 mod synth_cmd;
@@ -165,6 +166,20 @@ enum Command {
     /// clients of the --tenants file, by API key (`longitude api-key` makes one).
     Serve(serve_cmd::ServeArgs),
 
+    /// Score every patient of a MEDS dataset with every version deployed at a site, as the server
+    /// would: predictions per shard in the meds-evaluation schema, one audit record per shard
+    /// and version, resumable (a shard already scored is not scored again).
+    ///
+    /// Many machines share one run with --shard INDEX/COUNT, or --shard-count COUNT under a
+    /// Kubernetes Indexed Job or a SLURM job array (deploy/ has examples); `merge-scores` then
+    /// checks every shard was scored exactly once and writes the merged predictions.
+    Score(score_cmd::ScoreArgs),
+
+    /// Check that every shard of a `longitude score` run was scored exactly once — by the worker
+    /// it was dealt to, unchanged since, with its audit record in the log — and write the merged
+    /// predictions (OUT/merged/VERSION/TASK.parquet).
+    MergeScores(score_cmd::MergeArgs),
+
     /// Print the REST API's OpenAPI 3.1 document (what `/openapi.json` serves), e.g. to generate
     /// a client without a running server.
     ApiDoc,
@@ -227,6 +242,8 @@ fn main() -> ExitCode {
         Command::Registry(cmd) => registry_cmd::run(cmd),
         Command::Serve(args) => serve_cmd::run(&args),
         Command::ApiKey => serve_cmd::new_api_key(),
+        Command::Score(args) => score_cmd::run(&args, &progress),
+        Command::MergeScores(args) => score_cmd::merge(&args),
         Command::ApiDoc => {
             println!("{}", server::routes::openapi_json());
             Ok(ExitCode::SUCCESS)

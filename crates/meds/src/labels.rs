@@ -64,6 +64,66 @@ pub fn write_boolean_predictions(path: &Path, predictions: &[BooleanPrediction])
     write(path, &batch)
 }
 
+/// A prediction made before its outcome is known (a batch score): a `meds-evaluation` row
+/// without `boolean_value` until the outcome arrives.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Score {
+    /// The subject.
+    pub subject_id: i64,
+    /// Microseconds since the epoch; data up to and including this time were used.
+    pub prediction_time: i64,
+    /// The predicted class at the model's validated threshold, when it has one.
+    pub predicted_value: Option<bool>,
+    /// The predicted probability of `true`.
+    pub probability: f32,
+}
+
+/// Writes scores in the `meds-evaluation` prediction schema ([`schema::boolean_score_schema`]),
+/// atomically.
+pub fn write_scores(path: &Path, scores: &[Score]) -> Result<()> {
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from_iter_values(scores.iter().map(|s| s.subject_id))),
+        Arc::new(TimestampMicrosecondArray::from_iter_values(scores.iter().map(|s| s.prediction_time))),
+        Arc::new(BooleanArray::from_iter(scores.iter().map(|s| s.predicted_value))),
+        Arc::new(Float32Array::from_iter_values(scores.iter().map(|s| s.probability))),
+    ];
+    let batch = RecordBatch::try_new(schema::boolean_score_schema(), columns).map_err(|e| MedsError::arrow(path, e))?;
+    write(path, &batch)
+}
+
+/// Reads scores written by [`write_scores`] (a `boolean_value` column, if any, is ignored).
+pub fn read_scores(path: &Path) -> Result<Vec<Score>> {
+    let mut out = Vec::new();
+    for batch in batches(path)? {
+        let ids = required(path, &batch, schema::SUBJECT_ID)?;
+        let ids = ids
+            .as_primitive_opt::<Int64Type>()
+            .ok_or_else(|| wrong(path, schema::SUBJECT_ID, "int64", ids.data_type()))?;
+        let times = required(path, &batch, schema::PREDICTION_TIME)?;
+        if times.data_type() != &DataType::Timestamp(TimeUnit::Microsecond, None) {
+            return Err(wrong(path, schema::PREDICTION_TIME, "timestamp[us]", times.data_type()));
+        }
+        let times = times.as_primitive::<TimestampMicrosecondType>();
+        let predicted = batch
+            .column_by_name(schema::PREDICTED_BOOLEAN_VALUE)
+            .ok_or(MedsError::MissingColumn { path: path.into(), column: schema::PREDICTED_BOOLEAN_VALUE })?;
+        let predicted = predicted
+            .as_boolean_opt()
+            .ok_or_else(|| wrong(path, schema::PREDICTED_BOOLEAN_VALUE, "bool", predicted.data_type()))?;
+        let probs = required(path, &batch, schema::PREDICTED_BOOLEAN_PROBABILITY)?;
+        let probs = probs
+            .as_primitive_opt::<Float32Type>()
+            .ok_or_else(|| wrong(path, schema::PREDICTED_BOOLEAN_PROBABILITY, "float32", probs.data_type()))?;
+        out.extend((0..batch.num_rows()).map(|i| Score {
+            subject_id: ids.value(i),
+            prediction_time: times.value(i),
+            predicted_value: predicted.is_valid(i).then(|| predicted.value(i)),
+            probability: probs.value(i),
+        }));
+    }
+    Ok(out)
+}
+
 fn write(path: &Path, batch: &RecordBatch) -> Result<()> {
     write_atomic(path, |w| {
         let mut writer = ArrowWriter::try_new(w, batch.schema(), None).map_err(|e| MedsError::parquet(path, e))?;
@@ -153,6 +213,20 @@ pub fn read_boolean_predictions(path: &Path) -> Result<Vec<BooleanPrediction>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scores_round_trip_with_unknown_outcomes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("scores.parquet");
+        let scores = vec![
+            Score { subject_id: 3, prediction_time: 1_000, predicted_value: Some(true), probability: 0.75 },
+            Score { subject_id: 9, prediction_time: 2_000, predicted_value: None, probability: 0.125 },
+        ];
+        write_scores(&path, &scores).expect("write");
+        assert_eq!(read_scores(&path).expect("read"), scores);
+        // No label column: these are not labels.
+        assert!(read_boolean_labels(&path).is_err());
+    }
 
     #[test]
     fn labels_and_predictions_round_trip() {

@@ -110,6 +110,18 @@ pub fn boolean_prediction_schema() -> SchemaRef {
     ]))
 }
 
+/// The `meds-evaluation` prediction schema for predictions made before their outcome is known
+/// (batch scoring): no `boolean_value` column (the schema allows it absent, never null), and
+/// `predicted_boolean_value` null when the model has no validated threshold.
+pub fn boolean_score_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new(SUBJECT_ID, DataType::Int64, false),
+        Field::new(PREDICTION_TIME, time_type(), false),
+        Field::new(PREDICTED_BOOLEAN_VALUE, DataType::Boolean, true),
+        Field::new(PREDICTED_BOOLEAN_PROBABILITY, DataType::Float32, false),
+    ]))
+}
+
 /// The schema of `metadata/subject_splits.parquet`.
 pub fn subject_splits_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
