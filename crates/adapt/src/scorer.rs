@@ -7,7 +7,7 @@
 //! the model bundle, given alongside (its tokenizer maps the receiving site's codes, unseen ones
 //! falling back along their hierarchy).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use meds::labels::{BooleanLabel, BooleanPrediction};
@@ -341,6 +341,20 @@ impl TaskModel {
         labels: &[BooleanLabel],
         foundation: Option<&Foundation>,
     ) -> Result<(Vec<BooleanPrediction>, usize), ScorerError> {
+        self.score_sharing(timelines, codes, labels, foundation, &mut Embeddings::default())
+    }
+
+    /// [`TaskModel::score`], reusing the embeddings in `embeddings` and keeping those it
+    /// computes: the probes of many tasks on one foundation model read each patient's record
+    /// once. `embeddings` must hold only embeddings of these timelines by `foundation`.
+    pub fn score_sharing(
+        &self,
+        timelines: &[&Timeline],
+        codes: &CodeTable,
+        labels: &[BooleanLabel],
+        foundation: Option<&Foundation>,
+        embeddings: &mut Embeddings,
+    ) -> Result<(Vec<BooleanPrediction>, usize), ScorerError> {
         if let (Some(pin), Some(f)) = (&self.foundation, foundation) {
             let given = f.bundle().manifest().identity();
             if given.as_ref() != Some(pin) {
@@ -392,7 +406,11 @@ impl TaskModel {
                     });
                 }
                 let requests: Vec<(i64, i64)> = scored.iter().map(|l| (l.subject_id, l.prediction_time)).collect();
-                let embedded = f.embed(&needed, codes, &requests, *pooling, 32, |_| {});
+                let embedded = embeddings.of(*pooling);
+                let missing: Vec<(i64, i64)> = requests.iter().filter(|k| !embedded.contains_key(k)).copied().collect();
+                if !missing.is_empty() {
+                    embedded.extend(f.embed(&needed, codes, &missing, *pooling, 32, |_| {}));
+                }
                 let rows: Vec<SparseRow> = requests
                     .iter()
                     .map(|k| crate::featurizers::dense_row(embedded.get(k).map_or(&[][..], Vec::as_slice)))
@@ -435,6 +453,29 @@ impl TaskModel {
             .collect::<Vec<_>>();
         let missing = labels.len() - predictions.len();
         Ok((predictions, missing))
+    }
+}
+
+/// Embeddings computed while scoring, by pooling, subject and time: see
+/// [`TaskModel::score_sharing`].
+#[derive(Debug, Default)]
+pub struct Embeddings {
+    by_pooling: Vec<(Pooling, ByRequest)>,
+}
+
+/// Embeddings by (subject, time).
+type ByRequest = HashMap<(i64, i64), Vec<f32>>;
+
+impl Embeddings {
+    fn of(&mut self, pooling: Pooling) -> &mut ByRequest {
+        let at = match self.by_pooling.iter().position(|(p, _)| *p == pooling) {
+            Some(at) => at,
+            None => {
+                self.by_pooling.push((pooling, HashMap::new()));
+                self.by_pooling.len() - 1
+            }
+        };
+        &mut self.by_pooling[at].1
     }
 }
 

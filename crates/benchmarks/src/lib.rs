@@ -10,6 +10,7 @@ extern crate outputs;
 
 mod audit;
 mod reference;
+mod score;
 mod serve;
 mod workload;
 
@@ -172,6 +173,22 @@ pub enum BenchCommand {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Batch scoring from a demo's outputs: patients per second, and per core, for each method
+    /// and thread count, end to end as `longitude score` runs (read, score, write, audit).
+    Score {
+        /// A demo's output directory (`longitude demo --out DIR`).
+        #[arg(long)]
+        demo: PathBuf,
+        /// Methods to score with, one run each.
+        #[arg(long, num_args = 1.., default_values_t = ["counts_gbm".to_string(), "fm_probe".to_string()])]
+        methods: Vec<String>,
+        /// Thread counts, one run each.
+        #[arg(long, num_args = 1.., default_values_t = [1usize, 2])]
+        threads: Vec<usize>,
+        /// Also write the results as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// The tokenizer: fitting on train and encoding every timeline, on one thread and all cores.
     Tokenize {
         /// Simulated patients (64,000 give about 10 M events).
@@ -255,6 +272,10 @@ pub fn run(cmd: BenchCommand) -> Result<ExitCode> {
         BenchCommand::Serve { demo, methods, requests, concurrency, patients, deid_key_file, json } => {
             let deid_key = deid_key_file;
             serve::run(&serve::ServeBench { demo, methods, requests, concurrency, patients, deid_key, json })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        BenchCommand::Score { demo, methods, threads, json } => {
+            score::run(&score::ScoreBench { demo, methods, threads, json })?;
             Ok(ExitCode::SUCCESS)
         }
         BenchCommand::Tokenize { patients } => {

@@ -110,14 +110,16 @@ pub fn run(bench: &ServeBench) -> Result<()> {
     Ok(())
 }
 
-/// The first `n` patients of the demo's FHIR export, each as a collection Bundle.
+/// The first `n` patients of the demo's FHIR export with a clinical resource (a record of
+/// demographics alone is answered 422 and is not what this measures), each as a collection
+/// Bundle. Looks at no more than the first `2n`.
 fn patients(demo: &Path, n: usize) -> Result<Vec<Value>> {
     let fhir = demo.join("fhir");
     let list = std::fs::read_to_string(fhir.join("Patient.ndjson"))
         .with_context(|| format!("{}: not a demo's output (no fhir/Patient.ndjson)", demo.display()))?;
     let mut by_patient: HashMap<String, Vec<Value>> = HashMap::new();
     let mut order = Vec::new();
-    for line in list.lines().take(n) {
+    for line in list.lines().take(n.saturating_mul(2)) {
         let patient: Value = serde_json::from_str(line)?;
         let id = patient["id"].as_str().context("a Patient without an id")?.to_string();
         order.push(id.clone());
@@ -136,6 +138,8 @@ fn patients(demo: &Path, n: usize) -> Result<Vec<Value>> {
     Ok(order
         .iter()
         .filter_map(|id| by_patient.remove(&format!("Patient/{id}")))
+        .filter(|resources| resources.len() > 1)
+        .take(n)
         .map(|resources| {
             let entries: Vec<Value> = resources.into_iter().map(|r| json!({ "resource": r })).collect();
             json!({ "record": { "resourceType": "Bundle", "type": "collection", "entry": entries } })
@@ -183,11 +187,19 @@ fn release(demo: &Path, dir: &Path, method: &str, key: &SignerKey) -> Result<(Pa
     Ok((out, task))
 }
 
-async fn one(bench: &ServeBench, method: &str, records: &[Value]) -> Result<ServeRun> {
-    let dir = tempfile::tempdir()?;
-    let owner = SignerKey::generate("bench.owner", &dir.path().join("owner.key"))?;
-    let (release, task) = release(&bench.demo, dir.path(), method, &owner)?;
-    let db = Database::open(dir.path().join("bench.db").to_str().context("a UTF-8 temporary path")?).await?;
+/// A demo's `method` released, signed with a key made for the run, registered, validated,
+/// approved and deployed at site `bench` in a fresh SQLite database under `dir`.
+pub(crate) struct BenchDeployment {
+    /// The database's audit log.
+    pub log: AuditLog,
+    /// The owner's key.
+    pub owner: SignerKey,
+}
+
+pub(crate) async fn deploy(demo: &Path, dir: &Path, method: &str) -> Result<BenchDeployment> {
+    let owner = SignerKey::generate("bench.owner", &dir.join("owner.key"))?;
+    let (release, task) = release(demo, dir, method, &owner)?;
+    let db = Database::open(dir.join("bench.db").to_str().context("a UTF-8 temporary path")?).await?;
     let log = AuditLog::new(db, ORIGIN);
     let registry = Registry::new(log.clone());
     let verified = provenance::verify(&release, &[owner.verifier()])?;
@@ -203,6 +215,12 @@ async fn one(bench: &ServeBench, method: &str, records: &[Value]) -> Result<Serv
     }
     registry.approve(&version.id, &carol, "benchmark").await?;
     registry.deploy(&version.id, "bench", Mode::Active, &carol, "benchmark").await?;
+    Ok(BenchDeployment { log, owner })
+}
+
+async fn one(bench: &ServeBench, method: &str, records: &[Value]) -> Result<ServeRun> {
+    let dir = tempfile::tempdir()?;
+    let BenchDeployment { log, owner } = deploy(&bench.demo, dir.path(), method).await?;
 
     let key_file = bench.deid_key.clone().unwrap_or_else(|| bench.demo.join("demo-deid.key"));
     let key = deid::Key::from_file(&key_file)?;

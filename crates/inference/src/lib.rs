@@ -163,8 +163,16 @@ impl Predictor {
             };
             let events = timeline.events().filter(|e| e.time.is_none_or(|t| t <= as_of)).count();
             let label = BooleanLabel { subject_id: timeline.subject_id, prediction_time: as_of, value: false };
+            // The probes of every task read one embedding of the patient.
+            let mut embeddings = adapt::scorer::Embeddings::default();
             for model in self.models.iter().filter(|m| tasks.is_empty() || tasks.contains(&m.task)) {
-                let (scored, _) = model.score(&[timeline], &patients.codes, &[label], self.foundation.as_ref())?;
+                let (scored, _) = model.score_sharing(
+                    &[timeline],
+                    &patients.codes,
+                    &[label],
+                    self.foundation.as_ref(),
+                    &mut embeddings,
+                )?;
                 let basis = model.basis(timeline, &patients.codes, as_of, BASIS)?;
                 for p in scored {
                     out.risks.push(Risk {
@@ -212,8 +220,11 @@ impl Predictor {
                 }),
             }
         }
+        // The probes of every task read one embedding of each patient.
+        let mut embeddings = adapt::scorer::Embeddings::default();
         for model in self.models.iter().filter(|m| tasks.is_empty() || tasks.contains(&m.task)) {
-            let (predictions, _) = model.score(&scored, codes, &labels, self.foundation.as_ref())?;
+            let (predictions, _) =
+                model.score_sharing(&scored, codes, &labels, self.foundation.as_ref(), &mut embeddings)?;
             out.risks.extend(predictions.into_iter().map(|p| Risk {
                 subject_id: p.label.subject_id,
                 task: model.task.clone(),

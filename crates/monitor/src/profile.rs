@@ -1,0 +1,218 @@
+//! A population's data by calendar month: what monitoring compares.
+//!
+//! Each dated clinical event (demographics and birth left out) counts in the month it happened:
+//! events and patients per month, events per code, the numeric values each code carried, the
+//! events of a value-carrying code that came without one (missingness), and each patient's
+//! events that month. A [`Reference`] summarises a run of months — the model's training
+//! period — as rates and distributions small enough to carry in a release.
+
+use std::collections::BTreeMap;
+
+use chrono::{Datelike, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::distribution::Percentiles;
+
+/// A calendar month, `YYYY-MM`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Month {
+    /// The year.
+    pub year: i32,
+    /// The month, 1–12.
+    pub month: u32,
+}
+
+impl Month {
+    /// The month holding `micros` (UTC).
+    pub fn of(micros: i64) -> Option<Month> {
+        let t = chrono::DateTime::from_timestamp_micros(micros)?;
+        Some(Month { year: t.year(), month: t.month() })
+    }
+
+    /// The month after.
+    pub fn next(self) -> Month {
+        if self.month == 12 { Month { year: self.year + 1, month: 1 } } else { Month { month: self.month + 1, ..self } }
+    }
+
+    /// Its first instant, in microseconds (UTC).
+    pub fn start(self) -> i64 {
+        Utc.with_ymd_and_hms(self.year, self.month, 1, 0, 0, 0).single().map_or(0, |t| t.timestamp_micros())
+    }
+
+    /// Every month from `self` to `last`, both included.
+    pub fn through(self, last: Month) -> Vec<Month> {
+        let mut out = Vec::new();
+        let mut m = self;
+        while m <= last {
+            out.push(m);
+            m = m.next();
+        }
+        out
+    }
+}
+
+impl std::fmt::Display for Month {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:04}-{:02}", self.year, self.month)
+    }
+}
+
+impl std::str::FromStr for Month {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Month, String> {
+        let bad = || format!("a month is YYYY-MM; got {s:?}");
+        let (y, m) = s.split_once('-').ok_or_else(bad)?;
+        let (year, month) = (y.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+        if !(1..=12).contains(&month) {
+            return Err(bad());
+        }
+        Ok(Month { year, month })
+    }
+}
+
+/// One month of a population's data.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MonthProfile {
+    /// Patients with a clinical event in the month.
+    pub patients: u64,
+    /// Clinical events.
+    pub events: u64,
+    /// Events per code.
+    pub codes: BTreeMap<String, u64>,
+    /// The numeric values each code carried.
+    pub values: BTreeMap<String, Vec<f64>>,
+    /// Events of each code without a numeric value.
+    pub without_value: BTreeMap<String, u64>,
+    /// Each active patient's number of events.
+    pub events_per_patient: Vec<f64>,
+}
+
+impl MonthProfile {
+    /// Adds another month's (or population's) profile to this one.
+    pub fn absorb(&mut self, other: &MonthProfile) {
+        self.patients += other.patients;
+        self.events += other.events;
+        for (c, n) in &other.codes {
+            *self.codes.entry(c.clone()).or_default() += n;
+        }
+        for (c, v) in &other.values {
+            self.values.entry(c.clone()).or_default().extend_from_slice(v);
+        }
+        for (c, n) in &other.without_value {
+            *self.without_value.entry(c.clone()).or_default() += n;
+        }
+        self.events_per_patient.extend_from_slice(&other.events_per_patient);
+    }
+}
+
+/// Every month of `timelines`, profiled.
+pub fn by_month(timelines: &[&meds::Timeline], codes: &meds::CodeTable) -> BTreeMap<Month, MonthProfile> {
+    let birth = codes.get(meds::schema::BIRTH_CODE);
+    let mut months: BTreeMap<Month, MonthProfile> = BTreeMap::new();
+    let mut this_patient: BTreeMap<Month, u64> = BTreeMap::new();
+    for t in timelines {
+        this_patient.clear();
+        for e in t.events() {
+            let Some(time) = e.time else { continue };
+            if Some(e.code) == birth {
+                continue;
+            }
+            let Some(month) = Month::of(time) else { continue };
+            let code = codes.name(e.code).to_string();
+            let p = months.entry(month).or_default();
+            p.events += 1;
+            match e.numeric_value {
+                Some(v) => p.values.entry(code.clone()).or_default().push(f64::from(v)),
+                None => *p.without_value.entry(code.clone()).or_default() += 1,
+            }
+            *p.codes.entry(code).or_default() += 1;
+            *this_patient.entry(month).or_default() += 1;
+        }
+        for (month, n) in &this_patient {
+            let p = months.entry(*month).or_default();
+            p.patients += 1;
+            p.events_per_patient.push(*n as f64);
+        }
+    }
+    // A code that never carries a value has no missingness to watch.
+    for p in months.values_mut() {
+        let valued: Vec<String> = p.values.keys().cloned().collect();
+        p.without_value.retain(|c, _| valued.contains(c));
+    }
+    months
+}
+
+/// What a code did in the reference period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CodeReference {
+    /// Events.
+    pub events: u64,
+    /// Events per active patient-month.
+    pub rate: f64,
+}
+
+/// The values a code carried in the reference period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ValueReference {
+    /// Their distribution.
+    pub values: Percentiles,
+    /// The share of the code's events without a value.
+    pub missing: f64,
+    /// The code's events.
+    pub events: u64,
+}
+
+/// A reference period, summarised: what later months are compared with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reference {
+    /// The first month.
+    pub first: Month,
+    /// The last month.
+    pub last: Month,
+    /// Active patient-months (each month's active patients, summed).
+    pub patient_months: u64,
+    /// Events.
+    pub events: u64,
+    /// Per code.
+    pub codes: BTreeMap<String, CodeReference>,
+    /// Per value-carrying code.
+    pub values: BTreeMap<String, ValueReference>,
+    /// Events per active patient-month.
+    pub events_per_patient: Percentiles,
+}
+
+impl Reference {
+    /// The reference of `months` from `first` to `last`; `None` if no month in it has data.
+    pub fn of(months: &BTreeMap<Month, MonthProfile>, first: Month, last: Month) -> Option<Reference> {
+        let mut all = MonthProfile::default();
+        for (_, p) in months.range(first..=last) {
+            all.absorb(p);
+        }
+        if all.patients == 0 {
+            return None;
+        }
+        let codes = all
+            .codes
+            .iter()
+            .map(|(c, &n)| (c.clone(), CodeReference { events: n, rate: n as f64 / all.patients as f64 }))
+            .collect();
+        let values = all
+            .values
+            .iter()
+            .map(|(c, v)| {
+                let events = all.codes.get(c).copied().unwrap_or(0);
+                let missing = all.without_value.get(c).copied().unwrap_or(0) as f64 / events.max(1) as f64;
+                (c.clone(), ValueReference { values: Percentiles::of(v), missing, events })
+            })
+            .collect();
+        Some(Reference {
+            first,
+            last,
+            patient_months: all.patients,
+            events: all.events,
+            codes,
+            values,
+            events_per_patient: Percentiles::of(&all.events_per_patient),
+        })
+    }
+}
