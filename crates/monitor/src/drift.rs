@@ -4,12 +4,14 @@
 //! What is looked at, and when it alerts ([`Thresholds`] holds the defaults, each stated there):
 //! - **new codes**: a code the reference never saw, seen at least `new_code_events` times;
 //! - **code rates**: a code's events per active patient-month against the reference's, when
-//!   the reference rate predicts at least `min_expected` events in the window: the ratio
+//!   the reference rate predicts at least `min_expected` events in the window or the window
+//!   has at least `new_code_events` of a code rare before (a drug being taken up): the ratio
 //!   observed/expected beyond `rate_ratio` either way (0 is a vanished code) and a Poisson
 //!   z-score beyond `z`;
 //! - **value distributions** per code, with at least `min_values` values on each side: the
 //!   population stability index at or over `psi`, or a Kolmogorov–Smirnov p-value under `ks_p`
-//!   with the median moved by at least `median_shift` (an assay change);
+//!   with the deciles moved by at least `median_shift` (an assay change; see
+//!   [`crate::distribution`]);
 //! - **missingness** per value-carrying code: the share of its events without a value moved by
 //!   at least `missing_change`, with a two-proportion z-score beyond `z`;
 //! - **events per patient**: the stability index at or over `psi`.
@@ -38,9 +40,10 @@ pub struct Thresholds {
     pub min_values: u64,
     /// The stability index that alerts (default 0.25, "a major shift").
     pub psi: f64,
-    /// The Kolmogorov–Smirnov p-value under which a moved median alerts (default 0.001).
+    /// The Kolmogorov–Smirnov p-value under which moved deciles alert (default 0.001).
     pub ks_p: f64,
-    /// The relative move of the median that alerts with it (default 0.05).
+    /// The decile shift (the median of the deciles' relative moves) that alerts with it
+    /// (default 0.05).
     pub median_shift: f64,
     /// The change in a code's share of events without a value that alerts (default 0.10).
     pub missing_change: f64,
@@ -144,10 +147,11 @@ pub fn check(
     }
     for (code, r) in &reference.codes {
         let expected = r.rate * exposure;
-        if expected < t.min_expected {
+        let observed = w.codes.get(code).copied().unwrap_or(0) as f64;
+        // A code rare in the reference is judged once it is common enough to be new.
+        if expected < t.min_expected && observed < t.new_code_events as f64 {
             continue;
         }
-        let observed = w.codes.get(code).copied().unwrap_or(0) as f64;
         let ratio = observed / expected;
         let z = (observed - expected) / expected.sqrt();
         if z.abs() >= t.z && (ratio >= t.rate_ratio || ratio <= 1.0 / t.rate_ratio) {
@@ -167,10 +171,9 @@ pub fn check(
         if (values.len() as u64) < t.min_values || r.values.n < t.min_values {
             continue;
         }
-        if let Some(shift) = compare(&r.values, values) {
-            if let Some(f) = value_finding(Kind::Values, Some(code), &shift, t) {
-                findings.push(f);
-            }
+        if let Some(f) = compare(&r.values, values).and_then(|shift| value_finding(Kind::Values, Some(code), &shift, t))
+        {
+            findings.push(f);
         }
         let events = w.codes.get(code).copied().unwrap_or(0);
         if events >= t.min_values {
@@ -194,19 +197,18 @@ pub fn check(
             }
         }
     }
-    if w.events_per_patient.len() as u64 >= t.min_values && reference.events_per_patient.n >= t.min_values {
-        if let Some(shift) = compare(&reference.events_per_patient, &w.events_per_patient) {
-            if shift.psi >= t.psi {
-                findings.push(Finding {
-                    kind: Kind::EventsPerPatient,
-                    code: None,
-                    statistic: "psi".into(),
-                    value: shift.psi,
-                    threshold: t.psi,
-                    detail: format!("events per active patient-month over {} patient-months", shift.n),
-                });
-            }
-        }
+    let enough = w.events_per_patient.len() as u64 >= t.min_values && reference.events_per_patient.n >= t.min_values;
+    if let Some(shift) =
+        compare(&reference.events_per_patient, &w.events_per_patient).filter(|s| enough && s.psi >= t.psi)
+    {
+        findings.push(Finding {
+            kind: Kind::EventsPerPatient,
+            code: None,
+            statistic: "psi".into(),
+            value: shift.psi,
+            threshold: t.psi,
+            detail: format!("events per active patient-month over {} patient-months", shift.n),
+        });
     }
     findings.sort_by(|a, b| (a.kind, &a.code).cmp(&(b.kind, &b.code)));
     Check { first, last, patient_months: w.patients, events: w.events, findings }
@@ -216,7 +218,7 @@ pub fn check(
 pub fn value_finding(kind: Kind, code: Option<&str>, shift: &Shift, t: &Thresholds) -> Option<Finding> {
     let describe = || {
         format!(
-            "PSI {:.3}, KS {:.3} (p = {:.2e}), median moved {:+.1}% over {} values",
+            "PSI {:.3}, KS {:.3} (p = {:.2e}), deciles moved {:+.1}% over {} values",
             shift.psi,
             shift.ks,
             shift.ks_p,

@@ -1,0 +1,129 @@
+//! The generator's documented drifts are the test (docs/synth.md): each is detected within its
+//! stated number of months and not before it starts, and a population without drift raises no
+//! alert over a year of monthly checks. Every check is a rolling three-month window ending in
+//! the month checked, against the reference year 2015 (the training period), with the default
+//! thresholds; populations of 6,000 patients at one site, several seeds each.
+
+use std::collections::BTreeMap;
+
+use monitor::{Check, Kind, Month, MonthProfile, Reference, Thresholds, by_month, check};
+use synth::{Formats, OutputOptions, SynthConfig};
+
+fn population(config: &SynthConfig) -> BTreeMap<Month, MonthProfile> {
+    let dir = tempfile::tempdir().expect("dir");
+    let options = OutputOptions {
+        formats: Formats { meds: true, fhir_ndjson: false, fhir_bundles: false },
+        created_at: Some("2026-01-01T00:00:00Z".into()),
+        progress: None,
+    };
+    synth::generate(config, dir.path(), &options).expect("synth");
+    let (codes, timelines) = meds::Dataset::open(dir.path().join("meds")).expect("open").read_all().expect("read");
+    let refs: Vec<&meds::Timeline> = timelines.iter().collect();
+    by_month(&refs, &codes)
+}
+
+const REFERENCE: (&str, &str) = ("2015-01", "2015-12");
+
+fn m(text: &str) -> Month {
+    text.parse().expect("a month")
+}
+
+fn reference(months: &BTreeMap<Month, MonthProfile>) -> Reference {
+    Reference::of(months, m(REFERENCE.0), m(REFERENCE.1)).expect("a reference period with data")
+}
+
+/// Monthly checks from `first` to `last`, each of the quarter ending that month.
+fn monthly(reference: &Reference, months: &BTreeMap<Month, MonthProfile>, first: &str, last: &str) -> Vec<Check> {
+    m(first)
+        .through(m(last))
+        .into_iter()
+        .map(|end| {
+            let mut start = end;
+            for _ in 0..2 {
+                start = if start.month == 1 {
+                    Month { year: start.year - 1, month: 12 }
+                } else {
+                    Month { month: start.month - 1, ..start }
+                };
+            }
+            check(reference, months, start, end, &Thresholds::default())
+        })
+        .collect()
+}
+
+/// The first month whose check finds `kind` for `code`.
+fn first_alert(checks: &[Check], kind: Kind, code: &str) -> Option<Month> {
+    checks.iter().find(|c| c.findings.iter().any(|f| f.kind == kind && f.code.as_deref() == Some(code))).map(|c| c.last)
+}
+
+fn between(found: Option<Month>, from: &str, by: &str, what: &str) {
+    let found = found.unwrap_or_else(|| panic!("{what}: never detected"));
+    assert!(found >= m(from) && found <= m(by), "{what}: detected in {found}, expected {from}–{by}");
+}
+
+#[test]
+fn each_documented_drift_is_detected_within_its_months_and_not_before() {
+    for seed in [11, 3] {
+        // One site with every drift of the default configuration, its creatinine assay included.
+        let mut config = SynthConfig::new(6000, 1, seed);
+        config.drift.assay_change_site = 0;
+        let months = population(&config);
+        let reference = reference(&months);
+        let checks = monthly(&reference, &months, "2016-01", "2020-12");
+
+        // Coding change, January 2017: E11.9 partly recoded as E11.65 — the new code within 3
+        // months, the old one's fall within 6.
+        between(first_alert(&checks, Kind::NewCode, "ICD10CM/E11.65"), "2017-01", "2017-03", "E11.65 appears");
+        between(first_alert(&checks, Kind::CodeRate, "ICD10CM/E11.9"), "2017-01", "2017-06", "E11.9 falls");
+        // A new drug class taken up from 2016, reaching 70% of second-line starts over 6 years:
+        // gradual, and few starts a month in 6,000 patients — empagliflozin within 5 years
+        // (measured over seeds 1–5: May 2017 to June 2020).
+        between(first_alert(&checks, Kind::CodeRate, "RXNORM/1545653"), "2016-01", "2020-12", "SGLT2 uptake");
+        // Screening intensifies in 2018: healthier people tested, HbA1c's deciles fall within 6
+        // months.
+        between(first_alert(&checks, Kind::Values, "LOINC/4548-4"), "2018-01", "2018-06", "HbA1c screening");
+        // The creatinine assay reads 8% high from 2019: its deciles move within 6 months.
+        between(first_alert(&checks, Kind::Values, "LOINC/2160-0"), "2019-01", "2019-06", "creatinine assay");
+        let creatinine = checks
+            .iter()
+            .flat_map(|c| &c.findings)
+            .find(|f| f.kind == Kind::Values && f.code.as_deref() == Some("LOINC/2160-0"))
+            .expect("found");
+        assert_eq!(creatinine.statistic, "median_shift");
+        assert!(creatinine.value > 0.04 && creatinine.value < 0.12, "the 8% bias, as measured: {creatinine:?}");
+    }
+}
+
+#[test]
+fn a_population_without_drift_raises_no_alert_in_a_year_of_monthly_checks() {
+    for seed in [12, 1, 2] {
+        let mut config = SynthConfig::new(6000, 1, seed);
+        let never = 2100;
+        config.drift.sglt2_uptake_start_year = never;
+        config.drift.screening_intensifies_year = never;
+        config.drift.assay_change_year = never;
+        config.drift.coding_change_year = never;
+        let months = population(&config);
+        let reference = reference(&months);
+        let checks = monthly(&reference, &months, "2016-01", "2016-12");
+        assert_eq!(checks.len(), 12);
+        for c in &checks {
+            assert!(c.patient_months > 1000, "the checks see the population: {}", c.patient_months);
+            assert!(c.findings.is_empty(), "seed {seed}, {}: {:#?}", c.last, c.findings);
+        }
+    }
+}
+
+#[test]
+fn a_shift_in_case_mix_is_seen_in_the_first_month() {
+    // The reference population, then the same site taking in patients 15 years older.
+    let config = SynthConfig::new(6000, 1, 13);
+    let before = population(&config);
+    let reference = reference(&before);
+    let mut older = config.clone();
+    older.sites[0].age_shift_years = -15.0;
+    let after = population(&older);
+    let checks = monthly(&reference, &after, "2016-01", "2016-01");
+    let kinds: Vec<Kind> = checks[0].findings.iter().map(|f| f.kind).collect();
+    assert!(kinds.contains(&Kind::CodeRate), "older patients carry more diagnoses: {:#?}", checks[0].findings);
+}
