@@ -16,6 +16,6 @@
 #SBATCH --output=longitude-score-%A_%a.log
 set -euo pipefail
 : "${LONGITUDE_DB:?the registry database URL}" "${MEDS:?the MEDS extract}" "${OUT:?the output directory}"
-: "${OWNER_KEY:?the owner's public key file}"
+: "${OWNER_KEY:?the owner public key file (KEY.pub)}"
 exec longitude score --data "$MEDS" --out "$OUT" --site "${SITE:-main}" --trusted "$OWNER_KEY" \
     --shard-count "${SLURM_ARRAY_TASK_COUNT:-8}"

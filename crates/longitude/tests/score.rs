@@ -252,3 +252,74 @@ fn a_merge_refuses_shards_missing_altered_or_dealt_elsewhere() {
     let refused = failed(s.score(&work.path().join("after"), &[]).output().expect("run"));
     assert!(refused.contains("no version is deployed at site main"), "{refused}");
 }
+
+fn strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array().expect("a list").iter().map(|a| a.as_str().expect("a string").to_string()).collect()
+}
+
+#[test]
+fn the_kubernetes_and_slurm_examples_score_and_merge_as_written() {
+    let s = Setup::new();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    // The pods' /data volume, here: the extract, the owner's key, the output.
+    let volume = tempfile::tempdir().expect("dir");
+    let data = volume.path();
+    std::os::unix::fs::symlink(s.meds(), data.join("meds")).expect("link");
+    std::fs::create_dir_all(data.join("keys")).expect("mkdir");
+    std::fs::write(data.join("keys/owner.pub"), s.f.owner.verifier().to_string()).expect("key");
+    let mounted = |args: Vec<String>| -> Vec<String> {
+        args.into_iter().map(|a| a.replace("=/data/", &format!("={}/", data.display()))).collect()
+    };
+
+    let text = std::fs::read_to_string(repo.join("deploy/score-indexed-job.yaml")).expect("manifest");
+    let docs: Vec<serde_json::Value> =
+        text.split("\n---\n").map(|d| yaml_serde::from_str(d).expect("a YAML document")).collect();
+    let (job, merge) = (&docs[0], &docs[1]);
+    assert_eq!(job["spec"]["completionMode"], "Indexed");
+    let workers = job["spec"]["completions"].as_u64().expect("completions");
+    let container = &job["spec"]["template"]["spec"]["containers"][0];
+    let origin = container["env"][1]["value"].as_str().expect("the origin").to_string();
+    let args = mounted(strings(&container["args"]));
+    for index in 0..workers {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        ok(longitude(&args)
+            .env("LONGITUDE_DB", &s.db)
+            .env("LONGITUDE_AUDIT_ORIGIN", &origin)
+            .env("JOB_COMPLETION_INDEX", index.to_string())
+            .output()
+            .expect("run"));
+    }
+    let args = mounted(strings(&merge["spec"]["template"]["spec"]["containers"][0]["args"]));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let merged = ok(longitude(&args).env("LONGITUDE_DB", &s.db).output().expect("run"));
+    assert!(merged.contains(&format!("scored by {workers} worker(s), each exactly once")), "{merged}");
+
+    // The SLURM array script, each task as SLURM would start it (array 0-7), `longitude` on PATH.
+    let out = data.join("slurm");
+    let bin = Path::new(env!("CARGO_BIN_EXE_longitude")).parent().expect("bin dir").to_path_buf();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    for task in 0..8 {
+        ok(Command::new("bash")
+            .arg(repo.join("deploy/score-slurm.sh"))
+            .env("PATH", &path)
+            .env("LONGITUDE_DB", &s.db)
+            .env("LONGITUDE_LOG", "warn")
+            .env("MEDS", data.join("meds"))
+            .env("OUT", &out)
+            .env("OWNER_KEY", data.join("keys/owner.pub"))
+            .env("SLURM_ARRAY_TASK_ID", task.to_string())
+            .env("SLURM_ARRAY_TASK_MIN", "0")
+            .env("SLURM_ARRAY_TASK_COUNT", "8")
+            .output()
+            .expect("run"));
+    }
+    let merged = ok(s.merge(&out));
+    assert!(merged.contains("scored by 8 worker(s), each exactly once"), "{merged}");
+    let kubernetes = data.join("scores/nightly/merged");
+    for file in files_under(&kubernetes) {
+        assert_eq!(
+            std::fs::read(kubernetes.join(&file)).expect("read"),
+            std::fs::read(out.join("merged").join(&file)).expect("read")
+        );
+    }
+}
