@@ -16,6 +16,7 @@ mod ingest_cmd;
 mod label_cmd;
 mod logging;
 mod meds_cmd;
+mod monitor_cmd;
 mod pretrain_cmd;
 mod progress;
 mod registry_cmd;
@@ -180,6 +181,14 @@ enum Command {
     /// predictions (OUT/merged/VERSION/TASK.parquet).
     MergeScores(score_cmd::MergeArgs),
 
+    /// Watch a site's deployed versions in use: each month of its latest extract since the
+    /// release's reference period (the training data's last year) checked for drift — new and
+    /// vanished codes, code rates, lab value distributions, missingness, events per patient —
+    /// and the latest batch risks against an earlier run's; alerts with the figure that tripped
+    /// and the threshold; --suspend suspends an alerting version in the registry (audited).
+    /// Exits 3 when anything alerts.
+    Monitor(monitor_cmd::MonitorArgs),
+
     /// Print the REST API's OpenAPI 3.1 document (what `/openapi.json` serves), e.g. to generate
     /// a client without a running server.
     ApiDoc,
@@ -244,6 +253,7 @@ fn main() -> ExitCode {
         Command::ApiKey => serve_cmd::new_api_key(),
         Command::Score(args) => score_cmd::run(&args, &progress),
         Command::MergeScores(args) => score_cmd::merge(&args),
+        Command::Monitor(args) => monitor_cmd::run(&args),
         Command::ApiDoc => {
             println!("{}", server::routes::openapi_json());
             Ok(ExitCode::SUCCESS)

@@ -98,6 +98,10 @@ pub struct Release {
     pub report: String,
     /// The model card in the bundle (`report/model_card.json`).
     pub model_card: String,
+    /// The training data's reference profile in the bundle (`data/reference.json`: its last
+    /// year by month, as rates and percentiles), what monitoring compares later data with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
 }
 
 /// A MEDS dataset, identified without a single subject in it: its metadata, its size, and a

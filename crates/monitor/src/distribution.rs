@@ -43,6 +43,15 @@ impl Percentiles {
         Percentiles { n: sorted.len() as u64, at, edges, shares }
     }
 
+    /// The same, its 0th and 100th percentiles (single values) replaced by the 1st and 99th.
+    pub fn trimmed(mut self) -> Percentiles {
+        if self.at.len() == 101 {
+            self.at[0] = self.at[1];
+            self.at[100] = self.at[99];
+        }
+        self
+    }
+
     /// The median.
     pub fn median(&self) -> Option<f64> {
         self.at.get(50).copied()

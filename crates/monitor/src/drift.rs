@@ -81,6 +81,8 @@ pub enum Kind {
     Missingness,
     /// Patients with more or fewer events.
     EventsPerPatient,
+    /// A task's risks distributed differently from an earlier run's.
+    Scores,
 }
 
 /// One alert: what, the figure and the threshold it crossed.

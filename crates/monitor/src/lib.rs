@@ -17,4 +17,4 @@ pub mod profile;
 
 pub use distribution::{Percentiles, Shift, compare};
 pub use drift::{Check, Finding, Kind, Thresholds, check};
-pub use profile::{Month, MonthProfile, Reference, by_month};
+pub use profile::{Month, MonthProfile, Reference, by_month, by_month_within, last_month, reference_of_dataset};

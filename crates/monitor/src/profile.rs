@@ -13,8 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::distribution::Percentiles;
 
-/// A calendar month, `YYYY-MM`.
+/// A calendar month, `YYYY-MM` (so written in JSON too).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct Month {
     /// The year.
     pub year: i32,
@@ -54,6 +55,19 @@ impl Month {
 impl std::fmt::Display for Month {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{:04}-{:02}", self.year, self.month)
+    }
+}
+
+impl From<Month> for String {
+    fn from(m: Month) -> String {
+        m.to_string()
+    }
+}
+
+impl TryFrom<String> for Month {
+    type Error = String;
+    fn try_from(s: String) -> Result<Month, String> {
+        s.parse()
     }
 }
 
@@ -107,6 +121,15 @@ impl MonthProfile {
 
 /// Every month of `timelines`, profiled.
 pub fn by_month(timelines: &[&meds::Timeline], codes: &meds::CodeTable) -> BTreeMap<Month, MonthProfile> {
+    by_month_within(timelines, codes, None)
+}
+
+/// The months of `timelines` from `range.0` to `range.1` (every month when `None`), profiled.
+pub fn by_month_within(
+    timelines: &[&meds::Timeline],
+    codes: &meds::CodeTable,
+    range: Option<(Month, Month)>,
+) -> BTreeMap<Month, MonthProfile> {
     let birth = codes.get(meds::schema::BIRTH_CODE);
     let mut months: BTreeMap<Month, MonthProfile> = BTreeMap::new();
     let mut this_patient: BTreeMap<Month, u64> = BTreeMap::new();
@@ -118,6 +141,9 @@ pub fn by_month(timelines: &[&meds::Timeline], codes: &meds::CodeTable) -> BTree
                 continue;
             }
             let Some(month) = Month::of(time) else { continue };
+            if range.is_some_and(|(first, last)| month < first || month > last) {
+                continue;
+            }
             let code = codes.name(e.code).to_string();
             let p = months.entry(month).or_default();
             p.events += 1;
@@ -141,6 +167,9 @@ pub fn by_month(timelines: &[&meds::Timeline], codes: &meds::CodeTable) -> BTree
     }
     months
 }
+
+/// The smallest count a reference keeps (the usual small-cell rule for released aggregates).
+pub const SMALL_CELL: u64 = 11;
 
 /// What a code did in the reference period.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -191,18 +220,23 @@ impl Reference {
         if all.patients == 0 {
             return None;
         }
+        // A reference travels with the release: small cells are left out (a code seen fewer than
+        // SMALL_CELL times counts as unseen), and a distribution's extremes — one patient's values
+        // — are trimmed to its 1st and 99th percentiles.
         let codes = all
             .codes
             .iter()
+            .filter(|&(_, &n)| n >= SMALL_CELL)
             .map(|(c, &n)| (c.clone(), CodeReference { events: n, rate: n as f64 / all.patients as f64 }))
             .collect();
         let values = all
             .values
             .iter()
+            .filter(|(_, v)| v.len() as u64 >= SMALL_CELL)
             .map(|(c, v)| {
                 let events = all.codes.get(c).copied().unwrap_or(0);
                 let missing = all.without_value.get(c).copied().unwrap_or(0) as f64 / events.max(1) as f64;
-                (c.clone(), ValueReference { values: Percentiles::of(v), missing, events })
+                (c.clone(), ValueReference { values: Percentiles::of(v).trimmed(), missing, events })
             })
             .collect();
         Some(Reference {
@@ -212,7 +246,53 @@ impl Reference {
             events: all.events,
             codes,
             values,
-            events_per_patient: Percentiles::of(&all.events_per_patient),
+            events_per_patient: Percentiles::of(&all.events_per_patient).trimmed(),
         })
+    }
+}
+
+/// The last month with a clinical event in `timelines`.
+pub fn last_month(timelines: &[&meds::Timeline], codes: &meds::CodeTable) -> Option<Month> {
+    let birth = codes.get(meds::schema::BIRTH_CODE);
+    timelines
+        .iter()
+        .flat_map(|t| t.events().filter(|e| Some(e.code) != birth).filter_map(|e| e.time))
+        .max()
+        .and_then(Month::of)
+}
+
+impl Month {
+    /// The month `n` months before.
+    pub fn back(self, n: u32) -> Month {
+        let index = i64::from(self.year) * 12 + i64::from(self.month) - 1 - i64::from(n);
+        Month { year: index.div_euclid(12) as i32, month: index.rem_euclid(12) as u32 + 1 }
+    }
+}
+
+/// The reference of a MEDS dataset: its last `months` months with data (the practice the model
+/// learned last and was validated on); `None` for a dataset without dated events.
+pub fn reference_of_dataset(root: &std::path::Path, months: u32) -> meds::Result<Option<Reference>> {
+    let (codes, timelines) = meds::Dataset::open(root)?.read_all()?;
+    let refs: Vec<&meds::Timeline> = timelines.iter().collect();
+    let Some(last) = last_month(&refs, &codes) else { return Ok(None) };
+    let first = last.back(months.max(1) - 1);
+    let profiled = by_month_within(&refs, &codes, Some((first, last)));
+    Ok(Reference::of(&profiled, first, last))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn months_step_across_years_and_read_back() {
+        let m: Month = "2019-02".parse().expect("month");
+        assert_eq!(m.back(2).to_string(), "2018-12");
+        assert_eq!(m.back(0), m);
+        assert_eq!(m.back(14).to_string(), "2017-12");
+        assert_eq!(Month { year: 2018, month: 12 }.next().to_string(), "2019-01");
+        assert_eq!(m.back(3).through(m).len(), 4);
+        assert_eq!(Month::of(m.start()), Some(m));
+        assert!("2019-13".parse::<Month>().is_err() && "2019".parse::<Month>().is_err());
     }
 }

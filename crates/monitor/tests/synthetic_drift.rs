@@ -37,17 +37,7 @@ fn monthly(reference: &Reference, months: &BTreeMap<Month, MonthProfile>, first:
     m(first)
         .through(m(last))
         .into_iter()
-        .map(|end| {
-            let mut start = end;
-            for _ in 0..2 {
-                start = if start.month == 1 {
-                    Month { year: start.year - 1, month: 12 }
-                } else {
-                    Month { month: start.month - 1, ..start }
-                };
-            }
-            check(reference, months, start, end, &Thresholds::default())
-        })
+        .map(|end| check(reference, months, end.back(2), end, &Thresholds::default()))
         .collect()
 }
 

@@ -7,7 +7,8 @@
 //! cards (`report/`); then writes the manifest, last, with every file's digest and the
 //! [`Release`] section: the owner, the time, the code version, and the training data's
 //! fingerprint — its `dataset.json`, its size and a hash of each split's subject list, never a
-//! subject.
+//! subject — and its reference profile for monitoring ([`REFERENCE`]: its last year by month, as
+//! code rates and value percentiles, never a patient).
 //!
 //! Architecture invariant: nothing is copied from a model bundle that does not verify as it
 //! stands, and the manifest is written only after every file it pins is complete.
@@ -22,6 +23,12 @@ use crate::ProvenanceError;
 
 /// The report's files a release carries, under `report/`; the first two are required.
 const REPORT_FILES: [&str; 4] = ["report.json", "model_card.json", "chai_model_card.json", "report.html"];
+
+/// Where a release keeps its training data's reference profile.
+pub const REFERENCE: &str = "data/reference.json";
+
+/// The months of training data the reference profile holds (the last ones with data).
+pub const REFERENCE_MONTHS: u32 = 12;
 
 /// What goes into a release.
 #[derive(Debug, Clone)]
@@ -99,6 +106,17 @@ pub fn assemble(plan: &ReleasePlan) -> Result<String, ProvenanceError> {
             .map_err(|e| ProvenanceError::Io { path: e.path, source: e.source })?;
         files.insert(name.clone(), model::bundle::digest(&to)?);
     }
+    // What monitoring compares later data with: the training data's last year, by month.
+    let reference = match monitor::reference_of_dataset(&plan.dataset, REFERENCE_MONTHS) {
+        Ok(Some(r)) => {
+            let to = plan.out.join(REFERENCE);
+            outputs::atomic::write_json(&to, &r).map_err(|e| ProvenanceError::Io { path: e.path, source: e.source })?;
+            files.insert(REFERENCE.to_string(), model::bundle::digest(&to)?);
+            Some(REFERENCE.to_string())
+        }
+        Ok(None) => None,
+        Err(e) => return Err(ProvenanceError::Release(format!("the training data's reference profile: {e}"))),
+    };
     let mut manifest = bundle.manifest().clone();
     manifest.files = files;
     manifest.release = Some(Release {
@@ -109,6 +127,7 @@ pub fn assemble(plan: &ReleasePlan) -> Result<String, ProvenanceError> {
         tasks,
         report: "report/report.json".into(),
         model_card: "report/model_card.json".into(),
+        reference,
     });
     let path = plan.out.join(MANIFEST);
     outputs::atomic::write_json(&path, &manifest)

@@ -1,0 +1,121 @@
+//! `longitude monitor` end to end: a release whose reference is its training data's last year,
+//! deployed; a later extract where a site recoded its diabetes diagnoses alerts and, with
+//! --suspend, suspends the version in the registry (audited, with the figure as the reason),
+//! while a later extract without drift raises nothing.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use audit::AuditLog;
+use registry::Registry;
+use synth::{Formats, OutputOptions, SynthConfig};
+
+fn meds_of(config: &SynthConfig, dir: &Path) -> PathBuf {
+    let options = OutputOptions {
+        formats: Formats { meds: true, fhir_ndjson: false, fhir_bundles: false },
+        created_at: Some("2026-01-01T00:00:00Z".into()),
+        progress: None,
+    };
+    synth::generate(config, dir, &options).expect("synth");
+    dir.join("meds")
+}
+
+/// The site's population through `end_year`, its E11.9 coding changing in `recode_year`.
+fn population(end_year: i32, recode_year: i32, dir: &Path) -> PathBuf {
+    let mut config = SynthConfig::new(3000, 1, 7);
+    config.end_year = end_year;
+    let never = 2100;
+    config.drift.sglt2_uptake_start_year = never;
+    config.drift.screening_intensifies_year = never;
+    config.drift.assay_change_year = never;
+    config.drift.coding_change_year = recode_year;
+    meds_of(&config, dir)
+}
+
+fn monitor(db: &str, owner: &str, data: &Path, out: &Path, suspend: bool) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_longitude"));
+    c.args(["monitor", "--db", db, "--site", "main", "--trusted", owner, "--data"])
+        .arg(data)
+        .arg("--out")
+        .arg(out)
+        .env("LONGITUDE_LOG", "warn");
+    if suspend {
+        c.arg("--suspend");
+    }
+    c.output().expect("run")
+}
+
+#[test]
+fn a_recoding_alerts_and_suspends_while_a_stable_extract_does_not() {
+    let f = fixtures::fixture();
+    let work = tempfile::tempdir().expect("dir");
+    // Trained on 2012–2017; the reference is 2017.
+    let training = population(2017, 2100, &work.path().join("training"));
+    let release = work.path().join("release");
+    provenance::release::assemble(&provenance::release::ReleasePlan {
+        model: f.dir.path().join("pretrained"),
+        adapted: f.dir.path().join("adapted"),
+        report: f.dir.path().join("report"),
+        dataset: training,
+        owner: "Example Health".into(),
+        out: release.clone(),
+    })
+    .expect("assemble");
+    provenance::sign(&release, &f.owner).expect("sign");
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(release.join("data/reference.json")).expect("the reference"))
+            .expect("json");
+    assert_eq!((reference["first"].as_str(), reference["last"].as_str()), (Some("2017-01"), Some("2017-12")));
+
+    let db = work.path().join("registry.db").to_str().expect("utf-8").to_string();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let log = runtime.block_on(async { AuditLog::new(store::Database::open(&db).await.expect("open"), "test/audit") });
+    let registry = Registry::new(log.clone());
+    let id = runtime.block_on(fixtures::deploy(&registry, &release, &f.owner, "main"));
+    let owner = f.owner.verifier().to_string();
+
+    // The same site two years on, no drift: 24 monthly checks, nothing alerts.
+    let stable = population(2019, 2100, &work.path().join("stable"));
+    let out = monitor(&db, &owner, &stable, &work.path().join("stable-report"), true);
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(0), "{said}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("24 monthly check(s), 0 alert(s)"), "{said}");
+    assert_eq!(runtime.block_on(registry.version(&id)).expect("version").state, "deployed");
+
+    // The site recodes E11.9 as E11.65 from 2018: alert, and suspension.
+    let recoded = population(2019, 2018, &work.path().join("recoded"));
+    let report_dir = work.path().join("recoded-report");
+    let out = monitor(&db, &owner, &recoded, &report_dir, true);
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(3), "{said}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("ALERT NewCode ICD10CM/E11.65") || said.contains("ALERT CodeRate ICD10CM/E11.9"), "{said}");
+    assert!(said.contains("SUSPENDED in the registry: monitoring:"), "{said}");
+    let version = runtime.block_on(registry.version(&id)).expect("version");
+    assert_eq!(version.state, "suspended");
+    let history = runtime.block_on(registry.history(&id)).expect("history");
+    let last = history.last().expect("a transition");
+    assert_eq!(
+        (last.actor.as_str(), last.role.as_str(), last.to.as_str()),
+        ("longitude monitor", "monitor", "suspended")
+    );
+    assert!(last.reason.starts_with("monitoring: ") && last.reason.contains("threshold"), "{}", last.reason);
+    assert!(runtime.block_on(registry.deployments(Some("main"))).expect("deployments").is_empty());
+
+    // What IT's collectors read.
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report_dir.join("monitor.json")).expect("json")).expect("json");
+    assert_eq!(report["versions"][0]["id"], id.as_str());
+    assert!(!report["versions"][0]["alerts"].as_array().expect("alerts").is_empty());
+    let prom = std::fs::read_to_string(report_dir.join("monitor.prom")).expect("prom");
+    assert!(prom.contains(&format!("longitude_monitor_suspended{{site=\"main\",version=\"{id}\"}} 1")), "{prom}");
+    let otlp: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report_dir.join("monitor.otlp.json")).expect("otlp"))
+            .expect("json");
+    let points = &otlp["resourceMetrics"][0]["scopeMetrics"][0]["metrics"][0]["gauge"]["dataPoints"];
+    assert!(points.as_array().is_some_and(|p| !p.is_empty()), "{otlp}");
+
+    // Monitoring again finds nothing deployed to watch.
+    let out = monitor(&db, &owner, &recoded, &report_dir, true);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no version is deployed at site main"));
+}

@@ -1,0 +1,310 @@
+//! # watch — a site's deployed versions in use, watched
+//!
+//! [`run`] takes a site's latest extract (a de-identified MEDS dataset, its full history) and,
+//! for every version the registry has deployed there:
+//! - checks each month after the release's reference period (`data/reference.json`, the
+//!   training data's last year) as a rolling window against it ([`monitor::check`]: new and
+//!   vanished codes, code rates, value distributions, missingness, events per patient);
+//! - compares each task's risks in the latest batch run with an earlier run's
+//!   ([`Kind::Scores`](monitor::Kind::Scores)), when both are given;
+//! - alerts when the latest window or the risks trip a threshold, and, when asked, **suspends**
+//!   the version in the registry with the figures that tripped as the reason — an audited
+//!   transition, so the server stops answering with it within its refresh period.
+//!
+//! [`prometheus`] and [`otlp_json`] give IT the same figures in the forms their collectors read.
+//! Still to come (issue #31): performance over time from outcomes in later extracts, clinician
+//! feedback as a signal, estimated performance before outcomes, per-subgroup checks.
+
+use std::path::{Path, PathBuf};
+
+use monitor::{Check, Finding, Kind, Month, Reference, Thresholds};
+use registry::{Person, Registry};
+use serde::{Deserialize, Serialize};
+use signing::VerifierKey;
+
+/// Why a site could not be watched.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    /// The deployed versions could not be loaded.
+    #[error(transparent)]
+    Batch(#[from] batch::BatchError),
+    /// The extract could not be read.
+    #[error(transparent)]
+    Dataset(#[from] meds::MedsError),
+    /// The registry refused a suspension.
+    #[error(transparent)]
+    Registry(#[from] registry::RegistryError),
+    /// A file could not be read.
+    #[error("{}: {reason}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What to watch, and how.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The site.
+    pub site: String,
+    /// Its latest extract.
+    pub data: PathBuf,
+    /// Months per check: each month is checked with the months before it (3: a quarter).
+    pub window: u32,
+    /// When a change alerts.
+    pub thresholds: Thresholds,
+    /// An earlier batch run's output directory and the latest one's, to compare risks.
+    pub scores: Option<(PathBuf, PathBuf)>,
+    /// Suspend an alerting version in the registry.
+    pub suspend: bool,
+}
+
+/// One version, watched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Watched {
+    /// The version.
+    pub id: String,
+    /// `active` or `shadow`.
+    pub mode: String,
+    /// Its reference period, when its release carries one.
+    pub reference: Option<(Month, Month)>,
+    /// The monthly checks, oldest first.
+    pub checks: Vec<Check>,
+    /// Risks against the earlier run's, per task.
+    pub scores: Vec<Finding>,
+    /// What alerts: the latest check's findings and the score findings.
+    pub alerts: Vec<Finding>,
+    /// The reason given to the registry, when the version was suspended.
+    pub suspended: Option<String>,
+}
+
+/// A site, watched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// The site.
+    pub site: String,
+    /// When (RFC 3339).
+    pub at: String,
+    /// The extract's last month with data.
+    pub last_month: Option<Month>,
+    /// The thresholds used.
+    pub thresholds: Thresholds,
+    /// Per deployed version.
+    pub versions: Vec<Watched>,
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let last = self.last_month.map_or_else(|| "no dated events".to_string(), |m| m.to_string());
+        write!(f, "site {}: extract through {last}", self.site)?;
+        for v in &self.versions {
+            let reference =
+                v.reference.map_or_else(|| "no reference in its release".into(), |(a, b)| format!("reference {a}–{b}"));
+            write!(
+                f,
+                "\n{} ({}, {reference}): {} monthly check(s), {} alert(s)",
+                v.id,
+                v.mode,
+                v.checks.len(),
+                v.alerts.len()
+            )?;
+            for a in &v.alerts {
+                let code = a.code.as_deref().map_or_else(String::new, |c| format!(" {c}"));
+                write!(
+                    f,
+                    "\n  ALERT {:?}{code}: {} {:.3} (threshold {}) — {}",
+                    a.kind, a.statistic, a.value, a.threshold, a.detail
+                )?;
+            }
+            if let Some(reason) = &v.suspended {
+                write!(f, "\n  SUSPENDED in the registry: {reason}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Who suspends on the monitor's behalf, as the registry records it.
+pub fn monitor_person() -> Person {
+    Person { name: "longitude monitor".into(), role: "monitor".into() }
+}
+
+/// Watches `plan.site`. See the crate documentation.
+pub async fn run(plan: &Plan, registry: &Registry, trusted: &[VerifierKey]) -> Result<Report, WatchError> {
+    let versions = batch::deployed_at(registry, &plan.site, trusted).await?;
+    let (codes, timelines) = meds::Dataset::open(&plan.data)?.read_all()?;
+    let refs: Vec<&meds::Timeline> = timelines.iter().collect();
+    let last_month = monitor::last_month(&refs, &codes);
+    let mut report = Report {
+        site: plan.site.clone(),
+        at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        last_month,
+        thresholds: plan.thresholds,
+        versions: Vec::new(),
+    };
+    for version in &versions {
+        let reference = read_reference(Path::new(&version.version.bundle))?;
+        let mut watched = Watched {
+            id: version.version.id.clone(),
+            mode: version.mode.clone(),
+            reference: reference.as_ref().map(|r| (r.first, r.last)),
+            checks: Vec::new(),
+            scores: Vec::new(),
+            alerts: Vec::new(),
+            suspended: None,
+        };
+        if let (Some(r), Some(last)) = (&reference, last_month) {
+            let first = r.last.next();
+            if first <= last {
+                let window = plan.window.max(1) - 1;
+                let months = monitor::by_month_within(&refs, &codes, Some((first.back(window), last)));
+                for end in first.through(last) {
+                    let start = end.back(window).max(first);
+                    watched.checks.push(monitor::check(r, &months, start, end, &plan.thresholds));
+                }
+            }
+        }
+        if let Some((before, after)) = &plan.scores {
+            watched.scores = score_drift(before, after, &version.version.id, &version.tasks, &plan.thresholds)?;
+        }
+        watched.alerts = watched.checks.last().map(|c| c.findings.clone()).unwrap_or_default();
+        watched.alerts.extend(watched.scores.iter().cloned());
+        if plan.suspend && !watched.alerts.is_empty() {
+            let first = &watched.alerts[0];
+            let when = watched.checks.last().map_or_else(String::new, |c| format!(" in {}–{}", c.first, c.last));
+            let reason = format!(
+                "monitoring: {} alert(s){when}; first: {:?}{} {} {:.3} (threshold {})",
+                watched.alerts.len(),
+                first.kind,
+                first.code.as_deref().map_or_else(String::new, |c| format!(" {c}")),
+                first.statistic,
+                first.value,
+                first.threshold
+            );
+            registry.suspend(&watched.id, &monitor_person(), &reason).await?;
+            watched.suspended = Some(reason);
+        }
+        report.versions.push(watched);
+    }
+    Ok(report)
+}
+
+/// The reference a release carries, if any.
+fn read_reference(bundle: &Path) -> Result<Option<Reference>, WatchError> {
+    let path = bundle.join("data/reference.json");
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| WatchError::File { path: path.clone(), reason: e.to_string() })?;
+    serde_json::from_str(&text).map(Some).map_err(|e| WatchError::File { path, reason: e.to_string() })
+}
+
+/// Each task's risks in the run `after` against those in `before` (batch runs' output
+/// directories, merged).
+fn score_drift(
+    before: &Path,
+    after: &Path,
+    version: &str,
+    tasks: &[inference::deployed::TaskInfo],
+    t: &Thresholds,
+) -> Result<Vec<Finding>, WatchError> {
+    let mut out = Vec::new();
+    for task in tasks {
+        let read = |run: &Path| {
+            let path = run.join("merged").join(version).join(format!("{}.parquet", task.task));
+            meds::labels::read_scores(&path).map(|s| s.iter().map(|s| f64::from(s.probability)).collect::<Vec<f64>>())
+        };
+        let (Ok(old), Ok(new)) = (read(before), read(after)) else { continue };
+        if (old.len() as u64) < t.min_values || (new.len() as u64) < t.min_values {
+            continue;
+        }
+        let reference = monitor::Percentiles::of(&old);
+        if let Some(f) = monitor::compare(&reference, &new)
+            .and_then(|shift| monitor::drift::value_finding(Kind::Scores, Some(&task.task), &shift, t))
+        {
+            out.push(f);
+        }
+    }
+    Ok(out)
+}
+
+/// The report as Prometheus text (for node_exporter's textfile collector or a push gateway).
+pub fn prometheus(report: &Report) -> String {
+    let mut out = String::new();
+    out.push_str("# HELP longitude_monitor_alerts Alerts in the latest check, by version and kind.\n");
+    out.push_str("# TYPE longitude_monitor_alerts gauge\n");
+    for v in &report.versions {
+        let mut kinds: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+        for a in &v.alerts {
+            *kinds.entry(format!("{:?}", a.kind)).or_default() += 1;
+        }
+        if kinds.is_empty() {
+            out.push_str(&format!(
+                "longitude_monitor_alerts{{site=\"{}\",version=\"{}\",kind=\"any\"}} 0\n",
+                report.site, v.id
+            ));
+        }
+        for (kind, n) in kinds {
+            out.push_str(&format!(
+                "longitude_monitor_alerts{{site=\"{}\",version=\"{}\",kind=\"{kind}\"}} {n}\n",
+                report.site, v.id
+            ));
+        }
+    }
+    out.push_str("# HELP longitude_monitor_suspended Whether the monitor suspended the version in this run.\n");
+    out.push_str("# TYPE longitude_monitor_suspended gauge\n");
+    for v in &report.versions {
+        out.push_str(&format!(
+            "longitude_monitor_suspended{{site=\"{}\",version=\"{}\"}} {}\n",
+            report.site,
+            v.id,
+            u8::from(v.suspended.is_some())
+        ));
+    }
+    out
+}
+
+/// The report as OpenTelemetry metrics in OTLP/JSON (what an OTLP/HTTP collector accepts at
+/// `/v1/metrics`): one gauge of alerts per version and kind.
+pub fn otlp_json(report: &Report) -> serde_json::Value {
+    let nanos = chrono::DateTime::parse_from_rfc3339(&report.at)
+        .ok()
+        .and_then(|t| t.timestamp_nanos_opt())
+        .unwrap_or(0)
+        .to_string();
+    let attr = |k: &str, v: &str| serde_json::json!({ "key": k, "value": { "stringValue": v } });
+    let mut points = Vec::new();
+    for v in &report.versions {
+        let mut kinds: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
+        for a in &v.alerts {
+            *kinds.entry(format!("{:?}", a.kind)).or_default() += 1;
+        }
+        if kinds.is_empty() {
+            kinds.insert("any".into(), 0);
+        }
+        for (kind, n) in kinds {
+            points.push(serde_json::json!({
+                "attributes": [attr("site", &report.site), attr("version", &v.id), attr("kind", &kind)],
+                "timeUnixNano": nanos,
+                "asInt": n.to_string(),
+            }));
+        }
+    }
+    serde_json::json!({
+        "resourceMetrics": [{
+            "resource": { "attributes": [attr("service.name", "longitude-monitor")] },
+            "scopeMetrics": [{
+                "scope": { "name": "longitude.monitor", "version": env!("CARGO_PKG_VERSION") },
+                "metrics": [{
+                    "name": "longitude.monitor.alerts",
+                    "description": "Alerts in the latest check, by version and kind.",
+                    "unit": "{alert}",
+                    "gauge": { "dataPoints": points }
+                }]
+            }]
+        }]
+    })
+}
