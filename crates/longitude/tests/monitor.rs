@@ -82,6 +82,50 @@ fn a_recoding_alerts_and_suspends_while_a_stable_extract_does_not() {
     assert!(said.contains("24 monthly check(s), 0 alert(s)"), "{said}");
     assert_eq!(runtime.block_on(registry.version(&id)).expect("version").state, "deployed");
 
+    // Risks against an earlier batch run's: a run against itself raises nothing; a run that read
+    // only the first years of each record (`--at 2013-01-01`: fewer events, other risks) does.
+    let score = |out: &Path, at: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_longitude"));
+        c.args(["score", "--db", &db, "--site", "main", "--trusted", &owner, "--data"])
+            .arg(&stable)
+            .arg("--out")
+            .arg(out)
+            .env("LONGITUDE_LOG", "warn");
+        if let Some(at) = at {
+            c.args(["--at", at]);
+        }
+        assert!(c.output().expect("run").status.success());
+        let mut merge = Command::new(env!("CARGO_BIN_EXE_longitude"));
+        merge.args(["merge-scores", "--db", &db, "--data"]).arg(&stable).arg("--out").arg(out);
+        assert!(merge.output().expect("run").status.success());
+    };
+    let (now, then) = (work.path().join("scores-now"), work.path().join("scores-2013"));
+    score(&now, None);
+    score(&then, Some("2013-01-01"));
+    let with_scores = |baseline: &Path, latest: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_longitude"))
+            .args(["monitor", "--db", &db, "--site", "main", "--trusted", &owner, "--data"])
+            .arg(&stable)
+            .arg("--baseline-scores")
+            .arg(baseline)
+            .arg("--scores")
+            .arg(latest)
+            .env("LONGITUDE_LOG", "warn")
+            .output()
+            .expect("run")
+    };
+    let same = with_scores(&now, &now);
+    assert_eq!(same.status.code(), Some(0), "{}", String::from_utf8_lossy(&same.stdout));
+    let moved = with_scores(&then, &now);
+    let said = String::from_utf8_lossy(&moved.stdout).to_string();
+    assert_eq!(moved.status.code(), Some(3), "{said}");
+    assert!(said.contains("ALERT Scores long_history: "), "{said}");
+    assert_eq!(
+        runtime.block_on(registry.version(&id)).expect("version").state,
+        "deployed",
+        "no --suspend, no suspension"
+    );
+
     // The site recodes E11.9 as E11.65 from 2018: alert, and suspension.
     let recoded = population(2019, 2018, &work.path().join("recoded"));
     let report_dir = work.path().join("recoded-report");
