@@ -31,15 +31,16 @@ pub struct MonitorArgs {
     #[arg(long, default_value_t = 3)]
     window: u32,
     /// Thresholds (YAML: any of new_code_events, min_expected, rate_ratio, z, min_values, psi,
-    /// ks_p, median_shift, missing_change) [default: the stated defaults].
+    /// ks_p, median_shift, missing_change, estimated_auroc_drop) [default: the stated defaults].
     #[arg(long)]
     thresholds: Option<PathBuf>,
-    /// An earlier `longitude score` run's output directory, to compare risks with...
+    /// The latest `longitude score` run's output directory (merged): each task's performance is
+    /// estimated from its calibrated risks (marked estimated)...
+    #[arg(long)]
+    scores: Option<PathBuf>,
+    /// ...and its risks compared with this earlier run's.
     #[arg(long, requires = "scores")]
     baseline_scores: Option<PathBuf>,
-    /// ...the latest run's (both merged).
-    #[arg(long, requires = "baseline_scores")]
-    scores: Option<PathBuf>,
     /// Suspend an alerting version in the registry (audited; the server stops answering with
     /// it within its refresh period).
     #[arg(long)]
@@ -65,7 +66,8 @@ pub fn run(args: &MonitorArgs) -> Result<ExitCode> {
         data: args.data.clone(),
         window: args.window,
         thresholds,
-        scores: args.baseline_scores.clone().zip(args.scores.clone()),
+        scores: args.scores.clone(),
+        baseline_scores: args.baseline_scores.clone(),
         suspend: args.suspend,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

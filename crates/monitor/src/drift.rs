@@ -47,6 +47,9 @@ pub struct Thresholds {
     pub median_shift: f64,
     /// The change in a code's share of events without a value that alerts (default 0.10).
     pub missing_change: f64,
+    /// How far an estimated AUROC may fall below the validated one before it alerts (default
+    /// 0.05).
+    pub estimated_auroc_drop: f64,
 }
 
 impl Default for Thresholds {
@@ -61,6 +64,7 @@ impl Default for Thresholds {
             ks_p: 0.001,
             median_shift: 0.05,
             missing_change: 0.10,
+            estimated_auroc_drop: 0.05,
         }
     }
 }
@@ -83,6 +87,8 @@ pub enum Kind {
     EventsPerPatient,
     /// A task's risks distributed differently from an earlier run's.
     Scores,
+    /// A task's performance, estimated from its calibrated risks, below what was validated.
+    EstimatedPerformance,
 }
 
 /// One alert: what, the figure and the threshold it crossed.

@@ -6,14 +6,16 @@
 //!   training data's last year) as a rolling window against it ([`monitor::check`]: new and
 //!   vanished codes, code rates, value distributions, missingness, events per patient);
 //! - compares each task's risks in the latest batch run with an earlier run's
-//!   ([`Kind::Scores`](monitor::Kind::Scores)), when both are given;
+//!   ([`Kind::Scores`](monitor::Kind::Scores)), when both are given, and estimates each task's
+//!   performance from the latest run's calibrated risks ([`monitor::estimate`], marked
+//!   estimated), alerting when the estimated AUROC falls below the validated one;
 //! - alerts when the latest window or the risks trip a threshold, and, when asked, **suspends**
 //!   the version in the registry with the figures that tripped as the reason — an audited
 //!   transition, so the server stops answering with it within its refresh period.
 //!
 //! [`prometheus`] and [`otlp_json`] give IT the same figures in the forms their collectors read.
 //! Still to come (issue #31): performance over time from outcomes in later extracts, clinician
-//! feedback as a signal, estimated performance before outcomes, per-subgroup checks.
+//! feedback as a signal, per-subgroup checks.
 
 use std::path::{Path, PathBuf};
 
@@ -55,8 +57,10 @@ pub struct Plan {
     pub window: u32,
     /// When a change alerts.
     pub thresholds: Thresholds,
-    /// An earlier batch run's output directory and the latest one's, to compare risks.
-    pub scores: Option<(PathBuf, PathBuf)>,
+    /// The latest batch run's output directory: its risks give estimated performance...
+    pub scores: Option<PathBuf>,
+    /// ...and, with an earlier run's, are compared with those.
+    pub baseline_scores: Option<PathBuf>,
     /// Suspend an alerting version in the registry.
     pub suspend: bool,
 }
@@ -74,10 +78,26 @@ pub struct Watched {
     pub checks: Vec<Check>,
     /// Risks against the earlier run's, per task.
     pub scores: Vec<Finding>,
+    /// Performance estimated from the latest run's risks, per task, beside what was validated.
+    pub estimates: Vec<TaskEstimate>,
     /// What alerts: the latest check's findings and the score findings.
     pub alerts: Vec<Finding>,
     /// The reason given to the registry, when the version was suspended.
     pub suspended: Option<String>,
+}
+
+/// A task's performance estimated from calibrated risks (never measured: see
+/// [`monitor::estimate`]), beside the release's validated figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskEstimate {
+    /// The task.
+    pub task: String,
+    /// The estimate (at the validated operating point's threshold).
+    pub estimated: monitor::Estimate,
+    /// The held-out AUROC the release's report gives.
+    pub validated_auroc: Option<f64>,
+    /// The held-out prevalence.
+    pub validated_prevalence: Option<f64>,
 }
 
 /// A site, watched.
@@ -110,6 +130,14 @@ impl std::fmt::Display for Report {
                 v.checks.len(),
                 v.alerts.len()
             )?;
+            for e in &v.estimates {
+                let validated = e.validated_auroc.map_or_else(|| "not in the report".into(), |a| format!("{a:.3}"));
+                write!(
+                    f,
+                    "\n  {}: AUROC estimated {:.3} from {} risks (validated {validated}), prevalence estimated {:.3} — estimated, not measured",
+                    e.task, e.estimated.auroc, e.estimated.n, e.estimated.prevalence
+                )?;
+            }
             for a in &v.alerts {
                 let code = a.code.as_deref().map_or_else(String::new, |c| format!(" {c}"));
                 write!(
@@ -152,6 +180,7 @@ pub async fn run(plan: &Plan, registry: &Registry, trusted: &[VerifierKey]) -> R
             reference: reference.as_ref().map(|r| (r.first, r.last)),
             checks: Vec::new(),
             scores: Vec::new(),
+            estimates: Vec::new(),
             alerts: Vec::new(),
             suspended: None,
         };
@@ -166,11 +195,32 @@ pub async fn run(plan: &Plan, registry: &Registry, trusted: &[VerifierKey]) -> R
                 }
             }
         }
-        if let Some((before, after)) = &plan.scores {
-            watched.scores = score_drift(before, after, &version.version.id, &version.tasks, &plan.thresholds)?;
+        if let Some(latest) = &plan.scores {
+            if let Some(before) = &plan.baseline_scores {
+                watched.scores = score_drift(before, latest, &version.version.id, &version.tasks, &plan.thresholds)?;
+            }
+            watched.estimates = estimates(latest, &version.version.id, &version.tasks);
         }
         watched.alerts = watched.checks.last().map(|c| c.findings.clone()).unwrap_or_default();
         watched.alerts.extend(watched.scores.iter().cloned());
+        for e in &watched.estimates {
+            if let Some(validated) = e.validated_auroc {
+                let drop = validated - e.estimated.auroc;
+                if drop >= plan.thresholds.estimated_auroc_drop {
+                    watched.alerts.push(Finding {
+                        kind: Kind::EstimatedPerformance,
+                        code: Some(e.task.clone()),
+                        statistic: "estimated_auroc_drop".into(),
+                        value: drop,
+                        threshold: plan.thresholds.estimated_auroc_drop,
+                        detail: format!(
+                            "AUROC estimated {:.3} from {} calibrated risks (validated {validated:.3}); estimated, not measured",
+                            e.estimated.auroc, e.estimated.n
+                        ),
+                    });
+                }
+            }
+        }
         if plan.suspend && !watched.alerts.is_empty() {
             let first = &watched.alerts[0];
             let when = watched.checks.last().map_or_else(String::new, |c| format!(" in {}–{}", c.first, c.last));
@@ -202,6 +252,30 @@ fn read_reference(bundle: &Path) -> Result<Option<Reference>, WatchError> {
     serde_json::from_str(&text).map(Some).map_err(|e| WatchError::File { path, reason: e.to_string() })
 }
 
+/// The risks of a batch run's merged file for `task`, if there is one.
+fn merged_risks(run: &Path, version: &str, task: &str) -> Option<Vec<f64>> {
+    let path = run.join("merged").join(version).join(format!("{task}.parquet"));
+    let scores = meds::labels::read_scores(&path).ok()?;
+    Some(scores.iter().map(|s| f64::from(s.probability)).collect())
+}
+
+/// Each task's performance estimated from the run's risks.
+fn estimates(run: &Path, version: &str, tasks: &[inference::deployed::TaskInfo]) -> Vec<TaskEstimate> {
+    tasks
+        .iter()
+        .filter_map(|task| {
+            let risks = merged_risks(run, version, &task.task)?;
+            let threshold = task.operating_point.and_then(|op| op.threshold);
+            Some(TaskEstimate {
+                task: task.task.clone(),
+                estimated: monitor::estimate(&risks, threshold)?,
+                validated_auroc: task.auroc,
+                validated_prevalence: task.prevalence,
+            })
+        })
+        .collect()
+}
+
 /// Each task's risks in the run `after` against those in `before` (batch runs' output
 /// directories, merged).
 fn score_drift(
@@ -213,11 +287,11 @@ fn score_drift(
 ) -> Result<Vec<Finding>, WatchError> {
     let mut out = Vec::new();
     for task in tasks {
-        let read = |run: &Path| {
-            let path = run.join("merged").join(version).join(format!("{}.parquet", task.task));
-            meds::labels::read_scores(&path).map(|s| s.iter().map(|s| f64::from(s.probability)).collect::<Vec<f64>>())
+        let (Some(old), Some(new)) =
+            (merged_risks(before, version, &task.task), merged_risks(after, version, &task.task))
+        else {
+            continue;
         };
-        let (Ok(old), Ok(new)) = (read(before), read(after)) else { continue };
         if (old.len() as u64) < t.min_values || (new.len() as u64) < t.min_values {
             continue;
         }
