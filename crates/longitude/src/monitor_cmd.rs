@@ -69,11 +69,12 @@ pub fn run(args: &MonitorArgs) -> Result<ExitCode> {
         scores: args.scores.clone(),
         baseline_scores: args.baseline_scores.clone(),
         suspend: args.suspend,
+        feedback: watch::FeedbackThresholds::default(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let report = runtime.block_on(async {
         let log = open(&args.log).await?;
-        anyhow::Ok(watch::run(&plan, &Registry::new(log), &trusted).await?)
+        anyhow::Ok(watch::run(&plan, &Registry::new(log.clone()), log.database(), &trusted).await?)
     })?;
     if let Some(out) = &args.out {
         std::fs::create_dir_all(out).with_context(|| out.display().to_string())?;

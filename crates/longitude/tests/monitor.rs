@@ -142,6 +142,41 @@ fn a_recoding_alerts_and_suspends_while_a_stable_extract_does_not() {
         "no --suspend, no suspension"
     );
 
+    // Clinicians answer its CDS Hooks cards: 5 accepted, 20 overridden (as the server records
+    // them) — most overridden, an alert; another version's feedback does not count.
+    runtime.block_on(async {
+        let pool = log.database().pool();
+        for i in 0..26 {
+            let (card, version) = (format!("card-{i}"), if i == 25 { "other@1" } else { id.as_str() });
+            store::sqlx::query(
+                "INSERT INTO cds_cards (uuid, tenant, service, model_version, task, band, issued_at) \
+                 VALUES ($1, 'example-health', 'longitude-risk', $2, 'long_history', 'high', '2026-12-01T00:00:00Z')",
+            )
+            .bind(&card)
+            .bind(version)
+            .execute(pool)
+            .await
+            .expect("card");
+            let (outcome, reason) = if i < 5 { ("accepted", None) } else { ("overridden", Some("not-relevant")) };
+            store::sqlx::query(
+                "INSERT INTO cds_feedback (tenant, client, service, card, outcome, override_reason, commented, \
+                 outcome_at, received_at) VALUES ('example-health', 'ehr', 'longitude-risk', $1, $2, $3, 'no', NULL, \
+                 '2026-12-01T00:00:01Z')",
+            )
+            .bind(&card)
+            .bind(outcome)
+            .bind(reason)
+            .execute(pool)
+            .await
+            .expect("feedback");
+        }
+    });
+    let out = monitor(&db, &owner, &stable, &work.path().join("feedback-report"), false);
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(3), "{said}");
+    assert!(said.contains("long_history: clinicians accepted 5 card(s), overrode 20"), "{said}");
+    assert!(said.contains("ALERT Feedback long_history: override_rate 0.800 (threshold 0.8)"), "{said}");
+
     // The site recodes E11.9 as E11.65 from 2018: alert, and suspension.
     let recoded = population(2019, 2018, &work.path().join("recoded"));
     let report_dir = work.path().join("recoded-report");

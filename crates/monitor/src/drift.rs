@@ -89,6 +89,8 @@ pub enum Kind {
     Scores,
     /// A task's performance, estimated from its calibrated risks, below what was validated.
     EstimatedPerformance,
+    /// Clinicians overriding most of a task's cards.
+    Feedback,
 }
 
 /// One alert: what, the figure and the threshold it crossed.

@@ -9,13 +9,15 @@
 //!   ([`Kind::Scores`](monitor::Kind::Scores)), when both are given, and estimates each task's
 //!   performance from the latest run's calibrated risks ([`monitor::estimate`], marked
 //!   estimated), alerting when the estimated AUROC falls below the validated one;
+//! - gathers clinicians' feedback on its CDS Hooks cards (accepted, overridden, and why),
+//!   alerting when most are overridden;
 //! - alerts when the latest window or the risks trip a threshold, and, when asked, **suspends**
 //!   the version in the registry with the figures that tripped as the reason — an audited
 //!   transition, so the server stops answering with it within its refresh period.
 //!
 //! [`prometheus`] and [`otlp_json`] give IT the same figures in the forms their collectors read.
-//! Still to come (issue #31): performance over time from outcomes in later extracts, clinician
-//! feedback as a signal, per-subgroup checks.
+//! Still to come (issue #31): performance over time from outcomes in later extracts, per-subgroup
+//! checks.
 
 use std::path::{Path, PathBuf};
 
@@ -36,6 +38,9 @@ pub enum WatchError {
     /// The registry refused a suspension.
     #[error(transparent)]
     Registry(#[from] registry::RegistryError),
+    /// Clinicians' feedback could not be read.
+    #[error("reading clinicians' feedback: {0}")]
+    Feedback(String),
     /// A file could not be read.
     #[error("{}: {reason}", path.display())]
     File {
@@ -63,6 +68,37 @@ pub struct Plan {
     pub baseline_scores: Option<PathBuf>,
     /// Suspend an alerting version in the registry.
     pub suspend: bool,
+    /// Clinicians' feedback on the version's cards alerts when at least `min` cards have
+    /// feedback and the share overridden reaches `rate` (default: 20 and 0.8).
+    pub feedback: FeedbackThresholds,
+}
+
+/// When clinicians' feedback alerts.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct FeedbackThresholds {
+    /// Cards with feedback needed before the share is judged.
+    pub min: u64,
+    /// The share overridden that alerts.
+    pub rate: f64,
+}
+
+impl Default for FeedbackThresholds {
+    fn default() -> Self {
+        FeedbackThresholds { min: 20, rate: 0.8 }
+    }
+}
+
+/// Clinicians' responses to one task's decision-support cards (CDS Hooks feedback).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Feedback {
+    /// The task.
+    pub task: String,
+    /// Cards accepted.
+    pub accepted: u64,
+    /// Cards overridden.
+    pub overridden: u64,
+    /// Override reasons given, by code (`none` when no reason was chosen).
+    pub reasons: std::collections::BTreeMap<String, u64>,
 }
 
 /// One version, watched.
@@ -80,6 +116,8 @@ pub struct Watched {
     pub scores: Vec<Finding>,
     /// Performance estimated from the latest run's risks, per task, beside what was validated.
     pub estimates: Vec<TaskEstimate>,
+    /// Clinicians' feedback on its cards, per task, at every tenant.
+    pub feedback: Vec<Feedback>,
     /// What alerts: the latest check's findings and the score findings.
     pub alerts: Vec<Finding>,
     /// The reason given to the registry, when the version was suspended.
@@ -138,6 +176,9 @@ impl std::fmt::Display for Report {
                     e.task, e.estimated.auroc, e.estimated.n, e.estimated.prevalence
                 )?;
             }
+            for fb in &v.feedback {
+                write!(f, "\n  {}: clinicians accepted {} card(s), overrode {}", fb.task, fb.accepted, fb.overridden)?;
+            }
             for a in &v.alerts {
                 let code = a.code.as_deref().map_or_else(String::new, |c| format!(" {c}"));
                 write!(
@@ -160,7 +201,12 @@ pub fn monitor_person() -> Person {
 }
 
 /// Watches `plan.site`. See the crate documentation.
-pub async fn run(plan: &Plan, registry: &Registry, trusted: &[VerifierKey]) -> Result<Report, WatchError> {
+pub async fn run(
+    plan: &Plan,
+    registry: &Registry,
+    db: &store::Database,
+    trusted: &[VerifierKey],
+) -> Result<Report, WatchError> {
     let versions = batch::deployed_at(registry, &plan.site, trusted).await?;
     let (codes, timelines) = meds::Dataset::open(&plan.data)?.read_all()?;
     let refs: Vec<&meds::Timeline> = timelines.iter().collect();
@@ -181,6 +227,7 @@ pub async fn run(plan: &Plan, registry: &Registry, trusted: &[VerifierKey]) -> R
             checks: Vec::new(),
             scores: Vec::new(),
             estimates: Vec::new(),
+            feedback: feedback(db, &version.version.id).await?,
             alerts: Vec::new(),
             suspended: None,
         };
@@ -203,6 +250,20 @@ pub async fn run(plan: &Plan, registry: &Registry, trusted: &[VerifierKey]) -> R
         }
         watched.alerts = watched.checks.last().map(|c| c.findings.clone()).unwrap_or_default();
         watched.alerts.extend(watched.scores.iter().cloned());
+        for fb in &watched.feedback {
+            let answered = fb.accepted + fb.overridden;
+            let rate = fb.overridden as f64 / answered.max(1) as f64;
+            if answered >= plan.feedback.min && rate >= plan.feedback.rate {
+                watched.alerts.push(Finding {
+                    kind: Kind::Feedback,
+                    code: Some(fb.task.clone()),
+                    statistic: "override_rate".into(),
+                    value: rate,
+                    threshold: plan.feedback.rate,
+                    detail: format!("clinicians overrode {} of {answered} cards with feedback", fb.overridden),
+                });
+            }
+        }
         for e in &watched.estimates {
             if let Some(validated) = e.validated_auroc {
                 let drop = validated - e.estimated.auroc;
@@ -239,6 +300,40 @@ pub async fn run(plan: &Plan, registry: &Registry, trusted: &[VerifierKey]) -> R
         report.versions.push(watched);
     }
     Ok(report)
+}
+
+/// Clinicians' feedback on the cards `version` gave, per task (every tenant's: the cards table
+/// names the version and task; no patient is stored in either).
+async fn feedback(db: &store::Database, version: &str) -> Result<Vec<Feedback>, WatchError> {
+    use store::sqlx::Row;
+    let rows = store::sqlx::query(
+        "SELECT c.task AS task, f.outcome AS outcome, COALESCE(f.override_reason, 'none') AS reason, COUNT(*) AS n \
+         FROM cds_feedback f JOIN cds_cards c ON c.uuid = f.card WHERE c.model_version = $1 \
+         GROUP BY c.task, f.outcome, COALESCE(f.override_reason, 'none') ORDER BY c.task",
+    )
+    .bind(version)
+    .fetch_all(db.pool())
+    .await
+    .map_err(|e| WatchError::Feedback(e.to_string()))?;
+    let mut out: Vec<Feedback> = Vec::new();
+    for row in rows {
+        let get = |name: &str| row.try_get::<String, _>(name).map_err(|e| WatchError::Feedback(e.to_string()));
+        let (task, outcome, reason) = (get("task")?, get("outcome")?, get("reason")?);
+        let n = row.try_get::<i64, _>("n").map_err(|e| WatchError::Feedback(e.to_string()))?.max(0) as u64;
+        if out.last().is_none_or(|f| f.task != task) {
+            out.push(Feedback { task: task.clone(), accepted: 0, overridden: 0, reasons: Default::default() });
+        }
+        let Some(f) = out.last_mut() else { continue };
+        match outcome.as_str() {
+            "accepted" => f.accepted += n,
+            "overridden" => {
+                f.overridden += n;
+                *f.reasons.entry(reason).or_default() += n;
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
 }
 
 /// The reference a release carries, if any.
