@@ -8,13 +8,14 @@
 //!   has at least `new_code_events` of a code rare before (a drug being taken up): the ratio
 //!   observed/expected beyond `rate_ratio` either way (0 is a vanished code) and a Poisson
 //!   z-score beyond `z`;
-//! - **value distributions** per code, with at least `min_values` values on each side: the
-//!   population stability index at or over `psi`, or a Kolmogorov–Smirnov p-value under `ks_p`
-//!   with the deciles moved by at least `median_shift` (an assay change; see
-//!   [`crate::distribution`]);
+//! - **value distributions** per code, with at least `min_values` values on each side: a
+//!   Kolmogorov–Smirnov p-value under `ks_p` (the change is not sampling noise, which in a
+//!   small subgroup alone can push the stability index past its threshold) with either the
+//!   population stability index at or over `psi` or the deciles moved by at least
+//!   `median_shift` (an assay change; see [`crate::distribution`]);
 //! - **missingness** per value-carrying code: the share of its events without a value moved by
 //!   at least `missing_change`, with a two-proportion z-score beyond `z`;
-//! - **events per patient**: the stability index at or over `psi`.
+//! - **events per patient**: the stability index at or over `psi`, with KS p under `ks_p`.
 
 use std::collections::BTreeMap;
 
@@ -38,9 +39,11 @@ pub struct Thresholds {
     pub z: f64,
     /// Distributions are compared only with this many values on each side (default 100).
     pub min_values: u64,
-    /// The stability index that alerts (default 0.25, "a major shift").
+    /// The stability index that alerts, with KS p under `ks_p` (default 0.25, "a major
+    /// shift").
     pub psi: f64,
-    /// The Kolmogorov–Smirnov p-value under which moved deciles alert (default 0.001).
+    /// The Kolmogorov–Smirnov p-value under which a distribution's change alerts (default
+    /// 0.001).
     pub ks_p: f64,
     /// The decile shift (the median of the deciles' relative moves) that alerts with it
     /// (default 0.05).
@@ -108,6 +111,9 @@ pub struct Finding {
     pub threshold: f64,
     /// The figures behind it, in words.
     pub detail: String,
+    /// The subgroup it was found in (`sex=F`, `age=65+`, …); `None` for everyone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subgroup: Option<String>,
 }
 
 /// A window checked against the reference.
@@ -152,6 +158,7 @@ pub fn check(
                     "{n} events of a code the reference period ({}–{}) never saw",
                     reference.first, reference.last
                 ),
+                subgroup: None,
             });
         }
     }
@@ -173,6 +180,7 @@ pub fn check(
                 value: ratio,
                 threshold: if ratio >= 1.0 { t.rate_ratio } else { 1.0 / t.rate_ratio },
                 detail: format!("{observed:.0} events where the reference rate predicts {expected:.1} (z = {z:.1})"),
+                subgroup: None,
             });
         }
     }
@@ -203,13 +211,14 @@ pub fn check(
                         missing * 100.0,
                         r.missing * 100.0
                     ),
+                    subgroup: None,
                 });
             }
         }
     }
     let enough = w.events_per_patient.len() as u64 >= t.min_values && reference.events_per_patient.n >= t.min_values;
-    if let Some(shift) =
-        compare(&reference.events_per_patient, &w.events_per_patient).filter(|s| enough && s.psi >= t.psi)
+    if let Some(shift) = compare(&reference.events_per_patient, &w.events_per_patient)
+        .filter(|s| enough && s.psi >= t.psi && s.ks_p < t.ks_p)
     {
         findings.push(Finding {
             kind: Kind::EventsPerPatient,
@@ -218,6 +227,7 @@ pub fn check(
             value: shift.psi,
             threshold: t.psi,
             detail: format!("events per active patient-month over {} patient-months", shift.n),
+            subgroup: None,
         });
     }
     findings.sort_by(|a, b| (a.kind, &a.code).cmp(&(b.kind, &b.code)));
@@ -236,7 +246,7 @@ pub fn value_finding(kind: Kind, code: Option<&str>, shift: &Shift, t: &Threshol
             shift.n
         )
     };
-    if shift.psi >= t.psi {
+    if shift.psi >= t.psi && shift.ks_p < t.ks_p {
         return Some(Finding {
             kind,
             code: code.map(str::to_string),
@@ -244,6 +254,7 @@ pub fn value_finding(kind: Kind, code: Option<&str>, shift: &Shift, t: &Threshol
             value: shift.psi,
             threshold: t.psi,
             detail: describe(),
+            subgroup: None,
         });
     }
     if shift.ks_p < t.ks_p && shift.median_shift.abs() >= t.median_shift {
@@ -254,6 +265,7 @@ pub fn value_finding(kind: Kind, code: Option<&str>, shift: &Shift, t: &Threshol
             value: shift.median_shift,
             threshold: t.median_shift,
             detail: describe(),
+            subgroup: None,
         });
     }
     None

@@ -20,4 +20,7 @@ pub mod profile;
 pub use distribution::{Percentiles, Shift, compare};
 pub use drift::{Check, Finding, Kind, Thresholds, check};
 pub use estimate::{Estimate, estimate};
-pub use profile::{Month, MonthProfile, Reference, by_month, by_month_within, last_month, reference_of_dataset};
+pub use profile::{
+    Month, MonthProfile, Profiles, Reference, by_month, by_month_within, last_month, profiles_within,
+    reference_of_dataset, subgroups_of,
+};

@@ -130,42 +130,99 @@ pub fn by_month_within(
     codes: &meds::CodeTable,
     range: Option<(Month, Month)>,
 ) -> BTreeMap<Month, MonthProfile> {
-    let birth = codes.get(meds::schema::BIRTH_CODE);
-    let mut months: BTreeMap<Month, MonthProfile> = BTreeMap::new();
-    let mut this_patient: BTreeMap<Month, u64> = BTreeMap::new();
+    profiles_within(timelines, codes, range, false).all
+}
+
+/// A population's months, and each subgroup's.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Profiles {
+    /// Everyone.
+    pub all: BTreeMap<Month, MonthProfile>,
+    /// By subgroup ([`subgroups_of`]): `sex=F`, `sex=M`, `age=18-44`, `age=45-64`, `age=65+`
+    /// (age at the event; under 18 is `age=0-17`).
+    pub subgroups: BTreeMap<String, BTreeMap<Month, MonthProfile>>,
+}
+
+/// The subgroups an event of a patient of `sex` (the code after `GENDER/`) born at `birth`
+/// at `time` falls in.
+pub fn subgroups_of(sex: Option<&str>, birth: Option<i64>, time: i64) -> Vec<String> {
+    let mut out = Vec::with_capacity(2);
+    if let Some(sex) = sex {
+        out.push(format!("sex={sex}"));
+    }
+    if let Some(birth) = birth {
+        let years = (time - birth) as f64 / 31_556_952_000_000.0;
+        let band = match years {
+            y if y < 18.0 => "0-17",
+            y if y < 45.0 => "18-44",
+            y if y < 65.0 => "45-64",
+            _ => "65+",
+        };
+        out.push(format!("age={band}"));
+    }
+    out
+}
+
+/// The months of `timelines` in `range` (every month when `None`), profiled for everyone and,
+/// when `by_subgroup`, for each subgroup too.
+pub fn profiles_within(
+    timelines: &[&meds::Timeline],
+    codes: &meds::CodeTable,
+    range: Option<(Month, Month)>,
+    by_subgroup: bool,
+) -> Profiles {
+    let birth_code = codes.get(meds::schema::BIRTH_CODE);
+    let mut out = Profiles::default();
+    let mut this_patient: BTreeMap<(Option<String>, Month), u64> = BTreeMap::new();
     for t in timelines {
         this_patient.clear();
+        let birth = t.events().find(|e| Some(e.code) == birth_code).and_then(|e| e.time);
+        let sex = t.events().filter(|e| e.time.is_none()).find_map(|e| codes.name(e.code).strip_prefix("GENDER/"));
         for e in t.events() {
             let Some(time) = e.time else { continue };
-            if Some(e.code) == birth {
+            if Some(e.code) == birth_code {
                 continue;
             }
             let Some(month) = Month::of(time) else { continue };
             if range.is_some_and(|(first, last)| month < first || month > last) {
                 continue;
             }
-            let code = codes.name(e.code).to_string();
-            let p = months.entry(month).or_default();
-            p.events += 1;
-            match e.numeric_value {
-                Some(v) => p.values.entry(code.clone()).or_default().push(f64::from(v)),
-                None => *p.without_value.entry(code.clone()).or_default() += 1,
+            let code = codes.name(e.code);
+            let value = e.numeric_value.map(f64::from);
+            add_event(out.all.entry(month).or_default(), code, value);
+            *this_patient.entry((None, month)).or_default() += 1;
+            if by_subgroup {
+                for group in subgroups_of(sex, birth, time) {
+                    add_event(out.subgroups.entry(group.clone()).or_default().entry(month).or_default(), code, value);
+                    *this_patient.entry((Some(group), month)).or_default() += 1;
+                }
             }
-            *p.codes.entry(code).or_default() += 1;
-            *this_patient.entry(month).or_default() += 1;
         }
-        for (month, n) in &this_patient {
+        for ((group, month), n) in &this_patient {
+            let months = match group {
+                None => &mut out.all,
+                Some(g) => out.subgroups.entry(g.clone()).or_default(),
+            };
             let p = months.entry(*month).or_default();
             p.patients += 1;
             p.events_per_patient.push(*n as f64);
         }
     }
     // A code that never carries a value has no missingness to watch.
-    for p in months.values_mut() {
+    for p in out.all.values_mut().chain(out.subgroups.values_mut().flat_map(|m| m.values_mut())) {
         let valued: Vec<String> = p.values.keys().cloned().collect();
         p.without_value.retain(|c, _| valued.contains(c));
     }
-    months
+    out
+}
+
+fn add_event(p: &mut MonthProfile, code: &str, value: Option<f64>) {
+    p.events += 1;
+    match value {
+        Some(v) => p.values.entry(code.to_string()).or_default().push(v),
+        None => *p.without_value.entry(code.to_string()).or_default() += 1,
+    }
+    *p.codes.entry(code.to_string()).or_default() += 1;
 }
 
 /// The smallest count a reference keeps (the usual small-cell rule for released aggregates).
@@ -208,6 +265,9 @@ pub struct Reference {
     pub values: BTreeMap<String, ValueReference>,
     /// Events per active patient-month.
     pub events_per_patient: Percentiles,
+    /// Each subgroup's reference (see [`Profiles::subgroups`]), where it has data.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub subgroups: BTreeMap<String, Reference>,
 }
 
 impl Reference {
@@ -247,6 +307,7 @@ impl Reference {
             codes,
             values,
             events_per_patient: Percentiles::of(&all.events_per_patient).trimmed(),
+            subgroups: BTreeMap::new(),
         })
     }
 }
@@ -276,8 +337,15 @@ pub fn reference_of_dataset(root: &std::path::Path, months: u32) -> meds::Result
     let refs: Vec<&meds::Timeline> = timelines.iter().collect();
     let Some(last) = last_month(&refs, &codes) else { return Ok(None) };
     let first = last.back(months.max(1) - 1);
-    let profiled = by_month_within(&refs, &codes, Some((first, last)));
-    Ok(Reference::of(&profiled, first, last))
+    let profiled = profiles_within(&refs, &codes, Some((first, last)), true);
+    Ok(Reference::of(&profiled.all, first, last).map(|mut r| {
+        r.subgroups = profiled
+            .subgroups
+            .iter()
+            .filter_map(|(group, months)| Some((group.clone(), Reference::of(months, first, last)?)))
+            .collect();
+        r
+    }))
 }
 
 #[cfg(test)]

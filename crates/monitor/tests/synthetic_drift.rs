@@ -24,6 +24,20 @@ fn population(config: &SynthConfig) -> BTreeMap<Month, MonthProfile> {
 
 const REFERENCE: (&str, &str) = ("2015-01", "2015-12");
 
+/// Each subgroup's months of the population `config` describes.
+fn subgroup_months(config: &SynthConfig) -> BTreeMap<String, BTreeMap<Month, MonthProfile>> {
+    let dir = tempfile::tempdir().expect("dir");
+    let options = OutputOptions {
+        formats: Formats { meds: true, fhir_ndjson: false, fhir_bundles: false },
+        created_at: Some("2026-01-01T00:00:00Z".into()),
+        progress: None,
+    };
+    synth::generate(config, dir.path(), &options).expect("synth");
+    let (codes, timelines) = meds::Dataset::open(dir.path().join("meds")).expect("open").read_all().expect("read");
+    let refs: Vec<&meds::Timeline> = timelines.iter().collect();
+    monitor::profiles_within(&refs, &codes, None, true).subgroups
+}
+
 fn m(text: &str) -> Month {
     text.parse().expect("a month")
 }
@@ -101,6 +115,15 @@ fn a_population_without_drift_raises_no_alert_in_a_year_of_monthly_checks() {
             assert!(c.patient_months > 1000, "the checks see the population: {}", c.patient_months);
             assert!(c.findings.is_empty(), "seed {seed}, {}: {:#?}", c.last, c.findings);
         }
+        // Nor in any subgroup, each against its own reference.
+        let subgroups = subgroup_months(&config);
+        assert!(subgroups.len() >= 5, "{:?}", subgroups.keys().collect::<Vec<_>>());
+        for (group, months) in &subgroups {
+            let Some(reference) = Reference::of(months, m(REFERENCE.0), m(REFERENCE.1)) else { continue };
+            for c in monthly(&reference, months, "2016-01", "2016-12") {
+                assert!(c.findings.is_empty(), "seed {seed}, {group}, {}: {:#?}", c.last, c.findings);
+            }
+        }
     }
 }
 
@@ -116,4 +139,54 @@ fn a_shift_in_case_mix_is_seen_in_the_first_month() {
     let checks = monthly(&reference, &after, "2016-01", "2016-01");
     let kinds: Vec<Kind> = checks[0].findings.iter().map(|f| f.kind).collect();
     assert!(kinds.contains(&Kind::CodeRate), "older patients carry more diagnoses: {:#?}", checks[0].findings);
+}
+
+#[test]
+fn a_drift_in_one_subgroup_is_found_in_that_subgroup() {
+    // A drift-free population; from June 2016 one lab reads 15% high for women only (say a
+    // sex-specific reference change at the lab), found against the women's own reference.
+    let mut config = SynthConfig::new(6000, 1, 21);
+    let never = 2100;
+    config.drift.sglt2_uptake_start_year = never;
+    config.drift.screening_intensifies_year = never;
+    config.drift.assay_change_year = never;
+    config.drift.coding_change_year = never;
+    let dir = tempfile::tempdir().expect("dir");
+    let options = OutputOptions {
+        formats: Formats { meds: true, fhir_ndjson: false, fhir_bundles: false },
+        created_at: Some("2026-01-01T00:00:00Z".into()),
+        progress: None,
+    };
+    synth::generate(&config, dir.path(), &options).expect("synth");
+    let (codes, timelines) = meds::Dataset::open(dir.path().join("meds")).expect("open").read_all().expect("read");
+    let creatinine = codes.get("LOINC/2160-0").expect("creatinine is measured");
+    let female = codes.get("GENDER/F").expect("women");
+    let from = m("2016-06").start();
+    let drifted: Vec<meds::Timeline> = timelines
+        .iter()
+        .map(|t| {
+            let is_female = t.events().any(|e| e.code == female);
+            let mut out = meds::Timeline::with_capacity(t.subject_id, t.len());
+            for e in t.events() {
+                let biased = is_female && e.code == creatinine && e.time.is_some_and(|time| time >= from);
+                let value = e.numeric_value.map(|v| if biased { v * 1.15 } else { v });
+                out.push(e.time, e.code, value, e.text_value.map(str::to_string));
+            }
+            out
+        })
+        .collect();
+    let refs: Vec<&meds::Timeline> = drifted.iter().collect();
+    let profiles = monitor::profiles_within(&refs, &codes, None, true);
+    let (first, last) = (m(REFERENCE.0), m(REFERENCE.1));
+    let women = Reference::of(&profiles.subgroups["sex=F"], first, last).expect("women's reference");
+    let men = Reference::of(&profiles.subgroups["sex=M"], first, last).expect("men's reference");
+    let women_checks = monthly(&women, &profiles.subgroups["sex=F"], "2016-01", "2016-12");
+    let men_checks = monthly(&men, &profiles.subgroups["sex=M"], "2016-01", "2016-12");
+    between(first_alert(&women_checks, Kind::Values, "LOINC/2160-0"), "2016-06", "2016-09", "women's creatinine");
+    assert!(
+        men_checks.iter().all(|c| c.findings.is_empty()),
+        "{:#?}",
+        men_checks.iter().flat_map(|c| &c.findings).collect::<Vec<_>>()
+    );
+    assert!(profiles.subgroups.keys().any(|k| k.starts_with("age=")));
 }

@@ -4,7 +4,8 @@
 //! for every version the registry has deployed there:
 //! - checks each month after the release's reference period (`data/reference.json`, the
 //!   training data's last year) as a rolling window against it ([`monitor::check`]: new and
-//!   vanished codes, code rates, value distributions, missingness, events per patient);
+//!   vanished codes, code rates, value distributions, missingness, events per patient), for
+//!   everyone and for each subgroup (sex, age band) against the subgroup's own reference;
 //! - compares each task's risks in the latest batch run with an earlier run's
 //!   ([`Kind::Scores`](monitor::Kind::Scores)), when both are given, and estimates each task's
 //!   performance from the latest run's calibrated risks ([`monitor::estimate`], marked
@@ -180,7 +181,8 @@ impl std::fmt::Display for Report {
                 write!(f, "\n  {}: clinicians accepted {} card(s), overrode {}", fb.task, fb.accepted, fb.overridden)?;
             }
             for a in &v.alerts {
-                let code = a.code.as_deref().map_or_else(String::new, |c| format!(" {c}"));
+                let code = a.code.as_deref().map_or_else(String::new, |c| format!(" {c}"))
+                    + &a.subgroup.as_deref().map_or_else(String::new, |g| format!(" [{g}]"));
                 write!(
                     f,
                     "\n  ALERT {:?}{code}: {} {:.3} (threshold {}) — {}",
@@ -235,10 +237,20 @@ pub async fn run(
             let first = r.last.next();
             if first <= last {
                 let window = plan.window.max(1) - 1;
-                let months = monitor::by_month_within(&refs, &codes, Some((first.back(window), last)));
+                let profiles =
+                    monitor::profiles_within(&refs, &codes, Some((first.back(window), last)), !r.subgroups.is_empty());
                 for end in first.through(last) {
                     let start = end.back(window).max(first);
-                    watched.checks.push(monitor::check(r, &months, start, end, &plan.thresholds));
+                    let mut check = monitor::check(r, &profiles.all, start, end, &plan.thresholds);
+                    // Each subgroup against its own reference: a drift in one group can hide in all.
+                    for (group, reference) in &r.subgroups {
+                        let Some(months) = profiles.subgroups.get(group) else { continue };
+                        let found = monitor::check(reference, months, start, end, &plan.thresholds).findings;
+                        check
+                            .findings
+                            .extend(found.into_iter().map(|f| monitor::Finding { subgroup: Some(group.clone()), ..f }));
+                    }
+                    watched.checks.push(check);
                 }
             }
         }
@@ -261,6 +273,7 @@ pub async fn run(
                     value: rate,
                     threshold: plan.feedback.rate,
                     detail: format!("clinicians overrode {} of {answered} cards with feedback", fb.overridden),
+                    subgroup: None,
                 });
             }
         }
@@ -278,6 +291,7 @@ pub async fn run(
                             "AUROC estimated {:.3} from {} calibrated risks (validated {validated:.3}); estimated, not measured",
                             e.estimated.auroc, e.estimated.n
                         ),
+                        subgroup: None,
                     });
                 }
             }
