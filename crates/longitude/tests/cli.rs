@@ -567,6 +567,9 @@ fn governance_from_release_to_retirement(dir: &Path) {
     assert_eq!(manifest["release"]["owner"], "Example Health");
     assert_eq!(manifest["release"]["training_data"]["subjects"], 300);
     assert!(manifest["files"]["report/report.json"]["sha256"].is_string(), "{manifest}");
+    // The training data's reference for monitoring, signed with the rest.
+    assert_eq!(manifest["release"]["reference"], "data/reference.json");
+    assert!(manifest["files"]["data/reference.json"]["sha256"].is_string(), "{manifest}");
 
     let db = dir.join("registry.db");
     let registry = |args: &[&str]| {

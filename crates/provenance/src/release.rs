@@ -114,7 +114,8 @@ pub fn assemble(plan: &ReleasePlan) -> Result<String, ProvenanceError> {
             files.insert(REFERENCE.to_string(), model::bundle::digest(&to)?);
             Some(REFERENCE.to_string())
         }
-        Ok(None) => None,
+        // A dataset described by its metadata alone has no events to profile.
+        Ok(None) | Err(meds::MedsError::NoShards { .. }) => None,
         Err(e) => return Err(ProvenanceError::Release(format!("the training data's reference profile: {e}"))),
     };
     let mut manifest = bundle.manifest().clone();
