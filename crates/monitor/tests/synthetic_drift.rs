@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use monitor::{Check, Kind, Month, MonthProfile, Reference, Thresholds, by_month, check};
 use synth::{Formats, OutputOptions, SynthConfig};
 
-fn population(config: &SynthConfig) -> BTreeMap<Month, MonthProfile> {
+/// The population `config` describes, as the generator writes it in MEDS.
+fn simulate(config: &SynthConfig) -> (meds::CodeTable, Vec<meds::Timeline>) {
     let dir = tempfile::tempdir().expect("dir");
     let options = OutputOptions {
         formats: Formats { meds: true, fhir_ndjson: false, fhir_bundles: false },
@@ -17,26 +18,24 @@ fn population(config: &SynthConfig) -> BTreeMap<Month, MonthProfile> {
         progress: None,
     };
     synth::generate(config, dir.path(), &options).expect("synth");
-    let (codes, timelines) = meds::Dataset::open(dir.path().join("meds")).expect("open").read_all().expect("read");
+    meds::Dataset::open(dir.path().join("meds")).expect("open").read_all().expect("read")
+}
+
+/// Its months, for everyone.
+fn population(config: &SynthConfig) -> BTreeMap<Month, MonthProfile> {
+    let (codes, timelines) = simulate(config);
     let refs: Vec<&meds::Timeline> = timelines.iter().collect();
     by_month(&refs, &codes)
 }
 
-const REFERENCE: (&str, &str) = ("2015-01", "2015-12");
-
-/// Each subgroup's months of the population `config` describes.
-fn subgroup_months(config: &SynthConfig) -> BTreeMap<String, BTreeMap<Month, MonthProfile>> {
-    let dir = tempfile::tempdir().expect("dir");
-    let options = OutputOptions {
-        formats: Formats { meds: true, fhir_ndjson: false, fhir_bundles: false },
-        created_at: Some("2026-01-01T00:00:00Z".into()),
-        progress: None,
-    };
-    synth::generate(config, dir.path(), &options).expect("synth");
-    let (codes, timelines) = meds::Dataset::open(dir.path().join("meds")).expect("open").read_all().expect("read");
+/// Its months, for everyone and each subgroup.
+fn profiles(config: &SynthConfig) -> monitor::Profiles {
+    let (codes, timelines) = simulate(config);
     let refs: Vec<&meds::Timeline> = timelines.iter().collect();
-    monitor::profiles_within(&refs, &codes, None, true).subgroups
+    monitor::profiles_within(&refs, &codes, None, true)
 }
+
+const REFERENCE: (&str, &str) = ("2015-01", "2015-12");
 
 fn m(text: &str) -> Month {
     text.parse().expect("a month")
@@ -107,18 +106,19 @@ fn a_population_without_drift_raises_no_alert_in_a_year_of_monthly_checks() {
         config.drift.screening_intensifies_year = never;
         config.drift.assay_change_year = never;
         config.drift.coding_change_year = never;
-        let months = population(&config);
-        let reference = reference(&months);
-        let checks = monthly(&reference, &months, "2016-01", "2016-12");
+        let profiles = profiles(&config);
+        let months = &profiles.all;
+        let reference = reference(months);
+        let checks = monthly(&reference, months, "2016-01", "2016-12");
         assert_eq!(checks.len(), 12);
         for c in &checks {
             assert!(c.patient_months > 1000, "the checks see the population: {}", c.patient_months);
             assert!(c.findings.is_empty(), "seed {seed}, {}: {:#?}", c.last, c.findings);
         }
         // Nor in any subgroup, each against its own reference.
-        let subgroups = subgroup_months(&config);
+        let subgroups = &profiles.subgroups;
         assert!(subgroups.len() >= 5, "{:?}", subgroups.keys().collect::<Vec<_>>());
-        for (group, months) in &subgroups {
+        for (group, months) in subgroups {
             let Some(reference) = Reference::of(months, m(REFERENCE.0), m(REFERENCE.1)) else { continue };
             for c in monthly(&reference, months, "2016-01", "2016-12") {
                 assert!(c.findings.is_empty(), "seed {seed}, {group}, {}: {:#?}", c.last, c.findings);
@@ -151,14 +151,7 @@ fn a_drift_in_one_subgroup_is_found_in_that_subgroup() {
     config.drift.screening_intensifies_year = never;
     config.drift.assay_change_year = never;
     config.drift.coding_change_year = never;
-    let dir = tempfile::tempdir().expect("dir");
-    let options = OutputOptions {
-        formats: Formats { meds: true, fhir_ndjson: false, fhir_bundles: false },
-        created_at: Some("2026-01-01T00:00:00Z".into()),
-        progress: None,
-    };
-    synth::generate(&config, dir.path(), &options).expect("synth");
-    let (codes, timelines) = meds::Dataset::open(dir.path().join("meds")).expect("open").read_all().expect("read");
+    let (codes, timelines) = simulate(&config);
     let creatinine = codes.get("LOINC/2160-0").expect("creatinine is measured");
     let female = codes.get("GENDER/F").expect("women");
     let from = m("2016-06").start();

@@ -414,22 +414,26 @@ fn score_drift(
     Ok(out)
 }
 
+/// A version's alerts counted by kind; `any` = 0 when there are none (a gauge that reads 0,
+/// not a missing series).
+fn alerts_by_kind(v: &Watched) -> std::collections::BTreeMap<String, usize> {
+    let mut kinds = std::collections::BTreeMap::new();
+    for a in &v.alerts {
+        *kinds.entry(format!("{:?}", a.kind)).or_default() += 1;
+    }
+    if kinds.is_empty() {
+        kinds.insert("any".into(), 0);
+    }
+    kinds
+}
+
 /// The report as Prometheus text (for node_exporter's textfile collector or a push gateway).
 pub fn prometheus(report: &Report) -> String {
     let mut out = String::new();
     out.push_str("# HELP longitude_monitor_alerts Alerts in the latest check, by version and kind.\n");
     out.push_str("# TYPE longitude_monitor_alerts gauge\n");
     for v in &report.versions {
-        let mut kinds: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
-        for a in &v.alerts {
-            *kinds.entry(format!("{:?}", a.kind)).or_default() += 1;
-        }
-        if kinds.is_empty() {
-            out.push_str(&format!(
-                "longitude_monitor_alerts{{site=\"{}\",version=\"{}\",kind=\"any\"}} 0\n",
-                report.site, v.id
-            ));
-        }
+        let kinds = alerts_by_kind(v);
         for (kind, n) in kinds {
             out.push_str(&format!(
                 "longitude_monitor_alerts{{site=\"{}\",version=\"{}\",kind=\"{kind}\"}} {n}\n",
@@ -461,13 +465,7 @@ pub fn otlp_json(report: &Report) -> serde_json::Value {
     let attr = |k: &str, v: &str| serde_json::json!({ "key": k, "value": { "stringValue": v } });
     let mut points = Vec::new();
     for v in &report.versions {
-        let mut kinds: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
-        for a in &v.alerts {
-            *kinds.entry(format!("{:?}", a.kind)).or_default() += 1;
-        }
-        if kinds.is_empty() {
-            kinds.insert("any".into(), 0);
-        }
+        let kinds = alerts_by_kind(v);
         for (kind, n) in kinds {
             points.push(serde_json::json!({
                 "attributes": [attr("site", &report.site), attr("version", &v.id), attr("kind", &kind)],
